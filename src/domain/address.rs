@@ -1,0 +1,1 @@
+//! Danish address normalisation and comparison.

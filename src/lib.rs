@@ -1,0 +1,33 @@
+//! unlistd: proves, continuously, that an operator's unlisted numbers and
+//! addresses are not on public directory sites, and alarms when one is.
+//!
+//! # Layout
+//!
+//! - [`domain`]: pure types and rules (E.164 numbers, addresses, matching,
+//!   the incident lifecycle). No IO, no serde.
+//! - [`sites`]: sans-IO site adapters: request paths out, page text in,
+//!   listings out.
+//! - [`fetch`]: the only code that talks to sites; per-site politeness gate.
+//! - [`store`]: the only code that speaks SQL.
+//! - [`roster`]: the roster CSV reader (streaming, line-numbered errors).
+//! - [`config`]: TOML → validated [`config::Settings`].
+//! - [`engine`]: probes entries on sites and schedules cycles.
+//! - [`alert`]: the outbox dispatcher and webhook channel.
+//! - [`web`]: the HTTP API.
+//! - [`sim`]: a simulated directory on loopback for tests and the demo.
+//! - [`cli`]: the commands; `main.rs` only maps their result to an exit code.
+//!
+//! ARCHITECTURE.md holds the longer map and the invariants.
+
+pub mod alert;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod engine;
+pub mod fetch;
+pub mod roster;
+pub mod sim;
+pub mod sites;
+pub mod store;
+pub mod web;

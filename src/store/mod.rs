@@ -1,0 +1,321 @@
+//! The store: the only code that speaks SQL.
+//!
+//! Architecture invariant: no other module contains SQL or sees a
+//! `rusqlite` type. Callers pass and get domain types and the small view
+//! structs below, so a PostgreSQL backend can implement the same methods.
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL` (a committed probe or
+//! alert survives power loss), `foreign_keys=ON`, a busy timeout, and the
+//! database file (and its -wal/-shm) at mode 0600. All methods are
+//! blocking; async callers use `spawn_blocking`. Times are stored as Unix
+//! milliseconds (INTEGER) and handed out as [`Ts`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::domain::incident::{EventType, IncidentState, Step};
+use crate::domain::pseudonym::Pseudonymizer;
+use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
+
+pub type Ts = time::OffsetDateTime;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("cannot open store {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("store error: {0}")]
+    Sql(String),
+}
+
+/// One line of the roster file, already validated field by field by `roster`.
+#[derive(Debug)]
+pub enum RosterRow {
+    Valid { line: u64, entry: Entry },
+    Invalid { line: u64, field: String, message: String },
+}
+
+/// A problem that rejects an import: `FILE:LINE: FIELD: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    pub line: u64,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportCounts {
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+    pub unchanged: u64,
+}
+
+#[derive(Debug)]
+pub enum ImportOutcome {
+    Applied(ImportCounts),
+    /// Nothing was changed. Problems sorted by line; at most the first 1000.
+    Rejected { problems: Vec<RowProblem>, total: u64 },
+}
+
+/// Position in a site's shuffled cycle order (keyset pagination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CycleCursor {
+    pub shuffle_key: i64,
+    pub entry: EntryId,
+}
+
+/// A probe to record.
+#[derive(Debug, Clone)]
+pub struct NewProbe {
+    pub entry: EntryId,
+    pub site: String,
+    pub time: Ts,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub page_sha256: Option<String>,
+    /// The request URL with the number masked; safe to display.
+    pub url_masked: String,
+}
+
+/// What recording a probe did.
+#[derive(Debug, Clone)]
+pub struct ProbeEffect {
+    pub probe_id: i64,
+    pub step: Step,
+    /// The incident the probe touched (opened, seen again, counted, resolved).
+    pub incident_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IncidentView {
+    pub id: String,
+    pub site: String,
+    pub entry_ref: String,
+    pub masked_number: String,
+    pub exposed: Vec<ExposedField>,
+    pub state: IncidentState,
+    pub first_seen: Ts,
+    pub last_seen: Ts,
+    pub resolved_at: Option<Ts>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeView {
+    pub time: Ts,
+    pub site: String,
+    pub outcome: OutcomeKind,
+    pub http_status: Option<u16>,
+    pub page_sha256: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SiteCoverage {
+    /// Age of the least recently *conclusively* probed active entry (an
+    /// entry never probed conclusively counts from when it was added);
+    /// `None` when the roster is empty.
+    pub oldest_probe_age: Option<Duration>,
+    /// Active entries never probed conclusively on this site.
+    pub never_probed: u64,
+    pub probes_total: u64,
+    pub probes_conclusive: u64,
+    /// Outcomes of the most recent probes, newest first (at most 50).
+    pub recent: Vec<OutcomeKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingGroup {
+    pub site: String,
+    pub event_type: EventType,
+    pub oldest: Ts,
+    pub count: u64,
+}
+
+/// An incident as an alert message reports it.
+#[derive(Debug, Clone)]
+pub struct EventIncident {
+    pub id: String,
+    pub entry_ref: String,
+    pub masked_number: String,
+    pub exposed: Vec<ExposedField>,
+    pub state: IncidentState,
+    pub first_seen: Ts,
+    pub last_seen: Ts,
+    pub resolved_at: Option<Ts>,
+}
+
+/// A formed alert message (outbox row). Body and id never change after
+/// forming, so every retry carries the same `webhook-id` and bytes.
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    pub id: String,
+    pub receiver: String,
+    pub event_type: EventType,
+    pub site: String,
+    pub body: String,
+    pub attempts: u32,
+    pub next_attempt_at: Ts,
+    pub created_at: Ts,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OutboxStats {
+    pub undelivered_events: u64,
+    pub pending_messages: u64,
+    pub delivered_messages: u64,
+    /// Attempts of the oldest pending message (0 when none).
+    pub head_attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    _private: (),
+}
+
+impl Store {
+    /// Opens (creating if missing, parent directory included) and migrates.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let _ = path;
+        todo!()
+    }
+
+    /// The secret key for pseudonyms: 32 random bytes created on first use
+    /// and kept in the store.
+    pub fn pseudonym_key(&self) -> Result<Vec<u8>, StoreError> {
+        todo!()
+    }
+
+    /// Replaces the roster atomically (see `ImportOutcome`).
+    pub fn import_roster(
+        &self,
+        rows: &mut dyn Iterator<Item = RosterRow>,
+        pseudo: &Pseudonymizer,
+        now: Ts,
+    ) -> Result<ImportOutcome, StoreError> {
+        let _ = (rows, pseudo, now);
+        todo!()
+    }
+
+    pub fn roster_size(&self) -> Result<u64, StoreError> {
+        todo!()
+    }
+
+    /// Active or removed entries, by the operator's ref.
+    pub fn entry_by_ref(&self, entry_ref: &str) -> Result<Option<(EntryId, Entry)>, StoreError> {
+        let _ = entry_ref;
+        todo!()
+    }
+
+    /// Active entries by number pseudonym.
+    pub fn entry_by_number_hmac(&self, hmac: &str) -> Result<Option<(EntryId, Entry)>, StoreError> {
+        let _ = hmac;
+        todo!()
+    }
+
+    /// Starts a new cycle on `site`: every active entry gets a fresh random
+    /// position. Returns the number of entries in the cycle.
+    pub fn start_cycle(&self, site: &str) -> Result<u64, StoreError> {
+        let _ = site;
+        todo!()
+    }
+
+    /// The next `limit` active entries after `after` in `site`'s cycle order.
+    pub fn cycle_batch(
+        &self,
+        site: &str,
+        after: Option<CycleCursor>,
+        limit: usize,
+    ) -> Result<Vec<(CycleCursor, EntryId, Entry)>, StoreError> {
+        let _ = (site, after, limit);
+        todo!()
+    }
+
+    /// In one transaction: the probe row, the incident step, and for an
+    /// event-raising step one outbox delivery per receiver.
+    pub fn record_probe(
+        &self,
+        probe: &NewProbe,
+        resolve_after_clean: u32,
+        receivers: &[String],
+    ) -> Result<ProbeEffect, StoreError> {
+        let _ = (probe, resolve_after_clean, receivers);
+        todo!()
+    }
+
+    pub fn incidents(&self, open_only: bool) -> Result<Vec<IncidentView>, StoreError> {
+        let _ = open_only;
+        todo!()
+    }
+
+    /// Open or acknowledged incidents.
+    pub fn open_incident_count(&self) -> Result<u64, StoreError> {
+        todo!()
+    }
+
+    /// `None` when the ref was never on the roster.
+    pub fn history(&self, entry_ref: &str) -> Result<Option<Vec<ProbeView>>, StoreError> {
+        let _ = entry_ref;
+        todo!()
+    }
+
+    pub fn site_coverage(&self, site: &str, now: Ts) -> Result<SiteCoverage, StoreError> {
+        let _ = (site, now);
+        todo!()
+    }
+
+    /// Outbox deliveries for `receiver` not yet formed into a message,
+    /// grouped by (site, type).
+    pub fn pending_groups(&self, receiver: &str) -> Result<Vec<PendingGroup>, StoreError> {
+        let _ = receiver;
+        todo!()
+    }
+
+    /// In one transaction: takes every unformed delivery of (receiver, site,
+    /// type), builds the body from their incidents (oldest event first) with
+    /// `build_body`, and stores the message with id `message_id`.
+    pub fn form_message(
+        &self,
+        receiver: &str,
+        site: &str,
+        event_type: EventType,
+        message_id: &str,
+        now: Ts,
+        build_body: &mut dyn FnMut(&[EventIncident]) -> String,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let _ = (receiver, site, event_type, message_id, now, build_body);
+        todo!()
+    }
+
+    /// The oldest undelivered message of `receiver` (delivery is FIFO per
+    /// receiver, so events of one incident arrive in order).
+    pub fn next_message(&self, receiver: &str) -> Result<Option<MessageRow>, StoreError> {
+        let _ = receiver;
+        todo!()
+    }
+
+    pub fn mark_delivered(&self, message_id: &str, now: Ts, status: u16) -> Result<(), StoreError> {
+        let _ = (message_id, now, status);
+        todo!()
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub fn mark_attempt_failed(
+        &self,
+        message_id: &str,
+        now: Ts,
+        next_attempt_at: Ts,
+        status: Option<u16>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let _ = (message_id, now, next_attempt_at, status, error);
+        todo!()
+    }
+
+    pub fn outbox_stats(&self, receiver: &str) -> Result<OutboxStats, StoreError> {
+        let _ = receiver;
+        todo!()
+    }
+}

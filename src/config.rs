@@ -1,1 +1,691 @@
-//! TODO
+//! Configuration: TOML text → [`RawConfig`] (shape only) → [`Settings`]
+//! (validated, typed, ready to use).
+//!
+//! Nothing downstream re-validates strings: durations are `Duration`s,
+//! rates are [`Rate`]s, URLs are parsed, secrets are read from their files
+//! and selectors compiled. Every error names the file, the line where the
+//! TOML parser or the offending value sits, and the key, so `unlistd` can
+//! exit 2 with a message an operator can act on.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use crate::fetch::{Rate, SitePolicy};
+use crate::sites::{Adapter, dk118::Dk118};
+
+/// A configuration problem; `Display` is `FILE:LINE: KEY: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+// ---------------------------------------------------------------------------
+// Raw shape, as written by the operator.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    store: Option<RawStore>,
+    api: Option<RawApi>,
+    scan: Option<RawScan>,
+    #[serde(default)]
+    sites: Vec<RawSite>,
+    alerts: Option<RawAlerts>,
+    report: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScan {
+    max_staleness: Option<Spanned<String>>,
+    resolve_after_clean: Option<Spanned<i64>>,
+    user_agent: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    name: Spanned<String>,
+    adapter: Spanned<String>,
+    base_url: Spanned<String>,
+    rate: Spanned<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    no_results: Option<Spanned<String>>,
+    concurrency: Option<Spanned<i64>>,
+    timeout: Option<Spanned<String>>,
+    max_body_bytes: Option<Spanned<i64>>,
+    max_retries: Option<Spanned<i64>>,
+    canaries: Option<Spanned<Vec<String>>>,
+    absent_canaries: Option<Spanned<Vec<String>>>,
+    canary_interval: Option<Spanned<String>>,
+    declarative: Option<Spanned<toml::Value>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    group_wait: Option<Spanned<String>>,
+    repeat_interval: Option<Spanned<String>>,
+    max_backoff: Option<Spanned<String>>,
+    #[serde(default)]
+    webhook: Vec<RawWebhook>,
+    slack: Option<Spanned<toml::Value>>,
+    teams: Option<Spanned<toml::Value>>,
+    pagerduty: Option<Spanned<toml::Value>>,
+    email: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: Spanned<String>,
+    secret_file: Spanned<String>,
+    name: Option<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------------------
+// Validated settings.
+
+/// Everything the daemon and the commands need, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file these settings came from (for messages).
+    pub source: PathBuf,
+    pub store_path: PathBuf,
+    pub api: ApiSettings,
+    pub scan: ScanSettings,
+    pub sites: Vec<SiteSettings>,
+    pub alerts: AlertSettings,
+}
+
+#[derive(Clone)]
+pub struct ApiSettings {
+    pub listen: SocketAddr,
+    /// Bearer token for `/api/v1/*`; without one those routes answer 401.
+    pub token: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    pub max_staleness: Duration,
+    pub resolve_after_clean: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SiteSettings {
+    pub name: String,
+    pub enabled: bool,
+    pub adapter: Adapter,
+    pub policy: SitePolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub group_wait: Duration,
+    pub repeat_interval: Duration,
+    pub max_backoff: Duration,
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+impl AlertSettings {
+    /// Receiver ids, in configuration order (outbox rows are keyed by them).
+    pub fn receivers(&self) -> Vec<String> {
+        self.webhooks.iter().map(|w| w.receiver.clone()).collect()
+    }
+}
+
+#[derive(Clone)]
+pub struct WebhookSettings {
+    /// Stable outbox key: `webhook:<name>` or `webhook:<hash of the URL>`,
+    /// so reordering the config does not orphan pending messages.
+    pub receiver: String,
+    pub url: Url,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("receiver", &self.receiver)
+            .field("url", &self.url.as_str())
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "unlistd/",
+    env!("CARGO_PKG_VERSION"),
+    " (unlisted-number leak monitor run by the subscriber's telephone operator)"
+);
+
+/// The config file to use: `--config`, else `./config.toml`, else
+/// `/etc/unlistd/config.toml`.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    for candidate in ["config.toml", "/etc/unlistd/config.toml"] {
+        let p = PathBuf::from(candidate);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(ConfigError {
+        file: "config.toml".into(),
+        line: None,
+        key: "--config".into(),
+        message: "no ./config.toml or /etc/unlistd/config.toml; pass --config PATH".into(),
+    })
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: None,
+        key: "(file)".into(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, path)
+}
+
+/// Validates config text; `path` names the file in errors and anchors
+/// relative paths (store, secret files) to its directory.
+pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+    let v = Validator { text, path };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| v.line_of(s.start));
+        let msg = e.message().to_string();
+        // serde's "unknown field `x`" already names the key; keep it whole.
+        let key = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
+            .unwrap_or("(syntax)")
+            .to_string();
+        ConfigError {
+            file: path.display().to_string(),
+            line,
+            key,
+            message: msg,
+        }
+    })?;
+    v.settings(raw)
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    }
+
+    fn err<T>(&self, key: &str, at: Option<std::ops::Range<usize>>, message: impl Into<String>) -> Result<T, ConfigError> {
+        Err(ConfigError {
+            file: self.path.display().to_string(),
+            line: at.map(|s| self.line_of(s.start)),
+            key: key.to_string(),
+            message: message.into(),
+        })
+    }
+
+    fn relative(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            return p;
+        }
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(p),
+            _ => p,
+        }
+    }
+
+    fn duration(&self, key: &str, v: &Spanned<String>) -> Result<Duration, ConfigError> {
+        match humantime::parse_duration(v.get_ref().trim()) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => self.err(key, Some(v.span()), "must be a positive duration"),
+            Err(e) => self.err(
+                key,
+                Some(v.span()),
+                format!("expected a duration like \"90s\", \"15m\" or \"24h\": {e}"),
+            ),
+        }
+    }
+
+    fn opt_duration(&self, key: &str, v: &Option<Spanned<String>>, default: Duration) -> Result<Duration, ConfigError> {
+        match v {
+            Some(v) => self.duration(key, v),
+            None => Ok(default),
+        }
+    }
+
+    fn positive(&self, key: &str, v: &Spanned<i64>, max: i64) -> Result<u32, ConfigError> {
+        let n = *v.get_ref();
+        if n < 1 || n > max {
+            return self.err(key, Some(v.span()), format!("must be a whole number from 1 to {max}"));
+        }
+        Ok(n as u32)
+    }
+
+    fn rate(&self, key: &str, v: &Spanned<String>) -> Result<Rate, ConfigError> {
+        match parse_rate(v.get_ref()) {
+            Some(r) => Ok(r),
+            None => self.err(
+                key,
+                Some(v.span()),
+                format!("expected N/s, N/m or N/h with N a positive whole number, got {:?}", v.get_ref()),
+            ),
+        }
+    }
+
+    fn secret(&self, key: &str, v: &Spanned<String>) -> Result<Vec<u8>, ConfigError> {
+        let path = self.relative(v.get_ref());
+        match read_secret(&path) {
+            Ok(s) if !s.is_empty() => Ok(s),
+            Ok(_) => self.err(key, Some(v.span()), format!("secret file {} is empty", path.display())),
+            Err(e) => self.err(key, Some(v.span()), format!("cannot read secret file {}: {e}", path.display())),
+        }
+    }
+
+    fn url(&self, key: &str, v: &Spanned<String>) -> Result<Url, ConfigError> {
+        let url = match Url::parse(v.get_ref().trim()) {
+            Ok(u) => u,
+            Err(e) => return self.err(key, Some(v.span()), format!("not a URL: {e}")),
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback_url(&url) => {}
+            "http" => {
+                return self.err(
+                    key,
+                    Some(v.span()),
+                    "http:// is accepted only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://",
+                );
+            }
+            other => return self.err(key, Some(v.span()), format!("unsupported scheme {other:?}")),
+        }
+        if url.host().is_none() {
+            return self.err(key, Some(v.span()), "URL has no host");
+        }
+        Ok(url)
+    }
+
+    fn not_yet(&self, key: &str, at: std::ops::Range<usize>) -> Result<(), ConfigError> {
+        self.err(
+            key,
+            Some(at),
+            "is not supported by this version of unlistd yet; remove it (see README, \"Configuration\")",
+        )
+    }
+
+    fn settings(&self, raw: RawConfig) -> Result<Settings, ConfigError> {
+        let store_path = match &raw.store {
+            Some(s) if s.path.get_ref().trim().is_empty() => {
+                return self.err("store.path", Some(s.path.span()), "must not be empty");
+            }
+            Some(s) => self.relative(s.path.get_ref()),
+            None => return self.err("store.path", None, "missing: add [store] path = \"...\""),
+        };
+
+        let api = match &raw.api {
+            None => ApiSettings {
+                listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
+                token: None,
+            },
+            Some(a) => {
+                let listen = match &a.listen {
+                    None => DEFAULT_LISTEN.parse().expect("constant address parses"),
+                    Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                        Ok(addr) => addr,
+                        Err(_) => {
+                            return self.err(
+                                "api.listen",
+                                Some(l.span()),
+                                "expected IP:PORT, e.g. \"127.0.0.1:9477\"",
+                            );
+                        }
+                    },
+                };
+                let token = match &a.token_file {
+                    Some(t) => Some(self.secret("api.token_file", t)?),
+                    None => None,
+                };
+                ApiSettings { listen, token }
+            }
+        };
+
+        let (scan, user_agent) = {
+            let s = raw.scan.as_ref();
+            let max_staleness = self.opt_duration(
+                "scan.max_staleness",
+                &s.and_then(|s| s.max_staleness.clone()),
+                Duration::from_secs(24 * 3600),
+            )?;
+            let resolve_after_clean = match s.and_then(|s| s.resolve_after_clean.as_ref()) {
+                Some(v) => self.positive("scan.resolve_after_clean", v, 1000)?,
+                None => 3,
+            };
+            let ua = match s.and_then(|s| s.user_agent.as_ref()) {
+                Some(u) if u.get_ref().trim().is_empty() || !u.get_ref().is_ascii() => {
+                    return self.err("scan.user_agent", Some(u.span()), "must be non-empty printable ASCII");
+                }
+                Some(u) => u.get_ref().trim().to_string(),
+                None => DEFAULT_USER_AGENT.to_string(),
+            };
+            (
+                ScanSettings {
+                    max_staleness,
+                    resolve_after_clean,
+                },
+                ua,
+            )
+        };
+
+        let mut sites = Vec::new();
+        for (i, s) in raw.sites.iter().enumerate() {
+            let k = |f: &str| format!("sites[{i}].{f}");
+            let name = s.name.get_ref().trim().to_string();
+            if name.is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control()) {
+                return self.err(&k("name"), Some(s.name.span()), "must be 1 to 100 printable characters");
+            }
+            if sites.iter().any(|o: &SiteSettings| o.name == name) {
+                return self.err(&k("name"), Some(s.name.span()), format!("duplicate site name {name:?}"));
+            }
+            let no_results = s.no_results.as_ref();
+            let adapter = match s.adapter.get_ref().as_str() {
+                "dk118" => match Dk118::new(no_results.map(|n| n.get_ref().as_str())) {
+                    Ok(a) => Adapter::Dk118(a),
+                    Err(e) => {
+                        let at = no_results.map(|n| n.span());
+                        return self.err(&k("no_results"), at, format!("invalid CSS selector: {e}"));
+                    }
+                },
+                "eniro" | "declarative" => {
+                    return self.err(
+                        &k("adapter"),
+                        Some(s.adapter.span()),
+                        format!("adapter {:?} is not supported by this version of unlistd yet", s.adapter.get_ref()),
+                    );
+                }
+                other => {
+                    return self.err(
+                        &k("adapter"),
+                        Some(s.adapter.span()),
+                        format!("unknown adapter {other:?}; built-in adapters: dk118"),
+                    );
+                }
+            };
+            let base_url = self.url(&k("base_url"), &s.base_url)?;
+            let rate = self.rate(&k("rate"), &s.rate)?;
+            let concurrency = match &s.concurrency {
+                Some(c) => self.positive(&k("concurrency"), c, 64)?,
+                None => 1,
+            };
+            let total_timeout = self.opt_duration(&k("timeout"), &s.timeout, Duration::from_secs(20))?;
+            let max_body_bytes = match &s.max_body_bytes {
+                Some(m) => self.positive(&k("max_body_bytes"), m, 256 * 1024 * 1024)? as usize,
+                None => 2 * 1024 * 1024,
+            };
+            let max_retries = match &s.max_retries {
+                Some(m) if *m.get_ref() == 0 => 0,
+                Some(m) => self.positive(&k("max_retries"), m, 10)?,
+                None => 2,
+            };
+            for (key, v) in [("canaries", &s.canaries), ("absent_canaries", &s.absent_canaries)] {
+                if let Some(v) = v {
+                    self.not_yet(&k(key), v.span())?;
+                }
+            }
+            if let Some(v) = &s.canary_interval {
+                self.not_yet(&k("canary_interval"), v.span())?;
+            }
+            if let Some(v) = &s.declarative {
+                self.not_yet(&k("declarative"), v.span())?;
+            }
+            sites.push(SiteSettings {
+                name: name.clone(),
+                enabled: s.enabled,
+                adapter,
+                policy: SitePolicy {
+                    name,
+                    base_url,
+                    rate,
+                    concurrency,
+                    user_agent: user_agent.clone(),
+                    connect_timeout: total_timeout.min(Duration::from_secs(10)),
+                    total_timeout,
+                    max_body_bytes,
+                    max_retries,
+                    max_retry_wait: Duration::from_secs(120),
+                },
+            });
+        }
+
+        let alerts = {
+            let a = raw.alerts.as_ref();
+            let group_wait = self.opt_duration(
+                "alerts.group_wait",
+                &a.and_then(|a| a.group_wait.clone()),
+                Duration::from_secs(30),
+            )?;
+            let repeat_interval = self.opt_duration(
+                "alerts.repeat_interval",
+                &a.and_then(|a| a.repeat_interval.clone()),
+                Duration::from_secs(24 * 3600),
+            )?;
+            let max_backoff = self.opt_duration(
+                "alerts.max_backoff",
+                &a.and_then(|a| a.max_backoff.clone()),
+                Duration::from_secs(300),
+            )?;
+            let mut webhooks: Vec<WebhookSettings> = Vec::new();
+            if let Some(a) = a {
+                for (key, v) in [
+                    ("alerts.slack", &a.slack),
+                    ("alerts.teams", &a.teams),
+                    ("alerts.pagerduty", &a.pagerduty),
+                    ("alerts.email", &a.email),
+                ] {
+                    if let Some(v) = v {
+                        self.not_yet(key, v.span())?;
+                    }
+                }
+                for (i, w) in a.webhook.iter().enumerate() {
+                    let k = |f: &str| format!("alerts.webhook[{i}].{f}");
+                    let url = self.url(&k("url"), &w.url)?;
+                    let secret = self.secret(&k("secret_file"), &w.secret_file)?;
+                    let receiver = match &w.name {
+                        Some(n) if n.get_ref().trim().is_empty() => {
+                            return self.err(&k("name"), Some(n.span()), "must not be empty");
+                        }
+                        Some(n) => format!("webhook:{}", n.get_ref().trim()),
+                        None => {
+                            use sha2::Digest;
+                            let h = sha2::Sha256::digest(url.as_str().as_bytes());
+                            format!("webhook:{}", &hex::encode(h)[..12])
+                        }
+                    };
+                    if webhooks.iter().any(|o| o.receiver == receiver) {
+                        return self.err(&k("url"), Some(w.url.span()), "duplicate webhook receiver");
+                    }
+                    webhooks.push(WebhookSettings { receiver, url, secret });
+                }
+            }
+            AlertSettings {
+                group_wait,
+                repeat_interval,
+                max_backoff,
+                webhooks,
+            }
+        };
+
+        if raw.report.is_some() {
+            // `[report]` keys arrive with compliance reports; refuse rather than ignore.
+            return self.err("report", None, "is not supported by this version of unlistd yet");
+        }
+
+        Ok(Settings {
+            source: self.path.to_path_buf(),
+            store_path,
+            api,
+            scan,
+            sites,
+            alerts,
+        })
+    }
+}
+
+/// `N/s`, `N/m` or `N/h`.
+pub fn parse_rate(s: &str) -> Option<Rate> {
+    let (n, unit) = s.trim().split_once('/')?;
+    let count: u32 = n.trim().parse().ok().filter(|&n| n > 0)?;
+    let per = match unit.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        _ => return None,
+    };
+    Some(Rate { count, per })
+}
+
+/// Reads a secret file; one trailing newline (LF or CRLF) is not part of it.
+pub fn read_secret(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut v = std::fs::read(path)?;
+    if v.ends_with(b"\n") {
+        v.pop();
+        if v.ends_with(b"\r") {
+            v.pop();
+        }
+    }
+    Ok(v)
+}
+
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Settings, ConfigError> {
+        parse(text, Path::new("/nonexistent/unlistd.toml"))
+    }
+
+    const MIN: &str = "[store]\npath = \"x.db\"\n";
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let s = p(MIN).unwrap();
+        assert_eq!(s.store_path, PathBuf::from("/nonexistent/x.db"));
+        assert_eq!(s.scan.max_staleness, Duration::from_secs(86400));
+        assert_eq!(s.scan.resolve_after_clean, 3);
+        assert_eq!(s.api.listen.to_string(), DEFAULT_LISTEN);
+        assert!(s.sites.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = p("[store]\npath = \"x.db\"\n\n[scan]\nmax_stalenes = \"1h\"\n").unwrap_err();
+        assert_eq!(e.key, "max_stalenes");
+        assert_eq!(e.line, Some(5));
+        assert!(e.to_string().starts_with("/nonexistent/unlistd.toml:5: max_stalenes:"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let site = |rate: &str, url: &str| {
+            format!("{MIN}[[sites]]\nname = \"118.dk\"\nadapter = \"dk118\"\nbase_url = \"{url}\"\nrate = \"{rate}\"\n")
+        };
+        let e = p(&site("fast", "https://www.118.dk")).unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("sites[0].rate", Some(7)));
+        let e = p(&site("0/s", "https://www.118.dk")).unwrap_err();
+        assert_eq!(e.key, "sites[0].rate");
+        let e = p(&site("1/s", "http://www.118.dk")).unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("sites[0].base_url", Some(6)));
+        assert!(p(&site("1/s", "http://127.0.0.1:8080")).is_ok());
+        assert!(p(&site("30/m", "http://localhost:8080")).is_ok());
+        let e = p(&format!("{MIN}[scan]\nmax_staleness = \"soon\"\n")).unwrap_err();
+        assert_eq!(e.key, "scan.max_staleness");
+        let e = p(&format!("{MIN}[scan]\nmax_staleness = \"0s\"\n")).unwrap_err();
+        assert_eq!(e.key, "scan.max_staleness");
+        let e = p(&format!("{MIN}[scan]\nresolve_after_clean = 0\n")).unwrap_err();
+        assert_eq!(e.key, "scan.resolve_after_clean");
+        let e = p(&format!("{MIN}[api]\nlisten = \"localhost\"\n")).unwrap_err();
+        assert_eq!(e.key, "api.listen");
+    }
+
+    #[test]
+    fn secrets_come_from_files_without_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("wh"), "s3cret\n").unwrap();
+        let text = format!(
+            "{MIN}[[alerts.webhook]]\nurl = \"http://127.0.0.1:9/hook\"\nsecret_file = \"wh\"\n"
+        );
+        let s = parse(&text, &dir.path().join("c.toml")).unwrap();
+        assert_eq!(s.alerts.webhooks[0].secret, b"s3cret");
+        assert!(!format!("{:?}", s.alerts).contains("s3cret"));
+        let e = parse(&text.replace("\"wh\"", "\"missing\""), &dir.path().join("c.toml")).unwrap_err();
+        assert_eq!(e.key, "alerts.webhook[0].secret_file");
+        let e = parse(&text.replace("http://127.0.0.1:9", "http://hooks.example.net"), &dir.path().join("c.toml"))
+            .unwrap_err();
+        assert_eq!(e.key, "alerts.webhook[0].url");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("1/s").unwrap().interval(), Duration::from_secs(1));
+        assert_eq!(parse_rate("30/m").unwrap().interval(), Duration::from_secs(2));
+        assert_eq!(parse_rate(" 3600/h ").unwrap().interval(), Duration::from_secs(1));
+        for bad in ["", "1", "1/d", "-1/s", "1.5/s", "/s", "x/s"] {
+            assert!(parse_rate(bad).is_none(), "{bad}");
+        }
+    }
+}

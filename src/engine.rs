@@ -1,1 +1,441 @@
-//! TODO
+//! Probing and scheduling.
+//!
+//! [`probe`] asks one site about one entry and turns what came back into an
+//! [`Outcome`]: fetch failures and pages the adapter cannot read are
+//! `inconclusive`, never `clean`. [`Engine`] runs one scheduler per site:
+//! cycles over the roster in a fresh random order each time (see
+//! `reliability.md` §3c: a reshuffled round-robin gives both the staleness
+//! bound and mass-leak detection within a few hundred probes), each probe
+//! recorded in one store transaction together with its incident step and
+//! outbox rows.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ScanSettings, SiteSettings};
+use crate::domain::incident::Step;
+use crate::domain::pseudonym::Pseudonymizer;
+use crate::domain::{Entry, EntryId, Outcome, OutcomeKind, matcher};
+use crate::fetch::{SiteFetcher, mask_number_in_url};
+use crate::sites::{Page, Query};
+use crate::store::{NewProbe, Store, StoreError};
+
+/// Result pages read per query before giving up as inconclusive: a reverse
+/// lookup with more than 100 hits is not an answer we can vouch for.
+pub const MAX_PAGES: u32 = 4;
+
+/// Entries fetched from the store per scheduling batch.
+const BATCH: usize = 200;
+
+/// A configured site with its fetcher.
+#[derive(Debug)]
+pub struct Site {
+    pub settings: SiteSettings,
+    pub fetcher: SiteFetcher,
+    pub stats: SiteStats,
+}
+
+/// In-memory counters per site, for `/metrics` and `status`.
+#[derive(Debug, Default)]
+pub struct SiteStats {
+    pub clean: AtomicU64,
+    pub exposed: AtomicU64,
+    pub inconclusive: AtomicU64,
+    pub cycles: AtomicU64,
+}
+
+impl SiteStats {
+    fn count(&self, k: OutcomeKind) {
+        match k {
+            OutcomeKind::Clean => &self.clean,
+            OutcomeKind::Exposed => &self.exposed,
+            OutcomeKind::Inconclusive => &self.inconclusive,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Site {
+    pub fn new(settings: SiteSettings) -> Result<Site, String> {
+        let fetcher = SiteFetcher::new(settings.policy.clone())?;
+        Ok(Site {
+            settings,
+            fetcher,
+            stats: SiteStats::default(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+}
+
+/// What one probe found, ready to record.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub page_sha256: Option<String>,
+    pub url_masked: String,
+}
+
+/// The queries an entry needs on a site: always its number (a listing found
+/// by number shows both the number and any address), plus a name search in
+/// its place when the address is protected and a name is known, since a
+/// leaked address may sit under another number.
+pub fn queries_for(entry: &Entry) -> Vec<Query> {
+    let mut q = vec![Query::Number(entry.phone.clone())];
+    if entry.hide_address
+        && let (Some(name), Some(addr)) = (&entry.name, &entry.address)
+    {
+        let place = [addr.postcode.as_deref(), addr.city.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !place.is_empty() {
+            q.push(Query::NameAt {
+                name: name.clone(),
+                place,
+            });
+        }
+    }
+    q
+}
+
+/// One page of one query, fetched and parsed.
+struct PageResult {
+    page: Result<Page, String>,
+    http_status: Option<u16>,
+    sha256: Option<String>,
+    url_masked: String,
+}
+
+async fn fetch_page(site: &Site, entry_number: &str, query: &Query, page: u32) -> PageResult {
+    let path = site.settings.adapter.request_path(query, page);
+    let url_masked = mask_number_in_url(&path, entry_number);
+    let fetched = site.fetcher.get(&path).await;
+    let page = match (&fetched.failure, &fetched.body) {
+        (Some(f), _) => Err(f.to_string()),
+        (None, None) => Err("no body".to_string()),
+        (None, Some(body)) => {
+            let adapter = site.settings.adapter.clone();
+            let body = body.clone();
+            // Parsing is CPU work on a possibly large page: keep it off the
+            // async workers. A panic in a parser must not take the daemon down.
+            match tokio::task::spawn_blocking(move || adapter.parse(&body)).await {
+                Ok(Ok(p)) => Ok(p),
+                Ok(Err(e)) => Err(format!("unparseable page: {e}")),
+                Err(_) => Err("parser failed".to_string()),
+            }
+        }
+    };
+    PageResult {
+        page,
+        http_status: fetched.status,
+        sha256: fetched.sha256,
+        url_masked,
+    }
+}
+
+/// Probes `entry` on `site` and decides the outcome.
+pub async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
+    let mut last: Option<ProbeResult> = None;
+    let mut inconclusive: Option<ProbeResult> = None;
+    for query in queries_for(entry) {
+        let mut page_no = 1;
+        loop {
+            let r = fetch_page(site, entry.phone.national(), &query, page_no).await;
+            let base = |outcome: Outcome| ProbeResult {
+                outcome,
+                http_status: r.http_status,
+                page_sha256: r.sha256.clone(),
+                url_masked: r.url_masked.clone(),
+            };
+            match &r.page {
+                Err(reason) => {
+                    inconclusive.get_or_insert(base(Outcome::Inconclusive {
+                        reason: reason.clone(),
+                    }));
+                    break;
+                }
+                Ok(Page::NoHits) => {
+                    last = Some(base(Outcome::Clean));
+                    break;
+                }
+                Ok(Page::Hits { listings, more }) => {
+                    let outcome = matcher::assess(entry, listings);
+                    if matches!(outcome, Outcome::Exposed { .. }) {
+                        // Exposure is conclusive whatever other pages say.
+                        return base(outcome);
+                    }
+                    if *more && page_no >= MAX_PAGES {
+                        inconclusive.get_or_insert(base(Outcome::Inconclusive {
+                            reason: format!("more than {MAX_PAGES} result pages"),
+                        }));
+                        break;
+                    }
+                    last = Some(base(Outcome::Clean));
+                    if !*more {
+                        break;
+                    }
+                    page_no += 1;
+                }
+            }
+        }
+    }
+    // Clean only if every query and page was conclusively clean.
+    match (inconclusive, last) {
+        (Some(i), _) => i,
+        (None, Some(c)) => c,
+        (None, None) => ProbeResult {
+            outcome: Outcome::Inconclusive {
+                reason: "no query was answered".into(),
+            },
+            http_status: None,
+            page_sha256: None,
+            url_masked: String::new(),
+        },
+    }
+}
+
+/// Totals of a scan, for `scan --once`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScanTotals {
+    pub probes: u64,
+    pub clean: u64,
+    pub exposed: u64,
+    pub inconclusive: u64,
+    pub incidents_opened: u64,
+    pub incidents_resolved: u64,
+}
+
+impl ScanTotals {
+    fn add(&mut self, k: OutcomeKind, step: &Step) {
+        self.probes += 1;
+        match k {
+            OutcomeKind::Clean => self.clean += 1,
+            OutcomeKind::Exposed => self.exposed += 1,
+            OutcomeKind::Inconclusive => self.inconclusive += 1,
+        }
+        match step {
+            Step::Open { .. } => self.incidents_opened += 1,
+            Step::Resolve { .. } => self.incidents_resolved += 1,
+            _ => {}
+        }
+    }
+
+    pub fn merge(&mut self, o: &ScanTotals) {
+        self.probes += o.probes;
+        self.clean += o.clean;
+        self.exposed += o.exposed;
+        self.inconclusive += o.inconclusive;
+        self.incidents_opened += o.incidents_opened;
+        self.incidents_resolved += o.incidents_resolved;
+    }
+}
+
+/// Runs store calls off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(StoreError::Sql(format!("store task failed: {e}"))),
+    }
+}
+
+/// The scanning side of the daemon.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub sites: Vec<Arc<Site>>,
+    pub scan: ScanSettings,
+    pub receivers: Vec<String>,
+    pub pseudo: Pseudonymizer,
+    /// Woken whenever a probe raised an alert event.
+    pub alerts: Arc<Notify>,
+}
+
+impl Engine {
+    /// Probes one entry on one site and records the result with its
+    /// incident step and outbox rows, in one transaction.
+    pub async fn probe_and_record(&self, site: &Site, id: EntryId, entry: &Entry) -> Result<(OutcomeKind, Step), StoreError> {
+        let r = probe(site, entry).await;
+        let kind = r.outcome.kind();
+        site.stats.count(kind);
+        let np = NewProbe {
+            entry: id,
+            site: site.name().to_string(),
+            time: time::OffsetDateTime::now_utc(),
+            outcome: r.outcome.clone(),
+            http_status: r.http_status,
+            page_sha256: r.page_sha256,
+            url_masked: r.url_masked,
+        };
+        let store = self.store.clone();
+        let k = self.scan.resolve_after_clean;
+        let receivers = self.receivers.clone();
+        let effect = blocking(move || store.record_probe(&np, k, &receivers)).await?;
+        let who = self.pseudo.number_short(&entry.phone);
+        match (&r.outcome, &effect.step) {
+            (Outcome::Inconclusive { reason }, _) => {
+                tracing::debug!(site = site.name(), entry = %who, %reason, "Probe inconclusive.")
+            }
+            (_, Step::Open { exposed }) => tracing::warn!(
+                site = site.name(),
+                entry = %who,
+                entry_ref = %entry.entry_ref,
+                incident = effect.incident_id.as_deref().unwrap_or(""),
+                exposed = %exposed.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","),
+                "Exposure opened."
+            ),
+            (_, Step::Resolve { .. }) => tracing::info!(
+                site = site.name(),
+                entry = %who,
+                entry_ref = %entry.entry_ref,
+                incident = effect.incident_id.as_deref().unwrap_or(""),
+                "Exposure resolved."
+            ),
+            _ => tracing::trace!(site = site.name(), entry = %who, outcome = kind.as_str(), "Probe recorded."),
+        }
+        if effect.step.event().is_some() {
+            self.alerts.notify_one();
+        }
+        Ok((kind, effect.step))
+    }
+
+    /// One full cycle of `site` over the active roster in a fresh random
+    /// order. Stops early (without recording the abandoned probes) when
+    /// `cancel` fires.
+    pub async fn run_cycle(&self, site: &Arc<Site>, cancel: &CancellationToken) -> Result<ScanTotals, StoreError> {
+        let store = self.store.clone();
+        let name = site.name().to_string();
+        let n = blocking(move || store.start_cycle(&name)).await?;
+        site.stats.cycles.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(site = site.name(), entries = n, "Cycle started.");
+        let mut totals = ScanTotals::default();
+        let mut cursor = None;
+        let concurrency = site.settings.policy.concurrency.max(1) as usize;
+        let mut inflight = tokio::task::JoinSet::new();
+        loop {
+            let store = self.store.clone();
+            let name = site.name().to_string();
+            let batch = blocking(move || store.cycle_batch(&name, cursor, BATCH)).await?;
+            let Some(last) = batch.last() else { break };
+            cursor = Some(last.0);
+            for (_, id, entry) in batch {
+                while inflight.len() >= concurrency {
+                    if let Some(r) = inflight.join_next().await {
+                        collect(&mut totals, r)?;
+                    }
+                }
+                if cancel.is_cancelled() {
+                    break;
+                }
+                let me = self.clone();
+                let site = site.clone();
+                let cancel = cancel.clone();
+                inflight.spawn(async move {
+                    tokio::select! {
+                        // Abandon cleanly: nothing half-recorded, the entry is
+                        // probed again next cycle.
+                        _ = cancel.cancelled() => Ok(None),
+                        r = me.probe_and_record(&site, id, &entry) => r.map(Some),
+                    }
+                });
+            }
+            if cancel.is_cancelled() {
+                break;
+            }
+        }
+        while let Some(r) = inflight.join_next().await {
+            collect(&mut totals, r)?;
+        }
+        Ok(totals)
+    }
+
+    /// Cycles `site` back to back until cancelled. Each cycle probes every
+    /// active entry once at the site's rate, so an entry's probes are at
+    /// most one cycle (N / rate) apart; a cycle longer than `max_staleness`
+    /// is logged, since coverage then misses its bound.
+    pub async fn run_site(&self, site: Arc<Site>, cancel: CancellationToken, progress: Arc<AtomicU64>) {
+        let mut failures = 0u32;
+        while !cancel.is_cancelled() {
+            let started = tokio::time::Instant::now();
+            match self.run_cycle(&site, &cancel).await {
+                Ok(t) => {
+                    failures = 0;
+                    progress.fetch_add(t.probes, Ordering::Relaxed);
+                    let took = started.elapsed();
+                    if took > self.scan.max_staleness {
+                        tracing::warn!(
+                            site = site.name(),
+                            took_seconds = took.as_secs(),
+                            max_staleness_seconds = self.scan.max_staleness.as_secs(),
+                            "Cycle took longer than max_staleness: raise the site's rate or the bound."
+                        );
+                    }
+                    if t.probes == 0 {
+                        // Empty roster: look again soon, without spinning.
+                        tokio::select! {
+                            _ = cancel.cancelled() => {}
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let wait = Duration::from_secs(1u64 << failures.min(6));
+                    tracing::error!(site = site.name(), error = %e, retry_in_seconds = wait.as_secs(), "Cycle failed.");
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One pass of every enabled site, concurrently (`scan --once`).
+    pub async fn scan_once(&self, cancel: &CancellationToken) -> Result<ScanTotals, StoreError> {
+        let mut set = tokio::task::JoinSet::new();
+        for site in self.sites.iter().filter(|s| s.settings.enabled) {
+            let me = self.clone();
+            let site = site.clone();
+            let cancel = cancel.clone();
+            set.spawn(async move { me.run_cycle(&site, &cancel).await });
+        }
+        let mut totals = ScanTotals::default();
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(Ok(t)) => totals.merge(&t),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(StoreError::Sql(format!("scan task failed: {e}"))),
+            }
+        }
+        Ok(totals)
+    }
+}
+
+type ProbeTask = Result<Result<Option<(OutcomeKind, Step)>, StoreError>, tokio::task::JoinError>;
+
+fn collect(totals: &mut ScanTotals, r: ProbeTask) -> Result<(), StoreError> {
+    match r {
+        Ok(Ok(Some((k, step)))) => {
+            totals.add(k, &step);
+            Ok(())
+        }
+        Ok(Ok(None)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(e) => {
+            // A panicking probe is a bug, but one entry must not stop the scan.
+            tracing::error!(error = %e, "Probe task failed.");
+            Ok(())
+        }
+    }
+}

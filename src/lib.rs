@@ -20,6 +20,7 @@
 //! ARCHITECTURE.md holds the longer map and the invariants.
 
 pub mod alert;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -31,3 +32,4 @@ pub mod sim;
 pub mod sites;
 pub mod store;
 pub mod web;
+pub mod wire;

@@ -1,1 +1,221 @@
-//! TODO
+//! The HTTP API served by `unlistd run` (contract: "HTTP API").
+//!
+//! `/healthz` and `/metrics` are open (bind to loopback, the default);
+//! `/api/v1/*` needs `Authorization: Bearer <token>`, compared in constant
+//! time over SHA-256 digests so neither content nor length leaks. Without a
+//! configured token every `/api/v1` request is refused.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::app::App;
+use crate::engine::blocking;
+use crate::wire;
+
+pub fn router(app: App) -> Router {
+    let api = Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/incidents", get(incidents))
+        .route("/api/v1/entries/{entry_ref}/history", get(history))
+        .route("/api/v1/sites", get(sites))
+        .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(api)
+        .with_state(app)
+}
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": msg }))).into_response()
+}
+
+/// Constant-time token check over digests (length-independent).
+pub fn token_matches(expected: &[u8], presented: &[u8]) -> bool {
+    let a = Sha256::digest(expected);
+    let b = Sha256::digest(presented);
+    bool::from(a.as_slice().ct_eq(b.as_slice()))
+}
+
+async fn require_token(State(app): State<App>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match (&app.settings.api.token, presented) {
+        (Some(expected), Some(p)) if token_matches(expected, p.as_bytes()) => next.run(req).await,
+        _ => {
+            let mut r = error(StatusCode::UNAUTHORIZED, "unauthorized");
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            r
+        }
+    }
+}
+
+async fn healthz(State(app): State<App>) -> Response {
+    let store = app.store().clone();
+    match blocking(move || store.ping_write()).await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Health check: store not writable.");
+            (StatusCode::SERVICE_UNAVAILABLE, "store not writable\n").into_response()
+        }
+    }
+}
+
+async fn status(State(app): State<App>) -> Response {
+    let a = app.clone();
+    match blocking(move || a.status(true)).await {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn sites(State(app): State<App>) -> Response {
+    let a = app.clone();
+    match blocking(move || a.status(true)).await {
+        Ok(s) => Json(serde_json::json!({ "sites": s.sites })).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "API request failed.");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+}
+
+#[derive(Debug, Deserialize)]
+struct IncidentQuery {
+    state: Option<String>,
+}
+
+async fn incidents(State(app): State<App>, Query(q): Query<IncidentQuery>) -> Response {
+    let open_only = match q.state.as_deref() {
+        None | Some("all") => false,
+        Some("open") => true,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "state must be open or all"),
+    };
+    let store = app.store().clone();
+    match blocking(move || store.incidents(open_only)).await {
+        Ok(v) => Json(wire::Incidents {
+            incidents: v.iter().map(wire::Incident::from).collect(),
+        })
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn history(State(app): State<App>, Path(entry_ref): Path<String>) -> Response {
+    let store = app.store().clone();
+    let r = entry_ref.clone();
+    match blocking(move || store.history(&r)).await {
+        Ok(Some(p)) => Json(wire::History {
+            entry_ref,
+            probes: p.iter().map(wire::Probe::from).collect(),
+        })
+        .into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown entry ref"),
+        Err(e) => internal(e),
+    }
+}
+
+/// Prometheus text. Labels come only from configuration (site names,
+/// outcome classes, receiver ids), never from the roster.
+async fn metrics(State(app): State<App>) -> Response {
+    let a = app.clone();
+    let st = match blocking(move || a.status(true)).await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let mut out = String::new();
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    out.push_str("# HELP unlistd_probes_total Probes since start, by site and outcome.\n# TYPE unlistd_probes_total counter\n");
+    for site in &app.engine.sites {
+        for (outcome, v) in [
+            ("clean", &site.stats.clean),
+            ("exposed", &site.stats.exposed),
+            ("inconclusive", &site.stats.inconclusive),
+        ] {
+            let _ = writeln!(
+                out,
+                "unlistd_probes_total{{site=\"{}\",outcome=\"{outcome}\"}} {}",
+                esc(site.name()),
+                v.load(Ordering::Relaxed)
+            );
+        }
+    }
+    out.push_str("# HELP unlistd_cycles_total Scan cycles started, by site.\n# TYPE unlistd_cycles_total counter\n");
+    for site in &app.engine.sites {
+        let _ = writeln!(
+            out,
+            "unlistd_cycles_total{{site=\"{}\"}} {}",
+            esc(site.name()),
+            site.stats.cycles.load(Ordering::Relaxed)
+        );
+    }
+    out.push_str("# HELP unlistd_oldest_probe_age_seconds Age of the least recently conclusively probed entry.\n# TYPE unlistd_oldest_probe_age_seconds gauge\n");
+    out.push_str("# HELP unlistd_site_degraded 1 when the site is degraded.\n# TYPE unlistd_site_degraded gauge\n");
+    out.push_str("# HELP unlistd_effective_rate_per_second Requests sent per second over the last minute.\n# TYPE unlistd_effective_rate_per_second gauge\n");
+    for s in &st.sites {
+        let n = esc(&s.name);
+        if let Some(age) = s.oldest_probe_age_seconds {
+            let _ = writeln!(out, "unlistd_oldest_probe_age_seconds{{site=\"{n}\"}} {age}");
+        }
+        let _ = writeln!(out, "unlistd_site_degraded{{site=\"{n}\"}} {}", u8::from(s.state == "degraded"));
+        let _ = writeln!(
+            out,
+            "unlistd_effective_rate_per_second{{site=\"{n}\"}} {}",
+            s.effective_rate_per_second.unwrap_or(0.0)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP unlistd_open_incidents Open or acknowledged incidents.\n# TYPE unlistd_open_incidents gauge\nunlistd_open_incidents {}",
+        st.incidents.open
+    );
+    let _ = writeln!(
+        out,
+        "# HELP unlistd_roster_entries Active roster entries.\n# TYPE unlistd_roster_entries gauge\nunlistd_roster_entries {}",
+        st.roster.size
+    );
+    out.push_str("# HELP unlistd_alert_pending_messages Formed alert messages not yet delivered.\n# TYPE unlistd_alert_pending_messages gauge\n");
+    for r in &st.alerts {
+        let _ = writeln!(
+            out,
+            "unlistd_alert_pending_messages{{receiver=\"{}\"}} {}",
+            esc(&r.receiver),
+            r.pending_messages
+        );
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(token_matches(b"abc", b"abc"));
+        assert!(!token_matches(b"abc", b"abd"));
+        assert!(!token_matches(b"abc", b"abcd"));
+        assert!(!token_matches(b"abc", b""));
+    }
+}

@@ -1,1 +1,16 @@
-mod smoke { #[test] fn t() {} }
+//! The one integration-test binary (one link instead of many on 2 cores).
+//! Each module drives the real `unlistd` binary or the library against a
+//! simulated directory and webhook receiver on loopback.
+
+mod common;
+
+// config.toml example, bad config and bad CSV handling, exit codes.
+mod cli;
+// The daemon end to end: leak → signed alert → removal → resolution.
+mod daemon;
+// Every way a site can fail is inconclusive and never resolves an incident.
+mod faults;
+// The per-site budget holds, retries included; memory stays bounded.
+mod politeness;
+// The HTTP API: tokens, JSON shapes, metrics without roster data.
+mod api;

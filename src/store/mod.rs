@@ -318,4 +318,14 @@ impl Store {
         let _ = receiver;
         todo!()
     }
+
+    /// Proves the store is writable (for `/healthz`): a tiny durable write.
+    pub fn ping_write(&self) -> Result<(), StoreError> {
+        todo!()
+    }
+
+    /// Folds the WAL into the main file (at shutdown).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        todo!()
+    }
 }

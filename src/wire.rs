@@ -1,0 +1,185 @@
+//! Wire formats: the JSON shapes of the contract (`--json`, the HTTP API,
+//! the webhook body), converted explicitly from store views.
+//!
+//! Architecture invariant: these are the only `Serialize` types that carry
+//! roster-derived data, and none has a field for a full number, a name or
+//! an address. Numbers appear masked at most.
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+
+use crate::store::{EventIncident, IncidentView, ProbeView, Ts};
+
+/// RFC 3339 UTC with second precision, as the contract's examples show.
+pub fn rfc3339(t: Ts) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScanSummary {
+    pub probes: u64,
+    pub clean: u64,
+    pub exposed: u64,
+    pub inconclusive: u64,
+    pub incidents_opened: u64,
+    pub incidents_resolved: u64,
+    /// Incidents open (or acknowledged) after the pass; non-zero → exit 3.
+    pub incidents_open: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Incident {
+    pub id: String,
+    pub site: String,
+    pub entry_ref: String,
+    pub number_masked: String,
+    pub exposed: Vec<&'static str>,
+    pub state: &'static str,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub resolved_at: Option<String>,
+}
+
+impl From<&IncidentView> for Incident {
+    fn from(v: &IncidentView) -> Self {
+        Incident {
+            id: v.id.clone(),
+            site: v.site.clone(),
+            entry_ref: v.entry_ref.clone(),
+            number_masked: v.masked_number.clone(),
+            exposed: v.exposed.iter().map(|f| f.as_str()).collect(),
+            state: v.state.as_str(),
+            first_seen: rfc3339(v.first_seen),
+            last_seen: rfc3339(v.last_seen),
+            resolved_at: v.resolved_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Incidents {
+    pub incidents: Vec<Incident>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Probe {
+    pub time: String,
+    pub site: String,
+    pub outcome: &'static str,
+    pub http_status: Option<u16>,
+    pub page_sha256: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl From<&ProbeView> for Probe {
+    fn from(p: &ProbeView) -> Self {
+        Probe {
+            time: rfc3339(p.time),
+            site: p.site.clone(),
+            outcome: p.outcome.as_str(),
+            http_status: p.http_status,
+            page_sha256: p.page_sha256.clone(),
+            reason: p.reason.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct History {
+    pub entry_ref: String,
+    pub probes: Vec<Probe>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub roster: RosterStatus,
+    pub incidents: IncidentStatus,
+    pub sites: Vec<SiteStatus>,
+    pub alerts: Vec<ReceiverStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RosterStatus {
+    pub size: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IncidentStatus {
+    pub open: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SiteStatus {
+    pub name: String,
+    pub enabled: bool,
+    pub state: &'static str,
+    /// Why the site is degraded, when it is.
+    pub state_reason: Option<String>,
+    pub oldest_probe_age_seconds: Option<u64>,
+    pub never_probed: u64,
+    pub probes_total: u64,
+    /// Share of all probes that were conclusive (clean or exposed).
+    pub conclusive_share: Option<f64>,
+    /// Configured budget, requests per second.
+    pub configured_rate_per_second: f64,
+    /// Requests actually sent per second over the last minute (daemon only).
+    pub effective_rate_per_second: Option<f64>,
+    /// Predicted cycle length at the configured rate: roster size / rate.
+    pub predicted_cycle_seconds: f64,
+    pub max_staleness_seconds: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReceiverStatus {
+    pub receiver: String,
+    pub undelivered_events: u64,
+    pub pending_messages: u64,
+    pub delivered_messages: u64,
+    pub failing: bool,
+    pub last_error: Option<String>,
+}
+
+/// The webhook body (contract: "Webhook alerts").
+#[derive(Debug, Serialize)]
+pub struct WebhookBody<'a> {
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    pub site: &'a str,
+    /// Incidents in this message (all of them, up to [`MAX_INCIDENTS_PER_MESSAGE`]).
+    pub count: usize,
+    pub truncated: bool,
+    pub incidents: Vec<WebhookIncident>,
+}
+
+/// Beyond this a message lists the first incidents and says how many there
+/// were; the full list is in the API and reports. Keeps a mass-leak page
+/// within what chat tools and webhook receivers accept.
+pub const MAX_INCIDENTS_PER_MESSAGE: usize = 1000;
+
+#[derive(Debug, Serialize)]
+pub struct WebhookIncident {
+    pub id: String,
+    pub entry_ref: String,
+    pub number_masked: String,
+    pub exposed: Vec<&'static str>,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub state: &'static str,
+    pub resolved_at: Option<String>,
+}
+
+impl From<&EventIncident> for WebhookIncident {
+    fn from(v: &EventIncident) -> Self {
+        WebhookIncident {
+            id: v.id.clone(),
+            entry_ref: v.entry_ref.clone(),
+            number_masked: v.masked_number.clone(),
+            exposed: v.exposed.iter().map(|f| f.as_str()).collect(),
+            first_seen: rfc3339(v.first_seen),
+            last_seen: rfc3339(v.last_seen),
+            state: v.state.as_str(),
+            resolved_at: v.resolved_at.map(rfc3339),
+        }
+    }
+}

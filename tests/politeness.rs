@@ -1,0 +1,91 @@
+//! The per-site budget as the site sees it, and bounded memory.
+
+use std::time::Duration;
+
+use unlistd::sim::Fault;
+
+use crate::common::*;
+
+/// What the spacing check forgives: the sim timestamps arrivals after the
+/// kernel and hyper hand them over, which can shift one arrival relative to
+/// the previous by a few milliseconds on a loaded 2-core machine.
+const TIMING_TOLERANCE: Duration = Duration::from_millis(15);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_is_never_exceeded_retries_included() {
+    let env = Env::new(Knobs {
+        rate: "10/s",
+        max_retries: 2,
+        ..Knobs::default()
+    })
+    .await;
+    env.import(ROSTER);
+    // Every other request fails first: retries must queue behind the same gate.
+    env.sim.set_fault(Fault::FailFirst(4));
+    let out = env.cmd(&["--json", "scan", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let reqs = env.sim.requests();
+    assert_eq!(reqs.len(), 7 + 4, "7 requests + 4 retries");
+    let interval = Duration::from_millis(100);
+    for w in reqs.windows(2) {
+        let gap = w[1].0.duration_since(w[0].0);
+        assert!(gap + TIMING_TOLERANCE >= interval, "two requests {gap:?} apart at 10/s");
+    }
+    // At most 10 in any one-second window.
+    for (i, (t0, _)) in reqs.iter().enumerate() {
+        let n = reqs[i..].iter().take_while(|(t, _)| t.duration_since(*t0) < Duration::from_secs(1)).count();
+        assert!(n <= 10, "{n} requests within one second");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_is_honoured() {
+    let env = Env::new(Knobs {
+        rate: "50/s",
+        max_retries: 2,
+        ..Knobs::default()
+    })
+    .await;
+    env.import("ref,phone,hide_number,hide_address\nX,13700001,true,false\n");
+    env.sim.set_fault(Fault::RetryAfterOnce { status: 429, seconds: 2 });
+    let out = env.cmd(&["--json", "scan", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["clean"].as_u64(), Some(1));
+    let reqs = env.sim.requests();
+    assert_eq!(reqs.len(), 2);
+    let gap = reqs[1].0.duration_since(reqs[0].0);
+    assert!(gap + TIMING_TOLERANCE >= Duration::from_secs(2), "retried after {gap:?}, asked for 2 s");
+    assert!(gap < Duration::from_secs(4), "waited {gap:?}");
+}
+
+/// Runs `unlistd check` and returns (exit code, peak RSS in KiB).
+fn check_peak_rss(env: &Env, phone: &str) -> (i32, i64) {
+    let child = std::process::Command::new(BIN)
+        .args(["--config", env.config().to_str().unwrap(), "check", phone])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_stays_bounded_with_huge_bodies_and_gzip_bombs() {
+    let env = Env::new(Knobs {
+        timeout: "30s",
+        max_retries: 0,
+        ..Knobs::default()
+    })
+    .await;
+    for fault in [Fault::Huge { bytes: 100 * 1024 * 1024 }, Fault::GzipBomb] {
+        env.sim.set_fault(fault);
+        let (code, rss_kib) = check_peak_rss(&env, "13 80 00 01");
+        assert_eq!(code, 1, "an unreadable answer is inconclusive: exit 1");
+        assert!(rss_kib < 256 * 1024, "peak RSS {} MiB", rss_kib / 1024);
+        println!("peak RSS {} MiB", rss_kib / 1024);
+    }
+}

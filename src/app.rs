@@ -61,6 +61,7 @@ impl App {
             receivers: settings.alerts.receivers(),
             pseudo,
             alerts: Arc::new(Notify::new()),
+            progress: Arc::new(AtomicU64::new(0)),
         };
         Ok(App {
             settings: Arc::new(settings),
@@ -144,7 +145,7 @@ impl App {
             })?;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let progress = Arc::new(AtomicU64::new(0));
+        let progress = self.engine.progress.clone();
 
         let api = crate::web::router(self.clone());
         let c = cancel.clone();
@@ -161,14 +162,19 @@ impl App {
             let engine = self.engine.clone();
             let site = site.clone();
             let c = cancel.clone();
-            let p = progress.clone();
-            tracker.spawn(async move { engine.run_site(site, c, p).await });
+            tracker.spawn(async move { engine.run_site(site, c).await });
         }
         for d in self.dispatchers() {
             let n = self.engine.alerts.clone();
             tracker.spawn(d.run(n, cancel.clone()));
         }
+        if let Some(every) = crate::systemd::watchdog_interval() {
+            let p = progress.clone();
+            let c = cancel.clone();
+            tracker.spawn(async move { watchdog(every, p, c).await });
+        }
         tracker.close();
+        crate::systemd::notify("READY=1\nSTATUS=scanning");
         tracing::info!(
             listen = %self.settings.api.listen,
             sites = self.engine.sites.iter().filter(|s| s.settings.enabled).count(),
@@ -178,6 +184,7 @@ impl App {
 
         shutdown.await;
         tracing::info!("Shutting down.");
+        crate::systemd::notify("STOPPING=1");
         cancel.cancel();
         if tokio::time::timeout(Duration::from_secs(20), tracker.wait()).await.is_err() {
             tracing::warn!("Some tasks did not stop within 20 s.");
@@ -188,5 +195,27 @@ impl App {
         let _ = blocking(move || store.checkpoint()).await;
         tracing::info!("Stopped.");
         Ok(())
+    }
+}
+
+/// Feeds the systemd watchdog at half its interval, but only when the
+/// schedulers made progress since the last feed: a wedged scheduler stops
+/// the pings and systemd restarts the service.
+async fn watchdog(every: Duration, progress: Arc<AtomicU64>, cancel: CancellationToken) {
+    use std::sync::atomic::Ordering;
+    let mut last = progress.load(Ordering::Relaxed);
+    let mut tick = tokio::time::interval(every / 2);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = progress.load(Ordering::Relaxed);
+        if now != last {
+            crate::systemd::notify("WATCHDOG=1");
+            last = now;
+        } else {
+            tracing::warn!("No scheduler progress since the last watchdog ping.");
+        }
     }
 }

@@ -259,6 +259,8 @@ pub struct Engine {
     pub pseudo: Pseudonymizer,
     /// Woken whenever a probe raised an alert event.
     pub alerts: Arc<Notify>,
+    /// Bumped on every recorded probe and idle cycle (systemd watchdog).
+    pub progress: Arc<AtomicU64>,
 }
 
 impl Engine {
@@ -281,6 +283,7 @@ impl Engine {
         let k = self.scan.resolve_after_clean;
         let receivers = self.receivers.clone();
         let effect = blocking(move || store.record_probe(&np, k, &receivers)).await?;
+        self.progress.fetch_add(1, Ordering::Relaxed);
         let who = self.pseudo.number_short(&entry.phone);
         match (&r.outcome, &effect.step) {
             (Outcome::Inconclusive { reason }, _) => {
@@ -363,14 +366,13 @@ impl Engine {
     /// active entry once at the site's rate, so an entry's probes are at
     /// most one cycle (N / rate) apart; a cycle longer than `max_staleness`
     /// is logged, since coverage then misses its bound.
-    pub async fn run_site(&self, site: Arc<Site>, cancel: CancellationToken, progress: Arc<AtomicU64>) {
+    pub async fn run_site(&self, site: Arc<Site>, cancel: CancellationToken) {
         let mut failures = 0u32;
         while !cancel.is_cancelled() {
             let started = tokio::time::Instant::now();
             match self.run_cycle(&site, &cancel).await {
                 Ok(t) => {
                     failures = 0;
-                    progress.fetch_add(t.probes, Ordering::Relaxed);
                     let took = started.elapsed();
                     if took > self.scan.max_staleness {
                         tracing::warn!(
@@ -381,6 +383,8 @@ impl Engine {
                         );
                     }
                     if t.probes == 0 {
+                        // An idle cycle is progress too (for the watchdog).
+                        self.progress.fetch_add(1, Ordering::Relaxed);
                         // Empty roster: look again soon, without spinning.
                         tokio::select! {
                             _ = cancel.cancelled() => {}

@@ -31,5 +31,6 @@ pub mod roster;
 pub mod sim;
 pub mod sites;
 pub mod store;
+pub mod systemd;
 pub mod web;
 pub mod wire;

@@ -20,7 +20,7 @@ async fn rate_is_never_exceeded_retries_included() {
     })
     .await;
     env.import(ROSTER);
-    // Every other request fails first: retries must queue behind the same gate.
+    // The first four requests fail: retries must queue behind the same gate.
     env.sim.set_fault(Fault::FailFirst(4));
     let out = env.cmd(&["--json", "scan", "--once"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -3,11 +3,29 @@
 //! Architecture invariant: every outbound request to a site goes through
 //! [`SiteFetcher::get`], which passes the site's politeness gate (the
 //! evenly spaced rate limiter, the `Retry-After` gate and the concurrency
-//! semaphore) for *every attempt*, retries included.
+//! semaphore) for *every attempt*, retries included. Redirects are followed
+//! here rather than by reqwest, so each hop is an attempt that passes the
+//! gate and the same-origin check too.
+//!
+//! Failures never carry the URL: it contains a protected number. Display
+//! and storage use [`mask_number_in_url`].
 
-use std::time::Duration;
+mod politeness;
+mod transport;
 
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, SystemTime};
+
+use governor::clock::MonotonicClock;
+use reqwest::header::{LOCATION, RETRY_AFTER};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use url::Url;
+
+use politeness::{Backoff, MAX_RETRY_AFTER, NotBefore, Pacer, SendLog};
+use transport::{Body, build_client, classify, read_capped};
 
 /// `N` requests per `per`, evenly spaced (burst 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,16 +108,57 @@ pub struct Fetched {
     pub attempts: u32,
 }
 
+/// Redirect hops followed within one attempt (sites use one or two for
+/// session setup; more is a loop or a hijack).
+const MAX_REDIRECT_HOPS: u32 = 3;
+
+/// What the retry loop should do after one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Done,
+    /// 429/503 with a `Retry-After`: the site said how long.
+    RetryAfter(Duration),
+    /// 429/503 without one: the site said "slow down" but not how much.
+    Throttled,
+    /// 5xx, timeouts, connection errors: worth another try after a pause.
+    Backoff,
+}
+
 /// One site's HTTP client and politeness gate. Cheap to share behind `Arc`.
-#[derive(Debug)]
 pub struct SiteFetcher {
     policy: SitePolicy,
+    /// Own cookie jar per site, so a session on one site never leaks to another.
+    client: reqwest::Client,
+    permits: Semaphore,
+    pacer: Pacer<MonotonicClock>,
+    not_before: NotBefore,
+    sends: SendLog,
+}
+
+impl std::fmt::Debug for SiteFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteFetcher")
+            .field("site", &self.policy.name)
+            .field("interval", &self.pacer.interval())
+            .field("retry_gate", &self.not_before.remaining())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SiteFetcher {
+    /// Builds the site's client. Fails (with a message naming the site) on
+    /// a non-https `base_url` outside loopback or an unusable user agent.
     pub fn new(policy: SitePolicy) -> Result<Self, String> {
-        let _ = &policy;
-        todo!("helper")
+        let client = build_client(&policy)?;
+        let permits = usize::try_from(policy.concurrency.max(1)).unwrap_or(1);
+        Ok(SiteFetcher {
+            client,
+            permits: Semaphore::new(permits),
+            pacer: Pacer::with_clock(policy.rate.interval(), MonotonicClock),
+            not_before: NotBefore::default(),
+            sends: SendLog::new(),
+            policy,
+        })
     }
 
     pub fn policy(&self) -> &SitePolicy {
@@ -109,26 +168,284 @@ impl SiteFetcher {
     /// GET `path_and_query` (relative to `base_url`). Never panics, never
     /// returns an error type: every failure is a [`Fetched`] with `failure`.
     /// Error strings never contain the URL (it carries a protected number).
+    ///
+    /// May wait long before sending: for the pacer, for free concurrency,
+    /// and for a `Retry-After` another probe received (up to an hour). Check
+    /// [`SiteFetcher::retry_gate`] first to skip a closed site; dropping the
+    /// future cancels cleanly.
     pub async fn get(&self, path_and_query: &str) -> Fetched {
-        let _ = path_and_query;
-        todo!("helper")
+        let url = match self.resolve(path_and_query) {
+            Ok(u) => u,
+            Err(kind) => return failed(None, kind, 0),
+        };
+        let mut backoff = Backoff::new();
+        let mut attempts: u32 = 0;
+        loop {
+            attempts = attempts.saturating_add(1);
+            let (mut fetched, next) = self.attempt(&url).await;
+            fetched.attempts = attempts;
+            let retries_left = attempts <= self.policy.max_retries;
+            match next {
+                Next::Done => return fetched,
+                Next::RetryAfter(wait) => {
+                    // The gate is set even when we give up: other probes of
+                    // this site must respect it too.
+                    let wait = wait.min(MAX_RETRY_AFTER);
+                    self.not_before.push(wait);
+                    if !retries_left || wait > self.policy.max_retry_wait {
+                        return fetched;
+                    }
+                }
+                Next::Throttled => {
+                    // Site-wide, not just this probe: every request to the
+                    // site counts towards whatever limit it enforces.
+                    self.not_before.push(backoff.next_delay());
+                    if !retries_left {
+                        return fetched;
+                    }
+                }
+                Next::Backoff => {
+                    if !retries_left {
+                        return fetched;
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
     }
 
     /// Requests actually sent per second over the last minute (for status).
     pub fn effective_rate(&self) -> f64 {
-        todo!("helper")
+        self.sends.rate()
+    }
+
+    /// How long until the site's `Retry-After`/backoff gate opens, when it
+    /// is closed. A scheduler can use this to skip the site instead of
+    /// parking probes in [`SiteFetcher::get`].
+    pub fn retry_gate(&self) -> Option<Duration> {
+        self.not_before.remaining()
+    }
+
+    fn resolve(&self, path_and_query: &str) -> Result<Url, FailKind> {
+        let url = self
+            .policy
+            .base_url
+            .join(path_and_query)
+            .map_err(|_| FailKind::Transport("invalid request path".into()))?;
+        // "//other.host/..." or an absolute URL would escape the site.
+        if url.origin() != self.policy.base_url.origin() {
+            return Err(FailKind::Transport("request path leaves the site".into()));
+        }
+        Ok(url)
+    }
+
+    /// Permit, then the `Retry-After` gate, then the pacer.
+    async fn pass_gate(&self) {
+        loop {
+            self.not_before.wait().await;
+            self.pacer.until_ready_with(tokio::time::sleep).await;
+            // Another in-flight probe may have got a 429 while we waited for
+            // the pacer; sending now would ignore that Retry-After.
+            if self.not_before.remaining().is_none() {
+                return;
+            }
+        }
+    }
+
+    /// One attempt: up to `MAX_REDIRECT_HOPS` same-origin redirects, each
+    /// hop through the gate. The permit is held for the whole attempt but
+    /// not across the retry backoff, so a sleeping probe blocks nobody.
+    async fn attempt(&self, start: &Url) -> (Fetched, Next) {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return (
+                failed(None, FailKind::Transport("fetcher closed".into()), 0),
+                Next::Done,
+            );
+        };
+        let mut url = start.clone();
+        let mut hops = 0u32;
+        loop {
+            self.pass_gate().await;
+            self.sends.record();
+            // reqwest's own timeout covers the same span; this one also
+            // bounds our body loop and cannot be lost in a builder change.
+            let deadline = Instant::now() + self.policy.total_timeout;
+            let mut resp = match tokio::time::timeout_at(
+                deadline,
+                self.client.get(url.clone()).send(),
+            )
+            .await
+            {
+                Err(_) => return (failed(None, FailKind::Timeout, 0), Next::Backoff),
+                Ok(Err(e)) => {
+                    let (kind, retry) = classify(&e);
+                    return (failed(None, kind, 0), retry_or_done(retry));
+                }
+                Ok(Ok(r)) => r,
+            };
+            let status = resp.status();
+            let code = status.as_u16();
+
+            if matches!(code, 301 | 302 | 303 | 307 | 308) {
+                let next = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|loc| url.join(loc).ok());
+                match next {
+                    Some(next)
+                        if hops < MAX_REDIRECT_HOPS
+                            && next.origin() == self.policy.base_url.origin() =>
+                    {
+                        hops += 1;
+                        url = next;
+                        continue;
+                    }
+                    _ => return (failed(Some(code), FailKind::Redirect, 0), Next::Done),
+                }
+            }
+
+            let retry_after = resp
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            let ok = status.is_success();
+            let body = match tokio::time::timeout_at(
+                deadline,
+                read_capped(&mut resp, self.policy.max_body_bytes, ok),
+            )
+            .await
+            {
+                Ok(b) => b,
+                Err(_) => Body {
+                    bytes: None,
+                    len: 0,
+                    sha256: None,
+                    failure: Some((FailKind::Timeout, true)),
+                },
+            };
+
+            let mut fetched = Fetched {
+                status: Some(code),
+                sha256: body.sha256,
+                body_len: body.len,
+                body: None,
+                failure: None,
+                attempts: 0,
+            };
+            if ok {
+                return match body.failure {
+                    Some((kind, retry)) => {
+                        fetched.failure = Some(kind);
+                        (fetched, retry_or_done(retry))
+                    }
+                    None => {
+                        fetched.body = body.bytes.map(lossy_utf8);
+                        (fetched, Next::Done)
+                    }
+                };
+            }
+            fetched.failure = Some(FailKind::Status(code));
+            let next = match code {
+                429 | 503 => retry_after.map_or(Next::Throttled, Next::RetryAfter),
+                500..=599 => Next::Backoff,
+                _ => Next::Done,
+            };
+            return (fetched, next);
+        }
     }
 }
 
-/// Parses `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3),
-/// relative to `now`. Negative or unparseable values give `None`.
-pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
-    let _ = (value, now);
-    todo!("helper")
+fn retry_or_done(retry: bool) -> Next {
+    if retry { Next::Backoff } else { Next::Done }
 }
 
-/// Replaces the 8 digits with `NNNN••••` for display and storage.
+fn failed(status: Option<u16>, kind: FailKind, attempts: u32) -> Fetched {
+    Fetched {
+        status,
+        sha256: None,
+        body_len: 0,
+        body: None,
+        failure: Some(kind),
+        attempts,
+    }
+}
+
+fn lossy_utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Parses `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3),
+/// relative to `now`. A date in the past gives `Some(ZERO)` (retry now);
+/// negative or unparseable values give `None`. Not capped here: the caller
+/// decides how long it is willing to honour.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if v.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits to fit is still "a very long time", not garbage.
+        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Separators a number may carry inside a URL (`33 12 34 56` as typed).
+const URL_NUMBER_SEPARATORS: [&str; 5] = ["%20", "+", " ", "-", "."];
+
+/// Replaces the protected number in a request path with `NNNN••••` (first 4
+/// digits, the rest as bullets) for display and storage. Also catches the
+/// number written with separators (`33%2012%2034%2056`), and leaves a
+/// `+45`/`%2B45` prefix in place. A `national` with fewer than 8 digits
+/// reveals proportionally less.
 pub fn mask_number_in_url(path_and_query: &str, national: &str) -> String {
-    let _ = (path_and_query, national);
-    todo!("helper")
+    let digits: Vec<u8> = national.bytes().filter(u8::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return path_and_query.to_string();
+    }
+    let shown = 4.min(digits.len().saturating_sub(4));
+    let mut masked: String = digits[..shown].iter().map(|&b| char::from(b)).collect();
+    masked.push_str(&"•".repeat(digits.len() - shown));
+
+    let s = path_and_query;
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(end) = match_number_at(bytes, i, &digits) {
+            out.push_str(&masked);
+            i = end;
+        } else {
+            // Not a match start: copy one whole char (the input may hold
+            // non-ASCII text, and `i` must stay on a char boundary).
+            let ch = s[i..].chars().next().unwrap_or('\u{FFFD}');
+            out.push(ch);
+            i += ch.len_utf8().max(1);
+        }
+    }
+    out
+}
+
+/// End index of `digits` starting at `at`, allowing one separator between
+/// digits.
+fn match_number_at(s: &[u8], at: usize, digits: &[u8]) -> Option<usize> {
+    let mut j = at;
+    for (k, &d) in digits.iter().enumerate() {
+        if k > 0
+            && let Some(sep) = URL_NUMBER_SEPARATORS
+                .iter()
+                .find(|sep| s[j..].starts_with(sep.as_bytes()))
+            && s.get(j + sep.len()) == Some(&d)
+        {
+            j += sep.len();
+        }
+        if s.get(j) != Some(&d) {
+            return None;
+        }
+        j += 1;
+    }
+    Some(j)
 }

@@ -329,12 +329,13 @@ fn door_like(t: &str) -> bool {
         || ((1..=4).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
+/// `(house_number, floor, door)` as printed.
+type NumberParts = (Option<String>, Option<String>, Option<String>);
+
 /// House number, floor and door from the words starting at the house
 /// number: `14B, 2. th`, `14 B 2.th`, `123A, st. tv`. Floor and door are
 /// only taken when they look like floor and door; a supplementary town name
 /// after the comma is left out rather than misread as a door.
-type NumberParts = (Option<String>, Option<String>, Option<String>);
-
 fn number_parts(toks: &[Tok<'_>]) -> NumberParts {
     let Some(first) = toks.first() else {
         return (None, None, None);
@@ -365,6 +366,8 @@ fn number_parts(toks: &[Tok<'_>]) -> NumberParts {
     (Some(house), floor, door)
 }
 
+/// Without a floor, only `th`/`tv`/`mf` is taken as a door: a short word
+/// alone after the number is as likely a building or town name.
 fn floor_and_door(sub: &[&str]) -> (Option<String>, Option<String>) {
     let mut i = 0;
     let mut floor = None;

@@ -256,7 +256,8 @@ fn digits(s: &str) -> String {
 /// Lines that are labels or links next to the address, not part of it.
 fn is_marker_line(line: &str) -> bool {
     let l = line.to_lowercase();
-    l.starts_with("reklame")
+    l.starts_with("reklamebeskyt")
+        || l.starts_with("reklame-beskyt")
         || l == "se kort"
         || l == "vis kort"
         || l.strip_prefix("cvr")
@@ -674,6 +675,23 @@ mod tests {
                 false,
             ),
         );
+    }
+
+    #[test]
+    fn marker_lines_are_recognised_without_eating_streets() {
+        for l in [
+            "Reklamebeskyttet",
+            "REKLAMEBESKYTTET",
+            "se kort",
+            "CVR 13577531",
+            "CVR-nr.: 13577531",
+            "CVR",
+        ] {
+            assert!(is_marker_line(l), "{l}");
+        }
+        for l in ["Reklamevej 3", "Cvrvej 3", "Se Kortvej 1", "8000 Aarhus C"] {
+            assert!(!is_marker_line(l), "{l}");
+        }
     }
 
     #[test]

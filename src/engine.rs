@@ -127,7 +127,7 @@ async fn fetch_page(site: &Site, entry_number: &str, query: &Query, page: u32) -
             let body = body.clone();
             // Parsing is CPU work on a possibly large page: keep it off the
             // async workers. A panic in a parser must not take the daemon down.
-            match tokio::task::spawn_blocking(move || adapter.parse(&body)).await {
+            match tokio::task::spawn_blocking(move || adapter.parse(&body, page)).await {
                 Ok(Ok(p)) => Ok(p),
                 Ok(Err(e)) => Err(format!("unparseable page: {e}")),
                 Err(_) => Err("parser failed".to_string()),

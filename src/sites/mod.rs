@@ -59,10 +59,10 @@ impl Adapter {
         }
     }
 
-    /// Reads a 2xx response body.
-    pub fn parse(&self, body: &str) -> Result<Page, Unparseable> {
+    /// Reads a 2xx response body for result page `page` (1-based).
+    pub fn parse(&self, body: &str, page: u32) -> Result<Page, Unparseable> {
         match self {
-            Adapter::Dk118(a) => a.parse(body),
+            Adapter::Dk118(a) => a.parse_page(body, page),
         }
     }
 }

@@ -95,12 +95,17 @@ impl App {
             let cov = store.site_coverage(&s.name, now)?;
             let rate = s.policy.rate.count as f64 / s.policy.rate.per.as_secs_f64();
             let blind = cov.recent.len() >= DEGRADED_AFTER
-                && cov.recent.iter().take(DEGRADED_AFTER).all(|k| *k == OutcomeKind::Inconclusive);
+                && cov
+                    .recent
+                    .iter()
+                    .take(DEGRADED_AFTER)
+                    .all(|k| *k == OutcomeKind::Inconclusive);
             sites.push(wire::SiteStatus {
                 name: s.name.clone(),
                 enabled: s.enabled,
                 state: if blind { "degraded" } else { "healthy" },
-                state_reason: blind.then(|| format!("the last {DEGRADED_AFTER} probes were all inconclusive")),
+                state_reason: blind
+                    .then(|| format!("the last {DEGRADED_AFTER} probes were all inconclusive")),
                 oldest_probe_age_seconds: cov.oldest_probe_age.map(|d| d.as_secs()),
                 never_probed: cov.never_probed,
                 probes_total: cov.probes_total,
@@ -186,7 +191,10 @@ impl App {
         tracing::info!("Shutting down.");
         crate::systemd::notify("STOPPING=1");
         cancel.cancel();
-        if tokio::time::timeout(Duration::from_secs(20), tracker.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(20), tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("Some tasks did not stop within 20 s.");
         }
         // The store commits every transaction durably (synchronous=FULL);

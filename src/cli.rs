@@ -36,7 +36,13 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
     /// Log line format on stderr.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "UNLISTD_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "UNLISTD_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -140,7 +146,10 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         }
     };
     init_logging(&cli);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("unlistd: cannot start the runtime: {e}");
@@ -163,7 +172,9 @@ fn init_logging(cli: &Cli) {
         _ => "warn",
     };
     let filter = EnvFilter::try_from_env("UNLISTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match cli.log_format {
         LogFormat::Json => b.json().flatten_event(true).try_init(),
         LogFormat::Text => b.try_init(),
@@ -394,7 +405,9 @@ async fn check(cli: &Cli, phone: &str, record: bool) -> Result<u8, Failure> {
                 serde_json::json!({"site": s, "result": w.replace(' ', "_"), "http_status": st, "page_sha256": sha, "reason": r})
             })
             .collect();
-        print_json(&serde_json::json!({"number_masked": number.masked(), "recorded": record, "sites": sites}))?;
+        print_json(
+            &serde_json::json!({"number_masked": number.masked(), "recorded": record, "sites": sites}),
+        )?;
     } else {
         println!("{}", number.masked());
         for (s, w, st, _, r) in &rows {
@@ -433,7 +446,10 @@ async fn status(cli: &Cli) -> Result<u8, Failure> {
         print_json(&st)?;
         return Ok(EXIT_OK);
     }
-    println!("roster: {} entries   open incidents: {}", st.roster.size, st.incidents.open);
+    println!(
+        "roster: {} entries   open incidents: {}",
+        st.roster.size, st.incidents.open
+    );
     println!();
     println!(
         "{:<24} {:<9} {:<10} {:>12} {:>11} {:>10} {:>12}",
@@ -446,7 +462,9 @@ async fn status(cli: &Cli) -> Result<u8, Failure> {
             if s.enabled { "yes" } else { "no" },
             s.state,
             age(s.oldest_probe_age_seconds),
-            s.conclusive_share.map(|c| format!("{:.1}%", c * 100.0)).unwrap_or("-".into()),
+            s.conclusive_share
+                .map(|c| format!("{:.1}%", c * 100.0))
+                .unwrap_or("-".into()),
             s.configured_rate_per_second,
             age(Some(s.predicted_cycle_seconds as u64)),
         );
@@ -459,7 +477,10 @@ async fn status(cli: &Cli) -> Result<u8, Failure> {
     }
     if !st.alerts.is_empty() {
         println!();
-        println!("{:<28} {:>8} {:>10} {:>8}  LAST ERROR", "RECEIVER", "PENDING", "DELIVERED", "FAILING");
+        println!(
+            "{:<28} {:>8} {:>10} {:>8}  LAST ERROR",
+            "RECEIVER", "PENDING", "DELIVERED", "FAILING"
+        );
         for r in &st.alerts {
             println!(
                 "{:<28} {:>8} {:>10} {:>8}  {}",
@@ -514,7 +535,9 @@ async fn history(cli: &Cli, entry_ref: &str) -> Result<u8, Failure> {
     let store = app.store().clone();
     let r = entry_ref.to_string();
     let Some(probes) = blocking(move || store.history(&r)).await? else {
-        return Err(Failure::bad_input(format!("REF: unknown entry ref {entry_ref:?}")));
+        return Err(Failure::bad_input(format!(
+            "REF: unknown entry ref {entry_ref:?}"
+        )));
     };
     let wire = wire::History {
         entry_ref: entry_ref.to_string(),
@@ -525,7 +548,10 @@ async fn history(cli: &Cli, entry_ref: &str) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     println!("{} probes of {}", wire.probes.len(), wire.entry_ref);
-    println!("{:<21} {:<24} {:<13} {:>5}  REASON", "TIME", "SITE", "OUTCOME", "HTTP");
+    println!(
+        "{:<21} {:<24} {:<13} {:>5}  REASON",
+        "TIME", "SITE", "OUTCOME", "HTTP"
+    );
     for p in &wire.probes {
         println!(
             "{:<21} {:<24} {:<13} {:>5}  {}",

@@ -259,10 +259,19 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
-    fn err<T>(&self, key: &str, at: Option<std::ops::Range<usize>>, message: impl Into<String>) -> Result<T, ConfigError> {
+    fn err<T>(
+        &self,
+        key: &str,
+        at: Option<std::ops::Range<usize>>,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
         Err(ConfigError {
             file: self.path.display().to_string(),
             line: at.map(|s| self.line_of(s.start)),
@@ -294,7 +303,12 @@ impl Validator<'_> {
         }
     }
 
-    fn opt_duration(&self, key: &str, v: &Option<Spanned<String>>, default: Duration) -> Result<Duration, ConfigError> {
+    fn opt_duration(
+        &self,
+        key: &str,
+        v: &Option<Spanned<String>>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
         match v {
             Some(v) => self.duration(key, v),
             None => Ok(default),
@@ -304,7 +318,11 @@ impl Validator<'_> {
     fn positive(&self, key: &str, v: &Spanned<i64>, max: i64) -> Result<u32, ConfigError> {
         let n = *v.get_ref();
         if n < 1 || n > max {
-            return self.err(key, Some(v.span()), format!("must be a whole number from 1 to {max}"));
+            return self.err(
+                key,
+                Some(v.span()),
+                format!("must be a whole number from 1 to {max}"),
+            );
         }
         Ok(n as u32)
     }
@@ -315,7 +333,10 @@ impl Validator<'_> {
             None => self.err(
                 key,
                 Some(v.span()),
-                format!("expected N/s, N/m or N/h with N a positive whole number, got {:?}", v.get_ref()),
+                format!(
+                    "expected N/s, N/m or N/h with N a positive whole number, got {:?}",
+                    v.get_ref()
+                ),
             ),
         }
     }
@@ -324,8 +345,16 @@ impl Validator<'_> {
         let path = self.relative(v.get_ref());
         match read_secret(&path) {
             Ok(s) if !s.is_empty() => Ok(s),
-            Ok(_) => self.err(key, Some(v.span()), format!("secret file {} is empty", path.display())),
-            Err(e) => self.err(key, Some(v.span()), format!("cannot read secret file {}: {e}", path.display())),
+            Ok(_) => self.err(
+                key,
+                Some(v.span()),
+                format!("secret file {} is empty", path.display()),
+            ),
+            Err(e) => self.err(
+                key,
+                Some(v.span()),
+                format!("cannot read secret file {}: {e}", path.display()),
+            ),
         }
     }
 
@@ -409,7 +438,11 @@ impl Validator<'_> {
             };
             let ua = match s.and_then(|s| s.user_agent.as_ref()) {
                 Some(u) if u.get_ref().trim().is_empty() || !u.get_ref().is_ascii() => {
-                    return self.err("scan.user_agent", Some(u.span()), "must be non-empty printable ASCII");
+                    return self.err(
+                        "scan.user_agent",
+                        Some(u.span()),
+                        "must be non-empty printable ASCII",
+                    );
                 }
                 Some(u) => u.get_ref().trim().to_string(),
                 None => DEFAULT_USER_AGENT.to_string(),
@@ -428,10 +461,18 @@ impl Validator<'_> {
             let k = |f: &str| format!("sites[{i}].{f}");
             let name = s.name.get_ref().trim().to_string();
             if name.is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control()) {
-                return self.err(&k("name"), Some(s.name.span()), "must be 1 to 100 printable characters");
+                return self.err(
+                    &k("name"),
+                    Some(s.name.span()),
+                    "must be 1 to 100 printable characters",
+                );
             }
             if sites.iter().any(|o: &SiteSettings| o.name == name) {
-                return self.err(&k("name"), Some(s.name.span()), format!("duplicate site name {name:?}"));
+                return self.err(
+                    &k("name"),
+                    Some(s.name.span()),
+                    format!("duplicate site name {name:?}"),
+                );
             }
             let no_results = s.no_results.as_ref();
             let adapter = match s.adapter.get_ref().as_str() {
@@ -439,14 +480,21 @@ impl Validator<'_> {
                     Ok(a) => Adapter::Dk118(a),
                     Err(e) => {
                         let at = no_results.map(|n| n.span());
-                        return self.err(&k("no_results"), at, format!("invalid CSS selector: {e}"));
+                        return self.err(
+                            &k("no_results"),
+                            at,
+                            format!("invalid CSS selector: {e}"),
+                        );
                     }
                 },
                 "eniro" | "declarative" => {
                     return self.err(
                         &k("adapter"),
                         Some(s.adapter.span()),
-                        format!("adapter {:?} is not supported by this version of unlistd yet", s.adapter.get_ref()),
+                        format!(
+                            "adapter {:?} is not supported by this version of unlistd yet",
+                            s.adapter.get_ref()
+                        ),
                     );
                 }
                 other => {
@@ -463,7 +511,8 @@ impl Validator<'_> {
                 Some(c) => self.positive(&k("concurrency"), c, 64)?,
                 None => 1,
             };
-            let total_timeout = self.opt_duration(&k("timeout"), &s.timeout, Duration::from_secs(20))?;
+            let total_timeout =
+                self.opt_duration(&k("timeout"), &s.timeout, Duration::from_secs(20))?;
             let max_body_bytes = match &s.max_body_bytes {
                 Some(m) => self.positive(&k("max_body_bytes"), m, 256 * 1024 * 1024)? as usize,
                 None => 2 * 1024 * 1024,
@@ -473,7 +522,10 @@ impl Validator<'_> {
                 Some(m) => self.positive(&k("max_retries"), m, 10)?,
                 None => 2,
             };
-            for (key, v) in [("canaries", &s.canaries), ("absent_canaries", &s.absent_canaries)] {
+            for (key, v) in [
+                ("canaries", &s.canaries),
+                ("absent_canaries", &s.absent_canaries),
+            ] {
                 if let Some(v) = v {
                     self.not_yet(&k(key), v.span())?;
                 }
@@ -548,9 +600,17 @@ impl Validator<'_> {
                         }
                     };
                     if webhooks.iter().any(|o| o.receiver == receiver) {
-                        return self.err(&k("url"), Some(w.url.span()), "duplicate webhook receiver");
+                        return self.err(
+                            &k("url"),
+                            Some(w.url.span()),
+                            "duplicate webhook receiver",
+                        );
                     }
-                    webhooks.push(WebhookSettings { receiver, url, secret });
+                    webhooks.push(WebhookSettings {
+                        receiver,
+                        url,
+                        secret,
+                    });
                 }
             }
             AlertSettings {
@@ -563,7 +623,11 @@ impl Validator<'_> {
 
         if raw.report.is_some() {
             // `[report]` keys arrive with compliance reports; refuse rather than ignore.
-            return self.err("report", None, "is not supported by this version of unlistd yet");
+            return self.err(
+                "report",
+                None,
+                "is not supported by this version of unlistd yet",
+            );
         }
 
         Ok(Settings {
@@ -636,13 +700,19 @@ mod tests {
         let e = p("[store]\npath = \"x.db\"\n\n[scan]\nmax_stalenes = \"1h\"\n").unwrap_err();
         assert_eq!(e.key, "max_stalenes");
         assert_eq!(e.line, Some(5));
-        assert!(e.to_string().starts_with("/nonexistent/unlistd.toml:5: max_stalenes:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/unlistd.toml:5: max_stalenes:"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_values_name_their_key() {
         let site = |rate: &str, url: &str| {
-            format!("{MIN}[[sites]]\nname = \"118.dk\"\nadapter = \"dk118\"\nbase_url = \"{url}\"\nrate = \"{rate}\"\n")
+            format!(
+                "{MIN}[[sites]]\nname = \"118.dk\"\nadapter = \"dk118\"\nbase_url = \"{url}\"\nrate = \"{rate}\"\n"
+            )
         };
         let e = p(&site("fast", "https://www.118.dk")).unwrap_err();
         assert_eq!((e.key.as_str(), e.line), ("sites[0].rate", Some(7)));
@@ -672,18 +742,34 @@ mod tests {
         let s = parse(&text, &dir.path().join("c.toml")).unwrap();
         assert_eq!(s.alerts.webhooks[0].secret, b"s3cret");
         assert!(!format!("{:?}", s.alerts).contains("s3cret"));
-        let e = parse(&text.replace("\"wh\"", "\"missing\""), &dir.path().join("c.toml")).unwrap_err();
+        let e = parse(
+            &text.replace("\"wh\"", "\"missing\""),
+            &dir.path().join("c.toml"),
+        )
+        .unwrap_err();
         assert_eq!(e.key, "alerts.webhook[0].secret_file");
-        let e = parse(&text.replace("http://127.0.0.1:9", "http://hooks.example.net"), &dir.path().join("c.toml"))
-            .unwrap_err();
+        let e = parse(
+            &text.replace("http://127.0.0.1:9", "http://hooks.example.net"),
+            &dir.path().join("c.toml"),
+        )
+        .unwrap_err();
         assert_eq!(e.key, "alerts.webhook[0].url");
     }
 
     #[test]
     fn rates() {
-        assert_eq!(parse_rate("1/s").unwrap().interval(), Duration::from_secs(1));
-        assert_eq!(parse_rate("30/m").unwrap().interval(), Duration::from_secs(2));
-        assert_eq!(parse_rate(" 3600/h ").unwrap().interval(), Duration::from_secs(1));
+        assert_eq!(
+            parse_rate("1/s").unwrap().interval(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            parse_rate("30/m").unwrap().interval(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            parse_rate(" 3600/h ").unwrap().interval(),
+            Duration::from_secs(1)
+        );
         for bad in ["", "1", "1/d", "-1/s", "1.5/s", "/s", "x/s"] {
             assert!(parse_rate(bad).is_none(), "{bad}");
         }

@@ -42,10 +42,25 @@ fn public_listings() -> Vec<SimListing> {
         post_line: Some(post.into()),
     };
     vec![
-        l("Poul Østergaard Lund", "95900001", "Ågade 14B, 1. tv", "8000 Aarhus C"),
-        l("Karin Nørgaard", "95900002", "Strandvejen 125", "2900 Hellerup"),
+        l(
+            "Poul Østergaard Lund",
+            "95900001",
+            "Ågade 14B, 1. tv",
+            "8000 Aarhus C",
+        ),
+        l(
+            "Karin Nørgaard",
+            "95900002",
+            "Strandvejen 125",
+            "2900 Hellerup",
+        ),
         l("Bo Friis", "95900003", "Bøgevej 9", "5000 Odense C"),
-        l("Grethe Hjørnholm", "95900004", "Kirkestræde 9, 3. 1", "1100 København K"),
+        l(
+            "Grethe Hjørnholm",
+            "95900004",
+            "Kirkestræde 9, 3. 1",
+            "1100 København K",
+        ),
     ]
 }
 
@@ -87,7 +102,11 @@ struct Clock(Instant);
 
 impl Clock {
     fn say(&self, msg: impl AsRef<str>) {
-        println!("[{:>5.1}s] {}", self.0.elapsed().as_secs_f64(), msg.as_ref());
+        println!(
+            "[{:>5.1}s] {}",
+            self.0.elapsed().as_secs_f64(),
+            msg.as_ref()
+        );
     }
 }
 
@@ -97,7 +116,11 @@ fn describe(r: &Received) -> String {
         "webhook {} ({}, signature {}): {} on {}, {} incident(s)",
         r.event_type(),
         r.id,
-        if r.signature_ok { "verified" } else { "INVALID" },
+        if r.signature_ok {
+            "verified"
+        } else {
+            "INVALID"
+        },
         r.event_type(),
         r.json["site"].as_str().unwrap_or("?"),
         incs.len()
@@ -109,7 +132,11 @@ fn describe(r: &Received) -> String {
             i["number_masked"].as_str().unwrap_or("?"),
             i["exposed"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("+"))
+                .map(|a| a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join("+"))
                 .unwrap_or_default(),
             i["state"].as_str().unwrap_or("?"),
         ));
@@ -187,15 +214,22 @@ secret_file = "webhook-secret"
     })
     .await?;
     match counts {
-        ImportOutcome::Applied(c) => clock.say(format!("imported the roster: {} protected entries", c.added)),
-        ImportOutcome::Rejected { total, .. } => return Err(fail(format!("demo roster rejected ({total} problems)"))),
+        ImportOutcome::Applied(c) => clock.say(format!(
+            "imported the roster: {} protected entries",
+            c.added
+        )),
+        ImportOutcome::Rejected { total, .. } => {
+            return Err(fail(format!("demo roster rejected ({total} problems)")));
+        }
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(app.clone().run(async {
         let _ = stop_rx.await;
     }));
-    clock.say("daemon started: probing every entry at 50 requests/s, in a fresh random order each cycle");
+    clock.say(
+        "daemon started: probing every entry at 50 requests/s, in a fresh random order each cycle",
+    );
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let st = app.status(false)?;
@@ -228,7 +262,11 @@ secret_file = "webhook-secret"
         let _ = stop_tx.send(());
         return Err(fail("the leak was not detected within 30 s"));
     }
-    for r in receiver.accepted().iter().filter(|r| r.event_type() == "exposure.opened") {
+    for r in receiver
+        .accepted()
+        .iter()
+        .filter(|r| r.event_type() == "exposure.opened")
+    {
         clock.say(describe(r));
     }
 
@@ -252,7 +290,11 @@ secret_file = "webhook-secret"
         let _ = stop_tx.send(());
         return Err(fail("the incidents did not resolve within 30 s"));
     }
-    for r in receiver.accepted().iter().filter(|r| r.event_type() == "exposure.resolved") {
+    for r in receiver
+        .accepted()
+        .iter()
+        .filter(|r| r.event_type() == "exposure.resolved")
+    {
         clock.say(describe(r));
     }
 
@@ -272,9 +314,15 @@ secret_file = "webhook-secret"
             i.id,
             i.entry_ref,
             i.masked_number,
-            i.exposed.iter().map(|f| f.as_str()).collect::<Vec<_>>().join("+"),
+            i.exposed
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join("+"),
             crate::wire::rfc3339(i.first_seen),
-            i.resolved_at.map(crate::wire::rfc3339).unwrap_or_else(|| "-".into())
+            i.resolved_at
+                .map(crate::wire::rfc3339)
+                .unwrap_or_else(|| "-".into())
         );
     }
     if json {

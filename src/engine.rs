@@ -266,7 +266,12 @@ pub struct Engine {
 impl Engine {
     /// Probes one entry on one site and records the result with its
     /// incident step and outbox rows, in one transaction.
-    pub async fn probe_and_record(&self, site: &Site, id: EntryId, entry: &Entry) -> Result<(OutcomeKind, Step), StoreError> {
+    pub async fn probe_and_record(
+        &self,
+        site: &Site,
+        id: EntryId,
+        entry: &Entry,
+    ) -> Result<(OutcomeKind, Step), StoreError> {
         let r = probe(site, entry).await;
         let kind = r.outcome.kind();
         site.stats.count(kind);
@@ -304,7 +309,9 @@ impl Engine {
                 incident = effect.incident_id.as_deref().unwrap_or(""),
                 "Exposure resolved."
             ),
-            _ => tracing::trace!(site = site.name(), entry = %who, outcome = kind.as_str(), "Probe recorded."),
+            _ => {
+                tracing::trace!(site = site.name(), entry = %who, outcome = kind.as_str(), "Probe recorded.")
+            }
         }
         if effect.step.event().is_some() {
             self.alerts.notify_one();
@@ -315,7 +322,11 @@ impl Engine {
     /// One full cycle of `site` over the active roster in a fresh random
     /// order. Stops early (without recording the abandoned probes) when
     /// `cancel` fires.
-    pub async fn run_cycle(&self, site: &Arc<Site>, cancel: &CancellationToken) -> Result<ScanTotals, StoreError> {
+    pub async fn run_cycle(
+        &self,
+        site: &Arc<Site>,
+        cancel: &CancellationToken,
+    ) -> Result<ScanTotals, StoreError> {
         let store = self.store.clone();
         let name = site.name().to_string();
         let n = blocking(move || store.start_cycle(&name)).await?;

@@ -40,7 +40,10 @@ struct Columns {
 
 impl Columns {
     fn get<'r>(&self, rec: &'r csv::ByteRecord, name: &str) -> Option<&'r [u8]> {
-        let pos = REQUIRED.iter().chain(OPTIONAL.iter()).position(|c| *c == name)?;
+        let pos = REQUIRED
+            .iter()
+            .chain(OPTIONAL.iter())
+            .position(|c| *c == name)?;
         self.idx[pos].and_then(|i| rec.get(i))
     }
 }
@@ -61,7 +64,9 @@ pub struct RosterReader<R: Read> {
 
 impl<R: Read> std::fmt::Debug for RosterReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RosterReader").field("rows", &self.rows).finish_non_exhaustive()
+        f.debug_struct("RosterReader")
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,7 +78,10 @@ pub fn open(path: &Path) -> Result<RosterReader<BomSkip<Box<dyn Read>>>, HeaderE
         field: "(file)".into(),
         message: format!("cannot read: {e}"),
     })?;
-    reader(Box::new(std::io::BufReader::new(file)) as Box<dyn Read>, &path.display().to_string())
+    reader(
+        Box::new(std::io::BufReader::new(file)) as Box<dyn Read>,
+        &path.display().to_string(),
+    )
 }
 
 /// Wraps any reader (`file` names it in errors).
@@ -113,10 +121,18 @@ pub fn reader<R: Read>(mut input: R, file: &str) -> Result<RosterReader<BomSkip<
         .from_reader(input);
     let headers = csv
         .byte_headers()
-        .map_err(|e| herr("(header)", format!("cannot read the header row: {}", csv_error(&e))))?
+        .map_err(|e| {
+            herr(
+                "(header)",
+                format!("cannot read the header row: {}", csv_error(&e)),
+            )
+        })?
         .clone();
     if headers.is_empty() || (headers.len() == 1 && headers.get(0) == Some(b"")) {
-        return Err(herr("(header)", "the file is empty; a header row is required".into()));
+        return Err(herr(
+            "(header)",
+            "the file is empty; a header row is required".into(),
+        ));
     }
     let mut idx = [None; 12];
     for (i, h) in headers.iter().enumerate() {
@@ -124,12 +140,21 @@ pub fn reader<R: Read>(mut input: R, file: &str) -> Result<RosterReader<BomSkip<
             .map_err(|_| herr("(header)", format!("column {} is not UTF-8", i + 1)))?
             .trim()
             .to_ascii_lowercase();
-        let Some(pos) = REQUIRED.iter().chain(OPTIONAL.iter()).position(|c| *c == name) else {
+        let Some(pos) = REQUIRED
+            .iter()
+            .chain(OPTIONAL.iter())
+            .position(|c| *c == name)
+        else {
             return Err(herr(
                 &name,
                 format!(
                     "unknown column {name:?}; allowed: {}",
-                    REQUIRED.iter().chain(OPTIONAL.iter()).copied().collect::<Vec<_>>().join(", ")
+                    REQUIRED
+                        .iter()
+                        .chain(OPTIONAL.iter())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         };
@@ -208,7 +233,9 @@ fn csv_error(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Io(io) => format!("read error: {io}"),
         csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".into(),
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
             format!("expected {expected_len} fields, found {len}")
         }
         _ => "malformed CSV".into(),
@@ -233,11 +260,21 @@ impl<R: Read> Iterator for RosterReader<BomSkip<R>> {
                 Ok(true) => {
                     let byte = self.record.position().map(|p| p.byte()).unwrap_or(0);
                     let line = self.csv.get_mut().line_at(byte);
-                    if self.record.len() == 1 && self.record.get(0).is_some_and(|f| f.trim_ascii().is_empty()) {
+                    if self.record.len() == 1
+                        && self
+                            .record
+                            .get(0)
+                            .is_some_and(|f| f.trim_ascii().is_empty())
+                    {
                         continue; // blank line
                     }
                     self.rows += 1;
-                    let (row, warn) = validate(&self.cols, &self.record, line, self.csv.byte_headers().map(|h| h.len()).unwrap_or(0));
+                    let (row, warn) = validate(
+                        &self.cols,
+                        &self.record,
+                        line,
+                        self.csv.byte_headers().map(|h| h.len()).unwrap_or(0),
+                    );
                     if warn {
                         self.warnings += 1;
                     }
@@ -261,7 +298,12 @@ impl<R: Read> Iterator for RosterReader<BomSkip<R>> {
     }
 }
 
-fn validate(cols: &Columns, rec: &csv::ByteRecord, line: u64, width: usize) -> (Vec<RosterRow>, bool) {
+fn validate(
+    cols: &Columns,
+    rec: &csv::ByteRecord,
+    line: u64,
+    width: usize,
+) -> (Vec<RosterRow>, bool) {
     let mut problems: Vec<(String, String)> = Vec::new();
     if rec.len() != width {
         return (
@@ -310,7 +352,9 @@ fn validate(cols: &Columns, rec: &csv::ByteRecord, line: u64, width: usize) -> (
     match &entry_ref {
         None if has_problem("ref", &problems) => {}
         None => problems.push(("ref".into(), "is required".into())),
-        Some(r) if r.chars().count() > 200 => problems.push(("ref".into(), "longer than 200 characters".into())),
+        Some(r) if r.chars().count() > 200 => {
+            problems.push(("ref".into(), "longer than 200 characters".into()))
+        }
         _ => {}
     }
     let phone = match phone_raw.as_deref().map(E164::parse_dk) {
@@ -355,7 +399,11 @@ fn validate(cols: &Columns, rec: &csv::ByteRecord, line: u64, width: usize) -> (
         postcode,
         city,
     };
-    if !hide_number && !hide_address && !has_problem("hide_number", &problems) && !has_problem("hide_address", &problems) {
+    if !hide_number
+        && !hide_address
+        && !has_problem("hide_number", &problems)
+        && !has_problem("hide_address", &problems)
+    {
         problems.push((
             "hide_number".into(),
             "neither hide_number nor hide_address is true: nothing to protect".into(),
@@ -365,7 +413,10 @@ fn validate(cols: &Columns, rec: &csv::ByteRecord, line: u64, width: usize) -> (
         let missing: Vec<&str> = [
             ("street", address.street.is_none()),
             ("house_number", address.house_number.is_none()),
-            ("postcode", address.postcode.is_none() && address.city.is_none()),
+            (
+                "postcode",
+                address.postcode.is_none() && address.city.is_none(),
+            ),
         ]
         .iter()
         .filter(|(_, m)| *m)
@@ -386,7 +437,11 @@ fn validate(cols: &Columns, rec: &csv::ByteRecord, line: u64, width: usize) -> (
         return (
             problems
                 .into_iter()
-                .map(|(field, message)| RosterRow::Invalid { line, field, message })
+                .map(|(field, message)| RosterRow::Invalid {
+                    line,
+                    field,
+                    message,
+                })
                 .collect(),
             false,
         );
@@ -432,14 +487,21 @@ mod tests {
                     false,0045 94 00 00 01,A-2,true,,,,,\r\n";
         let r = rows(text);
         assert_eq!(r.len(), 2, "{r:?}");
-        let RosterRow::Valid { line, entry } = &r[0] else { panic!("{r:?}") };
+        let RosterRow::Valid { line, entry } = &r[0] else {
+            panic!("{r:?}")
+        };
         assert_eq!(*line, 2);
         assert_eq!(entry.entry_ref, "A-1");
         assert_eq!(entry.phone.as_str(), "+4513123456");
         assert_eq!(entry.name.as_deref(), Some("Hansen, Jens"));
         assert!(entry.hide_address && !entry.hide_number);
-        assert_eq!(entry.address.as_ref().unwrap().street.as_deref(), Some("Ågade"));
-        let RosterRow::Valid { line, entry } = &r[1] else { panic!("{r:?}") };
+        assert_eq!(
+            entry.address.as_ref().unwrap().street.as_deref(),
+            Some("Ågade")
+        );
+        let RosterRow::Valid { line, entry } = &r[1] else {
+            panic!("{r:?}")
+        };
         assert_eq!(*line, 3);
         assert!(entry.address.is_none());
     }
@@ -469,7 +531,11 @@ mod tests {
 
     #[test]
     fn header_problems_stop_the_read() {
-        let e = reader("ref,phone,hide_number,hide_address,colour\n".as_bytes(), "r.csv").unwrap_err();
+        let e = reader(
+            "ref,phone,hide_number,hide_address,colour\n".as_bytes(),
+            "r.csv",
+        )
+        .unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (1, "colour"));
         let e = reader("ref,phone,hide_number\n".as_bytes(), "r.csv").unwrap_err();
         assert_eq!(e.field, "hide_address");
@@ -480,7 +546,9 @@ mod tests {
 
     #[test]
     fn wrong_field_count_and_bad_utf8_are_row_problems() {
-        let mut text = b"ref,phone,hide_number,hide_address\nx,13000001,true\ny,1300\xff0002,true,false\n".to_vec();
+        let mut text =
+            b"ref,phone,hide_number,hide_address\nx,13000001,true\ny,1300\xff0002,true,false\n"
+                .to_vec();
         text.extend_from_slice(b"z,13000003,true,false\n");
         let r: Vec<RosterRow> = reader(&text[..], "r.csv").unwrap().collect();
         let lines: Vec<(u64, String)> = r
@@ -506,9 +574,13 @@ mod tests {
 
     #[test]
     fn spare_series_numbers_are_accepted_with_a_warning() {
-        let text = "ref,phone,hide_number,hide_address\na,13123456,true,false\nb,33123456,true,false\n";
+        let text =
+            "ref,phone,hide_number,hide_address\na,13123456,true,false\nb,33123456,true,false\n";
         let mut rd = reader(text.as_bytes(), "r.csv").unwrap();
-        let n = rd.by_ref().filter(|r| matches!(r, RosterRow::Valid { .. })).count();
+        let n = rd
+            .by_ref()
+            .filter(|r| matches!(r, RosterRow::Valid { .. }))
+            .count();
         assert_eq!(n, 2);
         assert_eq!(rd.warnings, 1);
     }

@@ -22,7 +22,8 @@ pub fn notify(state: &str) -> bool {
             Err(_) => false,
         }
     } else {
-        sock.send_to(state.as_bytes(), std::path::Path::new(&path)).is_ok()
+        sock.send_to(state.as_bytes(), std::path::Path::new(&path))
+            .is_ok()
     };
     sent
 }
@@ -30,7 +31,9 @@ pub fn notify(state: &str) -> bool {
 /// The watchdog interval systemd expects (`WATCHDOG_USEC`), if it is for us.
 pub fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    if let Some(pid) = std::env::var("WATCHDOG_PID").ok().and_then(|p| p.parse::<u32>().ok())
+    if let Some(pid) = std::env::var("WATCHDOG_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
         && pid != std::process::id()
     {
         return None;

@@ -58,8 +58,10 @@ async fn require_token(State(app): State<App>, req: Request, next: Next) -> Resp
         (Some(expected), Some(p)) if token_matches(expected, p.as_bytes()) => next.run(req).await,
         _ => {
             let mut r = error(StatusCode::UNAUTHORIZED, "unauthorized");
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
             r
         }
     }
@@ -141,7 +143,11 @@ async fn metrics(State(app): State<App>) -> Response {
         Err(e) => return internal(e),
     };
     let mut out = String::new();
-    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
     out.push_str("# HELP unlistd_probes_total Probes since start, by site and outcome.\n# TYPE unlistd_probes_total counter\n");
     for site in &app.engine.sites {
         for (outcome, v) in [
@@ -172,9 +178,16 @@ async fn metrics(State(app): State<App>) -> Response {
     for s in &st.sites {
         let n = esc(&s.name);
         if let Some(age) = s.oldest_probe_age_seconds {
-            let _ = writeln!(out, "unlistd_oldest_probe_age_seconds{{site=\"{n}\"}} {age}");
+            let _ = writeln!(
+                out,
+                "unlistd_oldest_probe_age_seconds{{site=\"{n}\"}} {age}"
+            );
         }
-        let _ = writeln!(out, "unlistd_site_degraded{{site=\"{n}\"}} {}", u8::from(s.state == "degraded"));
+        let _ = writeln!(
+            out,
+            "unlistd_site_degraded{{site=\"{n}\"}} {}",
+            u8::from(s.state == "degraded")
+        );
         let _ = writeln!(
             out,
             "unlistd_effective_rate_per_second{{site=\"{n}\"}} {}",
@@ -201,7 +214,10 @@ async fn metrics(State(app): State<App>) -> Response {
         );
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
         .into_response()

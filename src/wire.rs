@@ -12,8 +12,12 @@ use crate::store::{EventIncident, IncidentView, ProbeView, Ts};
 
 /// RFC 3339 UTC with second precision, as the contract's examples show.
 pub fn rfc3339(t: Ts) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    let t = t
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 #[derive(Debug, Serialize)]

@@ -8,7 +8,12 @@ use crate::common::*;
 async fn tokens_shapes_and_metrics_without_roster_data() {
     let env = Env::new(Knobs::default()).await;
     env.import(ROSTER);
-    env.sim.add(listing("Søren Friis", "13500003", "Bøgevej 7", "5000 Odense C"));
+    env.sim.add(listing(
+        "Søren Friis",
+        "13500003",
+        "Bøgevej 7",
+        "5000 Odense C",
+    ));
     let daemon = env.spawn_daemon();
     let http = reqwest::Client::new();
     assert!(
@@ -22,12 +27,27 @@ async fn tokens_shapes_and_metrics_without_roster_data() {
     let r = http.get(env.api("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 
-    for path in ["/api/v1/status", "/api/v1/incidents?state=open", "/api/v1/sites", "/api/v1/entries/R-01/history"] {
+    for path in [
+        "/api/v1/status",
+        "/api/v1/incidents?state=open",
+        "/api/v1/sites",
+        "/api/v1/entries/R-01/history",
+    ] {
         let r = http.get(env.api(path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path} without a token");
-        let r = http.get(env.api(path)).bearer_auth("wrong").send().await.unwrap();
+        let r = http
+            .get(env.api(path))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{path} with a wrong token");
-        let r = http.get(env.api(path)).bearer_auth(format!("{TOKEN}x")).send().await.unwrap();
+        let r = http
+            .get(env.api(path))
+            .bearer_auth(format!("{TOKEN}x"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{path} with a longer token");
     }
 
@@ -57,7 +77,14 @@ async fn tokens_shapes_and_metrics_without_roster_data() {
 
     let inc = get("/api/v1/incidents?state=open").await;
     let i = &inc["incidents"][0];
-    assert_eq!((i["site"].as_str(), i["entry_ref"].as_str(), i["state"].as_str()), (Some("118.dk"), Some("R-03"), Some("open")));
+    assert_eq!(
+        (
+            i["site"].as_str(),
+            i["entry_ref"].as_str(),
+            i["state"].as_str()
+        ),
+        (Some("118.dk"), Some("R-03"), Some("open"))
+    );
     assert_eq!(i["exposed"], serde_json::json!(["number"]));
     assert!(i["resolved_at"].is_null());
     assert!(i["id"].is_string() && i["first_seen"].is_string() && i["last_seen"].is_string());
@@ -65,16 +92,38 @@ async fn tokens_shapes_and_metrics_without_roster_data() {
     let h = get("/api/v1/entries/R-03/history").await;
     assert_eq!(h["entry_ref"], "R-03");
     let p = &h["probes"][0];
-    for k in ["time", "site", "outcome", "http_status", "page_sha256", "reason"] {
+    for k in [
+        "time",
+        "site",
+        "outcome",
+        "http_status",
+        "page_sha256",
+        "reason",
+    ] {
         assert!(p.get(k).is_some(), "history probe lacks {k}: {p}");
     }
-    let r = http.get(env.api("/api/v1/entries/NOPE/history")).bearer_auth(TOKEN).send().await.unwrap();
+    let r = http
+        .get(env.api("/api/v1/entries/NOPE/history"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let sites = get("/api/v1/sites").await;
     assert_eq!(sites["sites"][0]["name"], "118.dk");
 
-    let metrics = http.get(env.api("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("unlistd_probes_total{site=\"118.dk\",outcome=\"exposed\"}"), "{metrics}");
+    let metrics = http
+        .get(env.api("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("unlistd_probes_total{site=\"118.dk\",outcome=\"exposed\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("unlistd_open_incidents 1"));
     for n in roster_numbers() {
         assert!(!metrics.contains(&n));

@@ -5,22 +5,46 @@ use crate::common::*;
 #[test]
 fn example_config_loads_and_documents_every_section() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let s = unlistd::config::load(&root.join("config.toml")).expect("config.toml must load as shipped");
+    let s =
+        unlistd::config::load(&root.join("config.toml")).expect("config.toml must load as shipped");
     assert_eq!(s.sites.len(), 1);
     assert_eq!(s.sites[0].name, "118.dk");
-    assert!(s.api.listen.ip().is_loopback(), "the example binds loopback");
+    assert!(
+        s.api.listen.ip().is_loopback(),
+        "the example binds loopback"
+    );
     let text = std::fs::read_to_string(root.join("config.toml")).unwrap();
-    for key in ["max_staleness", "resolve_after_clean", "rate", "group_wait", "max_backoff", "token_file", "secret_file"] {
+    for key in [
+        "max_staleness",
+        "resolve_after_clean",
+        "rate",
+        "group_wait",
+        "max_backoff",
+        "token_file",
+        "secret_file",
+    ] {
         assert!(text.contains(key), "config.toml does not document {key}");
     }
 }
 
 #[test]
 fn every_command_of_the_contract_is_in_help() {
-    let out = std::process::Command::new(BIN).arg("--help").output().unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let help = stdout(&out);
-    for c in ["run", "import", "scan", "check", "status", "incidents", "history", "demo"] {
+    for c in [
+        "run",
+        "import",
+        "scan",
+        "check",
+        "status",
+        "incidents",
+        "history",
+        "demo",
+    ] {
         assert!(help.contains(c), "--help lacks {c}");
     }
 }
@@ -38,7 +62,11 @@ async fn bad_config_exits_2_naming_file_line_and_key() {
     let want = format!("{}:{line}: sites[0].rate:", env.config().display());
     assert!(err.contains(&want), "wanted {want:?} in {err:?}");
 
-    std::fs::write(env.config(), cfg.replace("[scan]", "[scan]\ncolour = \"red\"")).unwrap();
+    std::fs::write(
+        env.config(),
+        cfg.replace("[scan]", "[scan]\ncolour = \"red\""),
+    )
+    .unwrap();
     let out = env.cmd(&["status"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("colour"), "{}", stderr(&out));
@@ -51,7 +79,10 @@ async fn import_counts_then_bad_csv_changes_nothing() {
     let out = env.cmd(&["--json", "import", &write(&env, "r1.csv", ROSTER)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let j = json(&out);
-    assert_eq!((j["added"].as_u64(), j["removed"].as_u64()), (Some(6), Some(0)));
+    assert_eq!(
+        (j["added"].as_u64(), j["removed"].as_u64()),
+        (Some(6), Some(0))
+    );
     // The roster file is secret: the database must not be world-readable.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(env.db()).unwrap().permissions().mode() & 0o777;
@@ -62,11 +93,20 @@ async fn import_counts_then_bad_csv_changes_nothing() {
     lines[1] = lines[1].replace("Østergaard Lund", "Østergaard-Lund");
     lines.remove(6);
     lines.push("R-07,95 50 00 07,,,,,,,,true,false,".into());
-    let out = env.cmd(&["--json", "import", &write(&env, "r2.csv", &(lines.join("\r\n") + "\r\n"))]);
+    let out = env.cmd(&[
+        "--json",
+        "import",
+        &write(&env, "r2.csv", &(lines.join("\r\n") + "\r\n")),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let j = json(&out);
     assert_eq!(
-        (j["added"].as_u64(), j["changed"].as_u64(), j["removed"].as_u64(), j["unchanged"].as_u64()),
+        (
+            j["added"].as_u64(),
+            j["changed"].as_u64(),
+            j["removed"].as_u64(),
+            j["unchanged"].as_u64()
+        ),
         (Some(1), Some(1), Some(1), Some(4))
     );
 
@@ -76,15 +116,29 @@ async fn import_counts_then_bad_csv_changes_nothing() {
     let out = env.cmd(&["import", &file]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    for want in [format!("{file}:3: phone:"), format!("{file}:4: ref:"), format!("{file}:5: hide_number:")] {
+    for want in [
+        format!("{file}:3: phone:"),
+        format!("{file}:4: ref:"),
+        format!("{file}:5: hide_number:"),
+    ] {
         assert!(err.contains(&want), "wanted {want:?} in {err}");
     }
-    assert!(!err.contains("1350000"), "the number must not be echoed: {err}");
+    assert!(
+        !err.contains("1350000"),
+        "the number must not be echoed: {err}"
+    );
     assert_eq!(stdout(&env.cmd(&["--json", "status"])), status_before);
     let st = json(&env.cmd(&["--json", "status"]));
     assert_eq!(st["roster"]["size"].as_u64(), Some(6));
 
-    let out = env.cmd(&["import", &write(&env, "hdr.csv", "ref,phone,hide_number,hide_address,colour\n")]);
+    let out = env.cmd(&[
+        "import",
+        &write(
+            &env,
+            "hdr.csv",
+            "ref,phone,hide_number,hide_address,colour\n",
+        ),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains(":1: colour:"), "{}", stderr(&out));
 }

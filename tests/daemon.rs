@@ -4,8 +4,14 @@ use std::time::Duration;
 
 use crate::common::*;
 
-fn opened(r: &[unlistd::alert::receiver::Received], kind: &str) -> Vec<unlistd::alert::receiver::Received> {
-    r.iter().filter(|x| x.event_type() == kind).cloned().collect()
+fn opened(
+    r: &[unlistd::alert::receiver::Received],
+    kind: &str,
+) -> Vec<unlistd::alert::receiver::Received> {
+    r.iter()
+        .filter(|x| x.event_type() == kind)
+        .cloned()
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -17,8 +23,18 @@ async fn leak_is_one_signed_event_and_removal_resolves_it() {
     .await;
     // Public listings of other people, including a neighbour at R-01's
     // street and a namesake elsewhere: these must raise nothing.
-    env.sim.add(listing("Poul Østergaard Lund", "95990001", "Ågade 14B, 1. tv", "8000 Aarhus C"));
-    env.sim.add(listing("Kasper Nørgaard", "95990002", "Søvej 1", "9000 Aalborg"));
+    env.sim.add(listing(
+        "Poul Østergaard Lund",
+        "95990001",
+        "Ågade 14B, 1. tv",
+        "8000 Aarhus C",
+    ));
+    env.sim.add(listing(
+        "Kasper Nørgaard",
+        "95990002",
+        "Søvej 1",
+        "9000 Aalborg",
+    ));
     env.import(ROSTER);
     // The receiver refuses the first two attempts: delivery must retry with
     // the same webhook-id.
@@ -35,19 +51,41 @@ async fn leak_is_one_signed_event_and_removal_resolves_it() {
         "no probe recorded: {}",
         daemon.log()
     );
-    env.sim.add(listing("Kasper Nørgaard", "13500002", "Strandvejen 123A, st. tv", "2900 Hellerup"));
-    env.sim.add(listing("Søren Friis", "13 50 00 03", "Bøgevej 7", "5000 Odense C"));
-    env.sim.add(listing("Ida Hjørnholm", "+4594500006", "Kirkestræde 9, 3. 2", "1100 København K"));
+    env.sim.add(listing(
+        "Kasper Nørgaard",
+        "13500002",
+        "Strandvejen 123A, st. tv",
+        "2900 Hellerup",
+    ));
+    env.sim.add(listing(
+        "Søren Friis",
+        "13 50 00 03",
+        "Bøgevej 7",
+        "5000 Odense C",
+    ));
+    env.sim.add(listing(
+        "Ida Hjørnholm",
+        "+4594500006",
+        "Kirkestræde 9, 3. 2",
+        "1100 København K",
+    ));
     let leaked = ["R-02", "R-03", "R-06"];
 
     let got = env
         .receiver
-        .wait_for(Duration::from_secs(30), |r| !opened(r, "exposure.opened").is_empty())
+        .wait_for(Duration::from_secs(30), |r| {
+            !opened(r, "exposure.opened").is_empty()
+        })
         .await;
     assert!(got, "no exposure.opened: {}", daemon.log());
     let all = env.receiver.all();
     let events = opened(&env.receiver.accepted(), "exposure.opened");
-    assert_eq!(events.len(), 1, "one message for the whole leak: {:?}", events.iter().map(|e| &e.body).collect::<Vec<_>>());
+    assert_eq!(
+        events.len(),
+        1,
+        "one message for the whole leak: {:?}",
+        events.iter().map(|e| &e.body).collect::<Vec<_>>()
+    );
     let ev = &events[0];
     assert!(ev.signature_ok);
     let mut refs = ev.entry_refs();
@@ -60,8 +98,15 @@ async fn leak_is_one_signed_event_and_removal_resolves_it() {
         assert!(inc["first_seen"].as_str().unwrap().ends_with('Z'));
     }
     // The refused attempts carried the same id and body.
-    let tries: Vec<_> = all.iter().filter(|r| r.event_type() == "exposure.opened").collect();
-    assert!(tries.len() >= 3, "expected 2 refusals then success, got {}", tries.len());
+    let tries: Vec<_> = all
+        .iter()
+        .filter(|r| r.event_type() == "exposure.opened")
+        .collect();
+    assert!(
+        tries.len() >= 3,
+        "expected 2 refusals then success, got {}",
+        tries.len()
+    );
     assert!(tries.iter().all(|t| t.id == ev.id && t.body == ev.body));
 
     let inc = json(&env.cmd(&["--json", "incidents", "--open"]));
@@ -76,7 +121,10 @@ async fn leak_is_one_signed_event_and_removal_resolves_it() {
     let resolved = env
         .receiver
         .wait_for(Duration::from_secs(30), |r| {
-            let mut got: Vec<String> = opened(r, "exposure.resolved").iter().flat_map(|e| e.entry_refs()).collect();
+            let mut got: Vec<String> = opened(r, "exposure.resolved")
+                .iter()
+                .flat_map(|e| e.entry_refs())
+                .collect();
             got.sort();
             got == leaked
         })
@@ -89,9 +137,23 @@ async fn leak_is_one_signed_event_and_removal_resolves_it() {
         }
     }
     let history = json(&env.cmd(&["--json", "history", "R-02"]));
-    let outcomes: Vec<&str> = history["probes"].as_array().unwrap().iter().map(|p| p["outcome"].as_str().unwrap()).collect();
-    let last_exposed = outcomes.iter().rposition(|o| *o == "exposed").expect("an exposed probe");
-    assert!(outcomes[last_exposed + 1..].iter().filter(|o| **o == "clean").count() >= 2);
+    let outcomes: Vec<&str> = history["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["outcome"].as_str().unwrap())
+        .collect();
+    let last_exposed = outcomes
+        .iter()
+        .rposition(|o| *o == "exposed")
+        .expect("an exposed probe");
+    assert!(
+        outcomes[last_exposed + 1..]
+            .iter()
+            .filter(|o| **o == "clean")
+            .count()
+            >= 2
+    );
     // Only the leaked entries were ever exposed: neighbours and namesakes are not.
     let all_inc = json(&env.cmd(&["--json", "incidents"]));
     assert_eq!(all_inc["incidents"].as_array().unwrap().len(), 3);
@@ -101,7 +163,10 @@ async fn leak_is_one_signed_event_and_removal_resolves_it() {
     // The roster is secret: no full number in the log or any webhook body.
     for n in roster_numbers() {
         let spaced = format!("{} {} {} {}", &n[0..2], &n[2..4], &n[4..6], &n[6..8]);
-        assert!(!log.contains(&n) && !log.contains(&spaced), "log leaks a roster number");
+        assert!(
+            !log.contains(&n) && !log.contains(&spaced),
+            "log leaks a roster number"
+        );
         for r in env.receiver.all() {
             assert!(!r.body.contains(&n), "webhook body leaks a roster number");
         }
@@ -125,11 +190,19 @@ async fn scan_once_reports_counts_and_exit_3_while_exposed() {
     assert_eq!(env.sim.request_count(), 7);
     assert_eq!(j["incidents_opened"].as_u64(), Some(0));
 
-    env.sim.add(listing("Mette Kjærsgaard", "19500004", "Vestergade 21, 1. mf", "7100 Vejle"));
+    env.sim.add(listing(
+        "Mette Kjærsgaard",
+        "19500004",
+        "Vestergade 21, 1. mf",
+        "7100 Vejle",
+    ));
     let out = env.cmd(&["--json", "scan", "--once"]);
     assert_eq!(out.status.code(), Some(3));
     let j = json(&out);
-    assert_eq!((j["exposed"].as_u64(), j["incidents_opened"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (j["exposed"].as_u64(), j["incidents_opened"].as_u64()),
+        (Some(1), Some(1))
+    );
     // scan --once delivers what it raised before exiting.
     let got = env.receiver.accepted();
     assert_eq!(opened(&got, "exposure.opened").len(), 1);

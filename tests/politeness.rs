@@ -29,11 +29,17 @@ async fn rate_is_never_exceeded_retries_included() {
     let interval = Duration::from_millis(100);
     for w in reqs.windows(2) {
         let gap = w[1].0.duration_since(w[0].0);
-        assert!(gap + TIMING_TOLERANCE >= interval, "two requests {gap:?} apart at 10/s");
+        assert!(
+            gap + TIMING_TOLERANCE >= interval,
+            "two requests {gap:?} apart at 10/s"
+        );
     }
     // At most 10 in any one-second window.
     for (i, (t0, _)) in reqs.iter().enumerate() {
-        let n = reqs[i..].iter().take_while(|(t, _)| t.duration_since(*t0) < Duration::from_secs(1)).count();
+        let n = reqs[i..]
+            .iter()
+            .take_while(|(t, _)| t.duration_since(*t0) < Duration::from_secs(1))
+            .count();
         assert!(n <= 10, "{n} requests within one second");
     }
 }
@@ -47,14 +53,20 @@ async fn retry_after_is_honoured() {
     })
     .await;
     env.import("ref,phone,hide_number,hide_address\nX,13700001,true,false\n");
-    env.sim.set_fault(Fault::RetryAfterOnce { status: 429, seconds: 2 });
+    env.sim.set_fault(Fault::RetryAfterOnce {
+        status: 429,
+        seconds: 2,
+    });
     let out = env.cmd(&["--json", "scan", "--once"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["clean"].as_u64(), Some(1));
     let reqs = env.sim.requests();
     assert_eq!(reqs.len(), 2);
     let gap = reqs[1].0.duration_since(reqs[0].0);
-    assert!(gap + TIMING_TOLERANCE >= Duration::from_secs(2), "retried after {gap:?}, asked for 2 s");
+    assert!(
+        gap + TIMING_TOLERANCE >= Duration::from_secs(2),
+        "retried after {gap:?}, asked for 2 s"
+    );
     assert!(gap < Duration::from_secs(4), "waited {gap:?}");
 }
 
@@ -81,7 +93,12 @@ async fn memory_stays_bounded_with_huge_bodies_and_gzip_bombs() {
         ..Knobs::default()
     })
     .await;
-    for fault in [Fault::Huge { bytes: 100 * 1024 * 1024 }, Fault::GzipBomb] {
+    for fault in [
+        Fault::Huge {
+            bytes: 100 * 1024 * 1024,
+        },
+        Fault::GzipBomb,
+    ] {
         env.sim.set_fault(fault);
         let (code, rss_kib) = check_peak_rss(&env, "13 80 00 01");
         assert_eq!(code, 1, "an unreadable answer is inconclusive: exit 1");

@@ -152,7 +152,9 @@ impl Dispatcher {
             let Some(m) = blocking(move || store.next_message(&receiver)).await? else {
                 break;
             };
-            let due_in: Duration = (m.next_attempt_at - now()).try_into().unwrap_or(Duration::ZERO);
+            let due_in: Duration = (m.next_attempt_at - now())
+                .try_into()
+                .unwrap_or(Duration::ZERO);
             if !due_in.is_zero() {
                 soonest(due_in, &mut wake);
                 break;
@@ -179,7 +181,10 @@ impl Dispatcher {
                         None => backoff(m.attempts + 1, self.max_backoff),
                     };
                     let (status, error) = (fail.status, fail.error.clone());
-                    blocking(move || store.mark_attempt_failed(&id, now(), after(wait), status, &error)).await?;
+                    blocking(move || {
+                        store.mark_attempt_failed(&id, now(), after(wait), status, &error)
+                    })
+                    .await?;
                     res.failed += 1;
                     tracing::warn!(
                         receiver = %self.hook.receiver,
@@ -228,7 +233,10 @@ mod tests {
         let max = Duration::from_secs(300);
         for (attempt, base) in [(1u32, 1.0f64), (2, 2.0), (3, 4.0), (5, 16.0)] {
             let b = backoff(attempt, max).as_secs_f64();
-            assert!(b >= base * 0.8 - 1e-9 && b <= base * 1.2 + 1e-9, "{attempt}: {b}");
+            assert!(
+                b >= base * 0.8 - 1e-9 && b <= base * 1.2 + 1e-9,
+                "{attempt}: {b}"
+            );
         }
         assert!(backoff(30, max) <= max);
         assert!(backoff(30, max) >= max.mul_f64(0.8));

@@ -30,7 +30,11 @@ impl Received {
     pub fn entry_refs(&self) -> Vec<String> {
         self.json["incidents"]
             .as_array()
-            .map(|a| a.iter().filter_map(|i| i["entry_ref"].as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["entry_ref"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -93,16 +97,27 @@ impl Receiver {
 
     /// Every request so far, failed ones included.
     pub fn all(&self) -> Vec<Received> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).all.clone()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .all
+            .clone()
     }
 
     /// Requests we acknowledged with 2xx.
     pub fn accepted(&self) -> Vec<Received> {
-        self.all().into_iter().filter(|r| r.answered < 300).collect()
+        self.all()
+            .into_iter()
+            .filter(|r| r.answered < 300)
+            .collect()
     }
 
     /// Waits until `pred` holds over the accepted requests, or `timeout`.
-    pub async fn wait_for(&self, timeout: std::time::Duration, pred: impl Fn(&[Received]) -> bool) -> bool {
+    pub async fn wait_for(
+        &self,
+        timeout: std::time::Duration,
+        pred: impl Fn(&[Received]) -> bool,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.notify.notified();
@@ -126,12 +141,23 @@ impl Drop for Receiver {
 
 type St = (Arc<Vec<u8>>, Arc<Mutex<Inner>>, Arc<Notify>);
 
-async fn handle(State((secret, inner, notify)): State<St>, headers: HeaderMap, body: Bytes) -> (StatusCode, HeaderMap) {
-    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+async fn handle(
+    State((secret, inner, notify)): State<St>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap) {
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let id = h("webhook-id");
     let timestamp: i64 = h("webhook-timestamp").parse().unwrap_or(0);
     let body = String::from_utf8_lossy(&body).into_owned();
-    let signature_ok = super::webhook::verify(&secret, &id, timestamp, &body, &h("webhook-signature"));
+    let signature_ok =
+        super::webhook::verify(&secret, &id, timestamp, &body, &h("webhook-signature"));
     let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
     let mut out = HeaderMap::new();
     let status = {
@@ -158,5 +184,8 @@ async fn handle(State((secret, inner, notify)): State<St>, headers: HeaderMap, b
         status
     };
     notify.notify_waiters();
-    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), out)
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        out,
+    )
 }

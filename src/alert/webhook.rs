@@ -28,7 +28,10 @@ pub fn sign(secret: &[u8], id: &str, timestamp: i64, body: &str) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
-    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
 }
 
 /// Checks a `webhook-signature` header (which may carry several
@@ -49,7 +52,12 @@ pub struct Failure {
 }
 
 /// One delivery attempt. `Ok(status)` only for 2xx.
-pub async fn send(client: &reqwest::Client, hook: &WebhookSettings, id: &str, body: &str) -> Result<u16, Failure> {
+pub async fn send(
+    client: &reqwest::Client,
+    hook: &WebhookSettings,
+    id: &str,
+    body: &str,
+) -> Result<u16, Failure> {
     let ts = time::OffsetDateTime::now_utc().unix_timestamp();
     let res = client
         .post(hook.url.clone())
@@ -102,7 +110,19 @@ mod tests {
             r#"{"test": 2432232314}"#,
         );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert!(verify(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, r#"{"test": 2432232314}"#, &format!("v1,bogus {sig}")));
-        assert!(!verify(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, r#"{"test": 2432232314}"#, &sig));
+        assert!(verify(
+            &secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+            &format!("v1,bogus {sig}")
+        ));
+        assert!(!verify(
+            &secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265331,
+            r#"{"test": 2432232314}"#,
+            &sig
+        ));
     }
 }

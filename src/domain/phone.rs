@@ -138,7 +138,10 @@ mod tests {
     fn wrong_lengths_and_characters_are_rejected() {
         assert_eq!(E164::parse_dk("1312345"), Err(PhoneError::WrongLength(7)));
         assert_eq!(E164::parse_dk("131234567"), Err(PhoneError::WrongLength(9)));
-        assert_eq!(E164::parse_dk("+46 13123456"), Err(PhoneError::WrongLength(10)));
+        assert_eq!(
+            E164::parse_dk("+46 13123456"),
+            Err(PhoneError::WrongLength(10))
+        );
         assert_eq!(E164::parse_dk("13a23456"), Err(PhoneError::BadChar('a')));
         assert_eq!(E164::parse_dk("  "), Err(PhoneError::Empty));
     }

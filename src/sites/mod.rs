@@ -70,8 +70,19 @@ impl Adapter {
 /// Markers of bot-protection interstitials that sites serve instead of
 /// results, sometimes with status 200. Shared by every adapter.
 pub fn looks_like_challenge(body: &str) -> bool {
-    let head: String = body.chars().take(64 * 1024).collect::<String>().to_ascii_lowercase();
-    ["challenges.cloudflare.com", "cf-turnstile", "turnstile", "captcha", "cf-challenge", "/cdn-cgi/challenge-platform"]
-        .iter()
-        .any(|m| head.contains(m))
+    let head: String = body
+        .chars()
+        .take(64 * 1024)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    [
+        "challenges.cloudflare.com",
+        "cf-turnstile",
+        "turnstile",
+        "captcha",
+        "cf-challenge",
+        "/cdn-cgi/challenge-platform",
+    ]
+    .iter()
+    .any(|m| head.contains(m))
 }

@@ -31,8 +31,15 @@ pub enum StoreError {
 /// One line of the roster file, already validated field by field by `roster`.
 #[derive(Debug)]
 pub enum RosterRow {
-    Valid { line: u64, entry: Entry },
-    Invalid { line: u64, field: String, message: String },
+    Valid {
+        line: u64,
+        entry: Entry,
+    },
+    Invalid {
+        line: u64,
+        field: String,
+        message: String,
+    },
 }
 
 /// A problem that rejects an import: `FILE:LINE: FIELD: message`.
@@ -55,7 +62,10 @@ pub struct ImportCounts {
 pub enum ImportOutcome {
     Applied(ImportCounts),
     /// Nothing was changed. Problems sorted by line; at most the first 1000.
-    Rejected { problems: Vec<RowProblem>, total: u64 },
+    Rejected {
+        problems: Vec<RowProblem>,
+        total: u64,
+    },
 }
 
 /// Position in a site's shuffled cycle order (keyset pagination).

@@ -27,10 +27,12 @@ R-06,94 50 00 06,Ida Hjørnholm,Kirkestræde,9,3,2,1100,København K,true,false,
 
 /// Every full number of [`ROSTER`], in the digit forms a leak could take.
 pub fn roster_numbers() -> Vec<String> {
-    ["13500001", "13500002", "13500003", "19500004", "19500005", "94500006"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "13500001", "13500002", "13500003", "19500004", "19500005", "94500006",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 pub fn listing(name: &str, phone: &str, street: &str, post: &str) -> SimListing {
@@ -163,7 +165,11 @@ secret_file = "webhook-secret"
         let p = self.path("roster.csv");
         std::fs::write(&p, csv).unwrap();
         let out = self.cmd(&["import", p.to_str().unwrap()]);
-        assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     }
 

@@ -4,7 +4,7 @@
 //! [`SiteFetcher::get`], which passes the site's politeness gate (the
 //! evenly spaced rate limiter, the `Retry-After` gate and the concurrency
 //! semaphore) for *every attempt*, retries included. Redirects are followed
-//! here rather than by reqwest, so each hop is an attempt that passes the
+//! here rather than by reqwest, so each hop is a request that passes the
 //! gate and the same-origin check too.
 //!
 //! Failures never carry the URL: it contains a protected number. Display
@@ -239,7 +239,7 @@ impl SiteFetcher {
         Ok(url)
     }
 
-    /// Permit, then the `Retry-After` gate, then the pacer.
+    /// The `Retry-After` gate, then the pacer (the caller holds a permit).
     async fn pass_gate(&self) {
         loop {
             self.not_before.wait().await;

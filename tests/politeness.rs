@@ -71,6 +71,8 @@ async fn retry_after_is_honoured() {
 }
 
 /// Runs `unlistd check` and returns (exit code, peak RSS in KiB).
+// The child is reaped by `wait4`, which also reports its peak RSS.
+#[allow(clippy::zombie_processes)]
 fn check_peak_rss(env: &Env, phone: &str) -> (i32, i64) {
     let child = std::process::Command::new(BIN)
         .args(["--config", env.config().to_str().unwrap(), "check", phone])

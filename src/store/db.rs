@@ -54,7 +54,7 @@ fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
 fn make_private(path: &Path) -> std::io::Result<()> {
     let mode = fs::metadata(path)?.permissions().mode();
     if mode & 0o077 != 0 {
-        fs::set_permissions(path, Permissions::from_mode(mode & 0o700 | 0o600))?;
+        fs::set_permissions(path, Permissions::from_mode(0o600))?;
     }
     Ok(())
 }

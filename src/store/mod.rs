@@ -235,6 +235,14 @@ impl Store {
     }
 
     /// Replaces the roster atomically (see `ImportOutcome`).
+    ///
+    /// Rows are streamed into a temporary staging table, never collected in
+    /// memory. A duplicate `ref` is a problem on the later line ("duplicate
+    /// of line N"). Counts: `added` = refs not active before (a removed ref
+    /// that comes back is re-activated with its old id), `changed` = active
+    /// refs with any field different, `removed` = active refs missing from
+    /// the file (deactivated; their incidents and probes stay), the rest
+    /// `unchanged`.
     pub fn import_roster(
         &self,
         rows: &mut dyn Iterator<Item = RosterRow>,
@@ -249,11 +257,15 @@ impl Store {
     }
 
     /// Active or removed entries, by the operator's ref.
+    ///
+    /// An address is stored as its six parts, so an `Address` with every
+    /// part `None` reads back as `address: None`.
     pub fn entry_by_ref(&self, entry_ref: &str) -> Result<Option<(EntryId, Entry)>, StoreError> {
         self.with(|c| queries::entry_by_ref(c, entry_ref))
     }
 
-    /// Active entries by number pseudonym.
+    /// Active entries by number pseudonym (the lowest id if several active
+    /// entries share a number).
     pub fn entry_by_number_hmac(&self, hmac: &str) -> Result<Option<(EntryId, Entry)>, StoreError> {
         self.with(|c| queries::entry_by_number_hmac(c, hmac))
     }
@@ -265,6 +277,9 @@ impl Store {
     }
 
     /// The next `limit` active entries after `after` in `site`'s cycle order.
+    ///
+    /// Entries removed mid-cycle are skipped; entries added mid-cycle join
+    /// at the next `start_cycle` (or when a probe of them is recorded).
     pub fn cycle_batch(
         &self,
         site: &str,
@@ -276,6 +291,10 @@ impl Store {
 
     /// In one transaction: the probe row, the incident step, and for an
     /// event-raising step one outbox delivery per receiver.
+    ///
+    /// The step is [`crate::domain::incident::step`] applied to the (entry,
+    /// site)'s unresolved incident. `incident_id` is `None` for
+    /// `Step::Nothing` (an inconclusive probe touches no incident).
     pub fn record_probe(
         &self,
         probe: &NewProbe,
@@ -304,7 +323,7 @@ impl Store {
     }
 
     /// Outbox deliveries for `receiver` not yet formed into a message,
-    /// grouped by (site, type).
+    /// grouped by (site, type), the group with the oldest event first.
     pub fn pending_groups(&self, receiver: &str) -> Result<Vec<PendingGroup>, StoreError> {
         self.with(|c| outbox::pending_groups(c, receiver))
     }
@@ -312,6 +331,11 @@ impl Store {
     /// In one transaction: takes every unformed delivery of (receiver, site,
     /// type), builds the body from their incidents (oldest event first) with
     /// `build_body`, and stores the message with id `message_id`.
+    ///
+    /// `None` (and `build_body` is not called) when there is nothing to
+    /// form. Site events contribute no incident, so a `site.*` message gets
+    /// an empty slice. The message starts pending, with 0 attempts and
+    /// `next_attempt_at = now`. A reused `message_id` is an error.
     pub fn form_message(
         &self,
         receiver: &str,
@@ -332,11 +356,14 @@ impl Store {
         self.with(|c| outbox::next_message(c, receiver))
     }
 
+    /// Marks a message delivered; the successful attempt is recorded and
+    /// counted. Unknown ids are an error.
     pub fn mark_delivered(&self, message_id: &str, now: Ts, status: u16) -> Result<(), StoreError> {
         self.with(|c| outbox::mark_delivered(c, message_id, now, status))
     }
 
-    /// Records a failed attempt and when to try again.
+    /// Records a failed attempt and when to try again. Unknown ids are an
+    /// error. `error` is stored and shown as is: keep protected values out.
     pub fn mark_attempt_failed(
         &self,
         message_id: &str,
@@ -350,6 +377,9 @@ impl Store {
         })
     }
 
+    /// `undelivered_events` counts `receiver`'s deliveries not yet in a
+    /// delivered message (unformed or pending); `head_attempts` and
+    /// `last_error` describe the message `next_message` would return.
     pub fn outbox_stats(&self, receiver: &str) -> Result<OutboxStats, StoreError> {
         self.with(|c| outbox::outbox_stats(c, receiver))
     }

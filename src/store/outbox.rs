@@ -30,19 +30,19 @@ pub(super) fn raise_site_event(
     tx.commit().map_err(sql)
 }
 
+/// Unformed deliveries of `receiver` grouped by (site, type), oldest first.
+pub(super) const PENDING_SQL: &str = "
+    SELECT ev.site, ev.type, min(ev.created_at), count(*)
+    FROM deliveries AS d JOIN events AS ev ON ev.id = d.event_id
+    WHERE d.receiver = ?1 AND d.message_id IS NULL
+    GROUP BY ev.site, ev.type
+    ORDER BY min(ev.created_at), min(ev.id)";
+
 pub(super) fn pending_groups(
     conn: &Connection,
     receiver: &str,
 ) -> Result<Vec<PendingGroup>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT ev.site, ev.type, min(ev.created_at), count(*)
-             FROM deliveries AS d JOIN events AS ev ON ev.id = d.event_id
-             WHERE d.receiver = ?1 AND d.message_id IS NULL
-             GROUP BY ev.site, ev.type
-             ORDER BY min(ev.created_at), min(ev.id)",
-        )
-        .map_err(sql)?;
+    let mut stmt = conn.prepare_cached(PENDING_SQL).map_err(sql)?;
     let rows = stmt
         .query_map([receiver], |r| {
             Ok(PendingGroup {
@@ -55,6 +55,18 @@ pub(super) fn pending_groups(
         .map_err(sql)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(sql)
 }
+
+/// Unformed deliveries of (receiver, site, type) with their incidents;
+/// site events have none (NULL incident columns).
+pub(super) const FORM_SQL: &str = "
+    SELECT d.id, i.id, e.ref, e.phone, i.exposed, i.state, i.first_seen, i.last_seen,
+        i.resolved_at
+    FROM deliveries AS d
+    JOIN events AS ev ON ev.id = d.event_id
+    LEFT JOIN incidents AS i ON i.id = ev.incident_id
+    LEFT JOIN entries AS e ON e.id = i.entry_id
+    WHERE d.receiver = ?1 AND d.message_id IS NULL AND ev.site = ?2 AND ev.type = ?3
+    ORDER BY ev.id, d.id";
 
 pub(super) fn form_message(
     conn: &mut Connection,
@@ -72,19 +84,7 @@ pub(super) fn form_message(
     let mut incidents: Vec<EventIncident> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT d.id, i.id, e.ref, e.phone, i.exposed, i.state, i.first_seen,
-                     i.last_seen, i.resolved_at
-                 FROM deliveries AS d
-                 JOIN events AS ev ON ev.id = d.event_id
-                 LEFT JOIN incidents AS i ON i.id = ev.incident_id
-                 LEFT JOIN entries AS e ON e.id = i.entry_id
-                 WHERE d.receiver = ?1 AND d.message_id IS NULL
-                     AND ev.site = ?2 AND ev.type = ?3
-                 ORDER BY ev.id, d.id",
-            )
-            .map_err(sql)?;
+        let mut stmt = tx.prepare_cached(FORM_SQL).map_err(sql)?;
         let mut rows = stmt
             .query(params![receiver, site, event_type.as_str()])
             .map_err(sql)?;

@@ -171,23 +171,22 @@ pub(super) fn history(
     rows.collect::<Result<Vec<_>, _>>().map(Some).map_err(sql)
 }
 
+/// One pass over the active entries (the covering `entries_active (active,
+/// added_at)` index), each with a primary-key lookup into probe_state.
+pub(super) const COVERAGE_SQL: &str = "
+    SELECT min(coalesce(ps.last_conclusive_at, e.added_at)),
+           count(*) FILTER (WHERE ps.last_conclusive_at IS NULL)
+    FROM entries AS e
+    LEFT JOIN probe_state AS ps ON ps.site = ?1 AND ps.entry_id = e.id
+    WHERE e.active = 1";
+
 pub(super) fn site_coverage(
     conn: &Connection,
     site: &str,
     now: Ts,
 ) -> Result<SiteCoverage, StoreError> {
-    // One pass over the active entries (entries_active index), each with a
-    // primary-key lookup into probe_state.
     let (oldest, never): (Option<i64>, i64) = conn
-        .query_row(
-            "SELECT min(coalesce(ps.last_conclusive_at, e.added_at)),
-                    count(*) FILTER (WHERE ps.last_conclusive_at IS NULL)
-             FROM entries AS e
-             LEFT JOIN probe_state AS ps ON ps.site = ?1 AND ps.entry_id = e.id
-             WHERE e.active = 1",
-            [site],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row(COVERAGE_SQL, [site], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(sql)?;
     let oldest_probe_age = oldest.map(|t| {
         let age_ms = ms(now).saturating_sub(t).max(0);

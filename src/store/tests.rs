@@ -31,7 +31,7 @@ fn entry(i: u32) -> Entry {
         entry_ref: format!("r{i}"),
         phone: E164::from_e164(&format!("+452{i:07}")).unwrap(),
         name: Some(format!("Person {i}")),
-        address: (i % 2 == 0).then(|| Address {
+        address: i.is_multiple_of(2).then(|| Address {
             street: Some("Ågade".into()),
             house_number: Some(format!("{}", i % 90 + 1)),
             floor: Some("2".into()),
@@ -40,8 +40,8 @@ fn entry(i: u32) -> Entry {
             city: Some("Aarhus C".into()),
         }),
         hide_number: true,
-        hide_address: i % 2 == 0,
-        cohort: (i % 3 == 0).then(|| "batch-1".to_owned()),
+        hide_address: i.is_multiple_of(2),
+        cohort: i.is_multiple_of(3).then(|| "batch-1".to_owned()),
     }
 }
 
@@ -263,6 +263,19 @@ fn import_counts_across_imports() {
             unchanged: 9
         }
     );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM temp.sqlite_master WHERE name = 'import_stage'"
+        ),
+        0,
+        "staging table dropped"
+    );
+
+    // An empty roster removes everyone.
+    let c = applied(import(&store, vec![], t(30)));
+    assert_eq!((c.removed, c.added, c.unchanged), (9, 0, 0));
+    assert_eq!(store.roster_size().unwrap(), 0);
 }
 
 #[test]
@@ -607,6 +620,28 @@ fn hot_queries_are_index_driven() {
         &[&"118.dk"],
     );
     assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
+    let p = plan(&store, queries::COVERAGE_SQL, &[&"118.dk"]);
+    println!("site_coverage plan: {p:?}");
+    assert!(
+        p.iter()
+            .any(|d| d.contains("COVERING INDEX entries_active")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|d| d.contains("ps USING PRIMARY KEY")),
+        "{p:?}"
+    );
+    let p = plan(
+        &store,
+        outbox::FORM_SQL,
+        &[&"hook", &"118.dk", &"exposure.opened"],
+    );
+    println!("form_message plan: {p:?}");
+    assert!(p.iter().any(|d| d.contains("deliveries_receiver")), "{p:?}");
+    let p = plan(&store, outbox::PENDING_SQL, &[&"hook"]);
+    println!("pending_groups plan: {p:?}");
+    assert!(p.iter().any(|d| d.contains("deliveries_receiver")), "{p:?}");
+
     let p = plan(
         &store,
         "SELECT id FROM messages WHERE receiver = ?1 AND state = 'pending'

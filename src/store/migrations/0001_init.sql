@@ -33,7 +33,7 @@ CREATE TABLE entries (
     removed_at   INTEGER
 );
 CREATE INDEX entries_phone_hmac ON entries (phone_hmac);
-CREATE INDEX entries_active ON entries (active);
+CREATE INDEX entries_active ON entries (active, added_at);
 CREATE INDEX entries_cohort ON entries (cohort) WHERE cohort IS NOT NULL;
 
 -- Per (site, entry): position in the site's current cycle and probe times.

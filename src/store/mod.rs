@@ -10,12 +10,24 @@
 //! blocking; async callers use `spawn_blocking`. Times are stored as Unix
 //! milliseconds (INTEGER) and handed out as [`Ts`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use rusqlite::Connection;
 
 use crate::domain::incident::{EventType, IncidentState, Step};
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
+
+mod cycle;
+mod db;
+mod import;
+mod outbox;
+mod probe;
+mod queries;
+#[cfg(test)]
+mod tests;
 
 pub type Ts = time::OffsetDateTime;
 
@@ -180,112 +192,150 @@ pub struct OutboxStats {
 }
 
 /// Handle to the store; cheap to clone.
-#[derive(Clone, Debug)]
+///
+/// One connection behind a mutex: every method locks it for its own
+/// (synchronous) duration only.
+#[derive(Clone)]
 pub struct Store {
-    _private: (),
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
 }
 
 impl Store {
+    /// Runs `f` with the connection locked. A poisoned lock is taken over:
+    /// a panicking holder's open transaction was rolled back when it
+    /// unwound, so the connection is consistent.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut conn)
+    }
+
     /// Opens (creating if missing, parent directory included) and migrates.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let _ = path;
-        todo!()
+        let conn = db::open(path)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_path_buf()),
+        })
     }
 
     /// The secret key for pseudonyms: 32 random bytes created on first use
     /// and kept in the store.
     pub fn pseudonym_key(&self) -> Result<Vec<u8>, StoreError> {
-        todo!()
+        self.with(queries::pseudonym_key)
     }
 
     /// Replaces the roster atomically (see `ImportOutcome`).
+    ///
+    /// Rows are streamed into a temporary staging table, never collected in
+    /// memory. A duplicate `ref` is a problem on the later line ("duplicate
+    /// of line N"). Counts: `added` = refs not active before (a removed ref
+    /// that comes back is re-activated with its old id), `changed` = active
+    /// refs with any field different, `removed` = active refs missing from
+    /// the file (deactivated; their incidents and probes stay), the rest
+    /// `unchanged`.
     pub fn import_roster(
         &self,
         rows: &mut dyn Iterator<Item = RosterRow>,
         pseudo: &Pseudonymizer,
         now: Ts,
     ) -> Result<ImportOutcome, StoreError> {
-        let _ = (rows, pseudo, now);
-        todo!()
+        self.with(|c| import::import_roster(c, rows, pseudo, now))
     }
 
     pub fn roster_size(&self) -> Result<u64, StoreError> {
-        todo!()
+        self.with(|c| queries::roster_size(c))
     }
 
     /// Active or removed entries, by the operator's ref.
+    ///
+    /// An address is stored as its six parts, so an `Address` with every
+    /// part `None` reads back as `address: None`.
     pub fn entry_by_ref(&self, entry_ref: &str) -> Result<Option<(EntryId, Entry)>, StoreError> {
-        let _ = entry_ref;
-        todo!()
+        self.with(|c| queries::entry_by_ref(c, entry_ref))
     }
 
-    /// Active entries by number pseudonym.
+    /// Active entries by number pseudonym (the lowest id if several active
+    /// entries share a number).
     pub fn entry_by_number_hmac(&self, hmac: &str) -> Result<Option<(EntryId, Entry)>, StoreError> {
-        let _ = hmac;
-        todo!()
+        self.with(|c| queries::entry_by_number_hmac(c, hmac))
     }
 
     /// Starts a new cycle on `site`: every active entry gets a fresh random
     /// position. Returns the number of entries in the cycle.
     pub fn start_cycle(&self, site: &str) -> Result<u64, StoreError> {
-        let _ = site;
-        todo!()
+        self.with(|c| cycle::start_cycle(c, site))
     }
 
     /// The next `limit` active entries after `after` in `site`'s cycle order.
+    ///
+    /// Entries removed mid-cycle are skipped; entries added mid-cycle join
+    /// at the next `start_cycle` (or when a probe of them is recorded).
     pub fn cycle_batch(
         &self,
         site: &str,
         after: Option<CycleCursor>,
         limit: usize,
     ) -> Result<Vec<(CycleCursor, EntryId, Entry)>, StoreError> {
-        let _ = (site, after, limit);
-        todo!()
+        self.with(|c| cycle::cycle_batch(c, site, after, limit))
     }
 
     /// In one transaction: the probe row, the incident step, and for an
     /// event-raising step one outbox delivery per receiver.
+    ///
+    /// The step is [`crate::domain::incident::step`] applied to the (entry,
+    /// site)'s unresolved incident. `incident_id` is `None` for
+    /// `Step::Nothing` (an inconclusive probe touches no incident).
     pub fn record_probe(
         &self,
         probe: &NewProbe,
         resolve_after_clean: u32,
         receivers: &[String],
     ) -> Result<ProbeEffect, StoreError> {
-        let _ = (probe, resolve_after_clean, receivers);
-        todo!()
+        self.with(|c| probe::record_probe(c, probe, resolve_after_clean, receivers))
     }
 
     pub fn incidents(&self, open_only: bool) -> Result<Vec<IncidentView>, StoreError> {
-        let _ = open_only;
-        todo!()
+        self.with(|c| queries::incidents(c, open_only))
     }
 
     /// Open or acknowledged incidents.
     pub fn open_incident_count(&self) -> Result<u64, StoreError> {
-        todo!()
+        self.with(|c| queries::open_incident_count(c))
     }
 
     /// `None` when the ref was never on the roster.
     pub fn history(&self, entry_ref: &str) -> Result<Option<Vec<ProbeView>>, StoreError> {
-        let _ = entry_ref;
-        todo!()
+        self.with(|c| queries::history(c, entry_ref))
     }
 
     pub fn site_coverage(&self, site: &str, now: Ts) -> Result<SiteCoverage, StoreError> {
-        let _ = (site, now);
-        todo!()
+        self.with(|c| queries::site_coverage(c, site, now))
     }
 
     /// Outbox deliveries for `receiver` not yet formed into a message,
-    /// grouped by (site, type).
+    /// grouped by (site, type), the group with the oldest event first.
     pub fn pending_groups(&self, receiver: &str) -> Result<Vec<PendingGroup>, StoreError> {
-        let _ = receiver;
-        todo!()
+        self.with(|c| outbox::pending_groups(c, receiver))
     }
 
     /// In one transaction: takes every unformed delivery of (receiver, site,
     /// type), builds the body from their incidents (oldest event first) with
     /// `build_body`, and stores the message with id `message_id`.
+    ///
+    /// `None` (and `build_body` is not called) when there is nothing to
+    /// form. Site events contribute no incident, so a `site.*` message gets
+    /// an empty slice. The message starts pending, with 0 attempts and
+    /// `next_attempt_at = now`. A reused `message_id` is an error.
     pub fn form_message(
         &self,
         receiver: &str,
@@ -295,23 +345,25 @@ impl Store {
         now: Ts,
         build_body: &mut dyn FnMut(&[EventIncident]) -> String,
     ) -> Result<Option<MessageRow>, StoreError> {
-        let _ = (receiver, site, event_type, message_id, now, build_body);
-        todo!()
+        self.with(|c| {
+            outbox::form_message(c, receiver, site, event_type, message_id, now, build_body)
+        })
     }
 
     /// The oldest undelivered message of `receiver` (delivery is FIFO per
     /// receiver, so events of one incident arrive in order).
     pub fn next_message(&self, receiver: &str) -> Result<Option<MessageRow>, StoreError> {
-        let _ = receiver;
-        todo!()
+        self.with(|c| outbox::next_message(c, receiver))
     }
 
+    /// Marks a message delivered; the successful attempt is recorded and
+    /// counted. Unknown ids are an error.
     pub fn mark_delivered(&self, message_id: &str, now: Ts, status: u16) -> Result<(), StoreError> {
-        let _ = (message_id, now, status);
-        todo!()
+        self.with(|c| outbox::mark_delivered(c, message_id, now, status))
     }
 
-    /// Records a failed attempt and when to try again.
+    /// Records a failed attempt and when to try again. Unknown ids are an
+    /// error. `error` is stored and shown as is: keep protected values out.
     pub fn mark_attempt_failed(
         &self,
         message_id: &str,
@@ -320,13 +372,29 @@ impl Store {
         status: Option<u16>,
         error: &str,
     ) -> Result<(), StoreError> {
-        let _ = (message_id, now, next_attempt_at, status, error);
-        todo!()
+        self.with(|c| {
+            outbox::mark_attempt_failed(c, message_id, now, next_attempt_at, status, error)
+        })
     }
 
+    /// `undelivered_events` counts `receiver`'s deliveries not yet in a
+    /// delivered message (unformed or pending); `head_attempts` and
+    /// `last_error` describe the message `next_message` would return.
     pub fn outbox_stats(&self, receiver: &str) -> Result<OutboxStats, StoreError> {
-        let _ = receiver;
-        todo!()
+        self.with(|c| outbox::outbox_stats(c, receiver))
+    }
+
+    /// Raises a site-wide event (`site.degraded`, `site.recovered`): an
+    /// events row without incident and one outbox delivery per receiver, in
+    /// one transaction. `form_message` passes no incident for it.
+    pub fn raise_site_event(
+        &self,
+        site: &str,
+        event_type: EventType,
+        now: Ts,
+        receivers: &[String],
+    ) -> Result<(), StoreError> {
+        self.with(|c| outbox::raise_site_event(c, site, event_type, now, receivers))
     }
 
     /// Proves the store is writable (for `/healthz`): a tiny durable write.

@@ -1,0 +1,69 @@
+//! Probe cycles: a fresh random order per site and cycle, walked with
+//! keyset pagination over the `probe_state_cycle` index.
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::db::{ENTRY_COLS, count, entry_at, sql};
+use super::{CycleCursor, StoreError};
+use crate::domain::{Entry, EntryId};
+
+pub(super) fn start_cycle(conn: &mut Connection, site: &str) -> Result<u64, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    tx.execute(
+        "INSERT OR IGNORE INTO probe_state (site, entry_id, shuffle_key)
+         SELECT ?1, id, 0 FROM entries WHERE active = 1",
+        [site],
+    )
+    .map_err(sql)?;
+    tx.execute(
+        "UPDATE probe_state SET shuffle_key = random() WHERE site = ?1",
+        [site],
+    )
+    .map_err(sql)?;
+    let n: i64 = tx
+        .query_row("SELECT count(*) FROM entries WHERE active = 1", [], |r| {
+            r.get(0)
+        })
+        .map_err(sql)?;
+    tx.commit().map_err(sql)?;
+    Ok(count(n))
+}
+
+/// The batch query. The row-value comparison after the `site` equality is
+/// a range on the `probe_state_cycle (site, shuffle_key, entry_id)` index,
+/// which also yields the ORDER BY: no sort, `limit` index steps per batch
+/// (plus one primary-key lookup into `entries` per row).
+pub(super) fn batch_sql() -> String {
+    format!(
+        "SELECT ps.shuffle_key, e.id, {ENTRY_COLS}
+         FROM probe_state AS ps JOIN entries AS e ON e.id = ps.entry_id
+         WHERE ps.site = ?1 AND (ps.shuffle_key, ps.entry_id) > (?2, ?3) AND e.active = 1
+         ORDER BY ps.shuffle_key, ps.entry_id
+         LIMIT ?4"
+    )
+}
+
+pub(super) fn cycle_batch(
+    conn: &Connection,
+    site: &str,
+    after: Option<CycleCursor>,
+    limit: usize,
+) -> Result<Vec<(CycleCursor, EntryId, Entry)>, StoreError> {
+    // Entry ids are positive, so (i64::MIN, i64::MIN) is before every row.
+    let (key, id) = after.map_or((i64::MIN, i64::MIN), |c| (c.shuffle_key, c.entry.0));
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&batch_sql()).map_err(sql)?;
+    let rows = stmt
+        .query_map(params![site, key, id, limit], |r| {
+            let entry = EntryId(r.get(1)?);
+            let cursor = CycleCursor {
+                shuffle_key: r.get(0)?,
+                entry,
+            };
+            Ok((cursor, entry, entry_at(r, 2)?))
+        })
+        .map_err(sql)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+}

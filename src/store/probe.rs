@@ -1,0 +1,209 @@
+//! Recording a probe: evidence, incident step and outbox rows in one
+//! transaction.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::db::{exposed_col, exposed_text, ms, sql, u32_col};
+use super::{NewProbe, ProbeEffect, StoreError};
+use crate::domain::incident::{self, ActiveIncident, EventType, IncidentState, Step};
+use crate::domain::{Outcome, OutcomeKind};
+
+/// `inc_` followed by 16 random hex digits.
+fn new_incident_id() -> String {
+    format!("inc_{:016x}", rand::random::<u64>())
+}
+
+pub(super) fn record_probe(
+    conn: &mut Connection,
+    probe: &NewProbe,
+    resolve_after_clean: u32,
+    receivers: &[String],
+) -> Result<ProbeEffect, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    let t = ms(probe.time);
+    let entry = probe.entry.0;
+
+    let current: Option<(String, ActiveIncident)> = tx
+        .query_row(
+            "SELECT id, exposed, consecutive_clean FROM incidents
+             WHERE entry_id = ?1 AND site = ?2 AND state != 'resolved'",
+            params![entry, probe.site],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    ActiveIncident {
+                        exposed: exposed_col(r, 1)?,
+                        consecutive_clean: u32_col(r, 2)?,
+                    },
+                ))
+            },
+        )
+        .optional()
+        .map_err(sql)?;
+
+    let step = incident::step(
+        current.as_ref().map(|(_, a)| a),
+        &probe.outcome,
+        resolve_after_clean,
+    );
+    let current_id = || {
+        current
+            .as_ref()
+            .map(|(id, _)| id.clone())
+            .ok_or_else(|| StoreError::Sql("incident step without an incident".into()))
+    };
+
+    let incident_id = match &step {
+        Step::Nothing => None,
+        Step::Open { exposed } => {
+            let id = new_incident_id();
+            tx.execute(
+                "INSERT INTO incidents (id, entry_id, site, exposed, state, first_seen,
+                     last_seen, resolved_at, consecutive_clean)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, 0)",
+                params![
+                    id,
+                    entry,
+                    probe.site,
+                    exposed_text(exposed),
+                    IncidentState::Open.as_str(),
+                    t
+                ],
+            )
+            .map_err(sql)?;
+            Some(id)
+        }
+        Step::SeenAgain { exposed } => {
+            let id = current_id()?;
+            tx.execute(
+                "UPDATE incidents SET last_seen = max(last_seen, ?2), exposed = ?3,
+                     consecutive_clean = 0
+                 WHERE id = ?1",
+                params![id, t, exposed_text(exposed)],
+            )
+            .map_err(sql)?;
+            Some(id)
+        }
+        Step::CleanCounted { consecutive_clean } => {
+            let id = current_id()?;
+            tx.execute(
+                "UPDATE incidents SET consecutive_clean = ?2 WHERE id = ?1",
+                params![id, consecutive_clean],
+            )
+            .map_err(sql)?;
+            Some(id)
+        }
+        Step::Resolve { consecutive_clean } => {
+            let id = current_id()?;
+            tx.execute(
+                "UPDATE incidents SET consecutive_clean = ?2, state = ?3, resolved_at = ?4
+                 WHERE id = ?1",
+                params![id, consecutive_clean, IncidentState::Resolved.as_str(), t],
+            )
+            .map_err(sql)?;
+            Some(id)
+        }
+    };
+
+    let (reason, why) = match &probe.outcome {
+        Outcome::Clean => (None, None),
+        Outcome::Exposed { why, .. } => (None, Some(why.join(","))),
+        Outcome::Inconclusive { reason } => (Some(reason.as_str()), None),
+    };
+    let kind = probe.outcome.kind();
+    tx.execute(
+        "INSERT INTO probes (entry_id, site, time, outcome, http_status, page_sha256, reason,
+             url_masked, why, incident_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            entry,
+            probe.site,
+            t,
+            kind.as_str(),
+            probe.http_status,
+            probe.page_sha256,
+            reason,
+            probe.url_masked,
+            why,
+            incident_id,
+        ],
+    )
+    .map_err(sql)?;
+    let probe_id = tx.last_insert_rowid();
+
+    if let (Step::Open { .. }, Some(id)) = (&step, &incident_id) {
+        tx.execute(
+            "UPDATE incidents SET opened_probe = ?2 WHERE id = ?1",
+            params![id, probe_id],
+        )
+        .map_err(sql)?;
+    }
+
+    if let Some(event) = step.event() {
+        insert_event(
+            &tx,
+            event,
+            &probe.site,
+            incident_id.as_deref(),
+            t,
+            receivers,
+        )?;
+    }
+
+    let conclusive = kind != OutcomeKind::Inconclusive;
+    tx.execute(
+        "INSERT INTO probe_state (site, entry_id, shuffle_key, last_probe_at, last_conclusive_at)
+         VALUES (?1, ?2, random(), ?3, ?4)
+         ON CONFLICT (site, entry_id) DO UPDATE SET
+             last_probe_at = CASE
+                 WHEN last_probe_at IS NULL OR excluded.last_probe_at > last_probe_at
+                 THEN excluded.last_probe_at ELSE last_probe_at END,
+             last_conclusive_at = CASE
+                 WHEN excluded.last_conclusive_at IS NOT NULL AND (last_conclusive_at IS NULL
+                     OR excluded.last_conclusive_at > last_conclusive_at)
+                 THEN excluded.last_conclusive_at ELSE last_conclusive_at END",
+        params![probe.site, entry, t, conclusive.then_some(t)],
+    )
+    .map_err(sql)?;
+    tx.execute(
+        "INSERT INTO site_stats (site, probes_total, probes_conclusive) VALUES (?1, 1, ?2)
+         ON CONFLICT (site) DO UPDATE SET
+             probes_total = probes_total + 1,
+             probes_conclusive = probes_conclusive + excluded.probes_conclusive",
+        params![probe.site, i64::from(conclusive)],
+    )
+    .map_err(sql)?;
+
+    tx.commit().map_err(sql)?;
+    Ok(ProbeEffect {
+        probe_id,
+        step,
+        incident_id,
+    })
+}
+
+/// An events row and one unformed delivery per receiver.
+pub(super) fn insert_event(
+    tx: &Transaction<'_>,
+    event: EventType,
+    site: &str,
+    incident_id: Option<&str>,
+    at_ms: i64,
+    receivers: &[String],
+) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO events (type, site, incident_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![event.as_str(), site, incident_id, at_ms],
+    )
+    .map_err(sql)?;
+    let event_id = tx.last_insert_rowid();
+    let mut stmt = tx
+        .prepare_cached("INSERT INTO deliveries (event_id, receiver) VALUES (?1, ?2)")
+        .map_err(sql)?;
+    for r in receivers {
+        stmt.execute(params![event_id, r]).map_err(sql)?;
+    }
+    Ok(event_id)
+}

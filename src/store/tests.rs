@@ -1,0 +1,1137 @@
+//! Store tests: each on a fresh database in a temporary directory.
+
+use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Instant;
+
+use super::*;
+use crate::domain::incident::{EventType, IncidentState, Step};
+use crate::domain::pseudonym::Pseudonymizer;
+use crate::domain::{Address, E164, Entry, EntryId, ExposedField, Outcome, OutcomeKind};
+
+// ---------------------------------------------------------------- helpers
+
+fn t(secs: i64) -> Ts {
+    Ts::from_unix_timestamp(1_700_000_000 + secs).unwrap()
+}
+
+fn new_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("unlistd.db")).unwrap();
+    (dir, store)
+}
+
+fn pseudo(store: &Store) -> Pseudonymizer {
+    Pseudonymizer::new(&store.pseudonym_key().unwrap())
+}
+
+fn entry(i: u32) -> Entry {
+    Entry {
+        entry_ref: format!("r{i}"),
+        phone: E164::from_e164(&format!("+452{i:07}")).unwrap(),
+        name: Some(format!("Person {i}")),
+        address: i.is_multiple_of(2).then(|| Address {
+            street: Some("Ågade".into()),
+            house_number: Some(format!("{}", i % 90 + 1)),
+            floor: Some("2".into()),
+            door: Some("th".into()),
+            postcode: Some("8000".into()),
+            city: Some("Aarhus C".into()),
+        }),
+        hide_number: true,
+        hide_address: i.is_multiple_of(2),
+        cohort: i.is_multiple_of(3).then(|| "batch-1".to_owned()),
+    }
+}
+
+fn valid_rows(entries: Vec<Entry>) -> impl Iterator<Item = RosterRow> {
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| RosterRow::Valid {
+            line: i as u64 + 2,
+            entry,
+        })
+}
+
+fn import(store: &Store, entries: Vec<Entry>, now: Ts) -> ImportOutcome {
+    let p = pseudo(store);
+    store
+        .import_roster(&mut valid_rows(entries), &p, now)
+        .unwrap()
+}
+
+fn applied(o: ImportOutcome) -> ImportCounts {
+    match o {
+        ImportOutcome::Applied(c) => c,
+        ImportOutcome::Rejected { problems, total } => {
+            panic!(
+                "import rejected: {total} problems, first {:?}",
+                problems.first()
+            )
+        }
+    }
+}
+
+fn id_of(store: &Store, r: &str) -> EntryId {
+    store.entry_by_ref(r).unwrap().unwrap().0
+}
+
+fn exposed() -> Outcome {
+    Outcome::Exposed {
+        fields: vec![ExposedField::Number],
+        why: vec!["number".into(), "name".into()],
+    }
+}
+
+fn inconclusive() -> Outcome {
+    Outcome::Inconclusive {
+        reason: "http 429".into(),
+    }
+}
+
+fn probe(entry: EntryId, site: &str, time: Ts, outcome: Outcome) -> NewProbe {
+    NewProbe {
+        entry,
+        site: site.into(),
+        time,
+        outcome,
+        http_status: Some(200),
+        page_sha256: Some("ab".repeat(32)),
+        url_masked: "https://example.test/search?q=2000••••".into(),
+    }
+}
+
+fn receivers() -> Vec<String> {
+    vec!["hook".into(), "mail".into()]
+}
+
+fn scalar(store: &Store, q: &str) -> i64 {
+    store
+        .with(|c| c.query_row(q, [], |r| r.get(0)).map_err(db::sql))
+        .unwrap()
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Sets the process umask for the guard's lifetime. 0o022 is the usual
+/// default, so other tests running meanwhile see nothing unusual.
+struct Umask(libc::mode_t);
+
+impl Umask {
+    fn set(mask: libc::mode_t) -> Umask {
+        // SAFETY: umask(2) cannot fail and only swaps the process mask.
+        Umask(unsafe { libc::umask(mask) })
+    }
+}
+
+impl Drop for Umask {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::umask(self.0) };
+    }
+}
+
+// ---------------------------------------------------------------- opening
+
+#[test]
+fn migrations_validate() {
+    db::MIGRATIONS.validate().unwrap();
+}
+
+#[test]
+fn open_creates_private_files_and_sets_pragmas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/sub/unlistd.db");
+    let store = {
+        // With a lenient umask a naive create would give 0755/0644.
+        let _umask = Umask::set(0o022);
+        Store::open(&path).unwrap()
+    };
+    store.pseudonym_key().unwrap(); // a write: -wal and -shm exist now
+    assert_eq!(mode(&dir.path().join("state")), 0o700);
+    assert_eq!(mode(&dir.path().join("state/sub")), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    for suffix in ["-wal", "-shm"] {
+        let p = db::sidecar(&path, suffix);
+        assert_eq!(mode(&p), 0o600, "{suffix}");
+    }
+
+    let text = |q: &str| -> String {
+        store
+            .with(|c| c.query_row(q, [], |r| r.get(0)).map_err(db::sql))
+            .unwrap()
+    };
+    assert_eq!(text("PRAGMA journal_mode"), "wal");
+    assert_eq!(scalar(&store, "PRAGMA synchronous"), 2, "FULL");
+    assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
+    assert_eq!(scalar(&store, "PRAGMA secure_delete"), 1);
+    assert_eq!(scalar(&store, "PRAGMA busy_timeout"), 5000);
+    assert_eq!(scalar(&store, "PRAGMA user_version"), 1);
+
+    // A second opener (the store is still open, so -wal/-shm exist) fixes
+    // loosened modes of all three files.
+    for suffix in ["", "-wal", "-shm"] {
+        let p = db::sidecar(&path, suffix);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let again = Store::open(&path).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let p = db::sidecar(&path, suffix);
+        assert_eq!(mode(&p), 0o600, "reopen {suffix:?}");
+    }
+    // Same key from both handles: the schema was not re-created.
+    assert_eq!(
+        again.pseudonym_key().unwrap(),
+        store.pseudonym_key().unwrap()
+    );
+}
+
+#[test]
+fn open_reports_the_path_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Store::open(&file.join("unlistd.db")).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    // A file that is not a database.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![b'j'; 4096]).unwrap();
+    let err = Store::open(&junk).unwrap_err();
+    assert!(err.to_string().contains("junk.db"), "{err}");
+}
+
+#[test]
+fn pseudonym_key_is_created_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    let key = Store::open(&path).unwrap().pseudonym_key().unwrap();
+    assert_eq!(key.len(), 32);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.pseudonym_key().unwrap(), key);
+    assert_eq!(store.pseudonym_key().unwrap(), key);
+    let (_d, other) = new_store();
+    assert_ne!(other.pseudonym_key().unwrap(), key);
+}
+
+// ---------------------------------------------------------------- roster
+
+#[test]
+fn import_counts_across_imports() {
+    let (_d, store) = new_store();
+    let c = applied(import(&store, (0..10).map(entry).collect(), t(0)));
+    assert_eq!(
+        c,
+        ImportCounts {
+            added: 10,
+            changed: 0,
+            removed: 0,
+            unchanged: 0
+        }
+    );
+    assert_eq!(store.roster_size().unwrap(), 10);
+
+    // r0..r2 dropped, r3 changed (name), r4 changed (address gone), r10/r11 new.
+    let mut next: Vec<Entry> = (3..12).map(entry).collect();
+    next[0].name = Some("Someone Else".into());
+    next[1].address = None;
+    let c = applied(import(&store, next.clone(), t(10)));
+    assert_eq!(
+        c,
+        ImportCounts {
+            added: 2,
+            changed: 2,
+            removed: 3,
+            unchanged: 5
+        }
+    );
+    assert_eq!(store.roster_size().unwrap(), 9);
+    assert_eq!(store.entry_by_ref("r3").unwrap().unwrap().1, next[0]);
+    assert_eq!(store.entry_by_ref("r4").unwrap().unwrap().1.address, None);
+
+    // Same file again: all unchanged.
+    let c = applied(import(&store, next, t(20)));
+    assert_eq!(
+        c,
+        ImportCounts {
+            added: 0,
+            changed: 0,
+            removed: 0,
+            unchanged: 9
+        }
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM temp.sqlite_master WHERE name = 'import_stage'"
+        ),
+        0,
+        "staging table dropped"
+    );
+
+    // An empty roster removes everyone.
+    let c = applied(import(&store, vec![], t(30)));
+    assert_eq!((c.removed, c.added, c.unchanged), (9, 0, 0));
+    assert_eq!(store.roster_size().unwrap(), 0);
+}
+
+#[test]
+fn entries_round_trip_and_lookup_by_pseudonym() {
+    let (_d, store) = new_store();
+    let p = pseudo(&store);
+    applied(import(&store, (0..4).map(entry).collect(), t(0)));
+    for i in 0..4 {
+        let e = entry(i);
+        let (id, got) = store.entry_by_ref(&e.entry_ref).unwrap().unwrap();
+        assert_eq!(got, e);
+        let (id2, got2) = store
+            .entry_by_number_hmac(&p.number(&e.phone))
+            .unwrap()
+            .unwrap();
+        assert_eq!((id2, got2), (id, e));
+    }
+    assert!(store.entry_by_ref("nope").unwrap().is_none());
+    // The stored pseudonym is the full keyed HMAC, not the number.
+    let stored: String = store
+        .with(|c| {
+            c.query_row("SELECT phone_hmac FROM entries WHERE ref = 'r1'", [], |r| {
+                r.get(0)
+            })
+            .map_err(db::sql)
+        })
+        .unwrap();
+    assert_eq!(stored, p.number(&entry(1).phone));
+
+    // Removed entries: still found by ref, not by pseudonym.
+    applied(import(&store, vec![entry(0)], t(5)));
+    assert!(store.entry_by_ref("r1").unwrap().is_some());
+    assert!(
+        store
+            .entry_by_number_hmac(&p.number(&entry(1).phone))
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn snapshot(store: &Store) -> Vec<(i64, String, i64, i64, Option<i64>)> {
+    store
+        .with(|c| {
+            let mut s = c
+                .prepare("SELECT id, ref, active, updated_at, removed_at FROM entries ORDER BY id")
+                .map_err(db::sql)?;
+            let rows = s
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(db::sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db::sql)
+        })
+        .unwrap()
+}
+
+#[test]
+fn rejected_import_changes_nothing() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..5).map(entry).collect(), t(0)));
+    let before = snapshot(&store);
+
+    let p = pseudo(&store);
+    let mut rows = vec![
+        RosterRow::Valid {
+            line: 2,
+            entry: entry(7),
+        },
+        RosterRow::Invalid {
+            line: 4,
+            field: "phone".into(),
+            message: "expected 8 digits".into(),
+        },
+        RosterRow::Valid {
+            line: 3,
+            entry: entry(8),
+        },
+        RosterRow::Invalid {
+            line: 3,
+            field: "hide_number".into(),
+            message: "expected true or false".into(),
+        },
+    ]
+    .into_iter();
+    let out = store.import_roster(&mut rows, &p, t(10)).unwrap();
+    let ImportOutcome::Rejected { problems, total } = out else {
+        panic!("expected rejection");
+    };
+    assert_eq!(total, 2);
+    assert_eq!(
+        problems.iter().map(|p| p.line).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    assert_eq!(problems[0].field, "hide_number");
+    assert_eq!(snapshot(&store), before);
+    assert_eq!(store.roster_size().unwrap(), 5);
+    assert!(store.entry_by_ref("r7").unwrap().is_none());
+    // No staging data left behind.
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM temp.sqlite_master WHERE name = 'import_stage'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn duplicate_ref_names_both_lines() {
+    let (_d, store) = new_store();
+    let p = pseudo(&store);
+    let mut dup = entry(9);
+    dup.entry_ref = "r1".into();
+    let mut rows = valid_rows(vec![entry(0), entry(1), entry(2), dup]);
+    let out = store.import_roster(&mut rows, &p, t(0)).unwrap();
+    let ImportOutcome::Rejected { problems, total } = out else {
+        panic!("expected rejection");
+    };
+    assert_eq!(total, 1);
+    assert_eq!(
+        problems,
+        vec![RowProblem {
+            line: 5,
+            field: "ref".into(),
+            message: "duplicate of line 3".into()
+        }]
+    );
+    assert_eq!(store.roster_size().unwrap(), 0);
+}
+
+#[test]
+fn many_problems_keep_the_first_thousand_sorted() {
+    let (_d, store) = new_store();
+    let p = pseudo(&store);
+    // 2500 invalid rows in reverse line order.
+    let mut rows = (0..2500u64).rev().map(|i| RosterRow::Invalid {
+        line: i + 2,
+        field: "phone".into(),
+        message: "bad".into(),
+    });
+    let ImportOutcome::Rejected { problems, total } =
+        store.import_roster(&mut rows, &p, t(0)).unwrap()
+    else {
+        panic!("expected rejection");
+    };
+    assert_eq!(total, 2500);
+    assert_eq!(problems.len(), 1000);
+    assert!(problems.windows(2).all(|w| w[0].line < w[1].line));
+    assert_eq!(problems[0].line, 2);
+    assert_eq!(problems[999].line, 1001);
+}
+
+#[test]
+fn removed_entry_keeps_incidents_and_history_and_comes_back_with_its_id() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..3).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    store
+        .record_probe(&probe(id, "118.dk", t(1), exposed()), 3, &receivers())
+        .unwrap();
+    store
+        .record_probe(&probe(id, "118.dk", t(2), Outcome::Clean), 3, &receivers())
+        .unwrap();
+
+    let c = applied(import(&store, vec![entry(0), entry(2)], t(10)));
+    assert_eq!(c.removed, 1);
+    assert_eq!(store.roster_size().unwrap(), 2);
+    let incs = store.incidents(false).unwrap();
+    assert_eq!(incs.len(), 1);
+    assert_eq!(incs[0].entry_ref, "r1");
+    assert_eq!(store.history("r1").unwrap().unwrap().len(), 2);
+    assert!(store.history("never").unwrap().is_none());
+
+    // Back on the roster: counted as added, same id, evidence intact.
+    let c = applied(import(&store, (0..3).map(entry).collect(), t(20)));
+    assert_eq!((c.added, c.unchanged), (1, 2));
+    assert_eq!(id_of(&store, "r1"), id);
+    assert_eq!(store.history("r1").unwrap().unwrap().len(), 2);
+    let removed_at: Option<i64> = store
+        .with(|c| {
+            c.query_row("SELECT removed_at FROM entries WHERE ref = 'r1'", [], |r| {
+                r.get(0)
+            })
+            .map_err(db::sql)
+        })
+        .unwrap();
+    assert_eq!(removed_at, None);
+}
+
+#[test]
+fn import_of_100k_rows_streams_in_reasonable_time() {
+    let (_d, store) = new_store();
+    let p = pseudo(&store);
+    let n = 100_000u32;
+    let rows = || {
+        (0..n).map(|i| RosterRow::Valid {
+            line: u64::from(i) + 2,
+            entry: entry(i),
+        })
+    };
+    let start = Instant::now();
+    let c = applied(store.import_roster(&mut rows(), &p, t(0)).unwrap());
+    let first = start.elapsed();
+    assert_eq!(c.added, u64::from(n));
+    let start = Instant::now();
+    let c = applied(store.import_roster(&mut rows(), &p, t(1)).unwrap());
+    let second = start.elapsed();
+    assert_eq!(c.unchanged, u64::from(n));
+    let start = Instant::now();
+    assert_eq!(store.start_cycle("118.dk").unwrap(), u64::from(n));
+    let cycle = start.elapsed();
+    let start = Instant::now();
+    let batch = store.cycle_batch("118.dk", None, 100).unwrap();
+    let batch_time = start.elapsed();
+    assert_eq!(batch.len(), 100);
+    let start = Instant::now();
+    let cov = store.site_coverage("118.dk", t(5)).unwrap();
+    let cov_time = start.elapsed();
+    assert_eq!(cov.never_probed, u64::from(n));
+    println!(
+        "100k rows: first import {first:?}, re-import {second:?}, start_cycle {cycle:?}, \
+         one batch {batch_time:?}, site_coverage {cov_time:?}"
+    );
+}
+
+// ---------------------------------------------------------------- cycles
+
+fn whole_cycle(store: &Store, site: &str, batch: usize) -> Vec<EntryId> {
+    rest_of_cycle(store, site, batch, None)
+}
+
+fn rest_of_cycle(
+    store: &Store,
+    site: &str,
+    batch: usize,
+    mut cursor: Option<CycleCursor>,
+) -> Vec<EntryId> {
+    let mut out = Vec::new();
+    loop {
+        let b = store.cycle_batch(site, cursor, batch).unwrap();
+        let Some(last) = b.last() else { break };
+        cursor = Some(last.0);
+        for (c, id, e) in &b {
+            assert_eq!(c.entry, *id);
+            assert!(e.entry_ref.starts_with('r'));
+            out.push(*id);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_active_entry_once_per_cycle_in_a_fresh_order() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..200).map(entry).collect(), t(0)));
+    let all: HashSet<EntryId> = (0..200).map(|i| id_of(&store, &format!("r{i}"))).collect();
+
+    assert_eq!(store.start_cycle("118.dk").unwrap(), 200);
+    let first = whole_cycle(&store, "118.dk", 17);
+    assert_eq!(first.len(), 200);
+    assert_eq!(first.iter().copied().collect::<HashSet<_>>(), all);
+
+    assert_eq!(store.start_cycle("118.dk").unwrap(), 200);
+    let second = whole_cycle(&store, "118.dk", 200);
+    assert_eq!(second.len(), 200);
+    assert_eq!(second.iter().copied().collect::<HashSet<_>>(), all);
+    assert_ne!(first, second, "a new cycle reshuffles");
+
+    // Another site has its own order (and its own rows).
+    assert_eq!(store.start_cycle("krak.dk").unwrap(), 200);
+    assert_eq!(whole_cycle(&store, "krak.dk", 64).len(), 200);
+
+    // Removed entries are skipped, mid-cycle too.
+    let batch = store.cycle_batch("118.dk", None, 10).unwrap();
+    applied(import(&store, (0..150).map(entry).collect(), t(10)));
+    let rest = rest_of_cycle(&store, "118.dk", 7, batch.last().map(|b| b.0));
+    let active: HashSet<EntryId> = (0..150).map(|i| id_of(&store, &format!("r{i}"))).collect();
+    assert!(rest.iter().all(|id| active.contains(id)));
+    let done: HashSet<EntryId> = batch.iter().map(|b| b.1).collect();
+    let expected: HashSet<EntryId> = active.difference(&done).copied().collect();
+    assert_eq!(rest.len(), expected.len());
+    assert_eq!(rest.iter().copied().collect::<HashSet<_>>(), expected);
+    assert_eq!(store.start_cycle("118.dk").unwrap(), 150);
+    let third = whole_cycle(&store, "118.dk", 50);
+    assert_eq!(third.iter().copied().collect::<HashSet<_>>(), active);
+    assert_eq!(third.len(), 150);
+    assert!(store.cycle_batch("nowhere", None, 10).unwrap().is_empty());
+}
+
+fn plan(store: &Store, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Vec<String> {
+    store
+        .with(|c| {
+            let mut s = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .map_err(db::sql)?;
+            let rows = s
+                .query_map(params, |r| r.get::<_, String>(3))
+                .map_err(db::sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db::sql)
+        })
+        .unwrap()
+}
+
+#[test]
+fn hot_queries_are_index_driven() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..50).map(entry).collect(), t(0)));
+    store.start_cycle("118.dk").unwrap();
+    store
+        .with(|c| c.execute_batch("ANALYZE").map_err(db::sql))
+        .unwrap();
+
+    let p = plan(
+        &store,
+        &cycle::batch_sql(),
+        &[&"118.dk", &0i64, &0i64, &100i64],
+    );
+    println!("cycle_batch plan: {p:?}");
+    assert!(p.iter().any(|d| d.contains("probe_state_cycle")), "{p:?}");
+    assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
+    assert!(
+        p.iter().any(|d| d.contains("e USING INTEGER PRIMARY KEY")),
+        "{p:?}"
+    );
+
+    let p = plan(
+        &store,
+        "SELECT id FROM incidents WHERE entry_id = ?1 AND site = ?2 AND state != 'resolved'",
+        &[&1i64, &"118.dk"],
+    );
+    assert!(p.iter().any(|d| d.contains("incidents_active")), "{p:?}");
+
+    let p = plan(
+        &store,
+        "SELECT time FROM probes WHERE entry_id = ?1 ORDER BY time, id",
+        &[&1i64],
+    );
+    assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
+    let p = plan(
+        &store,
+        "SELECT outcome FROM probes WHERE site = ?1 ORDER BY time DESC, id DESC LIMIT 50",
+        &[&"118.dk"],
+    );
+    assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
+    let p = plan(&store, queries::COVERAGE_SQL, &[&"118.dk"]);
+    println!("site_coverage plan: {p:?}");
+    assert!(
+        p.iter()
+            .any(|d| d.contains("COVERING INDEX entries_active")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|d| d.contains("ps USING PRIMARY KEY")),
+        "{p:?}"
+    );
+    let p = plan(
+        &store,
+        outbox::FORM_SQL,
+        &[&"hook", &"118.dk", &"exposure.opened"],
+    );
+    println!("form_message plan: {p:?}");
+    assert!(p.iter().any(|d| d.contains("deliveries_receiver")), "{p:?}");
+    let p = plan(&store, outbox::PENDING_SQL, &[&"hook"]);
+    println!("pending_groups plan: {p:?}");
+    assert!(p.iter().any(|d| d.contains("deliveries_receiver")), "{p:?}");
+
+    let p = plan(
+        &store,
+        "SELECT id FROM messages WHERE receiver = ?1 AND state = 'pending'
+         ORDER BY created_at, rowid LIMIT 1",
+        &[&"hook"],
+    );
+    assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
+}
+
+// ---------------------------------------------------------------- probes
+
+fn pending_count(store: &Store, receiver: &str, ty: EventType) -> u64 {
+    store
+        .pending_groups(receiver)
+        .unwrap()
+        .iter()
+        .filter(|g| g.event_type == ty)
+        .map(|g| g.count)
+        .sum()
+}
+
+#[test]
+fn incident_lifecycle_through_record_probe() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    let rx = receivers();
+    let site = "118.dk";
+
+    // Clean with no incident: nothing.
+    let e = store
+        .record_probe(&probe(id, site, t(1), Outcome::Clean), 3, &rx)
+        .unwrap();
+    assert_eq!((e.step, e.incident_id), (Step::Nothing, None));
+
+    // Exposed: opens, one delivery per receiver.
+    let e = store
+        .record_probe(&probe(id, site, t(2), exposed()), 3, &rx)
+        .unwrap();
+    assert!(matches!(e.step, Step::Open { .. }));
+    let inc = e.incident_id.unwrap();
+    assert!(inc.starts_with("inc_") && inc.len() == 20, "{inc}");
+    assert!(inc[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(pending_count(&store, "hook", EventType::ExposureOpened), 1);
+    assert_eq!(pending_count(&store, "mail", EventType::ExposureOpened), 1);
+    assert_eq!(store.open_incident_count().unwrap(), 1);
+    let v = &store.incidents(true).unwrap()[0];
+    assert_eq!(v.id, inc);
+    assert_eq!(v.state, IncidentState::Open);
+    assert_eq!(v.masked_number, "+45 20 00 •• ••");
+    assert_eq!(
+        (v.first_seen, v.last_seen, v.resolved_at),
+        (t(2), t(2), None)
+    );
+
+    // Seen again with the address too: widens, no new event.
+    let wider = Outcome::Exposed {
+        fields: vec![ExposedField::Address],
+        why: vec!["address".into()],
+    };
+    let e = store
+        .record_probe(&probe(id, site, t(3), wider), 3, &rx)
+        .unwrap();
+    assert!(matches!(e.step, Step::SeenAgain { .. }));
+    assert_eq!(e.incident_id.as_deref(), Some(inc.as_str()));
+    let v = &store.incidents(true).unwrap()[0];
+    assert_eq!(v.exposed, vec![ExposedField::Number, ExposedField::Address]);
+    assert_eq!(v.last_seen, t(3));
+    assert_eq!(pending_count(&store, "hook", EventType::ExposureOpened), 1);
+
+    // k-1 clean probes, with inconclusive ones in between: no resolve.
+    let steps: Vec<Step> = [
+        Outcome::Clean,
+        inconclusive(),
+        Outcome::Clean,
+        inconclusive(),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, o)| {
+        store
+            .record_probe(&probe(id, site, t(10 + i as i64), o), 3, &rx)
+            .unwrap()
+            .step
+    })
+    .collect();
+    assert_eq!(
+        steps,
+        vec![
+            Step::CleanCounted {
+                consecutive_clean: 1
+            },
+            Step::Nothing,
+            Step::CleanCounted {
+                consecutive_clean: 2
+            },
+            Step::Nothing,
+        ]
+    );
+    assert_eq!(store.open_incident_count().unwrap(), 1);
+    // Another site's probes don't touch this incident.
+    let e = store
+        .record_probe(&probe(id, "krak.dk", t(15), Outcome::Clean), 3, &rx)
+        .unwrap();
+    assert_eq!(e.step, Step::Nothing);
+
+    // k-th clean resolves and raises the resolved event.
+    let e = store
+        .record_probe(&probe(id, site, t(20), Outcome::Clean), 3, &rx)
+        .unwrap();
+    assert_eq!(
+        e.step,
+        Step::Resolve {
+            consecutive_clean: 3
+        }
+    );
+    assert_eq!(e.incident_id.as_deref(), Some(inc.as_str()));
+    assert_eq!(store.open_incident_count().unwrap(), 0);
+    assert!(store.incidents(true).unwrap().is_empty());
+    let v = &store.incidents(false).unwrap()[0];
+    assert_eq!(v.state, IncidentState::Resolved);
+    assert_eq!(v.resolved_at, Some(t(20)));
+    assert_eq!(
+        pending_count(&store, "hook", EventType::ExposureResolved),
+        1
+    );
+    assert_eq!(
+        pending_count(&store, "mail", EventType::ExposureResolved),
+        1
+    );
+
+    // A later exposure is a new incident.
+    let e = store
+        .record_probe(&probe(id, site, t(30), exposed()), 3, &rx)
+        .unwrap();
+    assert!(matches!(e.step, Step::Open { .. }));
+    let second = e.incident_id.unwrap();
+    assert_ne!(second, inc);
+    let all = store.incidents(false).unwrap();
+    assert_eq!(
+        all.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        vec![inc.as_str(), second.as_str()]
+    );
+    assert_eq!(store.open_incident_count().unwrap(), 1);
+    assert_eq!(pending_count(&store, "hook", EventType::ExposureOpened), 2);
+
+    // History: every probe of the entry, oldest first, all sites.
+    let h = store.history("r1").unwrap().unwrap();
+    assert_eq!(h.len(), 10);
+    assert!(h.windows(2).all(|w| w[0].time <= w[1].time));
+    assert_eq!(h[1].outcome, OutcomeKind::Exposed);
+    assert_eq!(h[4].outcome, OutcomeKind::Inconclusive);
+    assert_eq!(h[4].reason.as_deref(), Some("http 429"));
+    assert_eq!(h[3].reason, None);
+    assert_eq!(h[7].site, "krak.dk");
+    assert_eq!(h[0].http_status, Some(200));
+    assert!(store.history("r0").unwrap().unwrap().is_empty());
+
+    // The opening probe and the incident point at each other; `why` kept.
+    let (opened, why): (i64, String) = store
+        .with(|c| {
+            c.query_row(
+                "SELECT i.opened_probe, p.why FROM incidents i JOIN probes p ON p.id = i.opened_probe
+                 WHERE i.id = ?1 AND p.incident_id = i.id",
+                [&inc],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(db::sql)
+        })
+        .unwrap();
+    assert!(opened > 0);
+    assert_eq!(why, "number,name");
+}
+
+#[test]
+fn record_probe_for_unknown_entry_fails_without_side_effects() {
+    let (_d, store) = new_store();
+    let err = store
+        .record_probe(
+            &probe(EntryId(42), "118.dk", t(0), exposed()),
+            3,
+            &receivers(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Sql(_)), "{err}");
+    assert_eq!(scalar(&store, "SELECT count(*) FROM incidents"), 0);
+    assert_eq!(scalar(&store, "SELECT count(*) FROM probes"), 0);
+    assert_eq!(scalar(&store, "SELECT count(*) FROM deliveries"), 0);
+}
+
+#[test]
+fn site_coverage_tracks_conclusive_probes() {
+    let (_d, store) = new_store();
+    let site = "118.dk";
+    assert_eq!(
+        store.site_coverage(site, t(0)).unwrap().oldest_probe_age,
+        None
+    );
+    applied(import(&store, (0..3).map(entry).collect(), t(0)));
+    let ids: Vec<EntryId> = (0..3).map(|i| id_of(&store, &format!("r{i}"))).collect();
+
+    let c = store.site_coverage(site, t(100)).unwrap();
+    assert_eq!(c.oldest_probe_age, Some(Duration::from_secs(100)));
+    assert_eq!((c.never_probed, c.probes_total), (3, 0));
+    assert!(c.recent.is_empty());
+
+    let rx = receivers();
+    store
+        .record_probe(&probe(ids[0], site, t(50), Outcome::Clean), 3, &rx)
+        .unwrap();
+    store
+        .record_probe(&probe(ids[1], site, t(60), exposed()), 3, &rx)
+        .unwrap();
+    store
+        .record_probe(&probe(ids[2], site, t(70), inconclusive()), 3, &rx)
+        .unwrap();
+    store
+        .record_probe(&probe(ids[2], "krak.dk", t(70), Outcome::Clean), 3, &rx)
+        .unwrap();
+    let c = store.site_coverage(site, t(100)).unwrap();
+    // r2 was only probed inconclusively here: it still counts from t(0).
+    assert_eq!(c.oldest_probe_age, Some(Duration::from_secs(100)));
+    assert_eq!(c.never_probed, 1);
+    assert_eq!((c.probes_total, c.probes_conclusive), (3, 2));
+    assert_eq!(
+        c.recent,
+        vec![
+            OutcomeKind::Inconclusive,
+            OutcomeKind::Exposed,
+            OutcomeKind::Clean
+        ]
+    );
+
+    store
+        .record_probe(&probe(ids[2], site, t(80), Outcome::Clean), 3, &rx)
+        .unwrap();
+    let c = store.site_coverage(site, t(100)).unwrap();
+    assert_eq!(c.oldest_probe_age, Some(Duration::from_secs(50)));
+    assert_eq!(c.never_probed, 0);
+    // Clock behind the data: no negative age.
+    let c = store.site_coverage(site, t(0)).unwrap();
+    assert_eq!(c.oldest_probe_age, Some(Duration::ZERO));
+}
+
+// ---------------------------------------------------------------- outbox
+
+#[test]
+fn outbox_groups_incidents_into_one_message_and_delivers_fifo() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..4).map(entry).collect(), t(0)));
+    let rx = vec!["hook".to_owned()];
+    let mut opened = Vec::new();
+    for i in 0..3 {
+        let id = id_of(&store, &format!("r{i}"));
+        let e = store
+            .record_probe(&probe(id, "118.dk", t(10 + i), exposed()), 3, &rx)
+            .unwrap();
+        opened.push(e.incident_id.unwrap());
+    }
+    let id3 = id_of(&store, "r3");
+    store
+        .record_probe(&probe(id3, "krak.dk", t(5), exposed()), 3, &rx)
+        .unwrap();
+
+    let groups = store.pending_groups("hook").unwrap();
+    assert_eq!(
+        groups,
+        vec![
+            PendingGroup {
+                site: "krak.dk".into(),
+                event_type: EventType::ExposureOpened,
+                oldest: t(5),
+                count: 1
+            },
+            PendingGroup {
+                site: "118.dk".into(),
+                event_type: EventType::ExposureOpened,
+                oldest: t(10),
+                count: 3
+            },
+        ]
+    );
+    assert!(store.pending_groups("other").unwrap().is_empty());
+
+    let mut calls = Vec::new();
+    let msg = store
+        .form_message(
+            "hook",
+            "118.dk",
+            EventType::ExposureOpened,
+            "msg_1",
+            t(100),
+            &mut |incs: &[EventIncident]| {
+                calls.push(incs.iter().map(|i| i.id.clone()).collect::<Vec<_>>());
+                assert!(incs.iter().all(|i| i.masked_number.ends_with("•• ••")));
+                assert!(incs.iter().all(|i| i.state == IncidentState::Open));
+                format!("{{\"n\":{}}}", incs.len())
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(calls, vec![opened.clone()], "build_body once, event order");
+    assert_eq!(msg.body, "{\"n\":3}");
+    assert_eq!(
+        (msg.attempts, msg.next_attempt_at, msg.created_at),
+        (0, t(100), t(100))
+    );
+    assert_eq!(store.pending_groups("hook").unwrap().len(), 1);
+
+    // Nothing left to form for that group: None, and no body built.
+    let mut called = false;
+    let none = store
+        .form_message(
+            "hook",
+            "118.dk",
+            EventType::ExposureOpened,
+            "msg_x",
+            t(101),
+            &mut |_: &[EventIncident]| {
+                called = true;
+                String::new()
+            },
+        )
+        .unwrap();
+    assert!(none.is_none() && !called);
+
+    let msg2 = store
+        .form_message(
+            "hook",
+            "krak.dk",
+            EventType::ExposureOpened,
+            "msg_2",
+            t(102),
+            &mut |incs: &[EventIncident]| format!("{}", incs.len()),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(msg2.body, "1");
+    assert!(store.pending_groups("hook").unwrap().is_empty());
+
+    // FIFO: the older message first, through failures too.
+    assert_eq!(store.next_message("hook").unwrap().unwrap().id, "msg_1");
+    store
+        .mark_attempt_failed("msg_1", t(110), t(170), Some(503), "http 503")
+        .unwrap();
+    store
+        .mark_attempt_failed("msg_1", t(170), t(400), None, "timeout")
+        .unwrap();
+    let head = store.next_message("hook").unwrap().unwrap();
+    assert_eq!((head.id.as_str(), head.attempts), ("msg_1", 2));
+    assert_eq!(head.next_attempt_at, t(400));
+    assert_eq!(head.body, msg.body);
+    let s = store.outbox_stats("hook").unwrap();
+    assert_eq!(
+        (
+            s.undelivered_events,
+            s.pending_messages,
+            s.delivered_messages
+        ),
+        (4, 2, 0)
+    );
+    assert_eq!(s.head_attempts, 2);
+    assert_eq!(s.last_error.as_deref(), Some("timeout"));
+
+    store.mark_delivered("msg_1", t(401), 204).unwrap();
+    assert_eq!(store.next_message("hook").unwrap().unwrap().id, "msg_2");
+    let s = store.outbox_stats("hook").unwrap();
+    assert_eq!(
+        (
+            s.undelivered_events,
+            s.pending_messages,
+            s.delivered_messages
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!((s.head_attempts, s.last_error), (0, None));
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM attempts WHERE message_id = 'msg_1'"
+        ),
+        3
+    );
+    store.mark_delivered("msg_2", t(402), 200).unwrap();
+    assert!(store.next_message("hook").unwrap().is_none());
+    let s = store.outbox_stats("hook").unwrap();
+    assert_eq!((s.undelivered_events, s.pending_messages), (0, 0));
+
+    assert!(store.mark_delivered("nope", t(403), 200).is_err());
+    assert!(
+        store
+            .mark_attempt_failed("nope", t(403), t(404), None, "x")
+            .is_err()
+    );
+    // A message id is never reused.
+    assert!(
+        store
+            .raise_site_event("118.dk", EventType::SiteDegraded, t(500), &rx)
+            .is_ok()
+    );
+    assert!(
+        store
+            .form_message(
+                "hook",
+                "118.dk",
+                EventType::SiteDegraded,
+                "msg_1",
+                t(501),
+                &mut |_: &[EventIncident]| String::new()
+            )
+            .is_err()
+    );
+}
+
+#[test]
+fn site_events_form_messages_without_incidents() {
+    let (_d, store) = new_store();
+    let rx = vec!["hook".to_owned(), "mail".to_owned()];
+    store
+        .raise_site_event("118.dk", EventType::SiteDegraded, t(1), &rx)
+        .unwrap();
+    store
+        .raise_site_event("118.dk", EventType::SiteRecovered, t(2), &rx)
+        .unwrap();
+    let groups = store.pending_groups("mail").unwrap();
+    assert_eq!(
+        groups.iter().map(|g| g.event_type).collect::<Vec<_>>(),
+        vec![EventType::SiteDegraded, EventType::SiteRecovered]
+    );
+    let mut seen = None;
+    let m = store
+        .form_message(
+            "mail",
+            "118.dk",
+            EventType::SiteDegraded,
+            "m1",
+            t(3),
+            &mut |incs: &[EventIncident]| {
+                seen = Some(incs.len());
+                "degraded".into()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen, Some(0));
+    assert_eq!(m.event_type, EventType::SiteDegraded);
+    // The other receiver's delivery is untouched.
+    assert_eq!(store.pending_groups("hook").unwrap().len(), 2);
+}
+
+#[test]
+fn store_is_shareable_across_threads() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..20).map(entry).collect(), t(0)));
+    let ids: Vec<EntryId> = (0..20).map(|i| id_of(&store, &format!("r{i}"))).collect();
+    let handles: Vec<_> = ids
+        .chunks(5)
+        .map(|chunk| {
+            let store = store.clone();
+            let chunk = chunk.to_vec();
+            std::thread::spawn(move || {
+                for (n, id) in chunk.into_iter().enumerate() {
+                    store
+                        .record_probe(&probe(id, "118.dk", t(n as i64), Outcome::Clean), 3, &[])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(
+        store.site_coverage("118.dk", t(100)).unwrap().probes_total,
+        20
+    );
+}
+
+#[test]
+fn corrupt_values_read_back_are_errors_without_the_value() {
+    let (_d, store) = new_store();
+    applied(import(&store, vec![entry(1)], t(0)));
+    store
+        .with(|c| {
+            c.execute_batch("UPDATE entries SET phone = '20000001x'")
+                .map_err(db::sql)
+        })
+        .unwrap();
+    let err = store.entry_by_ref("r1").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("phone"), "{msg}");
+    assert!(!msg.contains("20000001"), "{msg}");
+}

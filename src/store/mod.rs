@@ -399,11 +399,22 @@ impl Store {
 
     /// Proves the store is writable (for `/healthz`): a tiny durable write.
     pub fn ping_write(&self) -> Result<(), StoreError> {
-        todo!()
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES ('heartbeat', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [time::OffsetDateTime::now_utc().unix_timestamp().to_string()],
+            )
+            .map(|_| ())
+            .map_err(db::sql)
+        })
     }
 
     /// Folds the WAL into the main file (at shutdown).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        todo!()
+        self.with(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(db::sql)
+        })
     }
 }

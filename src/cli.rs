@@ -169,9 +169,20 @@ fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let default = match cli.command {
         Command::Run => "info",
+        // The demo narrates on stdout; only trouble goes to stderr.
+        Command::Demo => "error",
         _ => "warn",
     };
-    let filter = EnvFilter::try_from_env("UNLISTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let mut filter =
+        EnvFilter::try_from_env("UNLISTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Third-party crates log what they handle: the HTML parser logs page
+    // tokens (which echo the searched number) and the HTTP stack logs URLs
+    // (which carry it). Whatever the operator's filter, keep them quiet.
+    for d in QUIET_CRATES {
+        if let Ok(d) = d.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -180,6 +191,24 @@ fn init_logging(cli: &Cli) {
         LogFormat::Text => b.try_init(),
     };
 }
+
+/// Log directives that always apply (see `init_logging`).
+pub const QUIET_CRATES: &[&str] = &[
+    "html5ever=off",
+    "markup5ever=off",
+    "selectors=off",
+    "scraper=off",
+    "cssparser=off",
+    "hyper=error",
+    "hyper_util=error",
+    "reqwest=error",
+    "h2=error",
+    "rustls=error",
+    "tower=error",
+    "tower_http=error",
+    "axum=error",
+    "cookie_store=error",
+];
 
 fn settings(cli: &Cli) -> Result<Settings, Failure> {
     let path = config::locate(cli.config.as_deref())?;

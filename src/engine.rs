@@ -97,11 +97,16 @@ pub fn queries_for(entry: &Entry) -> Vec<Query> {
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-        if !place.is_empty() {
-            q.push(Query::NameAt {
-                name: name.clone(),
-                place,
-            });
+        // First given name and last surname only: directories print middle
+        // names in many ways ("Birthe Ø. Lund"), and every word we send
+        // must match. The matcher then decides on the full name.
+        let words: Vec<&str> = name.split_whitespace().collect();
+        let short = match (words.first(), words.last()) {
+            (Some(f), Some(l)) if words.len() > 2 => format!("{f} {l}"),
+            _ => name.trim().to_string(),
+        };
+        if !place.is_empty() && !short.is_empty() {
+            q.push(Query::NameAt { name: short, place });
         }
     }
     q

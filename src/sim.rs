@@ -288,8 +288,14 @@ impl Shared {
         if what.is_empty() && where_.is_empty() {
             return Vec::new();
         }
+        // Like a directory's free-text search: every word of the query must
+        // appear in the name, in any order.
+        let words: Vec<&str> = what.split_whitespace().collect();
         all.iter()
-            .filter(|(_, l)| what.is_empty() || l.name.to_lowercase().contains(&what))
+            .filter(|(_, l)| {
+                let name = l.name.to_lowercase();
+                words.iter().all(|w| name.contains(w))
+            })
             .filter(|(_, l)| {
                 where_.is_empty()
                     || l.post_line

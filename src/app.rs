@@ -94,18 +94,42 @@ impl App {
             let s = &site.settings;
             let cov = store.site_coverage(&s.name, now)?;
             let rate = s.policy.rate.count as f64 / s.policy.rate.per.as_secs_f64();
+            let health = store.site_health(&s.name)?;
             let blind = cov.recent.len() >= DEGRADED_AFTER
                 && cov
                     .recent
                     .iter()
                     .take(DEGRADED_AFTER)
                     .all(|k| *k == OutcomeKind::Inconclusive);
+            let canary_degraded =
+                site.has_canaries() && health.as_ref().is_some_and(|h| h.degraded);
+            let state_reason = if canary_degraded {
+                health.as_ref().and_then(|h| h.reason.clone())
+            } else if blind {
+                Some(format!(
+                    "the last {DEGRADED_AFTER} probes were all inconclusive"
+                ))
+            } else {
+                None
+            };
             sites.push(wire::SiteStatus {
                 name: s.name.clone(),
                 enabled: s.enabled,
-                state: if blind { "degraded" } else { "healthy" },
-                state_reason: blind
-                    .then(|| format!("the last {DEGRADED_AFTER} probes were all inconclusive")),
+                state: if canary_degraded || blind {
+                    "degraded"
+                } else {
+                    "healthy"
+                },
+                state_reason,
+                degraded_since: health
+                    .as_ref()
+                    .filter(|h| h.degraded)
+                    .map(|h| wire::rfc3339(h.since)),
+                last_canary_at: health
+                    .as_ref()
+                    .and_then(|h| h.last_canary_at)
+                    .map(wire::rfc3339),
+                last_canary_ok: health.as_ref().and_then(|h| h.last_canary_ok),
                 oldest_probe_age_seconds: cov.oldest_probe_age.map(|d| d.as_secs()),
                 never_probed: cov.never_probed,
                 probes_total: cov.probes_total,

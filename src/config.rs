@@ -15,6 +15,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
+use crate::domain::E164;
 use crate::fetch::{Rate, SitePolicy};
 use crate::sites::{Adapter, dk118::Dk118};
 
@@ -151,6 +152,11 @@ pub struct ScanSettings {
 pub struct SiteSettings {
     pub name: String,
     pub enabled: bool,
+    /// Publicly listed numbers this site must show (else it is degraded).
+    pub canaries: Vec<E164>,
+    /// Unlisted numbers this site must not show (catches over-matching).
+    pub absent_canaries: Vec<E164>,
+    pub canary_interval: Duration,
     pub adapter: Adapter,
     pub policy: SitePolicy,
 }
@@ -522,23 +528,47 @@ impl Validator<'_> {
                 Some(m) => self.positive(&k("max_retries"), m, 10)?,
                 None => 2,
             };
-            for (key, v) in [
-                ("canaries", &s.canaries),
-                ("absent_canaries", &s.absent_canaries),
-            ] {
-                if let Some(v) = v {
-                    self.not_yet(&k(key), v.span())?;
-                }
+            let numbers =
+                |key: &str, v: &Option<Spanned<Vec<String>>>| -> Result<Vec<E164>, ConfigError> {
+                    let Some(v) = v else { return Ok(Vec::new()) };
+                    let mut out = Vec::new();
+                    for (j, n) in v.get_ref().iter().enumerate() {
+                        match E164::parse_dk(n) {
+                            Ok(e) => out.push(e),
+                            Err(e) => {
+                                return self.err(
+                                    &format!("{}[{j}]", k(key)),
+                                    Some(v.span()),
+                                    e.to_string(),
+                                );
+                            }
+                        }
+                    }
+                    Ok(out)
+                };
+            let canaries = numbers("canaries", &s.canaries)?;
+            let absent_canaries = numbers("absent_canaries", &s.absent_canaries)?;
+            if let Some(c) = canaries.iter().find(|c| absent_canaries.contains(c)) {
+                return self.err(
+                    &k("absent_canaries"),
+                    s.absent_canaries.as_ref().map(|v| v.span()),
+                    format!("{} is both a canary and an absent canary", c.masked()),
+                );
             }
-            if let Some(v) = &s.canary_interval {
-                self.not_yet(&k("canary_interval"), v.span())?;
-            }
+            let canary_interval = self.opt_duration(
+                &k("canary_interval"),
+                &s.canary_interval,
+                Duration::from_secs(15 * 60),
+            )?;
             if let Some(v) = &s.declarative {
                 self.not_yet(&k("declarative"), v.span())?;
             }
             sites.push(SiteSettings {
                 name: name.clone(),
                 enabled: s.enabled,
+                canaries,
+                absent_canaries,
+                canary_interval,
                 adapter,
                 policy: SitePolicy {
                     name,

@@ -37,6 +37,11 @@ pub struct Site {
     pub settings: SiteSettings,
     pub fetcher: SiteFetcher,
     pub stats: SiteStats,
+    /// Set while the site's canaries fail: its clean results cannot be
+    /// trusted, so they are recorded as inconclusive.
+    pub degraded: std::sync::atomic::AtomicBool,
+    /// When the canaries were last checked.
+    last_canary: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 /// In-memory counters per site, for `/metrics` and `status`.
@@ -66,7 +71,21 @@ impl Site {
             settings,
             fetcher,
             stats: SiteStats::default(),
+            degraded: Default::default(),
+            last_canary: Default::default(),
         })
+    }
+
+    pub fn has_canaries(&self) -> bool {
+        !self.settings.canaries.is_empty() || !self.settings.absent_canaries.is_empty()
+    }
+
+    fn canaries_due(&self) -> bool {
+        if !self.has_canaries() {
+            return false;
+        }
+        let last = *self.last_canary.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_none_or(|t| t.elapsed() >= self.settings.canary_interval)
     }
 
     pub fn name(&self) -> &str {
@@ -324,6 +343,83 @@ impl Engine {
         Ok((kind, effect.step))
     }
 
+    /// Probes the site's canaries: every listed canary must be found and
+    /// every absent canary must come back clean. Records the result (and a
+    /// `site.degraded`/`site.recovered` event on a change). Returns whether
+    /// the site is healthy; a site without canaries always is.
+    pub async fn check_canaries(&self, site: &Site) -> Result<bool, StoreError> {
+        if !site.has_canaries() {
+            return Ok(true);
+        }
+        *site.last_canary.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(tokio::time::Instant::now());
+        let mut failures: Vec<String> = Vec::new();
+        let as_entry = |n: &crate::domain::E164| Entry {
+            entry_ref: String::new(),
+            phone: n.clone(),
+            name: None,
+            address: None,
+            hide_number: true,
+            hide_address: false,
+            cohort: None,
+        };
+        for (i, n) in site.settings.canaries.iter().enumerate() {
+            match probe(site, &as_entry(n)).await.outcome {
+                Outcome::Exposed { .. } => {}
+                Outcome::Clean => failures.push(format!("canary {} not found", i + 1)),
+                Outcome::Inconclusive { reason } => {
+                    failures.push(format!("canary {} unreadable: {reason}", i + 1))
+                }
+            }
+        }
+        for (i, n) in site.settings.absent_canaries.iter().enumerate() {
+            match probe(site, &as_entry(n)).await.outcome {
+                Outcome::Clean => {}
+                Outcome::Exposed { .. } => {
+                    failures.push(format!("absent canary {} reported listed", i + 1))
+                }
+                Outcome::Inconclusive { reason } => {
+                    failures.push(format!("absent canary {} unreadable: {reason}", i + 1))
+                }
+            }
+        }
+        let ok = failures.is_empty();
+        let reason = (!ok).then(|| failures.join("; "));
+        let store = self.store.clone();
+        let name = site.name().to_string();
+        let receivers = self.receivers.clone();
+        let r2 = reason.clone();
+        let event = blocking(move || {
+            store.record_canary_check(
+                &name,
+                time::OffsetDateTime::now_utc(),
+                ok,
+                r2.as_deref(),
+                &receivers,
+            )
+        })
+        .await?;
+        site.degraded.store(!ok, Ordering::SeqCst);
+        self.progress.fetch_add(1, Ordering::Relaxed);
+        match event {
+            Some(crate::domain::incident::EventType::SiteDegraded) => {
+                tracing::warn!(
+                    site = site.name(),
+                    reason = reason.as_deref().unwrap_or(""),
+                    "Site degraded."
+                );
+                self.alerts.notify_one();
+            }
+            Some(_) => {
+                tracing::info!(site = site.name(), "Site recovered: canaries pass again.");
+                self.alerts.notify_one();
+            }
+            None if !ok => tracing::debug!(site = site.name(), "Site still degraded."),
+            None => {}
+        }
+        Ok(ok)
+    }
+
     /// One full cycle of `site` over the active roster in a fresh random
     /// order. Stops early (without recording the abandoned probes) when
     /// `cancel` fires.
@@ -356,6 +452,10 @@ impl Engine {
                 if cancel.is_cancelled() {
                     break;
                 }
+                if site.canaries_due() && !self.check_canaries(site).await? {
+                    tracing::warn!(site = site.name(), "Canaries failing: cycle stopped.");
+                    break;
+                }
                 let me = self.clone();
                 let site = site.clone();
                 let cancel = cancel.clone();
@@ -368,7 +468,9 @@ impl Engine {
                     }
                 });
             }
-            if cancel.is_cancelled() {
+            if cancel.is_cancelled()
+                || (site.has_canaries() && site.degraded.load(Ordering::SeqCst))
+            {
                 break;
             }
         }
@@ -398,7 +500,15 @@ impl Engine {
                             "Cycle took longer than max_staleness: raise the site's rate or the bound."
                         );
                     }
-                    if t.probes == 0 {
+                    if site.degraded.load(Ordering::SeqCst) {
+                        // Blind: re-check the canaries, not the roster, until
+                        // they pass; sparing the budget of a site that blocks us.
+                        let wait = site.settings.canary_interval.min(Duration::from_secs(60));
+                        tokio::select! {
+                            _ = cancel.cancelled() => {}
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    } else if t.probes == 0 {
                         // An idle cycle is progress too (for the watchdog).
                         self.progress.fetch_add(1, Ordering::Relaxed);
                         // Empty roster: look again soon, without spinning.

@@ -120,6 +120,10 @@ pub struct SiteStatus {
     pub state: &'static str,
     /// Why the site is degraded, when it is.
     pub state_reason: Option<String>,
+    /// When the canaries started failing (canary-degraded sites only).
+    pub degraded_since: Option<String>,
+    pub last_canary_at: Option<String>,
+    pub last_canary_ok: Option<bool>,
     pub oldest_probe_age_seconds: Option<u64>,
     pub never_probed: u64,
     pub probes_total: u64,

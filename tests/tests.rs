@@ -14,3 +14,5 @@ mod faults;
 mod politeness;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.
 mod api;
+// Canaries: layout drift, challenges and over-matching degrade a site.
+mod canaries;

@@ -14,7 +14,10 @@ use rusqlite_migration::{M, Migrations};
 use super::{StoreError, Ts};
 use crate::domain::{Address, E164, Entry, ExposedField};
 
-const MIGRATION_LIST: &[M<'static>] = &[M::up(include_str!("migrations/0001_init.sql"))];
+const MIGRATION_LIST: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_init.sql")),
+    M::up(include_str!("migrations/0002_site_state.sql")),
+];
 
 /// The schema history; the version lives in `PRAGMA user_version`.
 pub(super) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);

@@ -26,6 +26,7 @@ mod import;
 mod outbox;
 mod probe;
 mod queries;
+mod site;
 #[cfg(test)]
 mod tests;
 
@@ -189,6 +190,17 @@ pub struct OutboxStats {
     /// Attempts of the oldest pending message (0 when none).
     pub head_attempts: u32,
     pub last_error: Option<String>,
+}
+
+/// A site's health as its canaries last showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteHealth {
+    pub degraded: bool,
+    /// When the current state began.
+    pub since: Ts,
+    pub reason: Option<String>,
+    pub last_canary_at: Option<Ts>,
+    pub last_canary_ok: Option<bool>,
 }
 
 /// Handle to the store; cheap to clone.
@@ -395,6 +407,26 @@ impl Store {
         receivers: &[String],
     ) -> Result<(), StoreError> {
         self.with(|c| outbox::raise_site_event(c, site, event_type, now, receivers))
+    }
+
+    /// The site's canary state; `None` before its first canary check.
+    pub fn site_health(&self, site: &str) -> Result<Option<SiteHealth>, StoreError> {
+        self.with(|c| site::site_health(c, site))
+    }
+
+    /// Records a canary check; on a change of state also the
+    /// `site.degraded`/`site.recovered` event and its deliveries, in the same
+    /// transaction. The first check ever raises `site.degraded` only if it
+    /// fails.
+    pub fn record_canary_check(
+        &self,
+        site: &str,
+        now: Ts,
+        ok: bool,
+        reason: Option<&str>,
+        receivers: &[String],
+    ) -> Result<Option<EventType>, StoreError> {
+        self.with(|c| site::record_canary_check(c, site, now, ok, reason, receivers))
     }
 
     /// Proves the store is writable (for `/healthz`): a tiny durable write.

@@ -58,6 +58,9 @@ pub struct Knobs {
     pub group_wait: &'static str,
     pub timeout: &'static str,
     pub max_retries: u32,
+    /// Appended to the `[[sites]]` table of the 118.dk site.
+    pub site_extra: String,
+    /// Appended at the end of the file.
     pub extra: String,
 }
 
@@ -70,6 +73,7 @@ impl Default for Knobs {
             group_wait: "1s",
             timeout: "2s",
             max_retries: 1,
+            site_extra: String::new(),
             extra: String::new(),
         }
     }
@@ -120,6 +124,7 @@ base_url = "{base}"
 rate = "{rate}"
 timeout = "{timeout}"
 max_retries = {retries}
+{site_extra}
 
 [alerts]
 group_wait = "{gw}"
@@ -137,6 +142,7 @@ secret_file = "webhook-secret"
             rate = k.rate,
             timeout = k.timeout,
             retries = k.max_retries,
+            site_extra = k.site_extra,
             gw = k.group_wait,
             hook = self.receiver.url(),
             extra = k.extra,

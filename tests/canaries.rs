@@ -1,0 +1,128 @@
+//! Canaries keep a site from going quietly blind.
+
+use std::time::Duration;
+
+use unlistd::alert::receiver::Received;
+use unlistd::sim::Fault;
+
+use crate::common::*;
+
+fn of(r: &[Received], kind: &str) -> usize {
+    r.iter().filter(|x| x.event_type() == kind).count()
+}
+
+fn clean_probes(env: &Env) -> usize {
+    ["R-01", "R-02", "R-03", "R-04", "R-05", "R-06"]
+        .iter()
+        .map(|r| {
+            json(&env.cmd(&["--json", "history", r]))["probes"]
+                .as_array()
+                .map(|p| p.iter().filter(|p| p["outcome"] == "clean").count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_and_challenges_degrade_the_site_and_nothing_counts_as_clean() {
+    let env = Env::new(Knobs {
+        rate: "20/s",
+        max_retries: 0,
+        site_extra: "canaries = [\"95 00 00 01\"]\nabsent_canaries = [\"95 00 00 02\"]\ncanary_interval = \"1s\"".into(),
+        group_wait: "1s",
+        ..Knobs::default()
+    })
+    .await;
+    // The operator's own switchboard: public, must be found.
+    env.sim.add(listing(
+        "Eksempel Telecom A/S",
+        "95000001",
+        "Havnen 1",
+        "8000 Aarhus C",
+    ));
+    env.import(ROSTER);
+    let daemon = env.spawn_daemon();
+    let healthy = eventually(Duration::from_secs(20), || {
+        let st = json(&env.cmd(&["--json", "status"]));
+        st["sites"][0]["last_canary_ok"] == true && clean_probes(&env) >= 6
+    })
+    .await;
+    assert!(healthy, "{}", daemon.log());
+    assert_eq!(of(&env.receiver.accepted(), "site.degraded"), 0);
+
+    // Layout drift: the same data under renamed classes.
+    env.sim.set_fault(Fault::Drift);
+    let clean_before = clean_probes(&env);
+    assert!(
+        env.receiver
+            .wait_for(Duration::from_secs(20), |r| of(r, "site.degraded") == 1)
+            .await,
+        "{}",
+        daemon.log()
+    );
+    let st = json(&env.cmd(&["--json", "status"]));
+    assert_eq!(st["sites"][0]["state"], "degraded", "{st}");
+    assert!(
+        st["sites"][0]["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("canary 1")
+    );
+    assert!(st["sites"][0]["degraded_since"].is_string());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Zero clean outcomes while drifting (a probe in flight when the
+    // canaries failed may have finished clean just before: allow none).
+    assert_eq!(
+        clean_probes(&env),
+        clean_before,
+        "a drifted site produced clean outcomes"
+    );
+    assert_eq!(
+        of(&env.receiver.accepted(), "site.degraded"),
+        1,
+        "degraded is sent once"
+    );
+
+    env.sim.set_fault(Fault::None);
+    assert!(
+        env.receiver
+            .wait_for(Duration::from_secs(20), |r| of(r, "site.recovered") == 1)
+            .await,
+        "{}",
+        daemon.log()
+    );
+    // A challenge page is blindness too.
+    env.sim.set_fault(Fault::Status(403));
+    assert!(
+        env.receiver
+            .wait_for(Duration::from_secs(20), |r| of(r, "site.degraded") == 2)
+            .await
+    );
+    env.sim.set_fault(Fault::None);
+    assert!(
+        env.receiver
+            .wait_for(Duration::from_secs(20), |r| of(r, "site.recovered") == 2)
+            .await
+    );
+    // Over-matching: the number known to be unlisted shows up as listed.
+    env.sim
+        .add(listing("Nogen Andre", "95000002", "Vej 2", "8000 Aarhus C"));
+    assert!(
+        env.receiver
+            .wait_for(Duration::from_secs(20), |r| of(r, "site.degraded") == 3)
+            .await
+    );
+    let st = json(&env.cmd(&["--json", "status"]));
+    assert!(
+        st["sites"][0]["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("absent canary"),
+        "{st}"
+    );
+    for r in env.receiver.accepted() {
+        assert!(r.signature_ok);
+        assert_eq!(r.json["site"], "118.dk");
+    }
+    assert_eq!(daemon.stop(), Some(0));
+}

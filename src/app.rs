@@ -54,7 +54,13 @@ impl App {
             })?;
             sites.push(Arc::new(site));
         }
+        let recorder = crate::engine::Recorder::new(
+            store.clone(),
+            settings.scan.resolve_after_clean,
+            settings.alerts.receivers(),
+        );
         let engine = Engine {
+            recorder,
             store,
             sites,
             scan: settings.scan.clone(),
@@ -76,7 +82,7 @@ impl App {
     pub fn dispatchers(&self) -> Vec<Dispatcher> {
         self.settings
             .alerts
-            .webhooks
+            .channels
             .iter()
             .map(|w| Dispatcher::new(self.engine.store.clone(), w.clone(), &self.settings.alerts))
             .collect()
@@ -207,7 +213,7 @@ impl App {
         tracing::info!(
             listen = %self.settings.api.listen,
             sites = self.engine.sites.iter().filter(|s| s.settings.enabled).count(),
-            receivers = self.settings.alerts.webhooks.len(),
+            receivers = self.settings.alerts.channels.len(),
             "unlistd running."
         );
 

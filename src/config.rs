@@ -95,12 +95,31 @@ struct RawAlerts {
     group_wait: Option<Spanned<String>>,
     repeat_interval: Option<Spanned<String>>,
     max_backoff: Option<Spanned<String>>,
+    dashboard_url: Option<Spanned<String>>,
     #[serde(default)]
     webhook: Vec<RawWebhook>,
-    slack: Option<Spanned<toml::Value>>,
-    teams: Option<Spanned<toml::Value>>,
-    pagerduty: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    slack: Vec<RawChat>,
+    #[serde(default)]
+    teams: Vec<RawChat>,
+    #[serde(default)]
+    pagerduty: Vec<RawPagerDuty>,
     email: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChat {
+    url_file: Spanned<String>,
+    name: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPagerDuty {
+    routing_key_file: Spanned<String>,
+    url: Option<Spanned<String>>,
+    name: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,32 +185,61 @@ pub struct AlertSettings {
     pub group_wait: Duration,
     pub repeat_interval: Duration,
     pub max_backoff: Duration,
-    pub webhooks: Vec<WebhookSettings>,
+    /// Linked from chat messages, when set.
+    pub dashboard_url: Option<Url>,
+    pub channels: Vec<ChannelSettings>,
 }
 
 impl AlertSettings {
     /// Receiver ids, in configuration order (outbox rows are keyed by them).
     pub fn receivers(&self) -> Vec<String> {
-        self.webhooks.iter().map(|w| w.receiver.clone()).collect()
+        self.channels.iter().map(|w| w.receiver.clone()).collect()
     }
 }
 
+pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
+/// One alert destination.
 #[derive(Clone)]
-pub struct WebhookSettings {
-    /// Stable outbox key: `webhook:<name>` or `webhook:<hash of the URL>`,
+pub struct ChannelSettings {
+    /// Stable outbox key: `<kind>:<name>` or `<kind>:<hash of the URL>`,
     /// so reordering the config does not orphan pending messages.
     pub receiver: String,
+    /// Where to POST. For Slack and Teams the URL itself is the secret.
     pub url: Url,
-    pub secret: Vec<u8>,
+    pub channel: Channel,
 }
 
-impl std::fmt::Debug for WebhookSettings {
+#[derive(Clone)]
+pub enum Channel {
+    /// The contract's payload, signed per Standard Webhooks.
+    Webhook { secret: Vec<u8> },
+    /// Slack incoming webhook.
+    Slack,
+    /// Microsoft Teams incoming webhook (Adaptive Card).
+    Teams,
+    /// PagerDuty Events API v2.
+    PagerDuty { routing_key: String },
+}
+
+impl Channel {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::Webhook { .. } => "webhook",
+            Channel::Slack => "slack",
+            Channel::Teams => "teams",
+            Channel::PagerDuty { .. } => "pagerduty",
+        }
+    }
+}
+
+impl std::fmt::Debug for ChannelSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookSettings")
+        // Chat webhook URLs and keys are credentials: print neither.
+        f.debug_struct("ChannelSettings")
             .field("receiver", &self.receiver)
-            .field("url", &self.url.as_str())
-            .field("secret", &"[REDACTED]")
-            .finish()
+            .field("kind", &self.channel.kind())
+            .finish_non_exhaustive()
     }
 }
 
@@ -385,6 +433,57 @@ impl Validator<'_> {
             return self.err(key, Some(v.span()), "URL has no host");
         }
         Ok(url)
+    }
+
+    /// A URL kept in a secret file (chat incoming webhooks).
+    fn url_from_file(&self, key: &str, v: &Spanned<String>) -> Result<Url, ConfigError> {
+        let bytes = self.secret(key, v)?;
+        let text = String::from_utf8(bytes).unwrap_or_default();
+        // Validate like an inline URL, but never echo it: it is a credential.
+        let spanned = Spanned::new(v.span(), text.trim().to_string());
+        self.url(key, &spanned).map_err(|mut e| {
+            e.message = format!(
+                "the file's URL is not usable ({})",
+                e.message.split(':').next().unwrap_or("invalid")
+            );
+            e
+        })
+    }
+
+    fn add_channel(
+        &self,
+        channels: &mut Vec<ChannelSettings>,
+        key: &str,
+        span: std::ops::Range<usize>,
+        name: &Option<Spanned<String>>,
+        url: Url,
+        channel: Channel,
+    ) -> Result<(), ConfigError> {
+        let kind = channel.kind();
+        let receiver = match name {
+            Some(n) if n.get_ref().trim().is_empty() => {
+                return self.err(key, Some(n.span()), "name must not be empty");
+            }
+            Some(n) => format!("{kind}:{}", n.get_ref().trim()),
+            None => {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(url.as_str().as_bytes());
+                if let Channel::PagerDuty { routing_key } = &channel {
+                    h.update(routing_key.as_bytes());
+                }
+                format!("{kind}:{}", &hex::encode(h.finalize())[..12])
+            }
+        };
+        if channels.iter().any(|o| o.receiver == receiver) {
+            return self.err(key, Some(span), "duplicate alert receiver");
+        }
+        channels.push(ChannelSettings {
+            receiver,
+            url,
+            channel,
+        });
+        Ok(())
     }
 
     fn not_yet(&self, key: &str, at: std::ops::Range<usize>) -> Result<(), ConfigError> {
@@ -602,52 +701,81 @@ impl Validator<'_> {
                 &a.and_then(|a| a.max_backoff.clone()),
                 Duration::from_secs(300),
             )?;
-            let mut webhooks: Vec<WebhookSettings> = Vec::new();
+            let mut channels: Vec<ChannelSettings> = Vec::new();
+            let mut dashboard_url = None;
             if let Some(a) = a {
-                for (key, v) in [
-                    ("alerts.slack", &a.slack),
-                    ("alerts.teams", &a.teams),
-                    ("alerts.pagerduty", &a.pagerduty),
-                    ("alerts.email", &a.email),
-                ] {
-                    if let Some(v) = v {
-                        self.not_yet(key, v.span())?;
-                    }
+                if let Some(v) = &a.email {
+                    self.not_yet("alerts.email", v.span())?;
+                }
+                if let Some(d) = &a.dashboard_url {
+                    dashboard_url = Some(self.url("alerts.dashboard_url", d)?);
                 }
                 for (i, w) in a.webhook.iter().enumerate() {
                     let k = |f: &str| format!("alerts.webhook[{i}].{f}");
                     let url = self.url(&k("url"), &w.url)?;
                     let secret = self.secret(&k("secret_file"), &w.secret_file)?;
-                    let receiver = match &w.name {
-                        Some(n) if n.get_ref().trim().is_empty() => {
-                            return self.err(&k("name"), Some(n.span()), "must not be empty");
-                        }
-                        Some(n) => format!("webhook:{}", n.get_ref().trim()),
-                        None => {
-                            use sha2::Digest;
-                            let h = sha2::Sha256::digest(url.as_str().as_bytes());
-                            format!("webhook:{}", &hex::encode(h)[..12])
-                        }
-                    };
-                    if webhooks.iter().any(|o| o.receiver == receiver) {
-                        return self.err(
-                            &k("url"),
-                            Some(w.url.span()),
-                            "duplicate webhook receiver",
-                        );
-                    }
-                    webhooks.push(WebhookSettings {
-                        receiver,
+                    self.add_channel(
+                        &mut channels,
+                        &k("url"),
+                        w.url.span(),
+                        &w.name,
                         url,
-                        secret,
-                    });
+                        Channel::Webhook { secret },
+                    )?;
+                }
+                for (kind, list) in [("slack", &a.slack), ("teams", &a.teams)] {
+                    for (i, c) in list.iter().enumerate() {
+                        let k = format!("alerts.{kind}[{i}].url_file");
+                        let url = self.url_from_file(&k, &c.url_file)?;
+                        let channel = if kind == "slack" {
+                            Channel::Slack
+                        } else {
+                            Channel::Teams
+                        };
+                        self.add_channel(
+                            &mut channels,
+                            &k,
+                            c.url_file.span(),
+                            &c.name,
+                            url,
+                            channel,
+                        )?;
+                    }
+                }
+                for (i, p) in a.pagerduty.iter().enumerate() {
+                    let k = |f: &str| format!("alerts.pagerduty[{i}].{f}");
+                    let routing_key = self.secret(&k("routing_key_file"), &p.routing_key_file)?;
+                    let routing_key = String::from_utf8(routing_key)
+                        .ok()
+                        .filter(|r| r.bytes().all(|b| b.is_ascii_graphic()));
+                    let Some(routing_key) = routing_key else {
+                        return self.err(
+                            &k("routing_key_file"),
+                            Some(p.routing_key_file.span()),
+                            "routing key must be printable ASCII",
+                        );
+                    };
+                    let url = match &p.url {
+                        Some(u) => self.url(&k("url"), u)?,
+                        None => Url::parse(PAGERDUTY_URL).expect("constant URL parses"),
+                    };
+                    let span = p.routing_key_file.span();
+                    self.add_channel(
+                        &mut channels,
+                        &k("routing_key_file"),
+                        span,
+                        &p.name,
+                        url,
+                        Channel::PagerDuty { routing_key },
+                    )?;
                 }
             }
             AlertSettings {
                 group_wait,
                 repeat_interval,
                 max_backoff,
-                webhooks,
+                dashboard_url,
+                channels,
             }
         };
 
@@ -770,7 +898,10 @@ mod tests {
             "{MIN}[[alerts.webhook]]\nurl = \"http://127.0.0.1:9/hook\"\nsecret_file = \"wh\"\n"
         );
         let s = parse(&text, &dir.path().join("c.toml")).unwrap();
-        assert_eq!(s.alerts.webhooks[0].secret, b"s3cret");
+        match &s.alerts.channels[0].channel {
+            Channel::Webhook { secret } => assert_eq!(secret, b"s3cret"),
+            _ => panic!("not a webhook"),
+        }
         assert!(!format!("{:?}", s.alerts).contains("s3cret"));
         let e = parse(
             &text.replace("\"wh\"", "\"missing\""),
@@ -784,6 +915,40 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key, "alerts.webhook[0].url");
+    }
+
+    #[test]
+    fn chat_and_paging_channels_keep_their_urls_and_keys_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("slack"),
+            "https://hooks.slack.example/T000/B000/XXXX\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("teams"), "http://127.0.0.1:9/teams").unwrap();
+        std::fs::write(dir.path().join("pd"), "R0UTINGKEY0123456789\n").unwrap();
+        let text = format!(
+            "{MIN}[alerts]\ndashboard_url = \"https://unlistd.example.net/dashboard\"\n\
+             [[alerts.slack]]\nurl_file = \"slack\"\n[[alerts.teams]]\nurl_file = \"teams\"\n\
+             [[alerts.pagerduty]]\nrouting_key_file = \"pd\"\n"
+        );
+        let s = parse(&text, &dir.path().join("c.toml")).unwrap();
+        let kinds: Vec<&str> = s.alerts.channels.iter().map(|c| c.channel.kind()).collect();
+        assert_eq!(kinds, ["slack", "teams", "pagerduty"]);
+        assert_eq!(s.alerts.channels[2].url.as_str(), PAGERDUTY_URL);
+        let dbg = format!("{:?}", s.alerts);
+        assert!(
+            !dbg.contains("XXXX") && !dbg.contains("R0UTINGKEY"),
+            "{dbg}"
+        );
+        std::fs::write(
+            dir.path().join("slack"),
+            "http://hooks.slack.example/secret-path",
+        )
+        .unwrap();
+        let e = parse(&text, &dir.path().join("c.toml")).unwrap_err();
+        assert_eq!(e.key, "alerts.slack[0].url_file");
+        assert!(!e.to_string().contains("secret-path"), "{e}");
     }
 
     #[test]

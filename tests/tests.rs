@@ -14,5 +14,7 @@ mod faults;
 mod politeness;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.
 mod api;
+// Alert channels, grouping, and delivery through outages and SIGKILLs.
+mod alerts;
 // Canaries: layout drift, challenges and over-matching degrade a site.
 mod canaries;

@@ -18,6 +18,7 @@
 //!   Nothing is ever dropped: a 4xx is retried like a 5xx, and the failure
 //!   shows in `status`.
 
+pub mod chat;
 pub mod receiver;
 pub mod webhook;
 
@@ -27,7 +28,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{AlertSettings, WebhookSettings};
+use crate::config::{AlertSettings, Channel, ChannelSettings};
+use crate::domain::incident::EventType;
 use crate::engine::blocking;
 use crate::store::{EventIncident, Store, StoreError, Ts};
 use crate::wire::{MAX_INCIDENTS_PER_MESSAGE, WebhookBody, WebhookIncident};
@@ -49,6 +51,24 @@ pub fn webhook_body(event_type: &str, site: &str, incidents: &[EventIncident]) -
             .collect(),
     };
     serde_json::to_string(&body).unwrap_or_else(|_| "{}".into())
+}
+
+/// The body a channel receives for a group of incidents.
+pub fn body_for(
+    channel: &Channel,
+    event: EventType,
+    site: &str,
+    incidents: &[EventIncident],
+    ctx: &chat::Context,
+) -> String {
+    match channel {
+        Channel::Webhook { .. } => webhook_body(event.as_str(), site, incidents),
+        Channel::Slack => chat::slack(event, site, incidents, ctx),
+        Channel::Teams => chat::teams(event, site, incidents, ctx),
+        Channel::PagerDuty { routing_key } => {
+            chat::pagerduty(event, site, incidents, ctx, routing_key)
+        }
+    }
 }
 
 /// A new message id: `msg_` and 26 random hex digits.
@@ -77,7 +97,8 @@ fn after(d: Duration) -> Ts {
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     store: Store,
-    hook: Arc<WebhookSettings>,
+    hook: Arc<ChannelSettings>,
+    dashboard_url: Option<String>,
     client: reqwest::Client,
     group_wait: Duration,
     max_backoff: Duration,
@@ -92,10 +113,11 @@ pub struct PassResult {
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, hook: WebhookSettings, settings: &AlertSettings) -> Dispatcher {
+    pub fn new(store: Store, hook: ChannelSettings, settings: &AlertSettings) -> Dispatcher {
         Dispatcher {
             store,
             hook: Arc::new(hook),
+            dashboard_url: settings.dashboard_url.as_ref().map(|u| u.to_string()),
             client: webhook::client(),
             group_wait: settings.group_wait,
             max_backoff: settings.max_backoff,
@@ -125,12 +147,14 @@ impl Dispatcher {
                 soonest(self.group_wait - age, &mut wake);
                 continue;
             }
+            let ctx = self.context(&g.site).await?;
             let store = self.store.clone();
             let receiver = self.hook.receiver.clone();
             let id = new_message_id();
+            let hook = self.hook.clone();
             let formed = blocking(move || {
                 store.form_message(&receiver, &g.site, g.event_type, &id, now(), &mut |incs| {
-                    webhook_body(g.event_type.as_str(), &g.site, incs)
+                    body_for(&hook.channel, g.event_type, &g.site, incs, &ctx)
                 })
             })
             .await?;
@@ -200,6 +224,24 @@ impl Dispatcher {
             }
         }
         Ok((res, wake))
+    }
+
+    async fn context(&self, site: &str) -> Result<chat::Context, StoreError> {
+        let remaining_open = if matches!(self.hook.channel, Channel::PagerDuty { .. }) {
+            let store = self.store.clone();
+            let site = site.to_string();
+            blocking(move || store.incidents(true))
+                .await?
+                .iter()
+                .filter(|i| i.site == site)
+                .count() as u64
+        } else {
+            0
+        };
+        Ok(chat::Context {
+            dashboard_url: self.dashboard_url.clone(),
+            remaining_open,
+        })
     }
 
     /// Runs until cancelled, woken by `notify` when new events arrive.

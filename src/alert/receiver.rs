@@ -50,7 +50,7 @@ struct Inner {
 
 #[derive(Debug, Clone)]
 pub struct Receiver {
-    secret: Arc<Vec<u8>>,
+    secret: Arc<Option<Vec<u8>>>,
     inner: Arc<Mutex<Inner>>,
     notify: Arc<Notify>,
     addr: std::net::SocketAddr,
@@ -58,13 +58,24 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Binds `127.0.0.1:0` and serves `POST /hook`.
+    /// Binds `127.0.0.1:0` and serves `POST /hook`, refusing (400) any
+    /// request whose Standard Webhooks signature does not verify.
     pub async fn start(secret: &[u8]) -> std::io::Result<Receiver> {
+        Self::start_with(Some(secret)).await
+    }
+
+    /// A receiver for unsigned channels (Slack, Teams, PagerDuty shapes):
+    /// accepts any JSON body.
+    pub async fn start_unsigned() -> std::io::Result<Receiver> {
+        Self::start_with(None).await
+    }
+
+    async fn start_with(secret: Option<&[u8]>) -> std::io::Result<Receiver> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Mutex::new(Inner::default()));
         let notify = Arc::new(Notify::new());
-        let secret = Arc::new(secret.to_vec());
+        let secret = Arc::new(secret.map(<[u8]>::to_vec));
         let state = (secret.clone(), inner.clone(), notify.clone());
         let app = Router::new().route("/hook", post(handle)).with_state(state);
         let task = tokio::spawn(async move {
@@ -83,8 +94,8 @@ impl Receiver {
         format!("http://{}/hook", self.addr)
     }
 
-    pub fn secret(&self) -> &[u8] {
-        &self.secret
+    pub fn secret(&self) -> Option<&[u8]> {
+        self.secret.as_deref()
     }
 
     /// Answer `status` (with an optional `Retry-After`) to the next `n` requests.
@@ -139,7 +150,7 @@ impl Drop for Receiver {
     }
 }
 
-type St = (Arc<Vec<u8>>, Arc<Mutex<Inner>>, Arc<Notify>);
+type St = (Arc<Option<Vec<u8>>>, Arc<Mutex<Inner>>, Arc<Notify>);
 
 async fn handle(
     State((secret, inner, notify)): State<St>,
@@ -156,13 +167,17 @@ async fn handle(
     let id = h("webhook-id");
     let timestamp: i64 = h("webhook-timestamp").parse().unwrap_or(0);
     let body = String::from_utf8_lossy(&body).into_owned();
-    let signature_ok =
-        super::webhook::verify(&secret, &id, timestamp, &body, &h("webhook-signature"));
+    let signature_ok = match secret.as_deref() {
+        Some(secret) => {
+            super::webhook::verify(secret, &id, timestamp, &body, &h("webhook-signature"))
+        }
+        None => false,
+    };
     let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
     let mut out = HeaderMap::new();
     let status = {
         let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());
-        let status = if !signature_ok {
+        let status = if secret.is_some() && !signature_ok {
             400
         } else if g.fail_next > 0 {
             g.fail_next -= 1;

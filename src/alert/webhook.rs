@@ -6,7 +6,7 @@ use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::config::WebhookSettings;
+use crate::config::{Channel, ChannelSettings};
 
 /// One reqwest client for webhook delivery: no redirects (a 3xx is a
 /// failure per Standard Webhooks), bounded timeouts.
@@ -51,23 +51,26 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
 }
 
-/// One delivery attempt. `Ok(status)` only for 2xx.
+/// One delivery attempt on any channel. `Ok(status)` only for 2xx. Only
+/// the generic webhook is signed; every channel gets the stable
+/// `webhook-id` so receivers (and our tests) can deduplicate.
 pub async fn send(
     client: &reqwest::Client,
-    hook: &WebhookSettings,
+    hook: &ChannelSettings,
     id: &str,
     body: &str,
 ) -> Result<u16, Failure> {
     let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-    let res = client
+    let mut req = client
         .post(hook.url.clone())
         .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", sign(&hook.secret, id, ts, body))
-        .body(body.to_owned())
-        .send()
-        .await;
+        .header("webhook-id", id);
+    if let Channel::Webhook { secret } = &hook.channel {
+        req = req
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sign(secret, id, ts, body));
+    }
+    let res = req.body(body.to_owned()).send().await;
     match res {
         Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
         Ok(r) => {

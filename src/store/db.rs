@@ -14,7 +14,7 @@ use rusqlite_migration::{M, Migrations};
 use super::{StoreError, Ts};
 use crate::domain::{Address, E164, Entry, ExposedField};
 
-const MIGRATION_LIST: &[M<'static>] = &[
+pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_init.sql")),
     M::up(include_str!("migrations/0002_site_state.sql")),
 ];

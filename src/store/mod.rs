@@ -301,6 +301,20 @@ impl Store {
         self.with(|c| cycle::cycle_batch(c, site, after, limit))
     }
 
+    /// [`Store::record_probe`] for a batch, in one transaction (group
+    /// commit). Effects come back in input order.
+    pub fn record_probes(
+        &self,
+        probes: &[NewProbe],
+        resolve_after_clean: u32,
+        receivers: &[String],
+    ) -> Result<Vec<ProbeEffect>, StoreError> {
+        if probes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with(|c| probe::record_probes(c, probes, resolve_after_clean, receivers))
+    }
+
     /// In one transaction: the probe row, the incident step, and for an
     /// event-raising step one outbox delivery per receiver.
     ///

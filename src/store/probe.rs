@@ -19,9 +19,41 @@ pub(super) fn record_probe(
     resolve_after_clean: u32,
     receivers: &[String],
 ) -> Result<ProbeEffect, StoreError> {
+    record_probes(
+        conn,
+        std::slice::from_ref(probe),
+        resolve_after_clean,
+        receivers,
+    )
+    .map(|mut v| v.remove(0))
+}
+
+/// Several probes in ONE transaction (group commit): each probe's row,
+/// incident step and outbox rows stay together, and a durable commit is
+/// paid once per batch instead of once per probe.
+pub(super) fn record_probes(
+    conn: &mut Connection,
+    probes: &[NewProbe],
+    resolve_after_clean: u32,
+    receivers: &[String],
+) -> Result<Vec<ProbeEffect>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql)?;
+    let mut effects = Vec::with_capacity(probes.len());
+    for probe in probes {
+        effects.push(record_in_tx(&tx, probe, resolve_after_clean, receivers)?);
+    }
+    tx.commit().map_err(sql)?;
+    Ok(effects)
+}
+
+fn record_in_tx(
+    tx: &Transaction<'_>,
+    probe: &NewProbe,
+    resolve_after_clean: u32,
+    receivers: &[String],
+) -> Result<ProbeEffect, StoreError> {
     let t = ms(probe.time);
     let entry = probe.entry.0;
 
@@ -143,7 +175,7 @@ pub(super) fn record_probe(
 
     if let Some(event) = step.event() {
         insert_event(
-            &tx,
+            tx,
             event,
             &probe.site,
             incident_id.as_deref(),
@@ -176,7 +208,6 @@ pub(super) fn record_probe(
     )
     .map_err(sql)?;
 
-    tx.commit().map_err(sql)?;
     Ok(ProbeEffect {
         probe_id,
         step,

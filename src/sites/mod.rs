@@ -4,7 +4,10 @@
 //! and turn page text into [`Page`]s; they never fetch, sleep or log. That
 //! keeps them testable on fixture strings and fuzzable.
 
+pub(crate) mod common;
+pub mod declarative;
 pub mod dk118;
+pub mod eniro;
 
 use crate::domain::{E164, Listing};
 
@@ -48,14 +51,24 @@ pub struct Unparseable(pub String);
 #[derive(Debug, Clone)]
 pub enum Adapter {
     Dk118(dk118::Dk118),
+    /// krak.dk / degulesider.dk. Through [`Adapter::request_path`] and
+    /// [`Adapter::parse`] it uses the HTML route only (`/<q>/personer`,
+    /// `/<q>/personer/<page>`); an engine may use the cheaper JSON data
+    /// route through [`Adapter::is_eniro`] (see [`eniro`] for the protocol).
+    Eniro(eniro::Eniro),
+    /// A site described in config (`[sites.declarative]`).
+    Declarative(declarative::Declarative),
 }
 
 impl Adapter {
     /// Path and query (relative to the site's `base_url`) for page `page`
-    /// (1-based) of `query`.
+    /// (1-based) of `query`. Only meaningful when [`Adapter::supports`]
+    /// the query.
     pub fn request_path(&self, query: &Query, page: u32) -> String {
         match self {
             Adapter::Dk118(a) => a.request_path(query, page),
+            Adapter::Eniro(a) => a.html_page_path(query, page),
+            Adapter::Declarative(a) => a.request_path(query, page),
         }
     }
 
@@ -63,6 +76,28 @@ impl Adapter {
     pub fn parse(&self, body: &str, page: u32) -> Result<Page, Unparseable> {
         match self {
             Adapter::Dk118(a) => a.parse_page(body, page),
+            Adapter::Eniro(a) => a.parse_html_page(body, page).map(|(_, p)| p),
+            Adapter::Declarative(a) => a.parse(body, page),
+        }
+    }
+
+    /// Whether the site can be asked `query` at all. A declarative site
+    /// without a `search_name` template cannot do name probes; the engine
+    /// must skip those (never count them as clean).
+    pub fn supports(&self, query: &Query) -> bool {
+        match self {
+            Adapter::Dk118(_) | Adapter::Eniro(_) => true,
+            Adapter::Declarative(a) => a.supports(query),
+        }
+    }
+
+    /// The Eniro adapter, for an engine that drives its JSON data route
+    /// (`buildId` from [`eniro::Eniro::parse_html`], pages from
+    /// [`eniro::Eniro::json_path`], re-read on [`eniro::stale_build`]).
+    pub fn is_eniro(&self) -> Option<&eniro::Eniro> {
+        match self {
+            Adapter::Eniro(a) => Some(a),
+            _ => None,
         }
     }
 }

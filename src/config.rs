@@ -17,6 +17,8 @@ use url::Url;
 
 use crate::domain::E164;
 use crate::fetch::{Rate, SitePolicy};
+use crate::sites::declarative::{Declarative, DeclarativeSpec};
+use crate::sites::eniro::Eniro;
 use crate::sites::{Adapter, dk118::Dk118};
 
 /// A configuration problem; `Display` is `FILE:LINE: KEY: message`.
@@ -82,7 +84,7 @@ struct RawSite {
     canaries: Option<Spanned<Vec<String>>>,
     absent_canaries: Option<Spanned<Vec<String>>>,
     canary_interval: Option<Spanned<String>>,
-    declarative: Option<Spanned<toml::Value>>,
+    declarative: Option<Spanned<DeclarativeSpec>>,
 }
 
 fn yes() -> bool {
@@ -592,24 +594,56 @@ impl Validator<'_> {
                         );
                     }
                 },
-                "eniro" | "declarative" => {
-                    return self.err(
-                        &k("adapter"),
-                        Some(s.adapter.span()),
-                        format!(
-                            "adapter {:?} is not supported by this version of unlistd yet",
-                            s.adapter.get_ref()
-                        ),
-                    );
+                "eniro" => {
+                    if let Some(n) = no_results {
+                        return self.err(
+                            &k("no_results"),
+                            Some(n.span()),
+                            "the eniro adapter reads its no-hits signal from the page data; remove no_results",
+                        );
+                    }
+                    match Eniro::new("da") {
+                        Ok(a) => Adapter::Eniro(a),
+                        Err(e) => return self.err(&k("adapter"), Some(s.adapter.span()), e),
+                    }
+                }
+                "declarative" => {
+                    let Some(spec) = &s.declarative else {
+                        return self.err(
+                            &k("declarative"),
+                            Some(s.adapter.span()),
+                            "adapter \"declarative\" needs a [sites.declarative] table",
+                        );
+                    };
+                    if let Some(n) = no_results {
+                        return self.err(
+                            &k("no_results"),
+                            Some(n.span()),
+                            "set no_results inside [sites.declarative]",
+                        );
+                    }
+                    match Declarative::new(spec.get_ref()) {
+                        Ok(a) => Adapter::Declarative(a),
+                        Err((field, msg)) => {
+                            return self.err(&k(&format!("declarative.{field}")), Some(spec.span()), msg);
+                        }
+                    }
                 }
                 other => {
                     return self.err(
                         &k("adapter"),
                         Some(s.adapter.span()),
-                        format!("unknown adapter {other:?}; built-in adapters: dk118"),
+                        format!("unknown adapter {other:?}; built-in adapters: dk118, eniro, declarative"),
                     );
                 }
             };
+            if s.declarative.is_some() && !matches!(adapter, Adapter::Declarative(_)) {
+                return self.err(
+                    &k("declarative"),
+                    s.declarative.as_ref().map(|d| d.span()),
+                    "[sites.declarative] only applies with adapter = \"declarative\"",
+                );
+            }
             let base_url = self.url(&k("base_url"), &s.base_url)?;
             let rate = self.rate(&k("rate"), &s.rate)?;
             let concurrency = match &s.concurrency {
@@ -659,9 +693,6 @@ impl Validator<'_> {
                 &s.canary_interval,
                 Duration::from_secs(15 * 60),
             )?;
-            if let Some(v) = &s.declarative {
-                self.not_yet(&k("declarative"), v.span())?;
-            }
             sites.push(SiteSettings {
                 name: name.clone(),
                 enabled: s.enabled,
@@ -949,6 +980,28 @@ mod tests {
         let e = parse(&text, &dir.path().join("c.toml")).unwrap_err();
         assert_eq!(e.key, "alerts.slack[0].url_file");
         assert!(!e.to_string().contains("secret-path"), "{e}");
+    }
+
+    #[test]
+    fn eniro_and_declarative_sites_load_and_bad_selectors_name_the_key() {
+        let eniro = format!(
+            "{MIN}[[sites]]\nname = \"krak.dk\"\nadapter = \"eniro\"\nbase_url = \"https://www.krak.dk\"\nrate = \"30/m\"\n"
+        );
+        assert!(matches!(p(&eniro).unwrap().sites[0].adapter, Adapter::Eniro(_)));
+        let decl = |item: &str| {
+            format!(
+                "{MIN}[[sites]]\nname = \"hitta\"\nadapter = \"declarative\"\nbase_url = \"https://www.hitta.example\"\nrate = \"10/m\"\n\
+                 [sites.declarative]\nformat = \"html\"\nsearch = \"/sok?vad={{number_national}}\"\n\
+                 item = '{item}'\nname = '[data-test=\"search-result-title\"]'\n\
+                 phone = '[data-test=\"phone-link\"]'\nno_results = '[data-test=\"no-hits\"]'\n"
+            )
+        };
+        let s = p(&decl("[data-test=\"person-item\"]")).unwrap();
+        assert!(matches!(s.sites[0].adapter, Adapter::Declarative(_)));
+        let e = p(&decl("[[[")).unwrap_err();
+        assert_eq!(e.key, "sites[0].declarative.item", "{e}");
+        let e = p(&decl("div").replace("adapter = \"declarative\"", "adapter = \"dk118\"")).unwrap_err();
+        assert_eq!(e.key, "sites[0].declarative");
     }
 
     #[test]

@@ -10,6 +10,29 @@
 //! is always sent as `&aring;` and `æ`/`ø` as entities on odd listing ids,
 //! because real pages mix entity and UTF-8 forms.
 //!
+//! The same listings are also served in two more shapes:
+//!
+//! - **Eniro** (krak.dk / degulesider.dk, `sites.md` §2 and §9):
+//!   `GET /<q>/personer` and `/<q>/personer/<page>` render HTML with visible
+//!   cards linking `/<slug>/<eniroId>/person` and a `script#__NEXT_DATA__`
+//!   holding `buildId` and `props.pageProps.initialState` (`hits`,
+//!   `persons`); `GET /_next/data/<buildId>/da/search/<q>/persons/<page>.json`
+//!   answers `{ "pageProps": … }`, without `initialState` when nothing
+//!   matches, and 404 for any other build id ([`SimDirectory::set_build_id`]
+//!   simulates a deploy). Floor and door are folded into `streetNumber`
+//!   (`"14B, 2. th"`). A query of 8 digits (optionally `+45`) matches a
+//!   phone; otherwise every word must occur in the name or the post line.
+//! - **hitta.se-shaped** (`sites.md` §5), for declarative-site tests:
+//!   `GET /sok?vad=<q>&var=<place>&sida=<page>` (also `/s%C3%B6k`) renders
+//!   `[data-test="person-item"]` cards with `[data-test="search-result-title"]`,
+//!   an `<address>` and `[data-test="phone-link"]` links, a
+//!   `[data-test="next"]` link when there are more pages, and a
+//!   `[data-test="no-hits"]` marker when nothing matches. Matching is as for
+//!   118.dk (`vad` like `what`, `var` like `where`), 25 per page.
+//!
+//! [`Fault::Drift`] renames the Eniro state (`__NEXT_DATA__` script id,
+//! `initialState` key) and the hitta `data-test` names as well.
+//!
 //! Faults ([`Fault`]) apply to every path except `/robots.txt`, so a test
 //! can make the site misbehave without the robots check failing first.
 //!
@@ -34,6 +57,8 @@ use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
+
+use crate::domain::address::{split_post_line, split_street_line};
 
 /// One person (or business) in the simulated directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +130,8 @@ struct Shared {
     next_id: AtomicU64,
     fault: Mutex<Fault>,
     requests: Mutex<Vec<(Instant, String)>>,
+    /// The Eniro-shaped routes' Next.js build id.
+    build_id: Mutex<String>,
     shutdown: CancellationToken,
 }
 
@@ -139,6 +166,7 @@ impl SimDirectory {
             next_id: AtomicU64::new(1),
             fault: Mutex::new(Fault::None),
             requests: Mutex::new(Vec::new()),
+            build_id: Mutex::new(DEFAULT_BUILD_ID.to_string()),
             shutdown: shutdown.clone(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -187,6 +215,18 @@ impl SimDirectory {
 
     pub fn set_fault(&self, f: Fault) {
         *lock(&self.shared.fault) = f;
+    }
+
+    /// Simulates a deploy of the Eniro-shaped front end: pages carry the
+    /// new build id, and data-route requests with any other id get 404.
+    pub fn set_build_id(&self, id: &str) {
+        *lock(&self.shared.build_id) = id.to_string();
+    }
+
+    /// The Eniro-shaped routes' current build id ([`DEFAULT_BUILD_ID`]
+    /// until [`SimDirectory::set_build_id`]).
+    pub fn build_id(&self) -> String {
+        lock(&self.shared.build_id).clone()
     }
 
     /// Every request received (any path, `/robots.txt` included), in
@@ -306,6 +346,32 @@ impl Shared {
             .collect()
     }
 
+    /// Eniro-style free-text search: a number matches a phone; otherwise
+    /// every word must occur in the name or the post line.
+    fn search_words(&self, q: &str) -> Vec<(u64, SimListing)> {
+        let all = lock(&self.listings);
+        if let Some(n) = national_digits(q) {
+            return all
+                .iter()
+                .filter(|(_, l)| l.phones.iter().any(|p| same_number(p, &n)))
+                .cloned()
+                .collect();
+        }
+        let q = q.to_lowercase();
+        let words: Vec<&str> = q.split_whitespace().collect();
+        if words.is_empty() {
+            return Vec::new();
+        }
+        all.iter()
+            .filter(|(_, l)| {
+                let name = l.name.to_lowercase();
+                let post = l.post_line.as_deref().unwrap_or("").to_lowercase();
+                words.iter().all(|w| name.contains(w) || post.contains(w))
+            })
+            .cloned()
+            .collect()
+    }
+
     fn by_id(&self, id: u64) -> Option<SimListing> {
         lock(&self.listings)
             .iter()
@@ -408,6 +474,39 @@ fn route(s: &Shared, path: &str, query: &str, drift: bool) -> Response {
     }
     if path == "/" {
         return html(StatusCode::OK, chrome("Find telefonnumre", "", "", ""));
+    }
+    if path == "/sok" || path.eq_ignore_ascii_case("/s%C3%B6k") {
+        return hitta_search(s, query, drift);
+    }
+    if let Some(rest) = path.strip_prefix("/_next/data/") {
+        return eniro_data(s, rest, drift);
+    }
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segs.as_slice() {
+        [q, "personer"] => return eniro_search(s, &decode_segment(q), Some(1), drift),
+        [q, "personer", p] => {
+            let page = p.parse::<usize>().ok().filter(|p| *p >= 1);
+            return eniro_search(s, &decode_segment(q), page, drift);
+        }
+        [_, id, "person"] => {
+            if let Some((id, l)) = id
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| s.by_id(id).map(|l| (id, l)))
+            {
+                let card = eniro_card(id, &l);
+                return html(
+                    StatusCode::OK,
+                    eniro_chrome(
+                        &l.name,
+                        "",
+                        &format!("<ul class=\"result-list\">\n{card}</ul>\n"),
+                        "",
+                    ),
+                );
+            }
+        }
+        _ => {}
     }
     html(
         StatusCode::NOT_FOUND,
@@ -539,6 +638,396 @@ fn pagination(what: &str, where_: &str, size: usize, page: usize, total: usize) 
     }
     nav.push_str("</nav>\n");
     nav
+}
+
+/// The Eniro-shaped routes' build id until [`SimDirectory::set_build_id`].
+pub const DEFAULT_BUILD_ID: &str = "sim-build-1";
+
+/// Persons per Eniro result page, and cards per hitta page.
+const ENIRO_PAGE_SIZE: usize = 25;
+
+/// Percent-decodes one path segment (`+` is a space, as Eniro writes
+/// queries); invalid UTF-8 is replaced, never an error.
+fn decode_segment(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| char::from(c).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Escapes JSON for an inline `<script>`: `<`, `>` and `&` can only occur
+/// inside JSON strings, where `\uXXXX` means the same.
+fn script_json(v: &serde_json::Value) -> String {
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// `"Ågade 14B, 2. th"` → `("Ågade", "14B, 2. th")`: floor and door folded
+/// into `streetNumber`, one of the encodings Eniro may use.
+fn eniro_street(line: &str) -> (String, String) {
+    match split_street_line(line) {
+        (Some(street), Some(house), floor, door) => {
+            let mut fd: Vec<String> = Vec::new();
+            if let Some(f) = floor {
+                fd.push(if f.ends_with('.') { f } else { format!("{f}.") });
+            }
+            fd.extend(door);
+            let number = if fd.is_empty() {
+                house
+            } else {
+                format!("{house}, {}", fd.join(" "))
+            };
+            (street, number)
+        }
+        _ => (line.trim().to_string(), String::new()),
+    }
+}
+
+/// A number as the Eniro data shows it: `+45…` on odd ids, grouped on
+/// even ones (both forms occur).
+fn eniro_phone(id: u64, p: &str) -> String {
+    match national_digits(p) {
+        Some(n) if id % 2 == 1 => format!("+45{n}"),
+        Some(n) => grouped(&n),
+        None => p.to_string(),
+    }
+}
+
+fn eniro_person(id: u64, l: &SimListing) -> serde_json::Value {
+    use serde_json::json;
+    let words: Vec<&str> = l.name.split_whitespace().collect();
+    let first = words.first().copied().unwrap_or("");
+    let last = (words.len() > 1).then(|| words[words.len() - 1]);
+    let middle = (words.len() > 2).then(|| words[1..words.len() - 1].join(" "));
+    let phones: Vec<serde_json::Value> = l
+        .phones
+        .iter()
+        .map(|p| json!({ "number": eniro_phone(id, p), "type": "phone" }))
+        .collect();
+    let mut addresses = Vec::new();
+    if l.street_line.is_some() || l.post_line.is_some() {
+        let (street, number) = l
+            .street_line
+            .as_deref()
+            .map(eniro_street)
+            .unwrap_or_default();
+        let (postcode, area) = match l.post_line.as_deref().map(split_post_line) {
+            Some((Some(p), c)) => (p, c.unwrap_or_default()),
+            _ => (String::new(), l.post_line.clone().unwrap_or_default()),
+        };
+        addresses.push(json!({
+            "streetName": street,
+            "streetNumber": number,
+            "postalCode": postcode,
+            "postalArea": area,
+            "coordinates": [{ "lat": 56.1572, "lon": 10.2107 }],
+        }));
+    }
+    json!({
+        "eniroId": id.to_string(),
+        "name": { "firstName": first, "middleName": middle, "lastName": last },
+        "nameLegal": null,
+        "birthDate": null,
+        "phones": phones,
+        "addresses": addresses,
+    })
+}
+
+/// `initialState` for one page of Eniro results.
+fn eniro_state(
+    q: &str,
+    page: usize,
+    total: usize,
+    shown: &[&(u64, SimListing)],
+) -> serde_json::Value {
+    serde_json::json!({
+        "hits": { "persons": total, "companies": 0 },
+        "persons": shown.iter().map(|(id, l)| eniro_person(*id, l)).collect::<Vec<_>>(),
+        "companies": [],
+        "searchPage": { "query": q, "page": page, "limit": ENIRO_PAGE_SIZE, "sortOrder": "default" },
+    })
+}
+
+fn eniro_card(id: u64, l: &SimListing) -> String {
+    let mut c = format!(
+        "<li class=\"result-item\"><article>\n<h2><a href=\"/{}/{id}/person\">{}</a></h2>\n",
+        slug(&l.name),
+        escape(&l.name)
+    );
+    let lines: Vec<&str> = [&l.street_line, &l.post_line]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if !lines.is_empty() {
+        c.push_str(&format!(
+            "<p class=\"result-address\">{}</p>\n",
+            escape(&lines.join(", "))
+        ));
+    }
+    for p in &l.phones {
+        if let Some(n) = national_digits(p) {
+            c.push_str(&format!(
+                "<a class=\"result-phone\" href=\"tel:+45{n}\">{}</a>\n",
+                grouped(&n)
+            ));
+        }
+    }
+    c.push_str("</article></li>\n");
+    c
+}
+
+fn eniro_chrome(title: &str, q: &str, main: &str, script: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html><html lang="da"><head><meta charSet="utf-8"/><title>{title} | Krak</title><script src="/_next/static/chunks/main.js" defer=""></script></head>
+<body><div id="__next"><header class="header"><a class="logo" href="/">Krak</a>
+<form class="search" action="/search" method="get"><input type="search" name="searchQuery" value="{q}"/><button type="submit">S&oslash;g</button></form></header>
+<main>
+{main}</main>
+<footer class="footer"><a href="/om-krak">Om Krak</a></footer></div>
+{script}</body></html>
+"#,
+        title = escape(title),
+        q = escape(q),
+    )
+}
+
+/// `GET /<q>/personer[/<page>]`.
+fn eniro_search(s: &Shared, q: &str, page: Option<usize>, drift: bool) -> Response {
+    let Some(page) = page else {
+        return html(
+            StatusCode::NOT_FOUND,
+            eniro_chrome("Siden findes ikke", "", "<h1>Siden findes ikke</h1>\n", ""),
+        );
+    };
+    let hits = s.search_words(q);
+    let start = (page - 1).saturating_mul(ENIRO_PAGE_SIZE);
+    let shown: Vec<&(u64, SimListing)> = hits.iter().skip(start).take(ENIRO_PAGE_SIZE).collect();
+    let build = lock(&s.build_id).clone();
+    let data = serde_json::json!({
+        "props": {
+            "pageProps": { "initialState": eniro_state(q, page, hits.len(), &shown), "profile": "krak" },
+            "__N_SSP": true,
+        },
+        "page": "/search/[...slug]",
+        "query": { "slug": [q, "persons", page.to_string()] },
+        "buildId": build,
+        "isFallback": false,
+        "gssp": true,
+        "locale": "da",
+    });
+    let script = format!(
+        "<script id=\"{}\" type=\"application/json\">{}</script>",
+        if drift {
+            "__APP_DATA__"
+        } else {
+            "__NEXT_DATA__"
+        },
+        script_json(&data)
+    );
+    let mut main = if hits.is_empty() {
+        format!(
+            "<h1 class=\"result-heading\">Ingen resultater for &quot;{}&quot;</h1>\n",
+            escape(q)
+        )
+    } else {
+        format!(
+            "<h1 class=\"result-heading\">{} {}</h1>\n",
+            hits.len(),
+            if hits.len() == 1 {
+                "person"
+            } else {
+                "personer"
+            }
+        )
+    };
+    main.push_str("<ul class=\"result-list\">\n");
+    for (id, l) in &shown {
+        main.push_str(&eniro_card(*id, l));
+    }
+    main.push_str("</ul>\n");
+    if page.saturating_mul(ENIRO_PAGE_SIZE) < hits.len() {
+        main.push_str(&format!(
+            "<nav class=\"pagination\"><a rel=\"next\" href=\"/{}/personer/{}\">N&aelig;ste</a></nav>\n",
+            crate::sites::common::encode_component(q),
+            page + 1
+        ));
+    }
+    html(StatusCode::OK, eniro_chrome(q, q, &main, &script))
+}
+
+/// `GET /_next/data/<buildId>/da/search/<q>/persons/<page>.json`; `rest`
+/// is the part after `/_next/data/`.
+fn eniro_data(s: &Shared, rest: &str, drift: bool) -> Response {
+    let segs: Vec<&str> = rest.split('/').collect();
+    let [build, "da", "search", q, "persons", file] = segs.as_slice() else {
+        return plain(StatusCode::NOT_FOUND);
+    };
+    let page = file
+        .strip_suffix(".json")
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|p| *p >= 1);
+    let current = lock(&s.build_id).clone();
+    let (Some(page), true) = (page, *build == current) else {
+        return plain(StatusCode::NOT_FOUND);
+    };
+    let q = decode_segment(q);
+    let hits = s.search_words(&q);
+    let body = if hits.is_empty() {
+        serde_json::json!({ "pageProps": { "searchQuery": q, "profile": "krak" }, "__N_SSP": true })
+    } else {
+        let start = (page - 1).saturating_mul(ENIRO_PAGE_SIZE);
+        let shown: Vec<&(u64, SimListing)> =
+            hits.iter().skip(start).take(ENIRO_PAGE_SIZE).collect();
+        let key = if drift { "searchState" } else { "initialState" };
+        let mut props = serde_json::Map::new();
+        props.insert(key.into(), eniro_state(&q, page, hits.len(), &shown));
+        props.insert("profile".into(), "krak".into());
+        serde_json::json!({ "pageProps": props, "__N_SSP": true })
+    };
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// `data-test` names of the hitta-shaped page; drift renames them.
+struct HittaStyle {
+    item: &'static str,
+    title: &'static str,
+    phone: &'static str,
+    next: &'static str,
+    no_hits: &'static str,
+}
+
+const HITTA: HittaStyle = HittaStyle {
+    item: "person-item",
+    title: "search-result-title",
+    phone: "phone-link",
+    next: "next",
+    no_hits: "no-hits",
+};
+
+const HITTA_DRIFT: HittaStyle = HittaStyle {
+    item: "person-card",
+    title: "card-title",
+    phone: "call",
+    next: "forward",
+    no_hits: "empty-result",
+};
+
+/// `GET /sok?vad=<q>&var=<place>&sida=<page>`.
+fn hitta_search(s: &Shared, query: &str, drift: bool) -> Response {
+    let mut vad = String::new();
+    let mut var = String::new();
+    let mut sida: usize = 1;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "vad" => vad = v.into_owned(),
+            "var" => var = v.into_owned(),
+            "sida" => sida = v.trim().parse().unwrap_or(1).max(1),
+            _ => {}
+        }
+    }
+    let st = if drift { &HITTA_DRIFT } else { &HITTA };
+    let hits = s.search(&vad, &var);
+    let start = (sida - 1).saturating_mul(ENIRO_PAGE_SIZE);
+    let shown: Vec<_> = hits.iter().skip(start).take(ENIRO_PAGE_SIZE).collect();
+    let mut main = String::new();
+    if shown.is_empty() {
+        main.push_str(&format!(
+            "<div class=\"empty\" data-test=\"{}\"><h1>Inga tr&auml;ffar p&aring; &quot;{}&quot;</h1></div>\n",
+            st.no_hits,
+            escape(&vad)
+        ));
+    } else {
+        main.push_str(&format!(
+            "<h1 data-test=\"search-heading\">{} tr&auml;ffar p&aring; personer</h1>\n<ol class=\"result-list\">\n",
+            hits.len()
+        ));
+        for (id, l) in &shown {
+            main.push_str(&format!(
+                "<li class=\"result-row\" data-test=\"{}\">\n<a class=\"result-link\" href=\"/{}/person/{id}\"><h2 data-test=\"{}\">{}</h2></a>\n",
+                st.item,
+                slug(&l.name),
+                st.title,
+                escape(&l.name)
+            ));
+            let lines: Vec<String> = [&l.street_line, &l.post_line]
+                .into_iter()
+                .flatten()
+                .map(|s| escape(s))
+                .collect();
+            if !lines.is_empty() {
+                main.push_str(&format!("<address>{}</address>\n", lines.join("<br>")));
+            }
+            for p in &l.phones {
+                if let Some(n) = national_digits(p) {
+                    main.push_str(&format!(
+                        "<a data-test=\"{}\" href=\"tel:+45{n}\">{}</a>\n",
+                        st.phone,
+                        grouped(&n)
+                    ));
+                }
+            }
+            main.push_str("</li>\n");
+        }
+        main.push_str("</ol>\n");
+        if sida.saturating_mul(ENIRO_PAGE_SIZE) < hits.len() {
+            let next = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("vad", &vad)
+                .append_pair("var", &var)
+                .append_pair("sida", &(sida + 1).to_string())
+                .finish();
+            main.push_str(&format!(
+                "<nav class=\"pagination\"><a data-test=\"{}\" href=\"/sok?{}\">N&auml;sta</a></nav>\n",
+                st.next,
+                escape(&next)
+            ));
+        }
+    }
+    html(
+        StatusCode::OK,
+        format!(
+            r#"<!DOCTYPE html>
+<html lang="sv">
+<head>
+<meta charset="utf-8">
+<title>{title} | hitta.se</title>
+</head>
+<body>
+<header class="site-header"><a class="logo" href="/">hitta.se</a>
+<form class="search" action="/sok" method="get" role="search"><input type="search" name="vad" value="{title}"><button type="submit">S&ouml;k</button></form>
+</header>
+<main>
+{main}</main>
+<footer class="site-footer"><a href="/om-hitta">Om hitta.se</a></footer>
+</body>
+</html>
+"#,
+            title = escape(&vad),
+        ),
+    )
 }
 
 fn garbage_page() -> String {
@@ -993,6 +1482,297 @@ mod tests {
             .read_exact(&mut head)
             .unwrap();
         assert!(head.iter().all(|&b| b == 0));
+    }
+
+    fn mette() -> SimListing {
+        SimListing {
+            name: "Mette Lykke Kjærgaard".into(),
+            phones: vec!["13572468".into(), "+45 19 57 24 68".into()],
+            street_line: Some("Ågade 14B, 2. th".into()),
+            post_line: Some("8000 Aarhus C".into()),
+        }
+    }
+
+    fn eniro() -> crate::sites::eniro::Eniro {
+        crate::sites::eniro::Eniro::new("da").unwrap()
+    }
+
+    fn number(n: &str) -> crate::sites::Query {
+        crate::sites::Query::Number(crate::domain::E164::parse_dk(n).unwrap())
+    }
+
+    fn hits(
+        p: Result<crate::sites::Page, crate::sites::Unparseable>,
+    ) -> (Vec<crate::domain::Listing>, bool) {
+        match p {
+            Ok(crate::sites::Page::Hits { listings, more }) => (listings, more),
+            other => panic!("hits expected, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn eniro_html_route_reads_with_the_eniro_adapter() {
+        let sim = SimDirectory::start().await.unwrap();
+        sim.add(mette());
+        sim.add(person("Bo Jensen", "94556677", "2100 København Ø"));
+        let a = eniro();
+        let q = number("13572468");
+        let (status, _, body) = get(&sim, &a.html_path(&q)).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("<script id=\"__NEXT_DATA__\" type=\"application/json\">"));
+        assert!(body.contains("<a href=\"/mette-lykke-kjaergaard/1/person\">"));
+        assert!(body.contains("\"streetNumber\":\"14B, 2. th\""));
+        let (build, page) = a.parse_html(&body).unwrap();
+        assert_eq!(build.as_deref(), Some(DEFAULT_BUILD_ID));
+        let (ls, more) = hits(Ok(page));
+        assert!(!more);
+        assert_eq!(ls.len(), 1);
+        assert_eq!(ls[0].name.as_deref(), Some("Mette Lykke Kjærgaard"));
+        // Id 1 is odd: numbers in +45 form.
+        assert_eq!(ls[0].phones, ["+4513572468", "+4519572468"]);
+        let addr = ls[0].address.clone().unwrap();
+        assert_eq!(addr.text, "Ågade 14B, 2. th, 8000 Aarhus C");
+        assert_eq!(
+            (addr.floor.as_deref(), addr.door.as_deref()),
+            (Some("2"), Some("th"))
+        );
+        // The second number and a name search find the same person.
+        let (_, _, body) = get(&sim, "/%2B4519572468/personer").await;
+        assert_eq!(hits(a.parse_html(&body).map(|(_, p)| p)).0.len(), 1);
+        let name = crate::sites::Query::NameAt {
+            name: "Mette Kjærgaard".into(),
+            place: "8000 Aarhus C".into(),
+        };
+        let (_, _, body) = get(&sim, &a.html_path(&name)).await;
+        assert_eq!(hits(a.parse_html(&body).map(|(_, p)| p)).0.len(), 1);
+        // No hits: a conclusive empty page.
+        let (status, _, body) = get(&sim, &a.html_path(&number("13999999"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(a.parse_html(&body).unwrap().1, crate::sites::Page::NoHits);
+        // The person page the cards link to.
+        let (status, _, body) = get(&sim, "/mette-lykke-kjaergaard/1/person").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("13 57 24 68"));
+        let (status, _, _) = get(&sim, "/x/99/person").await;
+        assert_eq!(status, 404);
+        let (status, _, _) = get(&sim, "/13572468/personer/0").await;
+        assert_eq!(status, 404);
+    }
+
+    #[tokio::test]
+    async fn eniro_data_route_and_deploys() {
+        let sim = SimDirectory::start().await.unwrap();
+        sim.add(mette());
+        let a = eniro();
+        let q = number("13572468");
+        let (status, headers, body) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &q, 1)).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers.get(CONTENT_TYPE).unwrap(), "application/json");
+        let (ls, more) = hits(a.parse_json(&body, 1));
+        assert_eq!((ls.len(), more), (1, false));
+        let (_, _, body) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &number("13999999"), 1)).await;
+        assert!(!body.contains("initialState"));
+        assert_eq!(a.parse_json(&body, 1), Ok(crate::sites::Page::NoHits));
+
+        sim.set_build_id("sim-build-2");
+        assert_eq!(sim.build_id(), "sim-build-2");
+        let (status, _, _) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &q, 1)).await;
+        assert!(crate::sites::eniro::stale_build(status));
+        let (_, _, body) = get(&sim, &a.html_path(&q)).await;
+        let build = a.parse_html(&body).unwrap().0.unwrap();
+        assert_eq!(build, "sim-build-2");
+        let (status, _, body) = get(&sim, &a.json_path(&build, &q, 1)).await;
+        assert_eq!(status, 200);
+        assert_eq!(hits(a.parse_json(&body, 1)).0.len(), 1);
+        for pq in [
+            "/_next/data/sim-build-2/nb/search/13572468/persons/1.json",
+            "/_next/data/sim-build-2/da/search/13572468/persons/0.json",
+            "/_next/data/sim-build-2/da/search/13572468/persons/x.json",
+            "/_next/data/sim-build-2/da/search/13572468/companies/1.json",
+            "/_next/data/sim-build-2",
+        ] {
+            let (status, _, _) = get(&sim, pq).await;
+            assert_eq!(status, 404, "{pq}");
+        }
+    }
+
+    #[tokio::test]
+    async fn eniro_pagination_through_the_adapter_enum() {
+        let sim = SimDirectory::start().await.unwrap();
+        for i in 0..30 {
+            sim.add(person(
+                &format!("Hans Hansen{i}"),
+                &format!("{}", 19300000 + i),
+                "8000 Aarhus C",
+            ));
+        }
+        sim.add(person("Hans Hansen", "19400000", "5000 Odense C"));
+        let adapter = crate::sites::Adapter::Eniro(eniro());
+        let q = crate::sites::Query::NameAt {
+            name: "Hans Hansen".into(),
+            place: "8000".into(),
+        };
+        let (_, _, p1) = get(&sim, &adapter.request_path(&q, 1)).await;
+        let (ls, more) = hits(adapter.parse(&p1, 1));
+        assert_eq!((ls.len(), more), (25, true));
+        assert!(p1.contains("rel=\"next\" href=\"/Hans%20Hansen%208000/personer/2\""));
+        let path2 = adapter.request_path(&q, 2);
+        assert_eq!(path2, "/Hans%20Hansen%208000/personer/2");
+        let (_, _, p2) = get(&sim, &path2).await;
+        let (ls, more) = hits(adapter.parse(&p2, 2));
+        assert_eq!((ls.len(), more), (5, false));
+        // The data route pages the same way.
+        let a = adapter.is_eniro().unwrap();
+        let (_, _, j2) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &q, 2)).await;
+        assert_eq!(hits(a.parse_json(&j2, 2)), (ls, false));
+    }
+
+    #[tokio::test]
+    async fn eniro_faults() {
+        use crate::sites::eniro::reason;
+        let sim = SimDirectory::start().await.unwrap();
+        sim.add(mette());
+        let a = eniro();
+        let q = number("13572468");
+        let reason_of = |r: Result<crate::sites::Page, crate::sites::Unparseable>| match r {
+            Err(crate::sites::Unparseable(r)) => r,
+            Ok(p) => panic!("unparseable expected, got {p:?}"),
+        };
+        sim.set_fault(Fault::Status(403));
+        let (status, _, body) = get(&sim, &a.html_path(&q)).await;
+        assert_eq!(status, 403);
+        assert_eq!(
+            reason_of(a.parse_html(&body).map(|(_, p)| p)),
+            reason::CHALLENGE
+        );
+        let (status, _, body) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &q, 1)).await;
+        assert_eq!(status, 403);
+        assert_eq!(reason_of(a.parse_json(&body, 1)), reason::CHALLENGE);
+
+        sim.set_fault(Fault::Drift);
+        let (_, _, body) = get(&sim, &a.html_path(&q)).await;
+        assert!(body.contains("13 57 24 68"));
+        assert_eq!(
+            reason_of(a.parse_html(&body).map(|(_, p)| p)),
+            reason::NO_NEXT_DATA
+        );
+        let (_, _, body) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &q, 1)).await;
+        assert_eq!(reason_of(a.parse_json(&body, 1)), reason::STRAY_PERSONS);
+
+        sim.set_fault(Fault::Garbage);
+        let (status, _, body) = get(&sim, &a.html_path(&q)).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            reason_of(a.parse_html(&body).map(|(_, p)| p)),
+            reason::NO_NEXT_DATA
+        );
+        let (_, _, body) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &q, 1)).await;
+        assert_eq!(reason_of(a.parse_json(&body, 1)), reason::BAD_JSON);
+    }
+
+    fn hitta_adapter() -> crate::sites::Adapter {
+        use crate::sites::declarative::{Declarative, DeclarativeSpec};
+        let spec = DeclarativeSpec {
+            search: "/sok?vad={number_national}&sida={page}".into(),
+            search_name: Some("/sok?vad={name}&var={place}&sida={page}".into()),
+            item: "[data-test=person-item]".into(),
+            name: Some("[data-test=search-result-title]".into()),
+            phone: Some("[data-test=phone-link]".into()),
+            address: Some("address".into()),
+            no_results: Some("[data-test=no-hits]".into()),
+            next_page: Some("[data-test=next]".into()),
+            ..DeclarativeSpec::default()
+        };
+        crate::sites::Adapter::Declarative(Declarative::new(&spec).unwrap())
+    }
+
+    #[tokio::test]
+    async fn hitta_route_reads_with_a_declarative_spec() {
+        let sim = SimDirectory::start().await.unwrap();
+        sim.add(mette());
+        let a = hitta_adapter();
+        let q = number("19572468");
+        let (status, _, body) = get(&sim, &a.request_path(&q, 1)).await;
+        assert_eq!(status, 200);
+        let (ls, more) = hits(a.parse(&body, 1));
+        assert!(!more);
+        assert_eq!(ls.len(), 1);
+        assert_eq!(ls[0].name.as_deref(), Some("Mette Lykke Kjærgaard"));
+        assert_eq!(ls[0].phones, ["13 57 24 68", "19 57 24 68"]);
+        assert_eq!(
+            ls[0].address.as_ref().map(|a| a.text.as_str()),
+            Some("Ågade 14B, 2. th, 8000 Aarhus C")
+        );
+        // The Swedish spelling of the path works too.
+        let (status, _, body2) = get(&sim, "/s%C3%B6k?vad=19572468").await;
+        assert_eq!((status, body2), (200, body));
+        let (_, _, body) = get(&sim, &a.request_path(&number("13999999"), 1)).await;
+        assert!(body.contains("data-test=\"no-hits\""));
+        assert_eq!(a.parse(&body, 1), Ok(crate::sites::Page::NoHits));
+
+        sim.set_fault(Fault::Drift);
+        let (_, _, body) = get(&sim, &a.request_path(&q, 1)).await;
+        assert!(a.parse(&body, 1).is_err());
+        let (_, _, body) = get(&sim, &a.request_path(&number("13999999"), 1)).await;
+        assert!(a.parse(&body, 1).is_err());
+        sim.set_fault(Fault::Status(403));
+        let (status, _, body) = get(&sim, &a.request_path(&q, 1)).await;
+        assert_eq!(status, 403);
+        assert!(a.parse(&body, 1).is_err());
+    }
+
+    #[tokio::test]
+    async fn hitta_name_search_and_pagination() {
+        let sim = SimDirectory::start().await.unwrap();
+        for i in 0..27 {
+            sim.add(person(
+                &format!("Ida Bøgh {i}"),
+                &format!("{}", 94000000 + i),
+                "8000 Aarhus C",
+            ));
+        }
+        sim.add(person("Ida Bøgh", "94100000", "5000 Odense C"));
+        let a = hitta_adapter();
+        let q = crate::sites::Query::NameAt {
+            name: "Ida Bøgh".into(),
+            place: "8000 Aarhus C".into(),
+        };
+        let (_, _, p1) = get(&sim, &a.request_path(&q, 1)).await;
+        let (ls, more) = hits(a.parse(&p1, 1));
+        assert_eq!((ls.len(), more), (25, true));
+        let (_, _, p2) = get(&sim, &a.request_path(&q, 2)).await;
+        let (ls, more) = hits(a.parse(&p2, 2));
+        assert_eq!((ls.len(), more), (2, false));
+    }
+
+    #[test]
+    fn eniro_helpers() {
+        assert_eq!(
+            decode_segment("S%C3%B8ren+%C3%86rb%C3%B8l%202100"),
+            "Søren Ærbøl 2100"
+        );
+        assert_eq!(decode_segment("%2B4513572468"), "+4513572468");
+        assert_eq!(decode_segment("100%"), "100%");
+        assert_eq!(decode_segment("%4"), "%4");
+        assert_eq!(decode_segment("%zz%FF"), "%zz\u{FFFD}");
+        for (line, want) in [
+            ("Ågade 14B, 2. th", ("Ågade", "14B, 2. th")),
+            ("Strandvejen 123A, st. tv", ("Strandvejen", "123A, st. tv")),
+            ("Vestergade 1", ("Vestergade", "1")),
+            ("Ågade 14, th", ("Ågade", "14, th")),
+            ("Bygaden", ("Bygaden", "")),
+        ] {
+            let (s, n) = eniro_street(line);
+            assert_eq!((s.as_str(), n.as_str()), want, "{line}");
+        }
+        assert_eq!(eniro_phone(1, "13572468"), "+4513572468");
+        assert_eq!(eniro_phone(2, "+45 13572468"), "13 57 24 68");
+        let j = script_json(&serde_json::json!({ "n": "</script><b>&" }));
+        assert!(!j.contains('<') && !j.contains('>') && !j.contains('&'));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&j).unwrap()["n"],
+            "</script><b>&"
+        );
     }
 
     #[test]

@@ -625,7 +625,11 @@ impl Validator<'_> {
                     match Declarative::new(spec.get_ref()) {
                         Ok(a) => Adapter::Declarative(a),
                         Err((field, msg)) => {
-                            return self.err(&k(&format!("declarative.{field}")), Some(spec.span()), msg);
+                            return self.err(
+                                &k(&format!("declarative.{field}")),
+                                Some(spec.span()),
+                                msg,
+                            );
                         }
                     }
                 }
@@ -987,7 +991,10 @@ mod tests {
         let eniro = format!(
             "{MIN}[[sites]]\nname = \"krak.dk\"\nadapter = \"eniro\"\nbase_url = \"https://www.krak.dk\"\nrate = \"30/m\"\n"
         );
-        assert!(matches!(p(&eniro).unwrap().sites[0].adapter, Adapter::Eniro(_)));
+        assert!(matches!(
+            p(&eniro).unwrap().sites[0].adapter,
+            Adapter::Eniro(_)
+        ));
         let decl = |item: &str| {
             format!(
                 "{MIN}[[sites]]\nname = \"hitta\"\nadapter = \"declarative\"\nbase_url = \"https://www.hitta.example\"\nrate = \"10/m\"\n\
@@ -1000,7 +1007,8 @@ mod tests {
         assert!(matches!(s.sites[0].adapter, Adapter::Declarative(_)));
         let e = p(&decl("[[[")).unwrap_err();
         assert_eq!(e.key, "sites[0].declarative.item", "{e}");
-        let e = p(&decl("div").replace("adapter = \"declarative\"", "adapter = \"dk118\"")).unwrap_err();
+        let e = p(&decl("div").replace("adapter = \"declarative\"", "adapter = \"dk118\""))
+            .unwrap_err();
         assert_eq!(e.key, "sites[0].declarative");
     }
 

@@ -172,7 +172,10 @@ pub async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
     let mut inconclusive: Option<ProbeResult> = None;
     // A query the site cannot be asked (a declarative site without a name
     // search) is skipped: it adds no evidence either way.
-    for query in queries_for(entry).into_iter().filter(|q| site.settings.adapter.supports(q)) {
+    for query in queries_for(entry)
+        .into_iter()
+        .filter(|q| site.settings.adapter.supports(q))
+    {
         let mut page_no = 1;
         loop {
             let r = fetch_page(site, entry.phone.national(), &query, page_no).await;

@@ -14,6 +14,8 @@ mod faults;
 mod politeness;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.
 mod api;
+// Eniro-shaped and declarative sites end to end.
+mod sites;
 // Alert channels, grouping, and delivery through outages and SIGKILLs.
 mod alerts;
 // Canaries: layout drift, challenges and over-matching degrade a site.

@@ -174,14 +174,7 @@ fn record_in_tx(
     }
 
     if let Some(event) = step.event() {
-        insert_event(
-            tx,
-            event,
-            &probe.site,
-            incident_id.as_deref(),
-            t,
-            receivers,
-        )?;
+        insert_event(tx, event, &probe.site, incident_id.as_deref(), t, receivers)?;
     }
 
     let conclusive = kind != OutcomeKind::Inconclusive;

@@ -170,7 +170,10 @@ fn open_creates_private_files_and_sets_pragmas() {
     assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
     assert_eq!(scalar(&store, "PRAGMA secure_delete"), 1);
     assert_eq!(scalar(&store, "PRAGMA busy_timeout"), 5000);
-    assert_eq!(scalar(&store, "PRAGMA user_version"), db::MIGRATION_LIST.len() as i64);
+    assert_eq!(
+        scalar(&store, "PRAGMA user_version"),
+        db::MIGRATION_LIST.len() as i64
+    );
 
     // A second opener (the store is still open, so -wal/-shm exist) fixes
     // loosened modes of all three files.

@@ -14,3 +14,5 @@ mod faults;
 mod politeness;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.
 mod api;
+// The matcher against a labelled corpus (precision, recall); past fuzz finds.
+mod matching;

@@ -20,3 +20,5 @@ mod sites;
 mod alerts;
 // Canaries: layout drift, challenges and over-matching degrade a site.
 mod canaries;
+// The matcher against a labelled corpus (precision, recall); past fuzz finds.
+mod matching;

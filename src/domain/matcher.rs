@@ -6,7 +6,9 @@
 //! share it legitimately. Fetch and parse failures never reach this module;
 //! the caller turns them into `inconclusive`.
 
-use super::address::{AddressKey, fold};
+use unicode_normalization::UnicodeNormalization;
+
+use super::address::{AddressKey, fold, loose};
 use super::{E164, Entry, ExposedField, Listing, Outcome};
 
 /// The order in which `why` lists matched parts, so the same page always
@@ -22,13 +24,14 @@ const WHY_ORDER: &[&str] = &[
     "city",
 ];
 
-/// Whether the listing shows `number` in any of its phone strings. Strings
-/// that are not Danish numbers are skipped: they cannot be ours.
+/// Whether the listing shows `number` in any of its phone strings, read
+/// with [`E164::numbers_in`] (labels, notes, several numbers per field).
+/// Text that holds no Danish number is skipped: it cannot be ours.
 fn carries(listing: &Listing, number: &E164) -> bool {
     listing
         .phones
         .iter()
-        .any(|p| E164::parse_dk(p).is_ok_and(|n| &n == number))
+        .any(|p| E164::numbers_in(p).contains(number))
 }
 
 /// Whether any listing shows `number` (the `check` command's question).
@@ -89,13 +92,36 @@ pub fn assess(entry: &Entry, listings: &[Listing]) -> Outcome {
     Outcome::Exposed { fields, why }
 }
 
-/// Words of a folded name.
-fn name_words(s: &str) -> Vec<String> {
-    fold(s)
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// One word of a name: its loose folded form, and whether it was written
+/// as an initial (one letter, usually with a period: `B.`, `Ø.`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NameWord {
+    key: String,
+    initial: bool,
+}
+
+/// Words of a name. Initials are told apart before folding, because a
+/// Danish initial folds to two letters (`Ø.` → `oe`, `Å.` → `aa`). Keys are
+/// [`loose`], so `Søren`, `Soeren` and `Soren` are one word.
+fn name_words(s: &str) -> Vec<NameWord> {
+    // "O'Neill" is one word, not an initial and a word. (Dropped before
+    // NFKC, which would turn `´` into a space and an accent.)
+    let composed: String = s
+        .chars()
+        .filter(|c| !matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`' | '\u{b4}'))
+        .nfkc()
+        .collect();
+    let mut out = Vec::new();
+    for raw in composed.split(|c: char| !c.is_alphanumeric()) {
+        let initial = raw.chars().count() == 1 && raw.chars().all(char::is_alphabetic);
+        for w in fold(raw).split(' ').filter(|w| !w.is_empty()) {
+            out.push(NameWord {
+                key: loose(w),
+                initial,
+            });
+        }
+    }
+    out
 }
 
 /// Whether `listed` names the subscriber called `protected`.
@@ -106,6 +132,8 @@ fn name_words(s: &str) -> Vec<String> {
 /// split) must appear in the listing, in any order. A listed initial stands
 /// for the given name only when every other given name the listing shows
 /// is one of ours, so "K. Hansen" or "Karen J. Hansen" is not "Jens Hansen".
+/// Spellings agree through [`fold`] and [`loose`]: case, `ø`/`oe`/`o`,
+/// `å`/`aa`/`a`, `æ`/`ae`, accents and hyphens do not matter.
 pub fn name_matches(protected: &str, listed: &str) -> bool {
     // "Hansen, Jens" is surname first.
     let (given_src, surname_src) = match protected.split_once(',') {
@@ -126,28 +154,32 @@ pub fn name_matches(protected: &str, listed: &str) -> bool {
     if surname.is_empty() || theirs.is_empty() {
         return false;
     }
-    if !surname.iter().all(|s| theirs.contains(s)) {
+    let spelled = |key: &str| theirs.iter().any(|w| !w.initial && w.key == key);
+    if !surname.iter().all(|s| !s.initial && spelled(&s.key)) {
         return false;
     }
-    let other_given: Vec<&String> = theirs.iter().filter(|w| !surname.contains(w)).collect();
-    let only_our_given_names = other_given
+    let other_given: Vec<&NameWord> = theirs
         .iter()
-        .all(|w| w.chars().count() == 1 || ours.contains(w));
+        .filter(|w| w.initial || !surname.iter().any(|s| s.key == w.key))
+        .collect();
+    let only_our_given_names = other_given.iter().all(|w| {
+        w.initial
+            || ours
+                .iter()
+                .any(|o| (!o.initial && o.key == w.key) || (o.initial && w.key.starts_with(&o.key)))
+    });
     given.iter().all(|g| {
-        if theirs.contains(g) {
+        if !g.initial && spelled(&g.key) {
             return true;
         }
-        let Some(initial) = g.chars().next() else {
-            return false;
-        };
-        if g.chars().count() == 1 {
+        if g.initial {
             // The roster itself only knows an initial.
-            return other_given.iter().any(|w| w.starts_with(initial));
+            return other_given.iter().any(|w| w.key.starts_with(&g.key));
         }
         only_our_given_names
             && other_given
                 .iter()
-                .any(|w| w.chars().count() == 1 && w.starts_with(initial))
+                .any(|w| w.initial && g.key.starts_with(&w.key))
     })
 }
 
@@ -448,6 +480,64 @@ mod tests {
         }
     }
 
+    /// Regressions found with the labelled corpus (`tests/matching.rs`).
+    #[test]
+    fn names_danish_initials_stripped_letters_and_apostrophes() {
+        for (ours, theirs, want) in [
+            // A Danish initial folds to two letters and is still an initial.
+            ("Birthe Østergaard Lund", "B. Ø. Lund", true),
+            ("Åse Møller", "Å. Møller", true),
+            ("Ida Ærbøl Friis", "I. Æ. Friis", true),
+            ("Torben Ø. Mikkelsen", "T. Østergård Mikkelsen", true),
+            ("Åse Møller", "Åge Møller", false),
+            ("Åse Møller", "Ole Møller", false),
+            // Letters stripped rather than transcribed.
+            ("Søren Bækgaard", "Soren Baekgard", true),
+            ("Åse Møller", "Ase Moller", true),
+            ("Karl Aagaard", "Karl Agard", true),
+            ("Åse Møller", "Åse Müller", false),
+            // Apostrophes join, they do not make initials.
+            ("Sean O'Neill", "Sean O'Neill", true),
+            ("Sean O'Neill", "Sean O\u{2019}Neill", true),
+            ("Sean O'Neill", "Sean ONeill", true),
+            ("Sean O'Neill", "S. O'Neill", true),
+            ("Sean O'Neill", "Sinéad O'Neill", false),
+            ("Sean O'Neill", "Sean O'Neal", false),
+            // Glued initials and couple listings.
+            ("Hans Christian Dalgaard", "H.C. Dalgaard", true),
+            ("Birthe Lund", "Birthe og Poul Lund", true),
+            ("Birthe Lund", "Poul og Karen Lund", false),
+        ] {
+            assert_eq!(name_matches(ours, theirs), want, "{ours:?} vs {theirs:?}");
+        }
+    }
+
+    #[test]
+    fn labelled_and_shared_phone_fields_expose_the_number() {
+        let e = entry("94 12 34 56", "Jens Hansen", None, true, false);
+        for shown in [
+            "Tlf. 94 12 34 56",
+            "Mobil: +45 94 12 34 56",
+            "94 12 34 56 (privat)",
+            "13 00 00 01 / 94 12 34 56",
+        ] {
+            check(&e, &[listing("", &[shown], "")], Some(&[N]));
+        }
+        check(&e, &[listing("", &["CVR 94123456"], "")], None);
+    }
+
+    #[test]
+    fn dotted_doors_and_stripped_street_letters() {
+        let e = entry("94 12 34 56", "Jens Hansen", Some(aagade()), false, true);
+        let me = |addr: &str| [listing("Jens Hansen", &["13 00 00 01"], addr)];
+        check(&e, &me("Ågade 14B, 2. t.h., 8000 Aarhus C"), Some(&[A]));
+        check(&e, &me("Agade 14B, 2. th, 8000 Arhus C"), Some(&[A]));
+        check(&e, &me("Ågade 14-B, 2. th, DK-8000 Aarhus C"), Some(&[A]));
+        check(&e, &me("Ågade 14B, 2. th, Aarhus C"), Some(&[A]));
+        check(&e, &me("Ågade 14B, 2. t.v., 8000 Aarhus C"), None);
+        check(&e, &me("Ågade 14B, 2. th, Odense C"), None);
+    }
+
     proptest! {
         #[test]
         fn danish_number_forms_normalise_to_one_e164(n in 10_000_000u32..100_000_000) {
@@ -463,6 +553,29 @@ mod tests {
             ] {
                 prop_assert_eq!(E164::parse_dk(&form), Ok(want.clone()), "{}", form);
                 prop_assert!(number_shown(&want, &[listing("", &[&form], "")]));
+            }
+        }
+
+        #[test]
+        fn a_name_matches_itself_in_other_spellings(
+            given in "[A-ZÆØÅ][a-zæøå]{1,9}",
+            middle in proptest::option::of("[A-ZÆØÅ][a-zæøå]{1,9}"),
+            surname in "[A-ZÆØÅ][a-zæøå]{1,11}",
+        ) {
+            let full = match &middle {
+                Some(m) => format!("{given} {m} {surname}"),
+                None => format!("{given} {surname}"),
+            };
+            let initial: String = given.chars().take(1).collect();
+            for shown in [
+                full.clone(),
+                full.to_uppercase(),
+                format!("{surname}, {given}"),
+                format!("{initial}. {surname}"),
+                format!("{given} {}", surname.replace('ø', "oe").replace('å', "aa").replace('æ', "ae")),
+                format!("{given} {}", surname.replace('ø', "o").replace('å', "a")),
+            ] {
+                prop_assert!(name_matches(&full, &shown), "{:?} vs {:?}", full, shown);
             }
         }
 

@@ -72,6 +72,33 @@ impl E164 {
         Ok(E164(format!("+45{national}")))
     }
 
+    /// Every Danish number a directory's phone field shows. Beyond what
+    /// [`E164::parse_dk`] takes, it reads fields that carry a label
+    /// (`Tlf. 13 12 34 56`, `Mobil: +4513123456`), a trailing note
+    /// (`13 12 34 56 (privat)`) or several numbers (`13 12 34 56 / 19 12 34
+    /// 56`, also split at `,` `;` `|` and the words `og`/`eller`). Only
+    /// labels that mean "telephone" are stripped, so a registration number
+    /// (`CVR 13123456`) is not read as a phone number. Total: any input gives
+    /// a (possibly empty) list.
+    pub fn numbers_in(text: &str) -> Vec<E164> {
+        let mut found: Vec<E164> = Vec::new();
+        let mut push = |n: E164| {
+            if !found.contains(&n) {
+                found.push(n);
+            }
+        };
+        if let Some(n) = parse_labelled(text) {
+            push(n);
+            return found;
+        }
+        for part in split_numbers(text) {
+            if let Some(n) = parse_labelled(part) {
+                push(n);
+            }
+        }
+        found
+    }
+
     /// Rebuilds a number from its stored E.164 text; `None` if it is not one.
     pub fn from_e164(s: &str) -> Option<E164> {
         let national = s.strip_prefix("+45")?;
@@ -105,6 +132,81 @@ impl E164 {
     }
 }
 
+/// Words that label a phone field on Danish directories (compared
+/// ASCII-case-insensitively, each optionally followed by `.` or `:`).
+const PHONE_LABELS: &[&str] = &[
+    "mobiltelefon",
+    "mobiltlf",
+    "telefonnummer",
+    "telefon",
+    "fastnet",
+    "mobil",
+    "phone",
+    "privat",
+    "arbejde",
+    "direkte",
+    "tlf",
+    "tel",
+    "mob",
+    "fax",
+    "nr",
+];
+
+/// `s` without a leading phone label (repeated: `Tlf. privat: …`).
+fn strip_leading_labels(mut s: &str) -> &str {
+    loop {
+        s = s.trim_start_matches(|c: char| c.is_whitespace() || c == ':' || c == '.');
+        let Some(label) = PHONE_LABELS.iter().find(|l| {
+            s.get(..l.len()).is_some_and(|h| h.eq_ignore_ascii_case(l))
+                && !s[l.len()..].starts_with(char::is_alphanumeric)
+        }) else {
+            return s;
+        };
+        s = &s[label.len()..];
+    }
+}
+
+/// `s` without a trailing note: a parenthesised text with a letter in it
+/// (`(privat)`, `(mobil)`) or a trailing phone label word.
+fn strip_trailing_note(s: &str) -> &str {
+    let mut s = s.trim_end();
+    loop {
+        let before = s;
+        if s.ends_with(')')
+            && let Some(open) = s.rfind('(')
+            && s[open..].chars().any(char::is_alphabetic)
+        {
+            s = s[..open].trim_end();
+        }
+        let t = s.trim_end_matches(['.', ':']).trim_end();
+        if let Some((head, last)) = t.rsplit_once(char::is_whitespace)
+            && PHONE_LABELS.iter().any(|l| last.eq_ignore_ascii_case(l))
+        {
+            s = head.trim_end();
+        }
+        if s == before {
+            return s;
+        }
+    }
+}
+
+/// [`E164::parse_dk`] after removing labels and notes.
+fn parse_labelled(s: &str) -> Option<E164> {
+    if let Ok(n) = E164::parse_dk(s) {
+        return Some(n);
+    }
+    E164::parse_dk(strip_trailing_note(strip_leading_labels(s))).ok()
+}
+
+/// The parts of a field that lists several numbers.
+fn split_numbers(s: &str) -> Vec<&str> {
+    let mut parts = vec![s];
+    for sep in [",", ";", "|", "/", " og ", " eller ", " or "] {
+        parts = parts.into_iter().flat_map(|p| p.split(sep)).collect();
+    }
+    parts
+}
+
 impl fmt::Debug for E164 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "E164({})", self.masked())
@@ -114,6 +216,7 @@ impl fmt::Debug for E164 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn common_forms_normalise_to_one_e164() {
@@ -154,6 +257,125 @@ mod tests {
         assert_eq!(n.national(), "94123456");
         assert_eq!(E164::from_e164("+4594123456"), Some(n));
         assert_eq!(E164::from_e164("+459412345"), None);
+    }
+
+    #[test]
+    fn numbers_in_labelled_and_shared_fields() {
+        let want = E164::parse_dk("13123456").unwrap();
+        let other = E164::parse_dk("94000001").unwrap();
+        for s in [
+            "13 12 34 56",
+            "Tlf. 13 12 34 56",
+            "tlf.: 13123456",
+            "TLF 13 12 34 56",
+            "Mobil: +45 13 12 34 56",
+            "Telefon +4513123456",
+            "13 12 34 56 (privat)",
+            "13 12 34 56 mobil",
+            "Tlf. privat: 13 12 34 56",
+            "tel:+4513123456",
+            "Fax 1312 3456",
+        ] {
+            assert_eq!(E164::numbers_in(s), std::slice::from_ref(&want), "{s:?}");
+        }
+        for s in [
+            "94 00 00 01 / 13 12 34 56",
+            "94000001, 13123456",
+            "94 00 00 01 og 13 12 34 56",
+            "Tlf. 94 00 00 01 | Mobil 13 12 34 56",
+        ] {
+            assert_eq!(E164::numbers_in(s), [other.clone(), want.clone()], "{s:?}");
+        }
+        // Not a phone label, not a number, or not this number.
+        for s in [
+            "CVR 13123456",
+            "CVR-nr. 13123456",
+            "13 12 34 5",
+            "13 12 34 56 78",
+            "+46 13 12 34 56",
+            "Tlf.",
+            "(privat)",
+            "",
+            "Telefonen 13123456",
+        ] {
+            assert!(!E164::numbers_in(s).contains(&want), "{s:?}");
+        }
+    }
+
+    /// A Danish number written the way people and sites write them: an
+    /// optional country prefix, then the 8 digits with any of the common
+    /// separators (or none) between any two of them.
+    fn written_form() -> impl Strategy<Value = (String, String)> {
+        let national = "[1-9][0-9]{7}";
+        let prefix = prop::sample::select(vec![
+            "",
+            "+45",
+            "+45 ",
+            "+45-",
+            "0045",
+            "0045 ",
+            "45 ",
+            "(+45) ",
+            "(0045) ",
+            "tel:",
+            "tel:+45",
+            "TEL: +45 ",
+            " ",
+        ]);
+        let seps = prop::collection::vec(
+            prop::sample::select(vec!["", "", " ", "-", ".", "/", "\u{a0}", "\u{202f}"]),
+            7,
+        );
+        (national, prefix, seps).prop_map(|(n, prefix, seps)| {
+            let mut s = prefix.to_owned();
+            for (i, d) in n.chars().enumerate() {
+                s.push(d);
+                if let Some(sep) = seps.get(i) {
+                    s.push_str(sep);
+                }
+            }
+            (n, s)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_written_form_normalises_to_one_e164((national, written) in written_form()) {
+            let want = format!("+45{national}");
+            let got = E164::parse_dk(&written);
+            prop_assert_eq!(got.as_ref().map(E164::as_str), Ok(want.as_str()), "{:?}", written);
+            prop_assert_eq!(E164::numbers_in(&written), vec![got.clone().unwrap()]);
+            // With a label or a note around it, it is still read.
+            for wrapped in [format!("Tlf. {written}"), format!("{written} (mobil)")] {
+                prop_assert_eq!(E164::numbers_in(&wrapped), vec![got.clone().unwrap()], "{:?}", wrapped);
+            }
+        }
+
+        #[test]
+        fn normalisation_is_idempotent(n in "[0-9]{8}") {
+            let e = E164::parse_dk(&n).expect("8 digits");
+            prop_assert_eq!(E164::parse_dk(e.as_str()), Ok(e.clone()));
+            prop_assert_eq!(E164::parse_dk(e.national()), Ok(e.clone()));
+            prop_assert_eq!(E164::from_e164(e.as_str()), Some(e.clone()));
+        }
+
+        #[test]
+        fn never_panics_and_only_ever_yields_e164(s in any::<String>()) {
+            if let Ok(n) = E164::parse_dk(&s) {
+                prop_assert_eq!(E164::parse_dk(n.as_str()), Ok(n.clone()));
+                prop_assert!(E164::numbers_in(&s).contains(&n));
+            }
+            for n in E164::numbers_in(&s) {
+                prop_assert!(E164::from_e164(n.as_str()).is_some());
+            }
+        }
+
+        #[test]
+        fn other_digit_counts_are_rejected(n in "[1-9][0-9]{0,6}|[1-9][0-9]{8,9}") {
+            // 10 digits starting with 45 is the country code written bare.
+            prop_assume!(!(n.len() == 10 && n.starts_with("45")));
+            prop_assert!(E164::parse_dk(&n).is_err());
+        }
     }
 
     #[test]

@@ -14,3 +14,5 @@ mod faults;
 mod politeness;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.
 mod api;
+// The dashboard in headless Chromium: login, overview, incident timeline.
+mod dashboard;

@@ -167,29 +167,81 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
 
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let default = match cli.command {
         Command::Run => "info",
         // The demo narrates on stdout; only trouble goes to stderr.
         Command::Demo => "error",
         _ => "warn",
     };
-    let mut filter =
-        EnvFilter::try_from_env("UNLISTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    // Third-party crates log what they handle: the HTML parser logs page
-    // tokens (which echo the searched number) and the HTTP stack logs URLs
-    // (which carry it). Whatever the operator's filter, keep them quiet.
-    for d in QUIET_CRATES {
-        if let Ok(d) = d.parse() {
-            filter = filter.add_directive(d);
+    let filter = || {
+        let mut filter =
+            EnvFilter::try_from_env("UNLISTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+        // Third-party crates log what they handle: the HTML parser logs page
+        // tokens (which echo the searched number) and the HTTP stack logs
+        // URLs (which carry it). Whatever the operator's filter, and
+        // whichever sink, keep them quiet.
+        for d in QUIET_CRATES {
+            if let Ok(d) = d.parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+        filter
+    };
+    // Under systemd with stderr connected to the journal, log natively
+    // (structured fields, priorities). Not both: that would duplicate lines.
+    let mut journal_error = None;
+    if stderr_is_journal() {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                let layer = layer.with_syslog_identifier("unlistd".to_string());
+                if tracing_subscriber::registry()
+                    .with(layer.with_filter(filter()))
+                    .try_init()
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            Err(e) => journal_error = Some(e.to_string()),
         }
     }
+    use std::io::IsTerminal as _;
     let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match cli.log_format {
         LogFormat::Json => b.json().flatten_event(true).try_init(),
         LogFormat::Text => b.try_init(),
     };
+    if let Some(error) = journal_error {
+        tracing::info!(%error, "The journal socket is not usable; logging to stderr.");
+    }
+}
+
+/// True when stderr is the journal stream systemd set up for this service:
+/// `JOURNAL_STREAM` holds `DEVICE:INODE` of that stream (systemd.exec(5)).
+/// Comparing it with stderr, not just testing the variable, keeps a shell
+/// that inherited it (a terminal in a desktop session) on plain stderr.
+fn stderr_is_journal() -> bool {
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(fd)
+        .metadata()
+        .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
 /// Log directives that always apply (see `init_logging`).

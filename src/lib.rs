@@ -13,7 +13,7 @@
 //! - [`config`]: TOML → validated [`config::Settings`].
 //! - [`engine`]: probes entries on sites and schedules cycles.
 //! - [`alert`]: the outbox dispatcher and webhook channel.
-//! - [`web`]: the HTTP API.
+//! - [`web`]: the HTTP API; [`dashboard`]: its HTML pages.
 //! - [`sim`]: a simulated directory on loopback for tests and the demo.
 //! - [`cli`]: the commands; `main.rs` only maps their result to an exit code.
 //!
@@ -23,6 +23,7 @@ pub mod alert;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod domain;
 pub mod engine;

@@ -33,7 +33,8 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(api)
-        .with_state(app)
+        .with_state(app.clone())
+        .merge(crate::dashboard::router(app))
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
@@ -138,8 +139,18 @@ async fn history(State(app): State<App>, Path(entry_ref): Path<String>) -> Respo
 /// outcome classes, receiver ids), never from the roster.
 async fn metrics(State(app): State<App>) -> Response {
     let a = app.clone();
-    let st = match blocking(move || a.status(true)).await {
-        Ok(s) => s,
+    let loaded = blocking(move || {
+        let st = a.status(true)?;
+        let mut outbox = Vec::new();
+        for r in a.settings.alerts.receivers() {
+            let stats = a.store().outbox_stats(&r)?;
+            outbox.push((r, stats));
+        }
+        Ok((st, outbox))
+    })
+    .await;
+    let (st, outbox) = match loaded {
+        Ok(x) => x,
         Err(e) => return internal(e),
     };
     let mut out = String::new();
@@ -204,13 +215,62 @@ async fn metrics(State(app): State<App>) -> Response {
         "# HELP unlistd_roster_entries Active roster entries.\n# TYPE unlistd_roster_entries gauge\nunlistd_roster_entries {}",
         st.roster.size
     );
-    out.push_str("# HELP unlistd_alert_pending_messages Formed alert messages not yet delivered.\n# TYPE unlistd_alert_pending_messages gauge\n");
-    for r in &st.alerts {
+    out.push_str("# HELP unlistd_conclusive_share Share of all recorded probes that were conclusive (clean or exposed).\n# TYPE unlistd_conclusive_share gauge\n");
+    for s in &st.sites {
+        if let Some(share) = s.conclusive_share {
+            let _ = writeln!(
+                out,
+                "unlistd_conclusive_share{{site=\"{}\"}} {share}",
+                esc(&s.name)
+            );
+        }
+    }
+    // Per receiver, from the outbox (so they survive restarts).
+    type Gauge = fn(&wire::ReceiverStatus) -> u64;
+    let receiver_metrics: [(&str, &str, &str, Gauge); 4] = [
+        (
+            "unlistd_alert_pending_messages",
+            "gauge",
+            "Formed alert messages not yet delivered.",
+            |r| r.pending_messages,
+        ),
+        (
+            "unlistd_alert_delivered_messages_total",
+            "counter",
+            "Alert messages delivered (acknowledged with a 2xx), ever.",
+            |r| r.delivered_messages,
+        ),
+        (
+            "unlistd_alert_undelivered_events",
+            "gauge",
+            "Alert events not yet in a delivered message.",
+            |r| r.undelivered_events,
+        ),
+        (
+            "unlistd_alert_receiver_failing",
+            "gauge",
+            "1 when the oldest pending message has failed 3 or more attempts.",
+            |r| u64::from(r.failing),
+        ),
+    ];
+    for (name, kind, help, value) in receiver_metrics {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for r in &st.alerts {
+            let _ = writeln!(
+                out,
+                "{name}{{receiver=\"{}\"}} {}",
+                esc(&r.receiver),
+                value(r)
+            );
+        }
+    }
+    out.push_str("# HELP unlistd_alert_failed_attempts Failed delivery attempts of the oldest pending message (0 when none is pending).\n# TYPE unlistd_alert_failed_attempts gauge\n");
+    for (r, stats) in &outbox {
         let _ = writeln!(
             out,
-            "unlistd_alert_pending_messages{{receiver=\"{}\"}} {}",
-            esc(&r.receiver),
-            r.pending_messages
+            "unlistd_alert_failed_attempts{{receiver=\"{}\"}} {}",
+            esc(r),
+            stats.head_attempts
         );
     }
     (

@@ -22,3 +22,5 @@ mod alerts;
 mod canaries;
 // The matcher against a labelled corpus (precision, recall); past fuzz finds.
 mod matching;
+// The dashboard in headless Chromium: login, overview, incident timeline.
+mod dashboard;

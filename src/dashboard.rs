@@ -1,0 +1,942 @@
+//! The operator's dashboard: server-rendered HTML under `/dashboard`, served
+//! by `unlistd run` beside the API (no JavaScript at all).
+//!
+//! - `GET /dashboard`: sites (health, coverage, recent outcomes), open
+//!   incidents, alert receivers, the latest probes of exposed entries.
+//! - `GET /dashboard/incidents?state=open|all` and
+//!   `GET /dashboard/incidents/{id}`: one incident with its timeline (the
+//!   entry's probes on that site).
+//! - `GET /dashboard/entries?ref=REF`: one entry's probe history.
+//! - `GET|POST /dashboard/login`, `POST /dashboard/logout`.
+//!
+//! Login takes the API token (compared in constant time, like the API).
+//! A good token gets a random session id in an `HttpOnly; SameSite=Strict`
+//! cookie; the server keeps only the SHA-256 of live ids, in memory, so a
+//! restart logs everyone out and the token itself never travels again.
+//! Without a session every page redirects to the login form.
+//!
+//! Secrecy: pages show entry refs and masked numbers at most, as the store's
+//! views carry nothing more; every value is HTML-escaped by `maud`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::domain::OutcomeKind;
+use crate::domain::incident::IncidentState;
+use crate::engine::blocking;
+use crate::store::{IncidentView, ProbeView, SiteCoverage, StoreError, Ts};
+use crate::wire::{self, rfc3339};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "unlistd_session";
+/// A session lasts this long from login, whatever the activity.
+pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+/// Live sessions kept at most; the oldest is dropped beyond this.
+const MAX_SESSIONS: usize = 256;
+/// Rows of a timeline or history shown at most (the newest ones).
+const MAX_ROWS: usize = 500;
+/// Open incidents listed on the overview at most.
+const OVERVIEW_INCIDENTS: usize = 50;
+/// Slows down wrong-token guesses a little.
+const LOGIN_FAILURE_DELAY: Duration = Duration::from_millis(300);
+
+/// Live sessions: SHA-256 of the cookie value → expiry.
+#[derive(Debug, Default)]
+struct Sessions {
+    live: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl Sessions {
+    fn key(id: &str) -> [u8; 32] {
+        Sha256::digest(id.as_bytes()).into()
+    }
+
+    /// A new random session id (256 bits), remembered until [`SESSION_TTL`].
+    fn create(&self) -> String {
+        let bytes: [u8; 32] = rand::random();
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = Instant::now();
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.retain(|_, exp| *exp > now);
+        while live.len() >= MAX_SESSIONS {
+            let Some(oldest) = live.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k) else {
+                break;
+            };
+            live.remove(&oldest);
+        }
+        live.insert(Self::key(&id), now + SESSION_TTL);
+        id
+    }
+
+    fn valid(&self, id: Option<&str>) -> bool {
+        let Some(id) = id else { return false };
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.get(&Self::key(id))
+            .is_some_and(|exp| *exp > Instant::now())
+    }
+
+    fn remove(&self, id: Option<&str>) {
+        if let Some(id) = id {
+            let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+            live.remove(&Self::key(id));
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Dash {
+    app: App,
+    sessions: Arc<Sessions>,
+}
+
+/// The `/dashboard` routes, ready to merge into the API router.
+pub fn router(app: App) -> Router {
+    let dash = Dash {
+        app,
+        sessions: Arc::new(Sessions::default()),
+    };
+    let protected = Router::new()
+        .route("/dashboard", get(overview))
+        .route("/dashboard/incidents", get(incidents))
+        .route("/dashboard/incidents/{id}", get(incident))
+        .route("/dashboard/entries", get(entry))
+        .route_layer(middleware::from_fn_with_state(
+            dash.clone(),
+            require_session,
+        ));
+    Router::new()
+        .route("/dashboard/login", get(login_form).post(login))
+        .route("/dashboard/logout", post(logout))
+        .merge(protected)
+        .with_state(dash)
+}
+
+// ---------------------------------------------------------------- sessions
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim())
+}
+
+/// `Secure` only when a TLS-terminating proxy says the browser used https:
+/// the daemon itself speaks plain HTTP on loopback.
+fn cookie_attrs(headers: &HeaderMap) -> &'static str {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    if https {
+        "; Path=/dashboard; HttpOnly; SameSite=Strict; Secure"
+    } else {
+        "; Path=/dashboard; HttpOnly; SameSite=Strict"
+    }
+}
+
+async fn require_session(State(d): State<Dash>, req: Request, next: Next) -> Response {
+    if d.sessions.valid(session_cookie(req.headers())) {
+        next.run(req).await
+    } else {
+        let mut r = Redirect::to("/dashboard/login").into_response();
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+async fn login_form(State(d): State<Dash>, headers: HeaderMap) -> Response {
+    if d.sessions.valid(session_cookie(&headers)) {
+        return Redirect::to("/dashboard").into_response();
+    }
+    let configured = d.app.settings.api.token.is_some();
+    page(StatusCode::OK, "Log in", None, login_body(configured, None))
+}
+
+async fn login(State(d): State<Dash>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+    let presented = f.token.trim();
+    let ok = match &d.app.settings.api.token {
+        Some(expected) => crate::web::token_matches(expected, presented.as_bytes()),
+        None => false,
+    };
+    if !ok {
+        tokio::time::sleep(LOGIN_FAILURE_DELAY).await;
+        tracing::warn!("Dashboard login refused: wrong token.");
+        let configured = d.app.settings.api.token.is_some();
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "Log in",
+            None,
+            login_body(configured, Some("That token is not the API token.")),
+        );
+    }
+    let id = d.sessions.create();
+    tracing::info!("Dashboard login.");
+    let cookie = format!(
+        "{COOKIE}={id}; Max-Age={}{}",
+        SESSION_TTL.as_secs(),
+        cookie_attrs(&headers)
+    );
+    let mut r = Redirect::to("/dashboard").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn logout(State(d): State<Dash>, headers: HeaderMap) -> Response {
+    d.sessions.remove(session_cookie(&headers));
+    let cookie = format!("{COOKIE}=; Max-Age=0{}", cookie_attrs(&headers));
+    let mut r = Redirect::to("/dashboard/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+fn login_body(configured: bool, error: Option<&str>) -> Markup {
+    html! {
+        section.login {
+            h1 { "unlistd" }
+            @if !configured {
+                p.warn { "No API token is configured (" code { "[api] token_file" } "), so nobody can log in." }
+            }
+            @if let Some(e) = error {
+                p.error role="alert" { (e) }
+            }
+            form method="post" action="/dashboard/login" {
+                label for="token" { "API token" }
+                input #token type="password" name="token" autocomplete="current-password" required autofocus;
+                button type="submit" { "Log in" }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- pages
+
+const CSS: &str = r#"
+:root { --ok: #1b7f3b; --bad: #b3261e; --warn: #8a5a00; --muted: #5f6368; --line: #d0d4d9; }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; background: #fff; }
+header { display: flex; align-items: center; gap: 1.5rem; padding: .6rem 1.5rem; border-bottom: 1px solid var(--line); background: #f6f8fa; }
+header .brand { font-weight: 700; }
+header nav a { margin-right: 1rem; color: #0b57d0; text-decoration: none; }
+header nav a.active { font-weight: 700; color: #1f2328; }
+header form { margin-left: auto; }
+main { padding: 1rem 1.5rem 2rem; max-width: 88rem; }
+h1 { font-size: 1.4rem; margin: .4rem 0 1rem; }
+h2 { font-size: 1.1rem; margin: 1.6rem 0 .5rem; }
+table { border-collapse: collapse; width: 100%; margin: .3rem 0 1rem; }
+th, td { text-align: left; padding: .3rem .55rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em; }
+.muted { color: var(--muted); }
+.badge { display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .85em; font-weight: 600; border: 1px solid currentColor; }
+.s-open, .s-exposed, .s-degraded, .s-stale { color: var(--bad); }
+.s-acknowledged, .s-inconclusive { color: var(--warn); }
+.s-resolved, .s-clean, .s-healthy { color: var(--ok); }
+.cards { display: flex; flex-wrap: wrap; gap: 1rem; margin: .5rem 0 1rem; }
+.card { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; min-width: 11rem; }
+.card .v { font-size: 1.6rem; font-weight: 700; }
+.strip { display: flex; gap: 2px; }
+.strip span { width: 9px; height: 16px; display: inline-block; border: 1px solid #0002; }
+.strip .o-clean { background: #8fd19e; }
+.strip .o-exposed { background: #e57373; }
+.strip .o-inconclusive { background: #ffd54f; }
+tr.mark td { background: #fff4e5; font-weight: 600; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1.2rem; margin: .5rem 0 1rem; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
+form.search input { padding: .3rem .5rem; font: inherit; min-width: 16rem; }
+button { font: inherit; padding: .3rem .9rem; cursor: pointer; }
+section.login { max-width: 24rem; margin: 4rem auto; }
+section.login label { display: block; margin: .5rem 0 .2rem; }
+section.login input { width: 100%; padding: .4rem; font: inherit; margin-bottom: .8rem; }
+.error { color: var(--bad); font-weight: 600; }
+.warn { color: var(--warn); }
+footer { padding: 0 1.5rem 1.5rem; color: var(--muted); font-size: .85em; }
+@media print {
+  header nav, header form, form.search, .noprint { display: none !important; }
+  header { background: none; border-bottom: 2px solid #000; }
+  body { font-size: 11pt; color: #000; }
+  a { color: #000; text-decoration: none; }
+  th { background: none; }
+  main { max-width: none; padding: 0; }
+  table { page-break-inside: auto; } tr { page-break-inside: avoid; }
+  .strip span { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+}
+"#;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nav {
+    Overview,
+    Incidents,
+    Entries,
+}
+
+/// A whole page with the security headers every dashboard answer carries.
+fn page(status: StatusCode, title: &str, nav: Option<Nav>, body: Markup) -> Response {
+    let now = rfc3339(Ts::now_utc());
+    let doc = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="robots" content="noindex";
+                title { (title) " · unlistd" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                @if let Some(active) = nav {
+                    header {
+                        span.brand { "unlistd" }
+                        nav {
+                            a href="/dashboard" .active[active == Nav::Overview] { "Overview" }
+                            a href="/dashboard/incidents" .active[active == Nav::Incidents] { "Incidents" }
+                            a href="/dashboard/entries" .active[active == Nav::Entries] { "Entry history" }
+                        }
+                        form method="post" action="/dashboard/logout" {
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+                @if nav.is_some() {
+                    footer { "Generated " (now) ". Numbers are masked; entries are named by their ref only." }
+                }
+            }
+        }
+    };
+    let mut r = (status, doc).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+fn failed(e: StoreError) -> Response {
+    tracing::error!(error = %e, "Dashboard request failed.");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Error",
+        None,
+        html! { h1 { "Internal error" } p { "The store could not be read; see the daemon's log." } },
+    )
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for a
+/// value placed in a path segment or a query.
+fn pct(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn incident_href(id: &str) -> String {
+    format!("/dashboard/incidents/{}", pct(id))
+}
+
+fn entry_href(entry_ref: &str) -> String {
+    format!("/dashboard/entries?ref={}", pct(entry_ref))
+}
+
+/// "3d 4h", "12m 5s", "42s".
+pub fn age(secs: u64) -> String {
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn since(t: Ts) -> String {
+    let secs = (Ts::now_utc() - t).whole_seconds().max(0) as u64;
+    format!("{} ago", age(secs))
+}
+
+fn time_cell(t: Ts) -> Markup {
+    html! { span.mono title=(since(t)) { (rfc3339(t)) } }
+}
+
+fn state_badge(s: IncidentState) -> Markup {
+    html! { span class={"badge s-" (s.as_str())} { (s.as_str()) } }
+}
+
+fn outcome_badge(k: OutcomeKind) -> Markup {
+    html! { span class={"badge s-" (k.as_str())} { (k.as_str()) } }
+}
+
+fn exposed(v: &IncidentView) -> String {
+    v.exposed
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn incidents_table(list: &[IncidentView]) -> Markup {
+    html! {
+        table.incidents {
+            thead { tr {
+                th { "Incident" } th { "Site" } th { "Entry ref" } th { "Number" }
+                th { "Exposed" } th { "State" } th { "First seen" } th { "Last seen" } th { "Resolved" }
+            } }
+            tbody {
+                @for i in list {
+                    tr {
+                        td { a.mono href=(incident_href(&i.id)) { (i.id) } }
+                        td { (i.site) }
+                        td { a href=(entry_href(&i.entry_ref)) { (i.entry_ref) } }
+                        td.mono { (i.masked_number) }
+                        td.exposed { (exposed(i)) }
+                        td.state { (state_badge(i.state)) }
+                        td { (time_cell(i.first_seen)) }
+                        td { (time_cell(i.last_seen)) }
+                        td { @match i.resolved_at { Some(t) => (time_cell(t)), None => span.muted { "—" } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn sha_cell(sha: Option<&str>) -> Markup {
+    html! {
+        @match sha {
+            Some(s) => span.mono title=(s) { (s.get(..12).unwrap_or(s)) "…" },
+            None => span.muted { "—" },
+        }
+    }
+}
+
+// ---------------------------------------------------------------- overview
+
+struct Overview {
+    status: wire::Status,
+    coverage: Vec<(String, SiteCoverage)>,
+    open: Vec<IncidentView>,
+    /// Latest probes of entries with an open incident: (ref, probe).
+    recent: Vec<(String, ProbeView)>,
+}
+
+fn load_overview(app: &App) -> Result<Overview, StoreError> {
+    let status = app.status(true)?;
+    let now = Ts::now_utc();
+    let mut coverage = Vec::new();
+    for site in &app.engine.sites {
+        let name = site.settings.name.clone();
+        let cov = app.store().site_coverage(&name, now)?;
+        coverage.push((name, cov));
+    }
+    let open = app.store().incidents(true)?;
+    let mut recent = Vec::new();
+    let mut refs: Vec<&str> = open.iter().map(|i| i.entry_ref.as_str()).collect();
+    refs.sort_unstable();
+    refs.dedup();
+    for r in refs.into_iter().take(10) {
+        if let Some(h) = app.store().history(r)? {
+            let start = h.len().saturating_sub(20);
+            recent.extend(h[start..].iter().map(|p| (r.to_string(), p.clone())));
+        }
+    }
+    recent.sort_by_key(|p| std::cmp::Reverse(p.1.time));
+    recent.truncate(20);
+    Ok(Overview {
+        status,
+        coverage,
+        open,
+        recent,
+    })
+}
+
+async fn overview(State(d): State<Dash>) -> Response {
+    let app = d.app.clone();
+    let o = match blocking(move || load_overview(&app)).await {
+        Ok(o) => o,
+        Err(e) => return failed(e),
+    };
+    let st = &o.status;
+    let degraded = st.sites.iter().filter(|s| s.state == "degraded").count();
+    let oldest = st
+        .sites
+        .iter()
+        .filter(|s| s.enabled)
+        .filter_map(|s| s.oldest_probe_age_seconds)
+        .max();
+    let body = html! {
+        h1 { "Overview" }
+        div.cards {
+            div.card { div.muted { "Protected entries" } div.v #roster-size { (st.roster.size) } }
+            div.card {
+                div.muted { "Open incidents" }
+                div.v #open-count .s-open[st.incidents.open > 0] { (st.incidents.open) }
+            }
+            div.card {
+                div.muted { "Sites degraded" }
+                div.v .s-degraded[degraded > 0] { (degraded) " / " (st.sites.len()) }
+            }
+            div.card {
+                div.muted { "Oldest probe" }
+                div.v { @match oldest { Some(a) => (age(a)), None => "—" } }
+            }
+        }
+
+        h2 { "Sites" }
+        table.sites {
+            thead { tr {
+                th { "Site" } th { "State" } th.num { "Oldest probe" } th.num { "Never probed" }
+                th.num { "Probes" } th.num { "Conclusive" } th.num { "Rate (conf. / eff.)" }
+                th.num { "Cycle" } th { "Recent outcomes (newest left)" }
+            } }
+            tbody {
+                @for s in &st.sites {
+                    @let stale = s.oldest_probe_age_seconds.is_some_and(|a| a > s.max_staleness_seconds);
+                    @let recent = o.coverage.iter().find(|(n, _)| *n == s.name).map(|(_, c)| c.recent.as_slice()).unwrap_or(&[]);
+                    tr {
+                        td { (s.name) @if !s.enabled { " " span.muted { "(disabled)" } } }
+                        td {
+                            span class={"badge s-" (s.state)} { (s.state) }
+                            @if let Some(r) = &s.state_reason { br; span.muted { (r) } }
+                        }
+                        td.num {
+                            @match s.oldest_probe_age_seconds {
+                                Some(a) => span .s-stale[stale] title={"max_staleness " (age(s.max_staleness_seconds))} { (age(a)) },
+                                None => span.muted { "—" },
+                            }
+                        }
+                        td.num { (s.never_probed) }
+                        td.num { (s.probes_total) }
+                        td.num { @match s.conclusive_share { Some(c) => (format!("{:.1} %", c * 100.0)), None => "—" } }
+                        td.num {
+                            (format!("{:.2}", s.configured_rate_per_second)) " / "
+                            @match s.effective_rate_per_second { Some(r) => (format!("{r:.2}")), None => "—" } " /s"
+                        }
+                        td.num { (age(s.predicted_cycle_seconds.round() as u64)) }
+                        td {
+                            div.strip {
+                                @for k in recent {
+                                    span class={"o-" (k.as_str())} title=(k.as_str()) {}
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        h2 { "Open incidents" }
+        @if o.open.is_empty() {
+            p.muted #no-open { "No open incidents." }
+        } @else {
+            (incidents_table(&o.open[..o.open.len().min(OVERVIEW_INCIDENTS)]))
+            @if o.open.len() > OVERVIEW_INCIDENTS {
+                p { a href="/dashboard/incidents?state=open" { "All " (o.open.len()) " open incidents" } }
+            }
+        }
+
+        @if !o.recent.is_empty() {
+            h2 { "Latest probes of exposed entries" }
+            table.probes {
+                thead { tr { th { "Time" } th { "Site" } th { "Entry ref" } th { "Outcome" } th.num { "HTTP" } th { "Page SHA-256" } } }
+                tbody {
+                    @for (r, p) in &o.recent {
+                        tr {
+                            td { (time_cell(p.time)) }
+                            td { (p.site) }
+                            td { a href=(entry_href(r)) { (r) } }
+                            td { (outcome_badge(p.outcome)) }
+                            td.num { @match p.http_status { Some(s) => (s), None => "—" } }
+                            td { (sha_cell(p.page_sha256.as_deref())) }
+                        }
+                    }
+                }
+            }
+        }
+
+        h2 { "Alert receivers" }
+        @if st.alerts.is_empty() {
+            p.muted { "No receivers configured." }
+        } @else {
+            table.receivers {
+                thead { tr { th { "Receiver" } th.num { "Delivered" } th.num { "Pending" } th.num { "Undelivered events" } th { "State" } th { "Last error" } } }
+                tbody {
+                    @for r in &st.alerts {
+                        tr {
+                            td.mono { (r.receiver) }
+                            td.num { (r.delivered_messages) }
+                            td.num { (r.pending_messages) }
+                            td.num { (r.undelivered_events) }
+                            td { @if r.failing { span.badge.s-degraded { "failing" } } @else { span.badge.s-healthy { "ok" } } }
+                            td { @match &r.last_error { Some(e) => span.mono { (e) }, None => span.muted { "—" } } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(StatusCode::OK, "Overview", Some(Nav::Overview), body)
+}
+
+// ---------------------------------------------------------------- incidents
+
+#[derive(Debug, Deserialize)]
+struct StateQuery {
+    state: Option<String>,
+}
+
+async fn incidents(State(d): State<Dash>, Query(q): Query<StateQuery>) -> Response {
+    let open_only = q.state.as_deref() == Some("open");
+    let store = d.app.store().clone();
+    let list = match blocking(move || store.incidents(open_only)).await {
+        Ok(l) => l,
+        Err(e) => return failed(e),
+    };
+    let body = html! {
+        h1 { @if open_only { "Open incidents" } @else { "All incidents" } }
+        p.noprint {
+            @if open_only { a href="/dashboard/incidents" { "Show all" } }
+            @else { a href="/dashboard/incidents?state=open" { "Show open only" } }
+        }
+        @if list.is_empty() {
+            p.muted { "No incidents." }
+        } @else {
+            (incidents_table(&list))
+        }
+    };
+    page(StatusCode::OK, "Incidents", Some(Nav::Incidents), body)
+}
+
+/// One row of an incident's timeline: a probe, or a lifecycle mark.
+enum Row<'a> {
+    Probe(&'a ProbeView),
+    Mark(Ts, &'static str),
+}
+
+impl Row<'_> {
+    fn time(&self) -> Ts {
+        match self {
+            Row::Probe(p) => p.time,
+            Row::Mark(t, _) => *t,
+        }
+    }
+}
+
+async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
+    let store = d.app.store().clone();
+    let wanted = id.clone();
+    let found = blocking(move || {
+        let Some(inc) = store.incidents(false)?.into_iter().find(|i| i.id == wanted) else {
+            return Ok(None);
+        };
+        let probes: Vec<ProbeView> = store
+            .history(&inc.entry_ref)?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.site == inc.site)
+            .collect();
+        Ok(Some((inc, probes)))
+    })
+    .await;
+    let (inc, probes) = match found {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                "Unknown incident",
+                Some(Nav::Incidents),
+                html! { h1 { "Unknown incident" } p { "No incident has that id." } },
+            );
+        }
+        Err(e) => return failed(e),
+    };
+    let hidden = probes.len().saturating_sub(MAX_ROWS);
+    let shown = &probes[hidden..];
+    // The last clean probe before the exposure bounds when it began.
+    let last_clean_before = probes
+        .iter()
+        .rev()
+        .find(|p| p.time < inc.first_seen && p.outcome == OutcomeKind::Clean);
+    let mut rows: Vec<Row<'_>> = shown.iter().map(Row::Probe).collect();
+    rows.push(Row::Mark(inc.first_seen, "first seen: incident opened"));
+    if inc.last_seen != inc.first_seen {
+        rows.push(Row::Mark(inc.last_seen, "last seen exposed"));
+    }
+    if let Some(t) = inc.resolved_at {
+        rows.push(Row::Mark(t, "resolved"));
+    }
+    // Stable: a mark sorts after the probe at the same instant.
+    rows.sort_by_key(|r| (r.time(), matches!(r, Row::Mark(..))));
+    let counts = |k: OutcomeKind| probes.iter().filter(|p| p.outcome == k).count();
+    let body = html! {
+        h1 { "Incident " span.mono #incident-id { (inc.id) } }
+        dl.facts {
+            dt { "State" } dd #incident-state { (state_badge(inc.state)) }
+            dt { "Site" } dd { (inc.site) }
+            dt { "Entry ref" } dd { a href=(entry_href(&inc.entry_ref)) { (inc.entry_ref) } }
+            dt { "Number" } dd.mono #incident-number { (inc.masked_number) }
+            dt { "Exposed" } dd #incident-exposed { (exposed(&inc)) }
+            dt { "First seen" } dd { (time_cell(inc.first_seen)) }
+            dt { "Last seen" } dd { (time_cell(inc.last_seen)) }
+            dt { "Resolved" } dd { @match inc.resolved_at { Some(t) => (time_cell(t)), None => span.muted { "not yet" } } }
+            dt { "Last clean probe before" } dd {
+                @match last_clean_before {
+                    Some(p) => { (time_cell(p.time)) " " (sha_cell(p.page_sha256.as_deref())) },
+                    None => span.muted { "none recorded" },
+                }
+            }
+            dt { "Probes on this site" } dd {
+                (probes.len()) " (" (counts(OutcomeKind::Clean)) " clean, "
+                (counts(OutcomeKind::Exposed)) " exposed, "
+                (counts(OutcomeKind::Inconclusive)) " inconclusive)"
+            }
+        }
+        h2 { "Timeline" }
+        @if hidden > 0 {
+            p.muted { (hidden) " earlier probes are not shown; " code { "unlistd history " (inc.entry_ref) } " lists them all." }
+        }
+        table.timeline #timeline {
+            thead { tr { th { "Time" } th { "Event" } th.num { "HTTP" } th { "Page SHA-256" } th { "Reason" } } }
+            tbody {
+                @for r in &rows {
+                    @match r {
+                        Row::Probe(p) => tr.probe {
+                            td { (time_cell(p.time)) }
+                            td { "probe " (outcome_badge(p.outcome)) }
+                            td.num { @match p.http_status { Some(s) => (s), None => "—" } }
+                            td { (sha_cell(p.page_sha256.as_deref())) }
+                            td { @match &p.reason { Some(x) => (x), None => span.muted { "—" } } }
+                        },
+                        Row::Mark(t, what) => tr.mark {
+                            td { (time_cell(*t)) }
+                            td colspan="4" { (what) }
+                        },
+                    }
+                }
+            }
+        }
+    };
+    page(
+        StatusCode::OK,
+        &format!("Incident {}", inc.id),
+        Some(Nav::Incidents),
+        body,
+    )
+}
+
+// ---------------------------------------------------------------- entries
+
+#[derive(Debug, Deserialize)]
+struct RefQuery {
+    #[serde(rename = "ref")]
+    entry_ref: Option<String>,
+}
+
+async fn entry(State(d): State<Dash>, Query(q): Query<RefQuery>) -> Response {
+    let wanted = q
+        .entry_ref
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    let form = |value: &str| {
+        html! {
+            form.search method="get" action="/dashboard/entries" {
+                label for="ref-input" { "Entry ref " }
+                input #ref-input type="search" name="ref" value=(value) required;
+                " "
+                button type="submit" { "Show history" }
+            }
+        }
+    };
+    let Some(r) = wanted else {
+        let body = html! {
+            h1 { "Entry history" }
+            (form(""))
+            p.muted { "Every probe of one roster entry, by the operator's ref." }
+        };
+        return page(StatusCode::OK, "Entry history", Some(Nav::Entries), body);
+    };
+    let store = d.app.store().clone();
+    let rr = r.clone();
+    let loaded = blocking(move || {
+        let Some(h) = store.history(&rr)? else {
+            return Ok(None);
+        };
+        let incs: Vec<IncidentView> = store
+            .incidents(false)?
+            .into_iter()
+            .filter(|i| i.entry_ref == rr)
+            .collect();
+        Ok(Some((h, incs)))
+    })
+    .await;
+    let (probes, incs) = match loaded {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            let body = html! {
+                h1 { "Entry history" }
+                (form(&r))
+                p.error { "No entry has the ref " code { (r) } "." }
+            };
+            return page(
+                StatusCode::NOT_FOUND,
+                "Entry history",
+                Some(Nav::Entries),
+                body,
+            );
+        }
+        Err(e) => return failed(e),
+    };
+    let hidden = probes.len().saturating_sub(MAX_ROWS);
+    let body = html! {
+        h1 { "Entry " code #entry-ref { (r) } }
+        (form(&r))
+        @if !incs.is_empty() {
+            h2 { "Incidents" }
+            (incidents_table(&incs))
+        }
+        h2 { "Probes (" (probes.len()) ", newest first)" }
+        @if hidden > 0 {
+            p.muted { (hidden) " older probes are not shown; " code { "unlistd history " (r) } " lists them all." }
+        }
+        @if probes.is_empty() {
+            p.muted { "Not probed yet." }
+        } @else {
+            table.history {
+                thead { tr { th { "Time" } th { "Site" } th { "Outcome" } th.num { "HTTP" } th { "Page SHA-256" } th { "Reason" } } }
+                tbody {
+                    @for p in probes[hidden..].iter().rev() {
+                        tr {
+                            td { (time_cell(p.time)) }
+                            td { (p.site) }
+                            td { (outcome_badge(p.outcome)) }
+                            td.num { @match p.http_status { Some(s) => (s), None => "—" } }
+                            td { (sha_cell(p.page_sha256.as_deref())) }
+                            td { @match &p.reason { Some(x) => (x), None => span.muted { "—" } } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(StatusCode::OK, "Entry history", Some(Nav::Entries), body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_well() {
+        assert_eq!(age(0), "0s");
+        assert_eq!(age(59), "59s");
+        assert_eq!(age(61), "1m 1s");
+        assert_eq!(age(3 * 3600 + 120), "3h 2m");
+        assert_eq!(age(2 * 86_400 + 5 * 3600), "2d 5h");
+    }
+
+    #[test]
+    fn refs_are_encoded_in_links() {
+        assert_eq!(entry_href("R-03"), "/dashboard/entries?ref=R-03");
+        assert_eq!(
+            entry_href("a b&c=\"<x>\""),
+            "/dashboard/entries?ref=a%20b%26c%3D%22%3Cx%3E%22"
+        );
+        assert_eq!(incident_href("inc_1/2"), "/dashboard/incidents/inc_1%2F2");
+    }
+
+    #[test]
+    fn session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; unlistd_session=abc ; b=2"),
+        );
+        assert_eq!(session_cookie(&h), Some("abc"));
+        assert_eq!(session_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn sessions_expire_and_log_out() {
+        let s = Sessions::default();
+        let id = s.create();
+        assert!(s.valid(Some(&id)));
+        assert!(!s.valid(Some("nope")));
+        assert!(!s.valid(None));
+        s.remove(Some(&id));
+        assert!(!s.valid(Some(&id)));
+        // The table stays bounded.
+        for _ in 0..MAX_SESSIONS + 10 {
+            s.create();
+        }
+        assert!(s.live.lock().unwrap().len() <= MAX_SESSIONS);
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let m = html! { td { ("<script>alert(1)</script>") } };
+        assert_eq!(
+            m.into_string(),
+            "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"
+        );
+    }
+}

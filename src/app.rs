@@ -68,6 +68,7 @@ impl App {
             pseudo,
             alerts: Arc::new(Notify::new()),
             progress: Arc::new(AtomicU64::new(0)),
+            retention: settings.retention,
         };
         Ok(App {
             settings: Arc::new(settings),
@@ -209,6 +210,7 @@ impl App {
             tracker.spawn(async move { watchdog(every, p, c).await });
         }
         tracker.close();
+        crate::engine::log_chain_head(&self.engine.store).await;
         crate::systemd::notify("READY=1\nSTATUS=scanning");
         tracing::info!(
             listen = %self.settings.api.listen,

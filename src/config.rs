@@ -20,6 +20,7 @@ use crate::fetch::{Rate, SitePolicy};
 use crate::sites::declarative::{Declarative, DeclarativeSpec};
 use crate::sites::eniro::Eniro;
 use crate::sites::{Adapter, dk118::Dk118};
+use crate::store::Retention;
 
 /// A configuration problem; `Display` is `FILE:LINE: KEY: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,13 +44,21 @@ pub struct RawConfig {
     #[serde(default)]
     sites: Vec<RawSite>,
     alerts: Option<RawAlerts>,
-    report: Option<toml::Value>,
+    report: Option<RawReport>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: Spanned<String>,
+    evidence_retention: Option<Spanned<String>>,
+    roster_retention: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    signing_key_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,7 +154,34 @@ pub struct Settings {
     pub scan: ScanSettings,
     pub sites: Vec<SiteSettings>,
     pub alerts: AlertSettings,
+    /// `[store] evidence_retention` and `roster_retention`.
+    pub retention: Retention,
+    pub report: ReportSettings,
 }
+
+/// `[report]`.
+#[derive(Clone, Default)]
+pub struct ReportSettings {
+    /// The HMAC key from `signing_key_file`; without it reports are signed
+    /// with a random key kept beside the store (`report-key`, mode 0600).
+    pub signing_key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ReportSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportSettings")
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
+}
+
+/// Default `[store] evidence_retention`: 400 days.
+pub const DEFAULT_EVIDENCE_RETENTION: Duration = Duration::from_secs(400 * 86400);
+/// Default `[store] roster_retention`: 30 days.
+pub const DEFAULT_ROSTER_RETENTION: Duration = Duration::from_secs(30 * 86400);
 
 #[derive(Clone)]
 pub struct ApiSettings {
@@ -814,14 +850,31 @@ impl Validator<'_> {
             }
         };
 
-        if raw.report.is_some() {
-            // `[report]` keys arrive with compliance reports; refuse rather than ignore.
-            return self.err(
-                "report",
-                None,
-                "is not supported by this version of unlistd yet",
-            );
-        }
+        let retention = {
+            let st = raw.store.as_ref();
+            Retention {
+                evidence: self.opt_duration(
+                    "store.evidence_retention",
+                    &st.and_then(|s| s.evidence_retention.clone()),
+                    DEFAULT_EVIDENCE_RETENTION,
+                )?,
+                roster: self.opt_duration(
+                    "store.roster_retention",
+                    &st.and_then(|s| s.roster_retention.clone()),
+                    DEFAULT_ROSTER_RETENTION,
+                )?,
+            }
+        };
+        let report = match raw
+            .report
+            .as_ref()
+            .and_then(|r| r.signing_key_file.as_ref())
+        {
+            Some(f) => ReportSettings {
+                signing_key: Some(self.secret("report.signing_key_file", f)?),
+            },
+            None => ReportSettings::default(),
+        };
 
         Ok(Settings {
             source: self.path.to_path_buf(),
@@ -830,6 +883,8 @@ impl Validator<'_> {
             scan,
             sites,
             alerts,
+            retention,
+            report,
         })
     }
 }
@@ -1010,6 +1065,46 @@ mod tests {
         let e = p(&decl("div").replace("adapter = \"declarative\"", "adapter = \"dk118\""))
             .unwrap_err();
         assert_eq!(e.key, "sites[0].declarative");
+    }
+
+    #[test]
+    fn report_key_file_and_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rk"), "report-key-bytes\n").unwrap();
+        let c = |extra: &str| parse(&format!("{MIN}{extra}"), &dir.path().join("c.toml"));
+        let s = c("").unwrap();
+        assert!(s.report.signing_key.is_none());
+        assert_eq!(s.retention.evidence, DEFAULT_EVIDENCE_RETENTION);
+        assert_eq!(s.retention.roster, DEFAULT_ROSTER_RETENTION);
+        let s = c("[report]\nsigning_key_file = \"rk\"\n").unwrap();
+        assert_eq!(
+            s.report.signing_key.as_deref(),
+            Some(&b"report-key-bytes"[..])
+        );
+        assert!(!format!("{:?}", s.report).contains("report-key-bytes"));
+        let e = c("[report]\nsigning_key_file = \"missing\"\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("report.signing_key_file", Some(4))
+        );
+        let e = c("[report]\nsigning_key = \"inline\"\n").unwrap_err();
+        assert_eq!(e.key, "signing_key");
+        let s = parse(
+            "[store]\npath = \"x.db\"\nevidence_retention = \"30d\"\nroster_retention = \"12h\"\n",
+            &dir.path().join("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.retention.evidence, Duration::from_secs(30 * 86400));
+        assert_eq!(s.retention.roster, Duration::from_secs(12 * 3600));
+        let e = parse(
+            "[store]\npath = \"x.db\"\nevidence_retention = \"forever\"\n",
+            &dir.path().join("c.toml"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("store.evidence_retention", Some(3))
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::{Entry, EntryId, Outcome, OutcomeKind, matcher};
 use crate::fetch::{SiteFetcher, mask_number_in_url};
 use crate::sites::{Page, Query};
-use crate::store::{NewProbe, Store, StoreError};
+use crate::store::{NewProbe, Retention, Store, StoreError};
 
 /// Result pages read per query before giving up as inconclusive: a reverse
 /// lookup with more than 100 hits is not an answer we can vouch for.
@@ -100,6 +100,8 @@ pub struct ProbeResult {
     pub http_status: Option<u16>,
     pub page_sha256: Option<String>,
     pub url_masked: String,
+    /// The deciding page's body (kept by the store as evidence when needed).
+    pub body: Option<Vec<u8>>,
 }
 
 /// The queries an entry needs on a site: always its number (a listing found
@@ -137,6 +139,7 @@ struct PageResult {
     http_status: Option<u16>,
     sha256: Option<String>,
     url_masked: String,
+    body: Option<String>,
 }
 
 async fn fetch_page(site: &Site, entry_number: &str, query: &Query, page: u32) -> PageResult {
@@ -163,6 +166,7 @@ async fn fetch_page(site: &Site, entry_number: &str, query: &Query, page: u32) -
         http_status: fetched.status,
         sha256: fetched.sha256,
         url_masked,
+        body: fetched.body,
     }
 }
 
@@ -184,6 +188,7 @@ pub async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
                 http_status: r.http_status,
                 page_sha256: r.sha256.clone(),
                 url_masked: r.url_masked.clone(),
+                body: r.body.as_ref().map(|b| b.as_bytes().to_vec()),
             };
             match &r.page {
                 Err(reason) => {
@@ -228,6 +233,7 @@ pub async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
             http_status: None,
             page_sha256: None,
             url_masked: String::new(),
+            body: None,
         },
     }
 }
@@ -292,6 +298,8 @@ pub struct Engine {
     pub progress: Arc<AtomicU64>,
     /// Group-commits probe results (see [`Recorder`]).
     pub recorder: Recorder,
+    /// Evidence and roster retention, applied after every cycle.
+    pub retention: Retention,
 }
 
 impl Engine {
@@ -314,6 +322,7 @@ impl Engine {
             http_status: r.http_status,
             page_sha256: r.page_sha256,
             url_masked: r.url_masked,
+            body: r.body,
         };
         let effect = self.recorder.record(np).await?;
         self.progress.fetch_add(1, Ordering::Relaxed);
@@ -495,6 +504,9 @@ impl Engine {
             match self.run_cycle(&site, &cancel).await {
                 Ok(t) => {
                     failures = 0;
+                    if t.probes > 0 {
+                        self.after_cycle().await;
+                    }
                     let took = started.elapsed();
                     if took > self.scan.max_staleness {
                         tracing::warn!(
@@ -535,6 +547,24 @@ impl Engine {
         }
     }
 
+    /// After a cycle: the retention purges, then the audit chain head in
+    /// the log (a witness outside the store). Failures are logged, not fatal.
+    pub async fn after_cycle(&self) {
+        let store = self.store.clone();
+        let retention = self.retention;
+        let now = time::OffsetDateTime::now_utc();
+        match blocking(move || store.purge(now, &retention)).await {
+            Ok(p) if p.evidence_purged + p.entries_erased > 0 => tracing::info!(
+                evidence_purged = p.evidence_purged,
+                entries_erased = p.entries_erased,
+                "Retention purge done."
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "Retention purge failed."),
+        }
+        log_chain_head(&self.store).await;
+    }
+
     /// One pass of every enabled site, concurrently (`scan --once`).
     pub async fn scan_once(&self, cancel: &CancellationToken) -> Result<ScanTotals, StoreError> {
         let mut set = tokio::task::JoinSet::new();
@@ -553,6 +583,18 @@ impl Engine {
             }
         }
         Ok(totals)
+    }
+}
+
+/// Logs the audit trail's head: `chain head seq=… hash=…`.
+pub async fn log_chain_head(store: &Store) {
+    let store = store.clone();
+    match blocking(move || store.audit_head()).await {
+        Ok(Some(h)) => {
+            tracing::info!(seq = h.seq, hash = %h.hash, "chain head seq={} hash={}", h.seq, h.hash)
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "Cannot read the audit chain head."),
     }
 }
 

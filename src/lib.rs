@@ -9,6 +9,8 @@
 //!   listings out.
 //! - [`fetch`]: the only code that talks to sites; per-site politeness gate.
 //! - [`store`]: the only code that speaks SQL.
+//! - [`audit`]: the tamper-evident trail's construction (canonical JSON,
+//!   hash chain); [`report`]: signed compliance reports.
 //! - [`roster`]: the roster CSV reader (streaming, line-numbered errors).
 //! - [`config`]: TOML → validated [`config::Settings`].
 //! - [`engine`]: probes entries on sites and schedules cycles.
@@ -21,6 +23,7 @@
 
 pub mod alert;
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
@@ -28,6 +31,7 @@ pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod fetch;
+pub mod report;
 pub mod roster;
 pub mod sim;
 pub mod sites;

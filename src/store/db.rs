@@ -17,6 +17,8 @@ use crate::domain::{Address, E164, Entry, ExposedField};
 pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_init.sql")),
     M::up(include_str!("migrations/0002_site_state.sql")),
+    // Rebuilds `entries`: run with foreign keys off, then checked.
+    M::up(include_str!("migrations/0003_audit.sql")).foreign_key_check(),
 ];
 
 /// The schema history; the version lives in `PRAGMA user_version`.
@@ -98,9 +100,18 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
     let mut conn =
         Connection::open_with_flags(path, flags).map_err(|e| open_err(path, sql_msg(&e)))?;
     configure(&conn).map_err(|e| open_err(path, e.to_string()))?;
-    MIGRATIONS
+    // A migration that rebuilds a table needs foreign keys off (they cannot
+    // be switched inside its transaction); each such migration ends with a
+    // foreign key check instead.
+    conn.execute_batch("PRAGMA foreign_keys = OFF;")
+        .map_err(|e| open_err(path, sql_msg(&e)))?;
+    let migrated = MIGRATIONS
         .to_latest(&mut conn)
-        .map_err(|e| open_err(path, format!("migration failed: {e}")))?;
+        .map_err(|e| open_err(path, format!("migration failed: {e}")));
+    conn.execute_batch("PRAGMA foreign_keys = ON;")
+        .map_err(|e| open_err(path, sql_msg(&e)))?;
+    migrated?;
+    super::audit::start_trail(&mut conn).map_err(|e| open_err(path, e.to_string()))?;
 
     // SQLite gives -wal/-shm the database file's mode; make sure anyway
     // (they exist now: the migration check wrote through the WAL).
@@ -241,8 +252,15 @@ pub(super) fn phone_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<E164> {
     E164::from_e164(&s).ok_or_else(|| corrupt(idx, "phone"))
 }
 
+/// What stands for the number of an entry whose roster data was erased.
+pub const ERASED: &str = "(erased)";
+
+/// The masked number; [`ERASED`] once the entry's data was erased.
 pub(super) fn masked_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<String> {
-    Ok(phone_col(row, idx)?.masked())
+    match row.get_ref(idx)? {
+        rusqlite::types::ValueRef::Null => Ok(ERASED.to_string()),
+        _ => Ok(phone_col(row, idx)?.masked()),
+    }
 }
 
 pub(super) fn exposed_text(fields: &[ExposedField]) -> String {

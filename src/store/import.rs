@@ -223,13 +223,25 @@ fn import_in_tx(
                  hide_number = excluded.hide_number, hide_address = excluded.hide_address,
                  cohort = excluded.cohort,
                  added_at = CASE WHEN e.active = 0 THEN excluded.added_at ELSE e.added_at END,
-                 active = 1, removed_at = NULL, updated_at = excluded.updated_at
+                 active = 1, removed_at = NULL, erased_at = NULL,
+                 updated_at = excluded.updated_at
              WHERE e.active = 0 OR {}",
             differs("excluded")
         ),
         [now],
     )
     .map_err(sql)?;
+    // The operator's action, in the trail with its counts (no roster data).
+    super::audit::append(
+        &tx,
+        crate::audit::kind::ROSTER_IMPORT,
+        "",
+        &serde_json::json!({
+            "rows": staged, "added": added, "changed": changed,
+            "removed": removed, "unchanged": unchanged,
+        }),
+        now,
+    )?;
     tx.commit().map_err(sql)?;
     Ok(ImportOutcome::Applied(ImportCounts {
         added,

@@ -20,12 +20,15 @@ use crate::domain::incident::{EventType, IncidentState, Step};
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 
+mod audit;
 mod cycle;
 mod db;
+mod evidence;
 mod import;
 mod outbox;
 mod probe;
 mod queries;
+mod report;
 mod site;
 #[cfg(test)]
 mod tests;
@@ -99,6 +102,10 @@ pub struct NewProbe {
     pub page_sha256: Option<String>,
     /// The request URL with the number masked; safe to display.
     pub url_masked: String,
+    /// The decoded body of the deciding page, when one was read. Its size is
+    /// recorded for every probe; the body itself is kept (compressed) only
+    /// as evidence: for exposed probes and clean probes of an open incident.
+    pub body: Option<Vec<u8>>,
 }
 
 /// What recording a probe did.
@@ -203,6 +210,162 @@ pub struct SiteHealth {
     pub last_canary_ok: Option<bool>,
 }
 
+/// How long evidence and removed entries' data are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Kept pages of incidents resolved longer ago than this are purged
+    /// (never those of open incidents).
+    pub evidence: Duration,
+    /// Entries removed from the roster longer ago than this lose their
+    /// name, number and address; `ref` and the number's HMAC stay.
+    pub roster: Duration,
+}
+
+/// What one purge did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub evidence_purged: u64,
+    pub entries_erased: u64,
+}
+
+/// The newest record of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// The first place the trail does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenRecord {
+    /// The record's seq; `None` for a row that has no record at all.
+    pub seq: Option<i64>,
+    pub kind: String,
+    pub ref_id: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for BrokenRecord {
+    /// `audit record 42 (probe 17): …`, or `probe 17: …` for a row without
+    /// a record.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.ref_id.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{} {}", self.kind, self.ref_id)
+        };
+        match self.seq {
+            Some(seq) => write!(f, "audit record {seq} ({what}): {}", self.message),
+            None => write!(f, "{what}: {}", self.message),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerification {
+    pub verified: bool,
+    /// Records in the trail.
+    pub records: u64,
+    pub head: Option<AuditHead>,
+    pub first_broken: Option<BrokenRecord>,
+}
+
+/// What a compliance report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportScope {
+    Incident(String),
+    /// Incidents active during `[since, until]` (either end open), of one
+    /// cohort or of all entries.
+    Filter {
+        cohort: Option<String>,
+        since: Option<Ts>,
+        until: Option<Ts>,
+    },
+}
+
+/// The page of a probe, as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptEvidence {
+    /// Only the hash and size were kept.
+    None,
+    Kept {
+        sha256: String,
+        size: u64,
+    },
+    Purged {
+        at: Ts,
+    },
+}
+
+/// A probe as a report cites it.
+#[derive(Debug, Clone)]
+pub struct EvidenceProbe {
+    pub id: i64,
+    pub time: Ts,
+    pub site: String,
+    /// The request, number masked.
+    pub url_masked: String,
+    pub page_sha256: Option<String>,
+    pub http_status: Option<u16>,
+    pub page_size: Option<u64>,
+    pub evidence: KeptEvidence,
+}
+
+/// One incident with the probes that bound it.
+#[derive(Debug, Clone)]
+pub struct IncidentReport {
+    pub incident: IncidentView,
+    pub cohort: Option<String>,
+    /// Exposed probes recorded for the incident.
+    pub exposed_probes: u64,
+    /// The probe that opened it.
+    pub opened_by: Option<EvidenceProbe>,
+    /// The last clean probe of the entry on the site before first seen.
+    pub last_clean_before: Option<EvidenceProbe>,
+    /// The clean probes after the last exposure (all of them closed it once
+    /// it is resolved).
+    pub closing_probes: Vec<EvidenceProbe>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CoverageGap {
+    pub entry_ref: String,
+    pub from: Ts,
+    pub to: Ts,
+}
+
+/// Coverage of one site over a report's period.
+#[derive(Debug, Clone, Default)]
+pub struct SiteCoverageReport {
+    pub site: String,
+    /// Entries in scope during the period.
+    pub entries: u64,
+    /// Entries probed conclusively within every `max_staleness`.
+    pub covered: u64,
+    pub gaps: u64,
+    pub longest_gap: Option<Duration>,
+    /// The first gaps found (at most 20).
+    pub examples: Vec<CoverageGap>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CohortSite {
+    pub site: String,
+    pub incidents: u64,
+    pub open: u64,
+    pub entries: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CohortSummary {
+    pub tag: String,
+    pub entries: u64,
+    pub active: u64,
+    pub erased: u64,
+    pub entries_exposed: u64,
+    pub sites: Vec<CohortSite>,
+}
+
 /// Handle to the store; cheap to clone.
 ///
 /// One connection behind a mutex: every method locks it for its own
@@ -268,7 +431,8 @@ impl Store {
         self.with(|c| queries::roster_size(c))
     }
 
-    /// Active or removed entries, by the operator's ref.
+    /// Active or removed entries, by the operator's ref (not those whose
+    /// roster data was erased: there is no entry left to return).
     ///
     /// An address is stored as its six parts, so an `Address` with every
     /// part `None` reads back as `address: None`.
@@ -441,6 +605,85 @@ impl Store {
         receivers: &[String],
     ) -> Result<Option<EventType>, StoreError> {
         self.with(|c| site::record_canary_check(c, site, now, ok, reason, receivers))
+    }
+
+    // ------------------------------------------------------------ audit
+
+    /// The newest audit record; `None` only for a trail not yet started.
+    pub fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.with(|c| audit::head(c))
+    }
+
+    /// Walks the whole trail: sequence, links and hashes, each probe
+    /// record against the current `probes` row (and kept page), each
+    /// incident record against its row, then rows without a record and
+    /// purged pages without a purge record. Stops at the first problem.
+    pub fn audit_verify(&self) -> Result<AuditVerification, StoreError> {
+        self.with(|c| audit::verify(c))
+    }
+
+    /// The retention purges (see [`Retention`]), each recorded in the
+    /// trail. Call once per cycle; cheap when there is nothing to purge.
+    pub fn purge(&self, now: Ts, retention: &Retention) -> Result<PurgeCounts, StoreError> {
+        self.with(|c| evidence::purge(c, now, retention))
+    }
+
+    /// The kept page of a probe, decompressed; `None` when only its hash
+    /// was kept or the page was purged.
+    pub fn evidence_body(&self, probe_id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| evidence::body(c, probe_id))
+    }
+
+    // ------------------------------------------------------------ reports
+
+    /// Incidents of a report with their bounding probes, oldest first.
+    /// `None` for an unknown incident id.
+    pub fn report_incidents(
+        &self,
+        scope: &ReportScope,
+    ) -> Result<Option<Vec<IncidentReport>>, StoreError> {
+        self.with(|c| report::report_incidents(c, scope))
+    }
+
+    /// When the earliest entry of the scope joined the roster.
+    pub fn report_scope_start(&self, scope: &ReportScope) -> Result<Option<Ts>, StoreError> {
+        self.with(|c| report::scope_start(c, scope))
+    }
+
+    /// Per site: were the scope's entries probed conclusively at least
+    /// every `max_staleness` during `[since, until]`, and where not.
+    pub fn report_coverage(
+        &self,
+        scope: &ReportScope,
+        sites: &[String],
+        since: Ts,
+        until: Ts,
+        max_staleness: Duration,
+    ) -> Result<Vec<SiteCoverageReport>, StoreError> {
+        self.with(|c| report::coverage(c, scope, sites, since, until, max_staleness))
+    }
+
+    pub fn cohort_summary(&self, tag: &str) -> Result<CohortSummary, StoreError> {
+        self.with(|c| report::cohort_summary(c, tag))
+    }
+
+    /// Active entries of a cohort after `after`, by id.
+    pub fn cohort_entries(
+        &self,
+        tag: &str,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<Vec<(EntryId, Entry)>, StoreError> {
+        self.with(|c| report::cohort_entries(c, tag, after, limit))
+    }
+
+    /// Active entries of a cohort.
+    pub fn cohort_size(&self, tag: &str) -> Result<u64, StoreError> {
+        self.with(|c| report::cohort_size(c, tag))
+    }
+
+    pub fn incident_exists(&self, id: &str) -> Result<bool, StoreError> {
+        self.with(|c| report::incident_exists(c, id))
     }
 
     /// Proves the store is writable (for `/healthz`): a tiny durable write.

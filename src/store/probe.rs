@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::db::{exposed_col, exposed_text, ms, sql, u32_col};
 use super::{NewProbe, ProbeEffect, StoreError};
+use super::{audit, evidence};
 use crate::domain::incident::{self, ActiveIncident, EventType, IncidentState, Step};
 use crate::domain::{Outcome, OutcomeKind};
 
@@ -145,10 +146,14 @@ fn record_in_tx(
         Outcome::Inconclusive { reason } => (Some(reason.as_str()), None),
     };
     let kind = probe.outcome.kind();
+    let page_size = probe
+        .body
+        .as_ref()
+        .map(|b| i64::try_from(b.len()).unwrap_or(i64::MAX));
     tx.execute(
         "INSERT INTO probes (entry_id, site, time, outcome, http_status, page_sha256, reason,
-             url_masked, why, incident_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             url_masked, why, incident_id, page_size)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             entry,
             probe.site,
@@ -160,6 +165,7 @@ fn record_in_tx(
             probe.url_masked,
             why,
             incident_id,
+            page_size,
         ],
     )
     .map_err(sql)?;
@@ -171,6 +177,35 @@ fn record_in_tx(
             params![id, probe_id],
         )
         .map_err(sql)?;
+    }
+
+    // Evidence: the page of every exposed probe, and of every clean probe of
+    // an open incident (it may turn out to be one of those that close it).
+    let keep_body = match &step {
+        Step::Open { .. } | Step::SeenAgain { .. } => true,
+        Step::CleanCounted { .. } | Step::Resolve { .. } => true,
+        Step::Nothing => kind == OutcomeKind::Exposed,
+    };
+    if let (true, Some(body)) = (keep_body, &probe.body) {
+        evidence::keep(&tx, probe_id, body)?;
+    }
+
+    // The trail, in the same transaction: the probe, then what it did.
+    audit::append_probe(&tx, probe_id, t)?;
+    match (&step, &incident_id) {
+        (Step::Open { .. }, Some(id)) => {
+            let payload = audit::open_payload(&tx, id)?;
+            audit::append(&tx, crate::audit::kind::INCIDENT_OPEN, id, &payload, t)?;
+        }
+        (Step::Resolve { .. }, Some(id)) => {
+            let payload = audit::resolve_payload(&tx, id)?;
+            audit::append(&tx, crate::audit::kind::INCIDENT_RESOLVE, id, &payload, t)?;
+        }
+        (Step::SeenAgain { .. }, Some(id)) => {
+            // The clean probes so far will not close it after all.
+            evidence::purge_not_closing(&tx, id, t)?;
+        }
+        _ => {}
     }
 
     if let Some(event) = step.event() {

@@ -57,7 +57,7 @@ pub(super) fn entry_by_ref(
     entry_ref: &str,
 ) -> Result<Option<(EntryId, Entry)>, StoreError> {
     conn.prepare_cached(&format!(
-        "SELECT e.id, {ENTRY_COLS} FROM entries AS e WHERE e.ref = ?1"
+        "SELECT e.id, {ENTRY_COLS} FROM entries AS e WHERE e.ref = ?1 AND e.erased_at IS NULL"
     ))
     .and_then(|mut s| {
         s.query_row([entry_ref], |r| Ok((EntryId(r.get(0)?), entry_at(r, 1)?)))

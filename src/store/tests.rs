@@ -100,6 +100,7 @@ fn probe(entry: EntryId, site: &str, time: Ts, outcome: Outcome) -> NewProbe {
         http_status: Some(200),
         page_sha256: Some("ab".repeat(32)),
         url_masked: "https://example.test/search?q=2000••••".into(),
+        body: Some(format!("<html>{time}</html>").into_bytes()),
     }
 }
 
@@ -1137,4 +1138,613 @@ fn corrupt_values_read_back_are_errors_without_the_value() {
     let msg = err.to_string();
     assert!(msg.contains("phone"), "{msg}");
     assert!(!msg.contains("20000001"), "{msg}");
+}
+
+// ---------------------------------------------------------------- audit trail
+
+fn exec(store: &Store, q: &str) -> usize {
+    store.with(|c| c.execute(q, []).map_err(db::sql)).unwrap()
+}
+
+fn kinds(store: &Store) -> Vec<String> {
+    store
+        .with(|c| {
+            let mut s = c.prepare("SELECT kind FROM audit ORDER BY seq").unwrap();
+            let v = s
+                .query_map([], |r| r.get::<_, String>(0))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            Ok(v)
+        })
+        .unwrap()
+}
+
+fn audit_seq_of(store: &Store, kind: &str, ref_id: &str) -> i64 {
+    store
+        .with(|c| {
+            c.query_row(
+                "SELECT seq FROM audit WHERE kind = ?1 AND ref_id = ?2",
+                [kind, ref_id],
+                |r| r.get(0),
+            )
+            .map_err(db::sql)
+        })
+        .unwrap()
+}
+
+fn broken(store: &Store) -> BrokenRecord {
+    let v = store.audit_verify().unwrap();
+    assert!(!v.verified);
+    v.first_broken.expect("a broken record")
+}
+
+fn assert_verified(store: &Store) {
+    let v = store.audit_verify().unwrap();
+    assert!(v.verified, "{:?}", v.first_broken.map(|b| b.to_string()));
+    assert_eq!(v.first_broken, None);
+}
+
+/// Records the outcomes in order, one second apart from `from`; returns
+/// the probe ids.
+fn story(store: &Store, id: EntryId, from: i64, outcomes: Vec<Outcome>, k: u32) -> Vec<i64> {
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            store
+                .record_probe(&probe(id, "118.dk", t(from + i as i64), o), k, &receivers())
+                .unwrap()
+                .probe_id
+        })
+        .collect()
+}
+
+#[test]
+fn every_change_appends_a_chained_record() {
+    let (_d, store) = new_store();
+    assert_eq!(kinds(&store), ["trail.start"]);
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    use Outcome::Clean;
+    story(
+        &store,
+        id,
+        1,
+        vec![Clean, exposed(), inconclusive(), Clean, Clean],
+        2,
+    );
+    assert_eq!(
+        kinds(&store),
+        [
+            "trail.start",
+            "roster.import",
+            "probe",
+            "probe",
+            "incident.open",
+            "probe",
+            "probe",
+            "probe",
+            "incident.resolve"
+        ]
+    );
+    let v = store.audit_verify().unwrap();
+    assert!(v.verified);
+    assert_eq!(v.records, 9);
+    let head = store.audit_head().unwrap().unwrap();
+    assert_eq!(v.head.as_ref(), Some(&head));
+    assert_eq!(head.seq, 9);
+
+    // The hash is the documented construction over the stored fields.
+    let (prev, payload, kind, time, hash): (String, String, String, i64, String) = store
+        .with(|c| {
+            c.query_row(
+                "SELECT prev_hash, payload, kind, time, hash FROM audit WHERE seq = 9",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .map_err(db::sql)
+        })
+        .unwrap();
+    assert_eq!(
+        crate::audit::chain_hash(&prev, &payload, &kind, time, 9),
+        hash
+    );
+    let p: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(p["consecutive_clean"], 2);
+    assert_eq!(p["closing_probes"].as_array().unwrap().len(), 2);
+
+    // Payloads carry ids, counts and hashes, never roster data.
+    let all: String = store
+        .with(|c| {
+            c.query_row("SELECT group_concat(payload, ' ') FROM audit", [], |r| {
+                r.get(0)
+            })
+            .map_err(db::sql)
+        })
+        .unwrap();
+    for secret in ["2000000", "2000001", "Person", "Ågade", "8000"] {
+        assert!(!all.contains(secret), "audit payload holds {secret}: {all}");
+    }
+    let import: serde_json::Value = serde_json::from_str(
+        &store
+            .with(|c| {
+                c.query_row(
+                    "SELECT payload FROM audit WHERE kind = 'roster.import'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(db::sql)
+            })
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(import["added"], 2);
+}
+
+#[test]
+fn editing_or_deleting_rows_behind_the_stores_back_is_detected() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    let ids = story(
+        &store,
+        id,
+        1,
+        vec![Outcome::Clean, exposed(), Outcome::Clean],
+        3,
+    );
+    assert_verified(&store);
+    let exposed_id = ids[1];
+    let seq = audit_seq_of(&store, "probe", &exposed_id.to_string());
+
+    // A probe's outcome edited.
+    exec(
+        &store,
+        &format!("UPDATE probes SET outcome = 'clean' WHERE id = {exposed_id}"),
+    );
+    let b = broken(&store);
+    assert_eq!(
+        (b.seq, b.kind.as_str(), b.ref_id.clone()),
+        (Some(seq), "probe", exposed_id.to_string())
+    );
+    assert!(b.message.contains("outcome"), "{}", b.message);
+    assert!(
+        b.to_string()
+            .starts_with(&format!("audit record {seq} (probe {exposed_id}): ")),
+        "{b}"
+    );
+    exec(
+        &store,
+        &format!("UPDATE probes SET outcome = 'exposed' WHERE id = {exposed_id}"),
+    );
+    assert_verified(&store);
+
+    // The page hash swapped.
+    exec(
+        &store,
+        &format!("UPDATE probes SET page_sha256 = 'cd' WHERE id = {exposed_id}"),
+    );
+    let b = broken(&store);
+    assert_eq!(b.seq, Some(seq));
+    assert!(b.message.contains("page_sha256"), "{}", b.message);
+    exec(
+        &store,
+        &format!(
+            "UPDATE probes SET page_sha256 = '{}' WHERE id = {exposed_id}",
+            "ab".repeat(32)
+        ),
+    );
+    assert_verified(&store);
+
+    // The incident's first sighting moved.
+    let inc = store.incidents(false).unwrap()[0].id.clone();
+    exec(
+        &store,
+        "UPDATE incidents SET first_seen = first_seen + 1000",
+    );
+    let b = broken(&store);
+    assert_eq!(
+        (b.kind.as_str(), b.ref_id.as_str()),
+        ("incident.open", inc.as_str())
+    );
+    exec(
+        &store,
+        "UPDATE incidents SET first_seen = first_seen - 1000",
+    );
+    assert_verified(&store);
+
+    // A record's payload edited: its hash no longer matches.
+    exec(
+        &store,
+        &format!(
+            "UPDATE audit SET payload = replace(payload, 'exposed', 'clean') WHERE seq = {seq}"
+        ),
+    );
+    let b = broken(&store);
+    assert_eq!(b.seq, Some(seq));
+    assert!(b.message.contains("hash"), "{}", b.message);
+}
+
+#[test]
+fn deleted_records_and_rows_are_named() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    let ids = story(
+        &store,
+        id,
+        1,
+        vec![Outcome::Clean, Outcome::Clean, Outcome::Clean],
+        3,
+    );
+
+    // A probe row deleted: its record names it.
+    let seq = audit_seq_of(&store, "probe", &ids[1].to_string());
+    exec(&store, &format!("DELETE FROM probes WHERE id = {}", ids[1]));
+    let b = broken(&store);
+    assert_eq!((b.seq, b.ref_id.clone()), (Some(seq), ids[1].to_string()));
+    assert!(b.message.contains("missing"), "{}", b.message);
+
+    // An audit record deleted from the middle: the next one says so.
+    let (_d, store) = new_store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    let ids = story(
+        &store,
+        id,
+        1,
+        vec![Outcome::Clean, Outcome::Clean, Outcome::Clean],
+        3,
+    );
+    let seq = audit_seq_of(&store, "probe", &ids[1].to_string());
+    exec(&store, &format!("DELETE FROM audit WHERE seq = {seq}"));
+    let b = broken(&store);
+    assert_eq!(b.seq, Some(seq + 1));
+    assert!(
+        b.message
+            .contains(&format!("record {seq} before it is missing")),
+        "{b}"
+    );
+
+    // The record and its row deleted together in the middle: still a gap.
+    // A probe added without a record: named as such.
+    let (_d, store) = new_store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    story(&store, id, 1, vec![Outcome::Clean], 3);
+    exec(
+        &store,
+        &format!(
+            "INSERT INTO probes (id, entry_id, site, time, outcome, url_masked)
+             VALUES (999, {}, '118.dk', 0, 'clean', '/x')",
+            id.0
+        ),
+    );
+    let b = broken(&store);
+    assert_eq!(
+        (b.seq, b.kind.as_str(), b.ref_id.as_str()),
+        (None, "probe", "999")
+    );
+    assert!(b.to_string().starts_with("probe 999: "), "{b}");
+}
+
+fn evidence_rows(store: &Store) -> Vec<(i64, bool)> {
+    store
+        .with(|c| {
+            let mut s = c
+                .prepare("SELECT probe_id, body_gz IS NOT NULL FROM evidence ORDER BY probe_id")
+                .unwrap();
+            Ok(s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap())
+        })
+        .unwrap()
+}
+
+#[test]
+fn evidence_is_kept_for_exposures_and_the_probes_that_close_them() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    use Outcome::Clean;
+    let ids = story(
+        &store,
+        id,
+        1,
+        vec![
+            Clean,          // 0: no incident: hash and size only
+            exposed(),      // 1: kept
+            Clean,          // 2: kept, then purged by 4
+            inconclusive(), // 3: nothing
+            exposed(),      // 4: kept; resets the count
+            Clean,          // 5..7: kept, close it
+            Clean,
+            Clean,
+            Clean, // 8: after resolution: hash only
+        ],
+        3,
+    );
+    assert_eq!(
+        evidence_rows(&store),
+        vec![
+            (ids[1], true),
+            (ids[2], false),
+            (ids[4], true),
+            (ids[5], true),
+            (ids[6], true),
+            (ids[7], true)
+        ]
+    );
+    assert_eq!(
+        store.evidence_body(ids[5]).unwrap().unwrap(),
+        format!("<html>{}</html>", t(6)).into_bytes()
+    );
+    assert_eq!(store.evidence_body(ids[2]).unwrap(), None);
+    assert_eq!(store.evidence_body(ids[0]).unwrap(), None);
+    // Every probe keeps its page size.
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM probes WHERE page_size IS NOT NULL"
+        ),
+        9
+    );
+    assert!(kinds(&store).contains(&"evidence.purge".to_string()));
+    assert_verified(&store);
+
+    // The report's view: bounded by the first clean probe, closed by 5..7.
+    let r = store
+        .report_incidents(&ReportScope::Filter {
+            cohort: None,
+            since: None,
+            until: None,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    let r = &r[0];
+    assert_eq!(r.last_clean_before.as_ref().map(|p| p.id), Some(ids[0]));
+    assert_eq!(r.opened_by.as_ref().map(|p| p.id), Some(ids[1]));
+    assert_eq!(
+        r.closing_probes.iter().map(|p| p.id).collect::<Vec<_>>(),
+        ids[5..8]
+    );
+    assert_eq!(r.exposed_probes, 2);
+    assert!(matches!(
+        r.closing_probes[0].evidence,
+        KeptEvidence::Kept { .. }
+    ));
+    let inc = r.incident.id.clone();
+    assert!(
+        store
+            .report_incidents(&ReportScope::Incident(inc))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .report_incidents(&ReportScope::Incident("inc_nope".into()))
+            .unwrap()
+            .is_none()
+    );
+
+    // A kept page replaced: detected at its probe's record.
+    let seq = audit_seq_of(&store, "probe", &ids[5].to_string());
+    let other = super::evidence::gzip(b"<html>forged</html>").unwrap();
+    store
+        .with(|c| {
+            c.execute(
+                "UPDATE evidence SET body_gz = ?1 WHERE probe_id = ?2",
+                rusqlite::params![other, ids[5]],
+            )
+            .map_err(db::sql)
+        })
+        .unwrap();
+    let b = broken(&store);
+    assert_eq!(b.seq, Some(seq));
+    assert!(b.message.contains("kept page"), "{b}");
+    // A kept page dropped without a purge record.
+    let (_d, store) = new_store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    let ids = story(&store, id, 1, vec![exposed()], 3);
+    exec(
+        &store,
+        &format!(
+            "UPDATE evidence SET body_gz = NULL, purged_at = 1 WHERE probe_id = {}",
+            ids[0]
+        ),
+    );
+    assert_eq!(broken(&store).kind, "evidence");
+}
+
+const DAY: i64 = 86400;
+
+#[test]
+fn purge_honours_retention_and_never_touches_open_incidents() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..3).map(entry).collect(), t(0)));
+    let (a, b) = (id_of(&store, "r0"), id_of(&store, "r1"));
+    use Outcome::Clean;
+    // r0: resolved at t(12). r1: still open.
+    let resolved = story(&store, a, 10, vec![exposed(), Clean, Clean], 2);
+    let open = story(&store, b, 10, vec![exposed(), Clean], 2);
+    let retention = Retention {
+        evidence: std::time::Duration::from_secs(400 * DAY as u64),
+        roster: std::time::Duration::from_secs(30 * DAY as u64),
+    };
+    let live = |s: &Store| evidence_rows(s).iter().filter(|(_, l)| *l).count();
+    assert_eq!(live(&store), 5);
+
+    assert_eq!(
+        store.purge(t(12 + 399 * DAY), &retention).unwrap(),
+        PurgeCounts::default()
+    );
+    assert_eq!(live(&store), 5);
+    let p = store.purge(t(12 + 401 * DAY), &retention).unwrap();
+    assert_eq!(p.evidence_purged, 3);
+    assert_eq!(
+        evidence_rows(&store),
+        vec![
+            (resolved[0], false),
+            (resolved[1], false),
+            (resolved[2], false),
+            (open[0], true),
+            (open[1], true)
+        ]
+    );
+    // Idempotent, and the purge is in the trail: the trail still verifies.
+    assert_eq!(
+        store.purge(t(12 + 900 * DAY), &retention).unwrap(),
+        PurgeCounts::default()
+    );
+    assert_verified(&store);
+    let r = store
+        .report_incidents(&ReportScope::Filter {
+            cohort: None,
+            since: None,
+            until: None,
+        })
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        r[0].closing_probes[0].evidence,
+        KeptEvidence::Purged { .. }
+    ));
+}
+
+#[test]
+fn removed_entries_are_forgotten_after_roster_retention() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..3).map(entry).collect(), t(0)));
+    let id = id_of(&store, "r1");
+    story(&store, id, 1, vec![exposed()], 2);
+    let hmac_before: String = store
+        .with(|c| {
+            c.query_row("SELECT phone_hmac FROM entries WHERE ref = 'r1'", [], |r| {
+                r.get(0)
+            })
+            .map_err(db::sql)
+        })
+        .unwrap();
+    // r1 leaves the roster at t(10).
+    applied(import(&store, vec![entry(0), entry(2)], t(10)));
+    let retention = Retention {
+        evidence: std::time::Duration::from_secs(400 * DAY as u64),
+        roster: std::time::Duration::from_secs(30 * DAY as u64),
+    };
+    assert_eq!(
+        store
+            .purge(t(10 + 29 * DAY), &retention)
+            .unwrap()
+            .entries_erased,
+        0
+    );
+    assert!(store.entry_by_ref("r1").unwrap().is_some());
+    assert_eq!(
+        store
+            .purge(t(10 + 31 * DAY), &retention)
+            .unwrap()
+            .entries_erased,
+        1
+    );
+
+    let row: (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    ) = store
+        .with(|c| {
+            c.query_row(
+                "SELECT phone, name, street, postcode, phone_hmac FROM entries WHERE ref = 'r1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .map_err(db::sql)
+        })
+        .unwrap();
+    assert_eq!(row, (None, None, None, None, hmac_before));
+    // Incidents keep the ref; the number is gone even masked.
+    let inc = &store.incidents(false).unwrap()[0];
+    assert_eq!(inc.entry_ref, "r1");
+    assert_eq!(inc.masked_number, db::ERASED);
+    assert!(store.entry_by_ref("r1").unwrap().is_none());
+    assert_eq!(store.history("r1").unwrap().unwrap().len(), 1);
+    // Active entries are never erased, however old.
+    assert_eq!(
+        store
+            .purge(t(10 + 9000 * DAY), &retention)
+            .unwrap()
+            .entries_erased,
+        0
+    );
+    assert!(kinds(&store).contains(&"roster.erase".to_string()));
+    assert_verified(&store);
+
+    // Back on the roster: restored whole.
+    let c = applied(import(
+        &store,
+        (0..3).map(entry).collect(),
+        t(20 + 40 * DAY),
+    ));
+    assert_eq!(c.added, 1);
+    assert_eq!(store.entry_by_ref("r1").unwrap().unwrap().1, entry(1));
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM entries WHERE erased_at IS NOT NULL"
+        ),
+        0
+    );
+}
+
+#[test]
+fn a_store_from_before_the_trail_is_backfilled_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        rusqlite_migration::Migrations::from_slice(&db::MIGRATION_LIST[..2])
+            .to_latest(&mut c)
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO entries (id, ref, phone, phone_hmac, hide_number, hide_address, active,
+                 added_at, updated_at)
+             VALUES (1, 'old-1', '+4513500001', 'h1', 1, 0, 1, 0, 0);
+             INSERT INTO incidents (id, entry_id, site, exposed, state, first_seen, last_seen,
+                 resolved_at, consecutive_clean)
+             VALUES ('inc_old', 1, '118.dk', 'number', 'resolved', 1000, 1000, 3000, 2);
+             INSERT INTO probes (id, entry_id, site, time, outcome, url_masked, incident_id)
+             VALUES (1, 1, '118.dk', 1000, 'exposed', '/q', 'inc_old'),
+                    (2, 1, '118.dk', 2000, 'clean', '/q', 'inc_old'),
+                    (3, 1, '118.dk', 3000, 'clean', '/q', 'inc_old');
+             UPDATE incidents SET opened_probe = 1;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        kinds(&store),
+        [
+            "trail.start",
+            "probe",
+            "probe",
+            "probe",
+            "incident.open",
+            "incident.resolve"
+        ]
+    );
+    assert_verified(&store);
+    // The rebuilt entries table kept its rows and constraints.
+    assert_eq!(
+        store.entry_by_ref("old-1").unwrap().unwrap().1.entry_ref,
+        "old-1"
+    );
+    assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
+    let _ = Store::open(&path).unwrap();
+    assert_eq!(kinds(&store).len(), 6, "the backfill runs once");
 }

@@ -187,23 +187,23 @@ fn record_in_tx(
         Step::Nothing => kind == OutcomeKind::Exposed,
     };
     if let (true, Some(body)) = (keep_body, &probe.body) {
-        evidence::keep(&tx, probe_id, body)?;
+        evidence::keep(tx, probe_id, body)?;
     }
 
     // The trail, in the same transaction: the probe, then what it did.
-    audit::append_probe(&tx, probe_id, t)?;
+    audit::append_probe(tx, probe_id, t)?;
     match (&step, &incident_id) {
         (Step::Open { .. }, Some(id)) => {
-            let payload = audit::open_payload(&tx, id)?;
-            audit::append(&tx, crate::audit::kind::INCIDENT_OPEN, id, &payload, t)?;
+            let payload = audit::open_payload(tx, id)?;
+            audit::append(tx, crate::audit::kind::INCIDENT_OPEN, id, &payload, t)?;
         }
         (Step::Resolve { .. }, Some(id)) => {
-            let payload = audit::resolve_payload(&tx, id)?;
-            audit::append(&tx, crate::audit::kind::INCIDENT_RESOLVE, id, &payload, t)?;
+            let payload = audit::resolve_payload(tx, id)?;
+            audit::append(tx, crate::audit::kind::INCIDENT_RESOLVE, id, &payload, t)?;
         }
         (Step::SeenAgain { .. }, Some(id)) => {
             // The clean probes so far will not close it after all.
-            evidence::purge_not_closing(&tx, id, t)?;
+            evidence::purge_not_closing(tx, id, t)?;
         }
         _ => {}
     }

@@ -16,3 +16,7 @@ mod politeness;
 mod api;
 // Canaries: layout drift, challenges and over-matching degrade a site.
 mod canaries;
+// The tamper-evident trail: edits and deletions behind unlistd's back are named.
+mod audit;
+// Signed compliance reports (HTML, JSON, CSV) and the post-migration cohort check.
+mod report;

@@ -92,6 +92,69 @@ pub enum Command {
     },
     /// A self-contained demonstration on a simulated directory.
     Demo,
+    /// A signed compliance report: an incident, a cohort or a period
+    /// (`report verify FILE` checks a report's signature).
+    #[command(args_conflicts_with_subcommands = true)]
+    Report {
+        #[command(subcommand)]
+        action: Option<ReportAction>,
+        /// One incident, by id.
+        #[arg(long, value_name = "ID")]
+        incident: Option<String>,
+        /// Every incident of a cohort (with --since/--until: within them).
+        #[arg(long, value_name = "TAG")]
+        cohort: Option<String>,
+        /// Start of the period: RFC 3339 time or YYYY-MM-DD (midnight UTC).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// End of the period: RFC 3339 time or YYYY-MM-DD (the end of that day, UTC).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Output format (default: from --out's extension, else json with
+        /// --json, else html).
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+        /// Write the report to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// The tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Probe every entry of a cohort on every enabled site now, as fast as
+    /// the budgets allow (the post-migration check).
+    Verify {
+        /// The cohort tag from the roster.
+        #[arg(long, value_name = "TAG")]
+        cohort: String,
+        /// Rounds of re-probing for inconclusive results.
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        retries: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// Check a report's signature: exit 0 valid, 1 invalid, 2 unsigned or unreadable.
+    Verify {
+        /// The report (HTML, JSON or CSV).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check the whole trail: exit 0 intact, 1 naming the first broken record.
+    Verify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Json,
+    Csv,
 }
 
 /// A failure with its exit code; the message goes to stderr.
@@ -291,6 +354,33 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Incidents { open: only_open } => incidents(cli, *only_open).await,
         Command::History { entry_ref } => history(cli, entry_ref).await,
         Command::Demo => crate::demo::run(cli.json).await,
+        Command::Report {
+            action: Some(ReportAction::Verify { file }),
+            ..
+        } => report_verify(cli, file).await,
+        Command::Report {
+            action: None,
+            incident,
+            cohort,
+            since,
+            until,
+            format,
+            out,
+        } => {
+            let args = ReportArgs {
+                incident: incident.clone(),
+                cohort: cohort.clone(),
+                since: since.clone(),
+                until: until.clone(),
+                format: *format,
+                out: out.clone(),
+            };
+            report(cli, args).await
+        }
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => audit_verify(cli).await,
+        Command::Verify { cohort, retries } => verify_cohort(cli, cohort, *retries).await,
     }
 }
 
@@ -644,4 +734,519 @@ async fn history(cli: &Cli, entry_ref: &str) -> Result<u8, Failure> {
         );
     }
     Ok(EXIT_OK)
+}
+
+// ---------------------------------------------------------------- compliance
+
+struct ReportArgs {
+    incident: Option<String>,
+    cohort: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    format: Option<ReportFormat>,
+    out: Option<PathBuf>,
+}
+
+/// `--since`/`--until`: RFC 3339, or a date (midnight UTC; for `--until`
+/// the end of that day).
+fn parse_time(flag: &str, s: &str, end_of_day: bool) -> Result<crate::store::Ts, Failure> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s.trim(), &Rfc3339) {
+        return Ok(t);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(s.trim(), &fmt) {
+        Ok(d) => {
+            let t = d.midnight().assume_utc();
+            Ok(if end_of_day {
+                t + time::Duration::days(1)
+            } else {
+                t
+            })
+        }
+        Err(_) => Err(Failure::bad_input(format!(
+            "{flag}: expected an RFC 3339 time (2026-11-27T21:40:00Z) or a date (2026-11-27)"
+        ))),
+    }
+}
+
+async fn report(cli: &Cli, a: ReportArgs) -> Result<u8, Failure> {
+    use crate::report::{self, Format};
+    use crate::store::ReportScope;
+    let scope = match (&a.incident, &a.cohort, &a.since, &a.until) {
+        (Some(id), None, None, None) => ReportScope::Incident(id.clone()),
+        (Some(_), ..) => {
+            return Err(Failure::bad_input(
+                "report: --incident cannot be combined with --cohort, --since or --until",
+            ));
+        }
+        (None, None, None, None) => {
+            return Err(Failure::bad_input(
+                "report: give --incident ID, --cohort TAG, or a period with --since/--until",
+            ));
+        }
+        (None, cohort, since, until) => ReportScope::Filter {
+            cohort: cohort.clone(),
+            since: since
+                .as_deref()
+                .map(|s| parse_time("--since", s, false))
+                .transpose()?,
+            until: until
+                .as_deref()
+                .map(|s| parse_time("--until", s, true))
+                .transpose()?,
+        },
+    };
+    if let ReportScope::Filter {
+        since: Some(s),
+        until: Some(u),
+        ..
+    } = &scope
+        && u <= s
+    {
+        return Err(Failure::bad_input("report: --until must be after --since"));
+    }
+    let format = match (a.format, a.out.as_deref().and_then(Format::from_path)) {
+        (Some(ReportFormat::Html), _) => Format::Html,
+        (Some(ReportFormat::Json), _) => Format::Json,
+        (Some(ReportFormat::Csv), _) => Format::Csv,
+        (None, Some(f)) => f,
+        (None, None) if cli.json => Format::Json,
+        (None, None) => Format::Html,
+    };
+    let s = settings(cli)?;
+    let req = report::Request {
+        scope: scope.clone(),
+        sites: s
+            .sites
+            .iter()
+            .filter(|x| x.enabled)
+            .map(|x| x.name.clone())
+            .collect(),
+        max_staleness: s.scan.max_staleness,
+        resolve_after_clean: s.scan.resolve_after_clean,
+        now: time::OffsetDateTime::now_utc(),
+    };
+    let built = tokio::task::spawn_blocking(move || -> Result<_, Failure> {
+        let store = Store::open(&s.store_path)?;
+        if let ReportScope::Filter {
+            cohort: Some(c), ..
+        } = &req.scope
+            && store.cohort_summary(c)?.entries == 0
+        {
+            return Err(Failure::bad_input(format!(
+                "--cohort: no roster entry has cohort {c:?}"
+            )));
+        }
+        let Some(rep) = report::build(&store, &req)? else {
+            return Err(Failure::bad_input(format!(
+                "--incident: unknown incident {:?}",
+                match &req.scope {
+                    ReportScope::Incident(id) => id.as_str(),
+                    _ => "",
+                }
+            )));
+        };
+        let key = report::signing_key(
+            s.report.signing_key.as_deref(),
+            &s.source,
+            &s.store_path,
+            true,
+        )
+        .map_err(|e| Failure::operational(e.to_string()))?;
+        let bytes = report::render(&rep, format, &key);
+        Ok((rep, key, bytes))
+    })
+    .await
+    .map_err(|e| Failure::operational(e.to_string()))?;
+    let (rep, key, bytes) = built?;
+    if !rep.audit.verified {
+        eprintln!(
+            "unlistd: warning: the audit trail does not verify; the report says so ({})",
+            rep.audit
+                .first_broken
+                .as_ref()
+                .map(|b| b.to_string())
+                .unwrap_or_default()
+        );
+    }
+    match &a.out {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)
+                .and_then(|_| out.flush())
+                .map_err(|e| Failure::operational(format!("cannot write the report: {e}")))?;
+        }
+        Some(path) => {
+            write_file_atomically(path, &bytes).map_err(|e| {
+                Failure::operational(format!("cannot write {}: {e}", path.display()))
+            })?;
+            let fmt = match format {
+                Format::Html => "html",
+                Format::Json => "json",
+                Format::Csv => "csv",
+            };
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "out": path.display().to_string(), "format": fmt,
+                    "incidents": rep.incidents.len(), "audit_verified": rep.audit.verified,
+                    "key_id": key.id,
+                }))?;
+            } else {
+                println!(
+                    "report written to {} ({fmt}): {} incidents; audit trail {}; signed with key {}",
+                    path.display(),
+                    rep.incidents.len(),
+                    if rep.audit.verified {
+                        "verified"
+                    } else {
+                        "NOT verified"
+                    },
+                    key.id
+                );
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over
+/// `path`: a reader never sees half a report.
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+async fn report_verify(cli: &Cli, file: &Path) -> Result<u8, Failure> {
+    use crate::report::{self, Verdict};
+    let s = settings(cli)?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| Failure::bad_input(format!("{}: cannot read: {e}", file.display())))?;
+    let key = report::signing_key(
+        s.report.signing_key.as_deref(),
+        &s.source,
+        &s.store_path,
+        false,
+    )
+    .map_err(|e| Failure::bad_input(e.to_string()))?;
+    let verdict = report::verify(&bytes, &key);
+    let name = file.display();
+    match verdict {
+        Verdict::Valid { key_id } => {
+            if cli.json {
+                print_json(
+                    &serde_json::json!({"file": name.to_string(), "valid": true, "key_id": key_id}),
+                )?;
+            } else {
+                println!("{name}: signature valid (key {key_id})");
+            }
+            Ok(EXIT_OK)
+        }
+        Verdict::Invalid { reason } => {
+            if cli.json {
+                print_json(
+                    &serde_json::json!({"file": name.to_string(), "valid": false, "reason": reason}),
+                )?;
+            } else {
+                println!("{name}: signature INVALID: {reason}");
+            }
+            Ok(EXIT_FAILURE)
+        }
+        Verdict::Unsigned { reason } => Err(Failure::bad_input(format!(
+            "{name}: not a signed unlistd report: {reason}"
+        ))),
+    }
+}
+
+async fn audit_verify(cli: &Cli) -> Result<u8, Failure> {
+    let s = settings(cli)?;
+    let v = tokio::task::spawn_blocking(move || -> Result<_, Failure> {
+        Ok(Store::open(&s.store_path)?.audit_verify()?)
+    })
+    .await
+    .map_err(|e| Failure::operational(e.to_string()))??;
+    if cli.json {
+        print_json(&serde_json::json!({
+            "verified": v.verified,
+            "records": v.records,
+            "head": v.head.as_ref().map(|h| serde_json::json!({"seq": h.seq, "hash": h.hash})),
+            "first_broken": v.first_broken.as_ref().map(|b| serde_json::json!({
+                "seq": b.seq, "kind": b.kind, "ref_id": b.ref_id, "message": b.message,
+            })),
+        }))?;
+    } else if v.verified {
+        match &v.head {
+            Some(h) => println!(
+                "audit trail verified: {} records; chain head seq={} hash={}",
+                v.records, h.seq, h.hash
+            ),
+            None => println!("audit trail verified: {} records", v.records),
+        }
+    } else if let Some(b) = &v.first_broken {
+        println!("{b}");
+    }
+    if v.verified {
+        Ok(EXIT_OK)
+    } else {
+        eprintln!("unlistd: the audit trail does not verify");
+        Ok(EXIT_FAILURE)
+    }
+}
+
+/// Final outcomes of `verify --cohort` on one site.
+#[derive(Debug, Default, Clone)]
+struct CohortTally {
+    probes: u64,
+    done: u64,
+    clean: u64,
+    exposed: u64,
+    inconclusive: u64,
+    incidents_opened: u64,
+    incidents_resolved: u64,
+    /// Why the site could not be checked at all (failing canaries).
+    skipped: Option<String>,
+}
+
+/// Entries fetched per batch in `verify --cohort`.
+const VERIFY_BATCH: usize = 200;
+
+async fn verify_cohort(cli: &Cli, tag: &str, retries: u32) -> Result<u8, Failure> {
+    use std::sync::{Arc, Mutex};
+
+    use crate::domain::incident::Step;
+
+    let app = open(cli).await?;
+    let store = app.store().clone();
+    let t = tag.to_string();
+    let entries = blocking(move || store.cohort_size(&t)).await?;
+    if entries == 0 {
+        return Err(Failure::bad_input(format!(
+            "--cohort: no entry on the roster has cohort {tag:?}"
+        )));
+    }
+    let sites: Vec<_> = app
+        .engine
+        .sites
+        .iter()
+        .filter(|s| s.settings.enabled)
+        .cloned()
+        .collect();
+    if sites.is_empty() {
+        return Err(Failure::bad_input(
+            "verify: no site is enabled in the config",
+        ));
+    }
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            c.cancel();
+        }
+    });
+    if !cli.json {
+        println!(
+            "verifying cohort {tag}: {entries} entries on {} sites",
+            sites.len()
+        );
+    }
+    let tallies: Vec<Arc<Mutex<CohortTally>>> = sites
+        .iter()
+        .map(|_| Arc::new(Mutex::new(CohortTally::default())))
+        .collect();
+    let lock = |m: &Mutex<CohortTally>| m.lock().unwrap_or_else(|e| e.into_inner()).clone();
+
+    let mut set = tokio::task::JoinSet::new();
+    for (site, tally) in sites.iter().zip(&tallies) {
+        let engine = app.engine.clone();
+        let site = site.clone();
+        let tally = tally.clone();
+        let cancel = cancel.clone();
+        let tag = tag.to_string();
+        set.spawn(async move {
+            let add = |f: &dyn Fn(&mut CohortTally)| {
+                f(&mut tally.lock().unwrap_or_else(|e| e.into_inner()));
+            };
+            if !engine.check_canaries(&site).await? {
+                add(&|t| {
+                    t.skipped = Some("its canaries fail: its answers cannot be trusted".into());
+                    t.inconclusive = entries;
+                    t.done = entries;
+                });
+                return Ok::<(), crate::store::StoreError>(());
+            }
+            let concurrency = site.settings.policy.concurrency.max(1) as usize;
+            // Pending (entry, round); inconclusive ones come back for
+            // another round until `retries` is spent.
+            let mut after = None;
+            let mut again: Vec<(crate::domain::EntryId, Entry)> = Vec::new();
+            let mut round = 0u32;
+            loop {
+                let batch = if round == 0 {
+                    let store = engine.store.clone();
+                    let tag = tag.clone();
+                    let b =
+                        blocking(move || store.cohort_entries(&tag, after, VERIFY_BATCH)).await?;
+                    if b.is_empty() {
+                        round = 1;
+                        continue;
+                    }
+                    after = b.last().map(|(id, _)| *id);
+                    b
+                } else if round <= retries && !again.is_empty() {
+                    round += 1;
+                    std::mem::take(&mut again)
+                } else {
+                    break;
+                };
+                let last_round = round > retries || (round == 0 && retries == 0);
+                let mut inflight = tokio::task::JoinSet::new();
+                let mut results = Vec::new();
+                for (id, entry) in batch {
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                    while inflight.len() >= concurrency {
+                        if let Some(r) = inflight.join_next().await {
+                            results.push(r);
+                        }
+                    }
+                    let engine = engine.clone();
+                    let site = site.clone();
+                    inflight.spawn(async move {
+                        let r = engine.probe_and_record(&site, id, &entry).await;
+                        (id, entry, r)
+                    });
+                }
+                while let Some(r) = inflight.join_next().await {
+                    results.push(r);
+                }
+                for r in results {
+                    let Ok((id, entry, r)) = r else { continue };
+                    let (kind, step) = r?;
+                    let retry = kind == OutcomeKind::Inconclusive && !last_round;
+                    add(&|t| {
+                        t.probes += 1;
+                        match step {
+                            Step::Open { .. } => t.incidents_opened += 1,
+                            Step::Resolve { .. } => t.incidents_resolved += 1,
+                            _ => {}
+                        }
+                        if !retry {
+                            t.done += 1;
+                            match kind {
+                                OutcomeKind::Clean => t.clean += 1,
+                                OutcomeKind::Exposed => t.exposed += 1,
+                                OutcomeKind::Inconclusive => t.inconclusive += 1,
+                            }
+                        }
+                    });
+                    if retry {
+                        again.push((id, entry));
+                    }
+                }
+                if cancel.is_cancelled() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+    }
+
+    // Progress, every two seconds, while the sites work.
+    let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
+    let progress = |tallies: &[Arc<Mutex<CohortTally>>]| {
+        names
+            .iter()
+            .zip(tallies)
+            .map(|(n, t)| {
+                let t = lock(t);
+                format!(
+                    "{n} {}/{entries} (exposed {}, inconclusive {})",
+                    t.done, t.exposed, t.inconclusive
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    tick.tick().await;
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            r = set.join_next() => match r {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => { failure.get_or_insert(Failure::from(e)); cancel.cancel(); }
+                Some(Err(e)) => { failure.get_or_insert(Failure::operational(e.to_string())); }
+            },
+            _ = tick.tick() => if !cli.json { println!("  {}", progress(&tallies)); },
+        }
+    }
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    for d in app.dispatchers() {
+        if let Err(e) = d.pass(true).await {
+            tracing::warn!(receiver = d.receiver(), error = %e, "Alert delivery pass failed.");
+        }
+    }
+    let all: Vec<CohortTally> = tallies.iter().map(|t| lock(t)).collect();
+    let sum = |f: fn(&CohortTally) -> u64| all.iter().map(f).sum::<u64>();
+    let (clean, exposed, inconclusive) = (
+        sum(|t| t.clean),
+        sum(|t| t.exposed),
+        sum(|t| t.inconclusive),
+    );
+    let complete = !cancel.is_cancelled()
+        && inconclusive == 0
+        && sum(|t| t.done) == entries * all.len() as u64;
+    if cli.json {
+        print_json(&serde_json::json!({
+            "cohort": tag,
+            "entries": entries,
+            "sites": sites.len(),
+            "probes": sum(|t| t.probes),
+            "clean": clean,
+            "exposed": exposed,
+            "inconclusive": inconclusive,
+            "complete": complete,
+            "incidents_opened": sum(|t| t.incidents_opened),
+            "incidents_resolved": sum(|t| t.incidents_resolved),
+            "by_site": names.iter().zip(&all).map(|(n, t)| serde_json::json!({
+                "site": n, "clean": t.clean, "exposed": t.exposed,
+                "inconclusive": t.inconclusive, "skipped": t.skipped,
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        println!("  {}", progress(&tallies));
+        for (n, t) in names.iter().zip(&all) {
+            if let Some(why) = &t.skipped {
+                println!("  {n}: not checked: {why}");
+            }
+        }
+        println!(
+            "cohort {tag}: {entries} entries × {} sites, {} probes: clean {clean}, exposed {exposed}, inconclusive {inconclusive}; {}",
+            sites.len(),
+            sum(|t| t.probes),
+            if complete {
+                "complete: every entry has a conclusive answer from every site"
+            } else {
+                "NOT complete"
+            }
+        );
+    }
+    Ok(if exposed > 0 {
+        EXIT_EXPOSED
+    } else if inconclusive > 0 || !complete {
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    })
 }

@@ -591,7 +591,7 @@ pub async fn log_chain_head(store: &Store) {
     let store = store.clone();
     match blocking(move || store.audit_head()).await {
         Ok(Some(h)) => {
-            tracing::info!(seq = h.seq, hash = %h.hash, "chain head seq={} hash={}", h.seq, h.hash)
+            tracing::info!("chain head seq={} hash={}", h.seq, h.hash)
         }
         Ok(None) => {}
         Err(e) => tracing::error!(error = %e, "Cannot read the audit chain head."),

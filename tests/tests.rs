@@ -24,3 +24,7 @@ mod canaries;
 mod matching;
 // The dashboard in headless Chromium: login, overview, incident timeline.
 mod dashboard;
+// The tamper-evident trail: edits and deletions behind unlistd's back are named.
+mod audit;
+// Signed compliance reports (HTML, JSON, CSV) and the post-migration cohort check.
+mod report;

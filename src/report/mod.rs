@@ -1,1 +1,637 @@
-//! Compliance reports (placeholder).
+//! Compliance reports: what was exposed where, when it began (bounded by
+//! the last clean probe before it), when it ended (the clean probes that
+//! closed it), whether coverage held, and whether the audit trail verifies.
+//!
+//! [`build`] reads a [`Report`] from the store (blocking); `json`, `html`
+//! and `csv` render it; every rendering is signed with HMAC-SHA256
+//! ([`SigningKey`]) and [`verify`] checks a rendered file:
+//!
+//! - JSON: a top-level `"signature": {"alg": "hmac-sha256", "key_id": …,
+//!   "value": …}` over the canonical JSON (`crate::audit::canonical_json`)
+//!   of the document without its `signature` field;
+//! - HTML: a trailing `<!-- unlistd-signature: alg=hmac-sha256 key_id=…
+//!   value=… -->` line over every byte before it;
+//! - CSV: a final `# unlistd-signature: alg=hmac-sha256 key_id=… value=…`
+//!   line over every byte before it.
+//!
+//! Reports carry entry refs and masked numbers only: no full number, name
+//! or address (request URLs are shown with `crate::audit::redact_url`).
+
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::domain::ExposedField;
+use crate::domain::incident::IncidentState;
+use crate::store::{
+    AuditVerification, CohortSummary, IncidentReport, ReportScope, SiteCoverageReport, Store,
+    StoreError, Ts,
+};
+
+pub mod csv;
+pub mod html;
+pub mod json;
+
+/// The signature algorithm every report names.
+pub const ALG: &str = "hmac-sha256";
+/// The file beside the store holding the generated key.
+pub const KEY_FILE: &str = "report-key";
+const MARKER: &str = "unlistd-signature:";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Json,
+    Csv,
+}
+
+impl Format {
+    /// From a file name's extension (`.html`/`.htm`, `.json`, `.csv`).
+    pub fn from_path(p: &Path) -> Option<Format> {
+        match p.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "html" | "htm" => Some(Format::Html),
+            "json" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// What to report on, and the settings a report states.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub scope: ReportScope,
+    /// Sites whose coverage is checked (the enabled ones).
+    pub sites: Vec<String>,
+    pub max_staleness: Duration,
+    pub resolve_after_clean: u32,
+    pub now: Ts,
+}
+
+/// Everything a report states, read from the store.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub generated_at: Ts,
+    pub scope: ReportScope,
+    /// The period covered: for an incident, from the last clean probe
+    /// before it (or first seen) to its resolution (or now).
+    pub since: Ts,
+    pub until: Ts,
+    pub incidents: Vec<IncidentReport>,
+    pub cohort: Option<CohortSummary>,
+    pub coverage: Vec<SiteCoverageReport>,
+    pub max_staleness: Duration,
+    pub resolve_after_clean: u32,
+    pub audit: AuditVerification,
+}
+
+impl Report {
+    /// Every entry was probed conclusively on every site within
+    /// `max_staleness` throughout the period.
+    pub fn coverage_complete(&self) -> bool {
+        self.coverage.iter().all(|c| c.gaps == 0)
+    }
+
+    pub fn all_resolved(&self) -> bool {
+        self.incidents
+            .iter()
+            .all(|i| i.incident.state == IncidentState::Resolved)
+    }
+
+    /// One sentence a non-engineer can read first.
+    pub fn summary(&self) -> String {
+        let audit = if self.audit.verified {
+            format!("The audit trail verifies ({} records).", self.audit.records)
+        } else {
+            "The audit trail does NOT verify: see the audit section.".to_string()
+        };
+        let scope = match &self.scope {
+            ReportScope::Incident(_) => String::new(),
+            ReportScope::Filter {
+                cohort: Some(c), ..
+            } => format!(" for cohort {c}"),
+            ReportScope::Filter { .. } => String::new(),
+        };
+        let period = format!(
+            "between {} and {}",
+            human_time(self.since),
+            human_time(self.until)
+        );
+        let body = match (&self.scope, self.incidents.as_slice()) {
+            (ReportScope::Incident(_), [one]) => incident_sentence(one, self.resolve_after_clean),
+            (_, []) => format!("No exposure was recorded{scope} {period}."),
+            (_, many) => {
+                let open = many
+                    .iter()
+                    .filter(|i| i.incident.state != IncidentState::Resolved)
+                    .count();
+                let entries = {
+                    let mut refs: Vec<&str> =
+                        many.iter().map(|i| i.incident.entry_ref.as_str()).collect();
+                    refs.sort_unstable();
+                    refs.dedup();
+                    refs.len()
+                };
+                let state = if open == 0 {
+                    "all of them are resolved, each confirmed by consecutive clean checks".into()
+                } else {
+                    format!("{open} still open")
+                };
+                format!(
+                    "{} exposures of {} entries were recorded{scope} {period}; {state}.",
+                    many.len(),
+                    entries
+                )
+            }
+        };
+        let coverage = if self.coverage.is_empty() {
+            String::new()
+        } else if self.coverage_complete() {
+            " Every entry was checked on every site at least every ".to_string()
+                + &human_duration(self.max_staleness)
+                + " throughout."
+        } else {
+            let gaps: u64 = self.coverage.iter().map(|c| c.gaps).sum();
+            format!(
+                " Coverage had {gaps} gaps longer than {}.",
+                human_duration(self.max_staleness)
+            )
+        };
+        format!("{body}{coverage} {audit}")
+    }
+}
+
+fn exposed_words(fields: &[ExposedField]) -> &'static str {
+    match (
+        fields.contains(&ExposedField::Number),
+        fields.contains(&ExposedField::Address),
+    ) {
+        (true, true) => "number and address",
+        (false, true) => "address",
+        _ => "number",
+    }
+}
+
+/// The exposure window of one incident in words.
+pub fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) -> String {
+    let i = &r.incident;
+    let mut s = format!(
+        "The {} of entry {} ({}) was shown on {}.",
+        exposed_words(&i.exposed),
+        i.entry_ref,
+        i.masked_number,
+        i.site
+    );
+    match &r.last_clean_before {
+        Some(c) => {
+            s += &format!(
+                " A check at {} found nothing, and the next check, at {}, found it listed: the exposure began between those two times.",
+                human_time(c.time),
+                human_time(i.first_seen)
+            )
+        }
+        None => {
+            s += &format!(
+                " It was first seen at {}; no earlier clean check exists, so it may have begun before that.",
+                human_time(i.first_seen)
+            )
+        }
+    }
+    if i.last_seen > i.first_seen {
+        s += &format!(" It was last seen at {}.", human_time(i.last_seen));
+    }
+    match (i.state, i.resolved_at, r.closing_probes.first()) {
+        (IncidentState::Resolved, Some(at), Some(first)) => {
+            s += &format!(
+                " A check at {} found it gone, and {} consecutive clean checks confirmed it; the incident was closed at {}.",
+                human_time(first.time),
+                r.closing_probes.len(),
+                human_time(at)
+            );
+            if let Some(c) = &r.last_clean_before {
+                s += &format!(
+                    " In all, it was visible for at most {} and at least {}.",
+                    human_duration(between(c.time, first.time)),
+                    human_duration(between(i.first_seen, i.last_seen))
+                );
+            }
+        }
+        (IncidentState::Resolved, Some(at), None) => {
+            s += &format!(" The incident was closed at {}.", human_time(at));
+        }
+        _ => {
+            s += &format!(
+                " It is still open: {} of the {} consecutive clean checks needed to close it so far.",
+                r.closing_probes.len(),
+                resolve_after_clean
+            );
+        }
+    }
+    s
+}
+
+fn between(a: Ts, b: Ts) -> Duration {
+    let d = b - a;
+    Duration::try_from(d).unwrap_or_default()
+}
+
+/// `27 November 2026, 21:40:05 UTC`.
+pub fn human_time(t: Ts) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{} {} {}, {:02}:{:02}:{:02} UTC",
+        t.day(),
+        t.month(),
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// `3 days 4 hours`, `2 minutes 5 seconds`: the two largest units.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return "less than a second".into();
+    }
+    let units = [
+        (86400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    let mut parts = Vec::new();
+    let mut rest = secs;
+    for (size, name) in units {
+        let n = rest / size;
+        rest %= size;
+        if n > 0 {
+            parts.push(format!("{n} {name}{}", if n == 1 { "" } else { "s" }));
+        }
+        if parts.len() == 2 || (!parts.is_empty() && n == 0) {
+            break;
+        }
+    }
+    parts.join(" ")
+}
+
+/// Reads everything a report states. `None` for an unknown incident id.
+pub fn build(store: &Store, req: &Request) -> Result<Option<Report>, StoreError> {
+    let Some(incidents) = store.report_incidents(&req.scope)? else {
+        return Ok(None);
+    };
+    let (since, until) = match &req.scope {
+        ReportScope::Incident(_) => {
+            let i = &incidents[0];
+            (
+                i.last_clean_before
+                    .as_ref()
+                    .map_or(i.incident.first_seen, |c| c.time),
+                i.incident.resolved_at.unwrap_or(req.now),
+            )
+        }
+        ReportScope::Filter { since, until, .. } => (
+            match since {
+                Some(s) => *s,
+                None => store.report_scope_start(&req.scope)?.unwrap_or(req.now),
+            },
+            until.unwrap_or(req.now),
+        ),
+    };
+    let mut sites = req.sites.clone();
+    if let ReportScope::Incident(_) = &req.scope {
+        let s = &incidents[0].incident.site;
+        if !sites.contains(s) {
+            sites.push(s.clone());
+        }
+    }
+    let coverage = if until > since {
+        store.report_coverage(&req.scope, &sites, since, until, req.max_staleness)?
+    } else {
+        Vec::new()
+    };
+    let cohort = match &req.scope {
+        ReportScope::Filter {
+            cohort: Some(c), ..
+        } => Some(store.cohort_summary(c)?),
+        _ => None,
+    };
+    Ok(Some(Report {
+        generated_at: req.now,
+        scope: req.scope.clone(),
+        since,
+        until,
+        incidents,
+        cohort,
+        coverage,
+        max_staleness: req.max_staleness,
+        resolve_after_clean: req.resolve_after_clean,
+        audit: store.audit_verify()?,
+    }))
+}
+
+/// Renders and signs.
+pub fn render(report: &Report, format: Format, key: &SigningKey) -> Vec<u8> {
+    match format {
+        Format::Json => json::render(report, key),
+        Format::Html => sign_trailing(html::render(report).into_bytes(), key, "<!-- ", " -->\n"),
+        Format::Csv => sign_trailing(csv::render(report), key, "# ", "\n"),
+    }
+}
+
+// ---------------------------------------------------------------- signing
+
+/// An HMAC-SHA256 key with its public id (first 16 hex digits of its
+/// SHA-256), which lets `report verify` tell "another key" from "altered".
+#[derive(Clone)]
+pub struct SigningKey {
+    key: Vec<u8>,
+    pub id: String,
+    /// Where it came from (for messages).
+    pub source: PathBuf,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    pub fn new(key: Vec<u8>, source: PathBuf) -> SigningKey {
+        let mut id = crate::audit::sha256_hex(&key);
+        id.truncate(16);
+        SigningKey { key, id, source }
+    }
+
+    fn mac(&self, bytes: &[u8]) -> Hmac<Sha256> {
+        let mut m = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        m.update(bytes);
+        m
+    }
+
+    /// Lowercase hex HMAC-SHA256 of `bytes`.
+    pub fn sign(&self, bytes: &[u8]) -> String {
+        hex::encode(self.mac(bytes).finalize().into_bytes())
+    }
+
+    /// Constant-time check of a hex signature.
+    pub fn check(&self, bytes: &[u8], hex_sig: &str) -> bool {
+        match hex::decode(hex_sig) {
+            Ok(sig) => self.mac(bytes).verify_slice(&sig).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "no report signing key at {0}: no report was signed here yet (or set [report] signing_key_file)"
+    )]
+    Missing(PathBuf),
+    #[error("report signing key {path}: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+/// The generated key's path: `report-key` beside the store.
+pub fn key_path(store_path: &Path) -> PathBuf {
+    match store_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.join(KEY_FILE),
+        _ => PathBuf::from(KEY_FILE),
+    }
+}
+
+/// The configured key, else the one beside the store; `create` makes that
+/// one (32 random bytes, mode 0600) on first use.
+pub fn signing_key(
+    configured: Option<&[u8]>,
+    config_source: &Path,
+    store_path: &Path,
+    create: bool,
+) -> Result<SigningKey, KeyError> {
+    if let Some(k) = configured {
+        return Ok(SigningKey::new(k.to_vec(), config_source.to_path_buf()));
+    }
+    let path = key_path(store_path);
+    let io = |e: std::io::Error| KeyError::Io {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    if create {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                let key: [u8; 32] = rand::random();
+                f.write_all(&key).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+                return Ok(SigningKey::new(key.to_vec(), path));
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    match std::fs::read(&path) {
+        Ok(k) if k.len() >= 16 => Ok(SigningKey::new(k, path)),
+        Ok(_) => Err(KeyError::Io {
+            path: path.clone(),
+            message: "too short to be a key (fewer than 16 bytes)".into(),
+        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(KeyError::Missing(path)),
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Appends `<open>unlistd-signature: alg=… key_id=… value=…<close>` over
+/// every byte before it.
+fn sign_trailing(mut bytes: Vec<u8>, key: &SigningKey, open: &str, close: &str) -> Vec<u8> {
+    if !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    let value = key.sign(&bytes);
+    bytes.extend_from_slice(
+        format!(
+            "{open}{MARKER} alg={ALG} key_id={} value={value}{close}",
+            key.id
+        )
+        .as_bytes(),
+    );
+    bytes
+}
+
+/// What `report verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Valid {
+        key_id: String,
+    },
+    Invalid {
+        reason: String,
+    },
+    /// No signature found (not a report, or cut off).
+    Unsigned {
+        reason: String,
+    },
+}
+
+fn invalid(r: impl Into<String>) -> Verdict {
+    Verdict::Invalid { reason: r.into() }
+}
+
+fn check_fields(key: &SigningKey, signed: &[u8], alg: &str, key_id: &str, value: &str) -> Verdict {
+    if alg != ALG {
+        return invalid(format!("unknown algorithm {alg:?}"));
+    }
+    if key_id != key.id {
+        return invalid(format!(
+            "signed with another key (key_id {key_id}; the key at {} has key_id {})",
+            key.source.display(),
+            key.id
+        ));
+    }
+    if key.check(signed, value) {
+        Verdict::Valid {
+            key_id: key_id.to_string(),
+        }
+    } else {
+        invalid("the content does not match its signature (altered)")
+    }
+}
+
+/// Checks a rendered report (any format) against `key`.
+pub fn verify(bytes: &[u8], key: &SigningKey) -> Verdict {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    if bytes.get(start) == Some(&b'{') {
+        return json::verify(bytes, key);
+    }
+    // HTML and CSV: the last marker line signs everything before it.
+    let text_marker = MARKER.as_bytes();
+    let Some(at) = bytes
+        .windows(text_marker.len())
+        .rposition(|w| w == text_marker)
+    else {
+        return Verdict::Unsigned {
+            reason: "no unlistd signature found".into(),
+        };
+    };
+    let line_start = bytes[..at]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let close = match &bytes[line_start..at] {
+        b"<!-- " => " -->",
+        b"# " => "",
+        _ => return invalid("the signature line is malformed"),
+    };
+    let Ok(rest) = std::str::from_utf8(&bytes[at + text_marker.len()..]) else {
+        return invalid("the signature line is not text");
+    };
+    // Exactly ` alg=… key_id=… value=…` + close + an optional final newline.
+    let rest = rest.strip_suffix('\n').unwrap_or(rest);
+    let Some(fields) = rest.strip_suffix(close).and_then(|f| f.strip_prefix(' ')) else {
+        return invalid("the signature line is malformed");
+    };
+    let parts: Vec<&str> = fields.split(' ').collect();
+    let (Some(alg), Some(key_id), Some(value), 3) = (
+        parts.first().and_then(|p| p.strip_prefix("alg=")),
+        parts.get(1).and_then(|p| p.strip_prefix("key_id=")),
+        parts.get(2).and_then(|p| p.strip_prefix("value=")),
+        parts.len(),
+    ) else {
+        return invalid("the signature line is malformed");
+    };
+    check_fields(key, &bytes[..line_start], alg, key_id, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_words() {
+        assert_eq!(human_duration(Duration::from_secs(0)), "less than a second");
+        assert_eq!(human_duration(Duration::from_secs(1)), "1 second");
+        assert_eq!(
+            human_duration(Duration::from_secs(125)),
+            "2 minutes 5 seconds"
+        );
+        assert_eq!(human_duration(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(
+            human_duration(Duration::from_secs(3 * 86400 + 4 * 3600 + 59)),
+            "3 days 4 hours"
+        );
+        assert_eq!(human_duration(Duration::from_secs(86400 + 30)), "1 day");
+        let t = Ts::from_unix_timestamp(1_795_815_605).unwrap();
+        assert_eq!(human_time(t), "27 November 2026, 21:40:05 UTC");
+    }
+
+    #[test]
+    fn trailing_signatures_verify_and_catch_any_change() {
+        let key = SigningKey::new(b"k".repeat(32), "k".into());
+        for (open, close) in [("<!-- ", " -->\n"), ("# ", "\n")] {
+            let signed = sign_trailing(b"<p>hello</p>\n".to_vec(), &key, open, close);
+            assert_eq!(
+                verify(&signed, &key),
+                Verdict::Valid {
+                    key_id: key.id.clone()
+                }
+            );
+            for i in 0..signed.len() {
+                let mut bad = signed.clone();
+                bad[i] ^= 0x01;
+                assert!(
+                    !matches!(verify(&bad, &key), Verdict::Valid { .. }),
+                    "flip at {i} went unnoticed"
+                );
+            }
+            let other = SigningKey::new(b"x".repeat(32), "x".into());
+            assert!(
+                matches!(verify(&signed, &other), Verdict::Invalid { reason } if reason.contains("another key"))
+            );
+            let mut extra = signed.clone();
+            extra.extend_from_slice(b"<p>added</p>\n");
+            assert!(!matches!(verify(&extra, &key), Verdict::Valid { .. }));
+        }
+        assert!(matches!(
+            verify(b"a,b\n1,2\n", &key),
+            Verdict::Unsigned { .. }
+        ));
+    }
+
+    #[test]
+    fn generated_key_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("unlistd.db");
+        assert!(matches!(
+            signing_key(None, Path::new("c"), &store, false),
+            Err(KeyError::Missing(_))
+        ));
+        let a = signing_key(None, Path::new("c"), &store, true).unwrap();
+        let b = signing_key(None, Path::new("c"), &store, true).unwrap();
+        let c = signing_key(None, Path::new("c"), &store, false).unwrap();
+        assert_eq!((a.id.len(), &a.id, &a.id), (16, &b.id, &c.id));
+        let meta = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(meta.len(), 32);
+        let configured =
+            signing_key(Some(b"configured-key"), Path::new("c"), &store, true).unwrap();
+        assert_ne!(configured.id, a.id);
+    }
+}

@@ -480,6 +480,8 @@ async fn scan_once(cli: &Cli) -> Result<u8, Failure> {
         }
     });
     let totals = app.engine.scan_once(&cancel).await?;
+    // Retention purges and the chain head, as after a daemon cycle.
+    app.engine.after_cycle().await;
     // Deliver what the pass raised now rather than after group_wait: the
     // pass is complete, so the group is too. Undelivered messages stay in
     // the outbox for the daemon.

@@ -47,7 +47,7 @@ p { margin: 6px 0 10px; }
 table { width: 100%; border-collapse: collapse; margin: 8px 0 14px; font-size: 13.5px; }
 th, td { text-align: left; vertical-align: top; padding: 6px 8px; border-bottom: 1px solid var(--line); }
 th { background: #f0f2f4; font-weight: 600; }
-td.num { text-align: right; }
+td.num, th.num { text-align: right; }
 .hash, .mono { font-family: "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace;
                font-size: 12px; word-break: break-all; }
 .pill { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
@@ -273,7 +273,7 @@ pub fn render(r: &Report) -> String {
             }
         );
         if !c.sites.is_empty() {
-            o.push_str("<table><thead><tr><th>Site</th><th>Entries exposed</th><th>Incidents</th><th>Still open</th></tr></thead><tbody>");
+            o.push_str("<table><thead><tr><th>Site</th><th class=\"num\">Entries exposed</th><th class=\"num\">Incidents</th><th class=\"num\">Still open</th></tr></thead><tbody>");
             for s in &c.sites {
                 let _ = write!(
                     o,
@@ -340,8 +340,8 @@ pub fn render(r: &Report) -> String {
                 "No: there were gaps, listed below."
             }
         );
-        o.push_str("<table><thead><tr><th>Site</th><th>Entries</th><th>Covered throughout</th><th>Gaps</th>\
-            <th>Longest gap</th></tr></thead><tbody>");
+        o.push_str("<table><thead><tr><th>Site</th><th class=\"num\">Entries</th><th class=\"num\">Covered throughout</th>\
+            <th class=\"num\">Gaps</th><th>Longest gap</th></tr></thead><tbody>");
         for c in &r.coverage {
             let _ = write!(
                 o,

@@ -122,7 +122,7 @@ impl Report {
             human_time(self.until)
         );
         let body = match (&self.scope, self.incidents.as_slice()) {
-            (ReportScope::Incident(_), [one]) => incident_sentence(one, self.resolve_after_clean),
+            (ReportScope::Incident(_), [one]) => short_sentence(one, self.resolve_after_clean),
             (_, []) => format!("No exposure was recorded{scope} {period}."),
             (_, many) => {
                 let open = many
@@ -176,6 +176,36 @@ fn exposed_words(fields: &[ExposedField]) -> &'static str {
     }
 }
 
+/// One incident in one or two sentences (the report's summary).
+fn short_sentence(r: &IncidentReport, k: u32) -> String {
+    let i = &r.incident;
+    let head = format!(
+        "The {} of entry {} ({}) was shown on {}, first seen at {}.",
+        exposed_words(&i.exposed),
+        i.entry_ref,
+        i.masked_number,
+        i.site,
+        human_time(i.first_seen)
+    );
+    match (i.state, i.resolved_at, r.closing_probes.first()) {
+        (IncidentState::Resolved, Some(at), Some(first)) => format!(
+            "{head} The exposure has ended: it was gone by {}, confirmed by {} consecutive clean checks (closed at {}).",
+            human_time(first.time),
+            r.closing_probes.len(),
+            human_time(at)
+        ),
+        (IncidentState::Resolved, Some(at), None) => {
+            format!("{head} The incident was closed at {}.", human_time(at))
+        }
+        _ => format!(
+            "{head} It is still open (last seen at {}; {} of {} clean checks so far).",
+            human_time(i.last_seen),
+            r.closing_probes.len(),
+            k
+        ),
+    }
+}
+
 /// The exposure window of one incident in words.
 pub fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) -> String {
     let i = &r.incident;
@@ -214,10 +244,17 @@ pub fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) -> String
             );
             if let Some(c) = &r.last_clean_before {
                 s += &format!(
-                    " In all, it was visible for at most {} and at least {}.",
-                    human_duration(between(c.time, first.time)),
-                    human_duration(between(i.first_seen, i.last_seen))
+                    " In all, it was visible for at most {}",
+                    human_duration(between(c.time, first.time))
                 );
+                s += &if i.last_seen > i.first_seen {
+                    format!(
+                        " and for at least {} (from the first to the last sighting).",
+                        human_duration(between(i.first_seen, i.last_seen))
+                    )
+                } else {
+                    " (a single check saw it).".to_string()
+                };
             }
         }
         (IncidentState::Resolved, Some(at), None) => {
@@ -560,9 +597,118 @@ pub fn verify(bytes: &[u8], key: &SigningKey) -> Verdict {
     check_fields(key, &bytes[..line_start], alg, key_id, value)
 }
 
+/// A small report for renderer tests, with hostile values where the
+/// operator controls the text (entry refs, cohort tags, site names).
+#[cfg(test)]
+pub(crate) fn sample_report() -> Report {
+    use crate::store::{AuditHead, EvidenceProbe, IncidentView, KeptEvidence, SiteCoverageReport};
+    let t = |s: i64| Ts::from_unix_timestamp(1_795_815_600 + s).unwrap();
+    let probe = |id: i64, s: i64| EvidenceProbe {
+        id,
+        time: t(s),
+        site: "118.dk".into(),
+        url_masked: "/search/go?what=Birthe+Lund&where=8000&page=1".into(),
+        page_sha256: Some(format!("{id:064x}")),
+        http_status: Some(200),
+        page_size: Some(10),
+        evidence: KeptEvidence::Kept {
+            sha256: "ab".into(),
+            size: 10,
+        },
+    };
+    Report {
+        generated_at: t(100),
+        scope: ReportScope::Filter {
+            cohort: Some("<i>batch</i>".into()),
+            since: None,
+            until: None,
+        },
+        since: t(0),
+        until: t(100),
+        incidents: vec![IncidentReport {
+            incident: IncidentView {
+                id: "inc_1".into(),
+                site: "118.dk".into(),
+                entry_ref: "=HYPERLINK(\"x\")<script>alert(1)</script>".into(),
+                masked_number: "+45 13 50 •• ••".into(),
+                exposed: vec![ExposedField::Number, ExposedField::Address],
+                state: IncidentState::Resolved,
+                first_seen: t(10),
+                last_seen: t(20),
+                resolved_at: Some(t(40)),
+            },
+            cohort: Some("<i>batch</i>".into()),
+            exposed_probes: 2,
+            opened_by: Some(probe(2, 10)),
+            last_clean_before: Some(probe(1, 5)),
+            closing_probes: vec![probe(3, 30), probe(4, 40)],
+        }],
+        cohort: None,
+        coverage: vec![SiteCoverageReport {
+            site: "118.dk".into(),
+            entries: 1,
+            covered: 1,
+            ..Default::default()
+        }],
+        max_staleness: Duration::from_secs(60),
+        resolve_after_clean: 2,
+        audit: AuditVerification {
+            verified: true,
+            records: 9,
+            head: Some(AuditHead {
+                seq: 9,
+                hash: "cd".repeat(32),
+            }),
+            first_broken: None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_format_escapes_and_redacts_and_round_trips() {
+        let r = sample_report();
+        let key = SigningKey::new(b"k".repeat(32), "k".into());
+        for f in [Format::Html, Format::Json, Format::Csv] {
+            let bytes = render(&r, f, &key);
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            assert!(
+                !text.contains("Birthe"),
+                "{f:?}: the name search URL is redacted"
+            );
+            assert!(text.contains("what=•••"), "{f:?}");
+            assert_eq!(
+                verify(&bytes, &key),
+                Verdict::Valid {
+                    key_id: key.id.clone()
+                },
+                "{f:?}"
+            );
+            match f {
+                Format::Html => {
+                    assert!(!text.contains("<script>"));
+                    assert!(!text.contains("<i>batch"));
+                    assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+                    assert!(text.contains("at most 25 seconds and for at least 10 seconds"));
+                }
+                Format::Csv => assert!(text.contains("'=HYPERLINK"), "formula cells are defused"),
+                Format::Json => {
+                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    assert_eq!(
+                        v["incidents"][0]["exposure_window"]["began_after"],
+                        "2026-11-27T21:40:05Z"
+                    );
+                    assert_eq!(
+                        v["incidents"][0]["exposure_window"]["ended_by"],
+                        "2026-11-27T21:40:30Z"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn durations_in_words() {

@@ -1609,8 +1609,9 @@ fn purge_honours_retention_and_never_touches_open_incidents() {
         })
         .unwrap()
         .unwrap();
+    let r0 = r.iter().find(|i| i.incident.entry_ref == "r0").unwrap();
     assert!(matches!(
-        r[0].closing_probes[0].evidence,
+        r0.closing_probes[0].evidence,
         KeptEvidence::Purged { .. }
     ));
 }

@@ -348,6 +348,31 @@ async fn cohort_and_period_reports() {
     // Before the roster existed the entries were not due: no gap there.
     assert_eq!(j["coverage"]["complete"], true, "{}", j["coverage"]);
 
+    // A configured key signs instead of the generated one; a report signed
+    // with the other key is named as such.
+    let old = env.path("old.json");
+    let out = env.cmd(&[
+        "report",
+        "--cohort",
+        "batch-b",
+        "--out",
+        old.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::write(env.path("report-key"), "configured-report-key-0123456789\n").unwrap();
+    env.write_config(&Knobs {
+        extra: "[report]\nsigning_key_file = \"report-key\"\n".into(),
+        ..Knobs::default()
+    });
+    let j = json(&env.cmd(&["--json", "report", "--incident", &id]));
+    use sha2::Digest;
+    let id16 =
+        hex::encode(sha2::Sha256::digest(b"configured-report-key-0123456789"))[..16].to_string();
+    assert_eq!(j["signature"]["key_id"], id16.as_str());
+    let out = env.cmd(&["report", "verify", old.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("another key"), "{}", stdout(&out));
+
     // Bad input names the flag.
     for (args, flag) in [
         (vec!["report", "--incident", "inc_nope"], "--incident"),

@@ -243,10 +243,15 @@ pub fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) -> String
                 human_time(at)
             );
             if let Some(c) = &r.last_clean_before {
-                s += &format!(
-                    " In all, it was visible for at most {}",
-                    human_duration(between(c.time, first.time))
-                );
+                let most = between(c.time, first.time);
+                s += &if most.as_secs() == 0 {
+                    " In all, it was visible for less than a second".to_string()
+                } else {
+                    format!(
+                        " In all, it was visible for at most {}",
+                        human_duration(most)
+                    )
+                };
                 s += &if i.last_seen > i.first_seen {
                     format!(
                         " and for at least {} (from the first to the last sighting).",

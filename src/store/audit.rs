@@ -394,7 +394,16 @@ fn check_evidence_body(conn: &Connection, probe_id: i64) -> Result<Option<String
     }
 }
 
-pub(super) fn verify(conn: &Connection) -> Result<AuditVerification, StoreError> {
+/// Verifies in one read transaction, so the trail and the rows it vouches
+/// for are seen at one instant even while the daemon keeps writing.
+pub(super) fn verify(conn: &mut Connection) -> Result<AuditVerification, StoreError> {
+    let tx = conn.transaction().map_err(sql)?;
+    let result = verify_in(&tx);
+    drop(tx);
+    result
+}
+
+fn verify_in(conn: &Connection) -> Result<AuditVerification, StoreError> {
     let records: i64 = conn
         .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
         .map_err(sql)?;

@@ -619,7 +619,7 @@ impl Store {
     /// incident record against its row, then rows without a record and
     /// purged pages without a purge record. Stops at the first problem.
     pub fn audit_verify(&self) -> Result<AuditVerification, StoreError> {
-        self.with(|c| audit::verify(c))
+        self.with(audit::verify)
     }
 
     /// The retention purges (see [`Retention`]), each recorded in the

@@ -3,7 +3,9 @@
 //! `/healthz` and `/metrics` are open (bind to loopback, the default);
 //! `/api/v1/*` needs `Authorization: Bearer <token>`, compared in constant
 //! time over SHA-256 digests so neither content nor length leaks. Without a
-//! configured token every `/api/v1` request is refused.
+//! configured token every `/api/v1` request is refused. `/dashboard/*` is
+//! the HTML dashboard (`crate::dashboard`), behind a session cookie that
+//! the same token obtains.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;

@@ -5,8 +5,8 @@
 //!
 //! Needs `/usr/bin/chromium` (Debian package `chromium`; `.ci/run` installs
 //! it). Without it the test fails under CI (`CI` set) and is skipped with a
-//! notice elsewhere. `UNLISTD_KEEP_SCREENSHOTS=DIR` copies the screenshots
-//! out of the temp dir.
+//! notice elsewhere. `UNLISTD_CHROMIUM=PATH` picks another browser binary;
+//! `UNLISTD_KEEP_SCREENSHOTS=DIR` copies the screenshots out of the temp dir.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -16,3 +16,5 @@ mod politeness;
 mod api;
 // The matcher against a labelled corpus (precision, recall); past fuzz finds.
 mod matching;
+// Protected addresses end to end: exposure under the subscriber's name, bait stays quiet.
+mod address;

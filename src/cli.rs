@@ -722,17 +722,22 @@ async fn history(cli: &Cli, entry_ref: &str) -> Result<u8, Failure> {
     }
     println!("{} probes of {}", wire.probes.len(), wire.entry_ref);
     println!(
-        "{:<21} {:<24} {:<13} {:>5}  REASON",
+        "{:<21} {:<24} {:<13} {:>5}  REASON / MATCHED",
         "TIME", "SITE", "OUTCOME", "HTTP"
     );
     for p in &wire.probes {
+        let detail = match (&p.reason, p.matched.is_empty()) {
+            (Some(r), _) => r.clone(),
+            (None, false) => format!("matched: {}", p.matched.join(", ")),
+            (None, true) => String::new(),
+        };
         println!(
             "{:<21} {:<24} {:<13} {:>5}  {}",
             p.time,
             p.site,
             p.outcome,
             p.http_status.map(|s| s.to_string()).unwrap_or("-".into()),
-            p.reason.as_deref().unwrap_or("")
+            detail
         );
     }
     Ok(EXIT_OK)

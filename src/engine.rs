@@ -118,19 +118,39 @@ pub fn queries_for(entry: &Entry) -> Vec<Query> {
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-        // First given name and last surname only: directories print middle
-        // names in many ways ("Birthe Ø. Lund"), and every word we send
-        // must match. The matcher then decides on the full name.
-        let words: Vec<&str> = name.split_whitespace().collect();
-        let short = match (words.first(), words.last()) {
-            (Some(f), Some(l)) if words.len() > 2 => format!("{f} {l}"),
-            _ => name.trim().to_string(),
-        };
+        let short = search_name(name);
         if !place.is_empty() && !short.is_empty() {
             q.push(Query::NameAt { name: short, place });
         }
     }
     q
+}
+
+/// The name to search for: first given name and last surname only, because
+/// directories print middle names in many ways ("Birthe Ø. Lund") and every
+/// word we send must match. A roster name written surname first ("Lund,
+/// Birthe") is turned round, and the comma dropped, since it is not part of
+/// any printed name. The matcher then decides on the full name.
+fn search_name(name: &str) -> String {
+    let (first, last) = match name.split_once(',') {
+        Some((surname, given)) => (
+            given.split_whitespace().next(),
+            surname.split_whitespace().last(),
+        ),
+        None => {
+            let words: Vec<&str> = name.split_whitespace().collect();
+            match words.as_slice() {
+                [f, .., l] => (Some(*f), Some(*l)),
+                [only] => (Some(*only), None),
+                [] => (None, None),
+            }
+        }
+    };
+    [first, last]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One page of one query, fetched and parsed.
@@ -701,5 +721,51 @@ impl Recorder {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Address, E164};
+
+    fn entry(name: &str) -> Entry {
+        Entry {
+            entry_ref: "R-1".into(),
+            phone: E164::parse_dk("13 12 34 56").expect("number"),
+            name: Some(name.into()),
+            address: Some(Address {
+                street: Some("Ågade".into()),
+                house_number: Some("14B".into()),
+                postcode: Some("8000".into()),
+                city: Some("Aarhus C".into()),
+                ..Address::default()
+            }),
+            hide_number: false,
+            hide_address: true,
+            cohort: None,
+        }
+    }
+
+    #[test]
+    fn name_queries_use_first_given_and_last_surname() {
+        for (name, want) in [
+            ("Birthe Østergaard Lund", "Birthe Lund"),
+            ("Birthe Lund", "Birthe Lund"),
+            ("  Birthe   Lund ", "Birthe Lund"),
+            ("Lund, Birthe", "Birthe Lund"),
+            ("Lund, Birthe Østergaard", "Birthe Lund"),
+            ("Hansen-Nørgaard, Anne-Marie", "Anne-Marie Hansen-Nørgaard"),
+            ("Cher", "Cher"),
+        ] {
+            let q = queries_for(&entry(name));
+            let Some(Query::NameAt { name: got, place }) = q.get(1) else {
+                panic!("{name:?}: no name query");
+            };
+            assert_eq!(got, want, "{name:?}");
+            assert_eq!(place, "8000 Aarhus C");
+        }
+        // Nothing usable to search for: the number query only.
+        assert_eq!(queries_for(&entry(" , ")).len(), 1);
     }
 }

@@ -74,6 +74,11 @@ pub struct Probe {
     pub http_status: Option<u16>,
     pub page_sha256: Option<String>,
     pub reason: Option<String>,
+    /// For an exposed probe, the parts of the listing that matched the
+    /// entry, in a fixed order: `number`, `name`, `street`, `house_number`,
+    /// `floor`, `door`, `postcode`, `city`. Names of parts, never values.
+    /// Empty for clean and inconclusive probes.
+    pub matched: Vec<String>,
 }
 
 impl From<&ProbeView> for Probe {
@@ -85,6 +90,7 @@ impl From<&ProbeView> for Probe {
             http_status: p.http_status,
             page_sha256: p.page_sha256.clone(),
             reason: p.reason.clone(),
+            matched: p.why.clone(),
         }
     }
 }

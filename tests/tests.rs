@@ -28,3 +28,5 @@ mod dashboard;
 mod audit;
 // Signed compliance reports (HTML, JSON, CSV) and the post-migration cohort check.
 mod report;
+// Protected addresses end to end: exposure under the subscriber's name, bait stays quiet.
+mod address;

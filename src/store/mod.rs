@@ -138,6 +138,9 @@ pub struct ProbeView {
     pub http_status: Option<u16>,
     pub page_sha256: Option<String>,
     pub reason: Option<String>,
+    /// Exposed probes: which parts of the listing matched the entry
+    /// (`number`, `name`, `street`, …), never the values. Empty otherwise.
+    pub why: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]

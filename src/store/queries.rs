@@ -152,7 +152,7 @@ pub(super) fn history(
     };
     let mut stmt = conn
         .prepare_cached(
-            "SELECT time, site, outcome, http_status, page_sha256, reason
+            "SELECT time, site, outcome, http_status, page_sha256, reason, why
              FROM probes WHERE entry_id = ?1 ORDER BY time, id",
         )
         .map_err(sql)?;
@@ -165,6 +165,15 @@ pub(super) fn history(
                 http_status: u16_col(r, 3)?,
                 page_sha256: r.get(4)?,
                 reason: r.get(5)?,
+                why: r
+                    .get::<_, Option<String>>(6)?
+                    .map(|w| {
+                        w.split(',')
+                            .filter(|p| !p.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .map_err(sql)?;

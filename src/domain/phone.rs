@@ -58,7 +58,9 @@ impl E164 {
                 Some(rest) => rest,
                 None => return Err(PhoneError::WrongLength(digits.len())),
             }
-        } else if let Some(rest) = digits.strip_prefix("0045") {
+        } else if let Some(rest) = digits.strip_prefix("0045").filter(|r| r.len() == 8) {
+            // Only a whole international form: "00450000" is 8 national
+            // digits, not a prefix and four digits.
             rest
         } else if digits.len() == 10 && digits.starts_with("45") {
             // "45 33 12 34 56": the country code written without + or 00.

@@ -54,17 +54,18 @@ impl App {
             })?;
             sites.push(Arc::new(site));
         }
+        let routes = Arc::new(settings.alerts.routes());
         let recorder = crate::engine::Recorder::new(
             store.clone(),
             settings.scan.resolve_after_clean,
-            settings.alerts.receivers(),
+            routes.clone(),
         );
         let engine = Engine {
             recorder,
             store,
             sites,
             scan: settings.scan.clone(),
-            receivers: settings.alerts.receivers(),
+            routes,
             pseudo,
             alerts: Arc::new(Notify::new()),
             progress: Arc::new(AtomicU64::new(0)),
@@ -151,8 +152,10 @@ impl App {
         let mut alerts = Vec::new();
         for r in self.settings.alerts.receivers() {
             let st = store.outbox_stats(&r)?;
+            let since = store.receiver_failing_since(&r)?;
             alerts.push(wire::ReceiverStatus {
-                failing: st.head_attempts >= 3,
+                failing: since.is_some() || st.head_attempts >= crate::alert::FAILING_AFTER,
+                failing_since: since.map(wire::rfc3339),
                 receiver: r,
                 undelivered_events: st.undelivered_events,
                 pending_messages: st.pending_messages,
@@ -165,6 +168,11 @@ impl App {
             incidents: wire::IncidentStatus { open },
             sites,
             alerts,
+            silences: store
+                .silences(now, false)?
+                .iter()
+                .map(wire::Silence::from)
+                .collect(),
         })
     }
 
@@ -204,6 +212,18 @@ impl App {
             let n = self.engine.alerts.clone();
             tracker.spawn(d.run(n, cancel.clone()));
         }
+        let n = self.engine.alerts.clone();
+        tracker.spawn(crate::alert::schedule::reminders(
+            self.clone(),
+            n,
+            cancel.clone(),
+        ));
+        let n = self.engine.alerts.clone();
+        tracker.spawn(crate::alert::schedule::digest(
+            self.clone(),
+            n,
+            cancel.clone(),
+        ));
         if let Some(every) = crate::systemd::watchdog_interval() {
             let p = progress.clone();
             let c = cancel.clone();

@@ -172,6 +172,10 @@ pub mod kind {
     pub const PROBE: &str = "probe";
     pub const INCIDENT_OPEN: &str = "incident.open";
     pub const INCIDENT_RESOLVE: &str = "incident.resolve";
+    /// An analyst's ack / dismiss / undismiss (ref: the action row id).
+    pub const INCIDENT_ACTION: &str = "incident.action";
+    pub const SILENCE_ADD: &str = "silence.add";
+    pub const SILENCE_END: &str = "silence.end";
     pub const ROSTER_IMPORT: &str = "roster.import";
     pub const EVIDENCE_PURGE: &str = "evidence.purge";
     pub const ROSTER_ERASE: &str = "roster.erase";

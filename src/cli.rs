@@ -13,7 +13,7 @@ use crate::config::{self, Settings};
 use crate::domain::{E164, Entry, OutcomeKind};
 use crate::engine::{self, blocking};
 use crate::roster;
-use crate::store::{ImportOutcome, Store};
+use crate::store::{ImportOutcome, IncidentAction, NewSilence, Store};
 use crate::wire;
 
 /// Exit codes (contract).
@@ -133,6 +133,76 @@ pub enum Command {
         #[arg(long, default_value_t = 2, value_name = "N")]
         retries: u32,
     },
+    /// Acknowledge an incident: reminders stop; it still resolves only
+    /// after clean probes.
+    Ack {
+        /// The incident id (`unlistd incidents`).
+        id: String,
+        /// Why (recorded with who and when, and in the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $SUDO_USER, else $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Mark an incident's listing a false positive for that entry: that one
+    /// listing is ignored for that entry on that site from now on
+    /// (`--undo` reverses it).
+    Dismiss {
+        /// The incident id (`unlistd incidents`).
+        id: String,
+        /// Why (recorded with who and when, and in the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $SUDO_USER, else $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Withdraw the dismissal.
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Silences: hold back alerts for a site, event type or cohort until
+    /// they expire (e.g. a site known to be down).
+    Silence {
+        #[command(subcommand)]
+        action: SilenceAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceAction {
+    /// Add a silence; matching events are recorded but not delivered.
+    Add {
+        /// Only events of this site (default: every site).
+        #[arg(long)]
+        site: Option<String>,
+        /// Only this event type, e.g. site.degraded (default: every type).
+        #[arg(long = "type", value_name = "TYPE")]
+        event_type: Option<String>,
+        /// Only exposure events of this cohort (default: every cohort).
+        #[arg(long)]
+        cohort: Option<String>,
+        /// How long, e.g. 2h, 3d.
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why (required; shown in status).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $SUDO_USER, else $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Silences in force (with --all: every silence ever).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence before it expires.
+    End {
+        id: String,
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,7 +257,10 @@ impl From<config::ConfigError> for Failure {
 
 impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Self {
-        Failure::operational(e.to_string())
+        match e {
+            crate::store::StoreError::Invalid(m) => Failure::bad_input(m),
+            e => Failure::operational(e.to_string()),
+        }
     }
 }
 
@@ -351,6 +424,23 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Check { phone, record } => check(cli, phone, *record).await,
         Command::Status => status(cli).await,
+        Command::Ack { id, reason, by } => {
+            incident_action(cli, id, IncidentAction::Ack, reason, by.as_deref()).await
+        }
+        Command::Dismiss {
+            id,
+            reason,
+            by,
+            undo,
+        } => {
+            let action = if *undo {
+                IncidentAction::Undismiss
+            } else {
+                IncidentAction::Dismiss
+            };
+            incident_action(cli, id, action, reason, by.as_deref()).await
+        }
+        Command::Silence { action } => silence(cli, action).await,
         Command::Incidents { open: only_open } => incidents(cli, *only_open).await,
         Command::History { entry_ref } => history(cli, entry_ref).await,
         Command::Demo => crate::demo::run(cli.json).await,
@@ -665,7 +755,186 @@ async fn status(cli: &Cli) -> Result<u8, Failure> {
             );
         }
     }
+    if !st.silences.is_empty() {
+        println!();
+        println!("silences in force:");
+        for s in &st.silences {
+            println!("  {}", silence_line(s));
+        }
+    }
     Ok(EXIT_OK)
+}
+
+/// Who is at the keyboard, for the record.
+pub fn actor(by: Option<&str>) -> String {
+    by.map(str::to_owned)
+        .or_else(|| std::env::var("SUDO_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "cli".into())
+}
+
+async fn incident_action(
+    cli: &Cli,
+    id: &str,
+    action: IncidentAction,
+    reason: &str,
+    by: Option<&str>,
+) -> Result<u8, Failure> {
+    if reason.trim().is_empty() {
+        return Err(Failure::bad_input("--reason: must not be empty"));
+    }
+    let app = open(cli).await?;
+    let store = app.store().clone();
+    let who = actor(by);
+    let (i, r, w) = (id.to_string(), reason.to_string(), who.clone());
+    let state = blocking(move || {
+        store.incident_action(&i, action, &w, &r, time::OffsetDateTime::now_utc())
+    })
+    .await
+    .map_err(|e| match e {
+        crate::store::StoreError::Invalid(m) => Failure::bad_input(format!("ID: {m}")),
+        e => e.into(),
+    })?;
+    let res = wire::ActionResult {
+        id: id.to_string(),
+        action: action.as_str(),
+        state: state.as_str(),
+        by: who,
+        reason: reason.to_string(),
+    };
+    if cli.json {
+        print_json(&res)?;
+    } else {
+        println!(
+            "{}: {} by {} ({}); state now {}",
+            res.id, res.action, res.by, res.reason, res.state
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+async fn silence(cli: &Cli, action: &SilenceAction) -> Result<u8, Failure> {
+    let app = open(cli).await?;
+    let store = app.store().clone();
+    let now = time::OffsetDateTime::now_utc();
+    match action {
+        SilenceAction::Add {
+            site,
+            event_type,
+            cohort,
+            duration,
+            reason,
+            by,
+        } => {
+            let new = new_silence(
+                &app,
+                site.as_deref(),
+                event_type.as_deref(),
+                cohort.as_deref(),
+                duration,
+                reason,
+                &actor(by.as_deref()),
+                now,
+            )
+            .map_err(|(field, m)| Failure::bad_input(format!("--{field}: {m}")))?;
+            let id = blocking(move || store.add_silence(&new, now)).await?;
+            if cli.json {
+                print_json(&serde_json::json!({ "id": id }))?;
+            } else {
+                println!("{id}");
+            }
+        }
+        SilenceAction::List { all } => {
+            let all = *all;
+            let list = blocking(move || store.silences(now, all)).await?;
+            let wire = wire::Silences {
+                silences: list.iter().map(wire::Silence::from).collect(),
+            };
+            if cli.json {
+                print_json(&wire)?;
+            } else if wire.silences.is_empty() {
+                println!("no silences");
+            } else {
+                for s in &wire.silences {
+                    println!("{}", silence_line(s));
+                }
+            }
+        }
+        SilenceAction::End { id, by } => {
+            let (i, who) = (id.clone(), actor(by.as_deref()));
+            if !blocking(move || store.end_silence(&i, &who, now)).await? {
+                return Err(Failure::bad_input(format!("ID: no active silence {id:?}")));
+            }
+            println!("{id} ended");
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// One silence as a line of text.
+pub fn silence_line(s: &wire::Silence) -> String {
+    format!(
+        "{}  site={} type={} cohort={}  until {}{}  by {}: {}",
+        s.id,
+        s.site.as_deref().unwrap_or("*"),
+        s.event_type.unwrap_or("*"),
+        s.cohort.as_deref().unwrap_or("*"),
+        s.expires_at,
+        s.ended_at
+            .as_deref()
+            .map(|e| format!(" (ended {e})"))
+            .unwrap_or_default(),
+        s.created_by,
+        s.reason
+    )
+}
+
+/// Validates a silence request (CLI flags or API body); errors name the
+/// field.
+#[allow(clippy::too_many_arguments)]
+pub fn new_silence(
+    app: &App,
+    site: Option<&str>,
+    event_type: Option<&str>,
+    cohort: Option<&str>,
+    duration: &str,
+    reason: &str,
+    by: &str,
+    now: time::OffsetDateTime,
+) -> Result<NewSilence, (&'static str, String)> {
+    if let Some(s) = site
+        && !app.settings.sites.iter().any(|x| x.name == s)
+    {
+        return Err(("site", format!("no configured site named {s:?}")));
+    }
+    let event_type = match event_type {
+        None => None,
+        Some(t) => Some(
+            crate::domain::incident::EventType::parse(t)
+                .ok_or_else(|| ("type", format!("unknown event type {t:?}")))?,
+        ),
+    };
+    if cohort.is_some_and(|c| c.trim().is_empty()) {
+        return Err(("cohort", "must not be empty".into()));
+    }
+    let d = humantime::parse_duration(duration.trim())
+        .map_err(|e| ("for", format!("not a duration ({e}); e.g. 2h, 3d")))?;
+    if d.is_zero() {
+        return Err(("for", "must be positive".into()));
+    }
+    if reason.trim().is_empty() {
+        return Err(("reason", "must not be empty".into()));
+    }
+    Ok(NewSilence {
+        site: site.map(str::to_owned),
+        event_type,
+        cohort: cohort.map(str::to_owned),
+        reason: reason.to_string(),
+        created_by: by.to_string(),
+        expires_at: now + d,
+    })
 }
 
 async fn incidents(cli: &Cli, only_open: bool) -> Result<u8, Failure> {

@@ -16,6 +16,8 @@ use toml::Spanned;
 use url::Url;
 
 use crate::domain::E164;
+use crate::domain::incident::EventType;
+use crate::domain::route::{Route, Routes};
 use crate::fetch::{Rate, SitePolicy};
 use crate::sites::declarative::{Declarative, DeclarativeSpec};
 use crate::sites::eniro::Eniro;
@@ -107,6 +109,7 @@ struct RawAlerts {
     repeat_interval: Option<Spanned<String>>,
     max_backoff: Option<Spanned<String>>,
     dashboard_url: Option<Spanned<String>>,
+    digest: Option<Spanned<String>>,
     #[serde(default)]
     webhook: Vec<RawWebhook>,
     #[serde(default)]
@@ -123,6 +126,9 @@ struct RawAlerts {
 struct RawChat {
     url_file: Spanned<String>,
     name: Option<Spanned<String>>,
+    events: Option<Spanned<Vec<String>>>,
+    sites: Option<Spanned<Vec<String>>>,
+    cohorts: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +137,9 @@ struct RawPagerDuty {
     routing_key_file: Spanned<String>,
     url: Option<Spanned<String>>,
     name: Option<Spanned<String>>,
+    events: Option<Spanned<Vec<String>>>,
+    sites: Option<Spanned<Vec<String>>>,
+    cohorts: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +148,9 @@ struct RawWebhook {
     url: Spanned<String>,
     secret_file: Spanned<String>,
     name: Option<Spanned<String>>,
+    events: Option<Spanned<Vec<String>>>,
+    sites: Option<Spanned<Vec<String>>>,
+    cohorts: Option<Spanned<Vec<String>>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -226,12 +238,19 @@ pub struct AlertSettings {
     /// Linked from chat messages, when set.
     pub dashboard_url: Option<Url>,
     pub channels: Vec<ChannelSettings>,
+    /// `[alerts] digest = "HH:MM"`: a daily digest at that time (UTC).
+    pub digest_at: Option<time::Time>,
 }
 
 impl AlertSettings {
     /// Receiver ids, in configuration order (outbox rows are keyed by them).
     pub fn receivers(&self) -> Vec<String> {
         self.channels.iter().map(|w| w.receiver.clone()).collect()
+    }
+
+    /// Which receiver gets which events.
+    pub fn routes(&self) -> Routes {
+        Routes(self.channels.iter().map(|c| c.route.clone()).collect())
     }
 }
 
@@ -246,6 +265,8 @@ pub struct ChannelSettings {
     /// Where to POST. For Slack and Teams the URL itself is the secret.
     pub url: Url,
     pub channel: Channel,
+    /// Which events this receiver gets (`events`, `sites`, `cohorts`).
+    pub route: Route,
 }
 
 #[derive(Clone)]
@@ -516,11 +537,84 @@ impl Validator<'_> {
         if channels.iter().any(|o| o.receiver == receiver) {
             return self.err(key, Some(span), "duplicate alert receiver");
         }
+        let mut route = Route::all(receiver.clone());
+        // A digest is not a page: PagerDuty gets it only if asked (and
+        // `route` refuses that).
+        if matches!(channel, Channel::PagerDuty { .. }) {
+            route.events = Some(
+                EventType::ALL
+                    .into_iter()
+                    .filter(|e| *e != EventType::Digest)
+                    .collect(),
+            );
+        }
         channels.push(ChannelSettings {
             receiver,
             url,
             channel,
+            route,
         });
+        Ok(())
+    }
+
+    /// Applies a receiver's `events`, `sites` and `cohorts` filters to the
+    /// channel just added.
+    fn route(
+        &self,
+        channels: &mut [ChannelSettings],
+        prefix: &str,
+        keys: [&Option<Spanned<Vec<String>>>; 3],
+        site_names: &[String],
+    ) -> Result<(), ConfigError> {
+        let Some(ch) = channels.last_mut() else {
+            return Ok(());
+        };
+        let [events, sites, cohorts] = keys;
+        if let Some(ev) = events {
+            let key = format!("{prefix}.events");
+            let mut list = Vec::new();
+            for e in ev.get_ref() {
+                let Some(t) = EventType::parse(e) else {
+                    let known: Vec<&str> = EventType::ALL.iter().map(|e| e.as_str()).collect();
+                    return self.err(
+                        &key,
+                        Some(ev.span()),
+                        format!("unknown event type {e:?} (known: {})", known.join(", ")),
+                    );
+                };
+                if t == EventType::Digest && matches!(ch.channel, Channel::PagerDuty { .. }) {
+                    return self.err(
+                        &key,
+                        Some(ev.span()),
+                        "a digest is not a page: PagerDuty cannot take \"digest\"",
+                    );
+                }
+                list.push(t);
+            }
+            if list.is_empty() {
+                return self.err(&key, Some(ev.span()), "must name at least one event type");
+            }
+            ch.route.events = Some(list);
+        }
+        if let Some(ss) = sites {
+            let key = format!("{prefix}.sites");
+            for n in ss.get_ref() {
+                if !site_names.contains(n) {
+                    return self.err(&key, Some(ss.span()), format!("no [[sites]] named {n:?}"));
+                }
+            }
+            if ss.get_ref().is_empty() {
+                return self.err(&key, Some(ss.span()), "must name at least one site");
+            }
+            ch.route.sites = Some(ss.get_ref().clone());
+        }
+        if let Some(cs) = cohorts {
+            let key = format!("{prefix}.cohorts");
+            if cs.get_ref().is_empty() || cs.get_ref().iter().any(|c| c.trim().is_empty()) {
+                return self.err(&key, Some(cs.span()), "must list non-empty cohort tags");
+            }
+            ch.route.cohorts = Some(cs.get_ref().clone());
+        }
         Ok(())
     }
 
@@ -774,6 +868,23 @@ impl Validator<'_> {
             )?;
             let mut channels: Vec<ChannelSettings> = Vec::new();
             let mut dashboard_url = None;
+            let site_names: Vec<String> = sites.iter().map(|s| s.name.clone()).collect();
+            let digest_at = match a.and_then(|a| a.digest.as_ref()) {
+                None => None,
+                Some(d) => {
+                    let fmt = time::macros::format_description!("[hour]:[minute]");
+                    match time::Time::parse(d.get_ref().trim(), &fmt) {
+                        Ok(t) => Some(t),
+                        Err(_) => {
+                            return self.err(
+                                "alerts.digest",
+                                Some(d.span()),
+                                "expected a time of day HH:MM (UTC), e.g. \"08:00\"",
+                            );
+                        }
+                    }
+                }
+            };
             if let Some(a) = a {
                 if let Some(v) = &a.email {
                     self.not_yet("alerts.email", v.span())?;
@@ -793,6 +904,12 @@ impl Validator<'_> {
                         url,
                         Channel::Webhook { secret },
                     )?;
+                    self.route(
+                        &mut channels,
+                        &format!("alerts.webhook[{i}]"),
+                        [&w.events, &w.sites, &w.cohorts],
+                        &site_names,
+                    )?;
                 }
                 for (kind, list) in [("slack", &a.slack), ("teams", &a.teams)] {
                     for (i, c) in list.iter().enumerate() {
@@ -810,6 +927,12 @@ impl Validator<'_> {
                             &c.name,
                             url,
                             channel,
+                        )?;
+                        self.route(
+                            &mut channels,
+                            &format!("alerts.{kind}[{i}]"),
+                            [&c.events, &c.sites, &c.cohorts],
+                            &site_names,
                         )?;
                     }
                 }
@@ -839,6 +962,12 @@ impl Validator<'_> {
                         url,
                         Channel::PagerDuty { routing_key },
                     )?;
+                    self.route(
+                        &mut channels,
+                        &format!("alerts.pagerduty[{i}]"),
+                        [&p.events, &p.sites, &p.cohorts],
+                        &site_names,
+                    )?;
                 }
             }
             AlertSettings {
@@ -847,6 +976,7 @@ impl Validator<'_> {
                 max_backoff,
                 dashboard_url,
                 channels,
+                digest_at,
             }
         };
 

@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ScanSettings, SiteSettings};
 use crate::domain::incident::Step;
 use crate::domain::pseudonym::Pseudonymizer;
-use crate::domain::{Entry, EntryId, Outcome, OutcomeKind, matcher};
+use crate::domain::route::Routes;
+use crate::domain::{Entry, EntryId, Listing, Outcome, OutcomeKind, matcher};
 use crate::fetch::{SiteFetcher, mask_number_in_url};
 use crate::sites::{Page, Query};
 use crate::store::{NewProbe, Retention, Store, StoreError};
@@ -102,6 +103,17 @@ pub struct ProbeResult {
     pub url_masked: String,
     /// The deciding page's body (kept by the store as evidence when needed).
     pub body: Option<Vec<u8>>,
+    /// Exposed: keyed fingerprints of the listings that matched (empty
+    /// when probed without a [`Lens`]).
+    pub listing_keys: Vec<String>,
+}
+
+/// How the engine looks at listings: fingerprinted with the store's key,
+/// minus the ones an analyst dismissed as false positives for this entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Lens<'a> {
+    pub pseudo: &'a Pseudonymizer,
+    pub dismissed: &'a [String],
 }
 
 /// The queries an entry needs on a site: always its number (a listing found
@@ -192,6 +204,13 @@ async fn fetch_page(site: &Site, entry_number: &str, query: &Query, page: u32) -
 
 /// Probes `entry` on `site` and decides the outcome.
 pub async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
+    probe_with(site, entry, None).await
+}
+
+/// [`probe`], fingerprinting matched listings and skipping dismissed ones.
+/// A page whose only match is a dismissed listing is clean for this entry:
+/// the page was read and nothing else on it is ours.
+pub async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>>) -> ProbeResult {
     let mut last: Option<ProbeResult> = None;
     let mut inconclusive: Option<ProbeResult> = None;
     // A query the site cannot be asked (a declarative site without a name
@@ -209,6 +228,7 @@ pub async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
                 page_sha256: r.sha256.clone(),
                 url_masked: r.url_masked.clone(),
                 body: r.body.as_ref().map(|b| b.as_bytes().to_vec()),
+                listing_keys: Vec::new(),
             };
             match &r.page {
                 Err(reason) => {
@@ -222,10 +242,31 @@ pub async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
                     break;
                 }
                 Ok(Page::Hits { listings, more }) => {
-                    let outcome = matcher::assess(entry, listings);
+                    let visible: Vec<&Listing> = match lens {
+                        Some(l) if !l.dismissed.is_empty() => listings
+                            .iter()
+                            .filter(|x| !l.dismissed.contains(&l.pseudo.listing(x)))
+                            .collect(),
+                        _ => listings.iter().collect(),
+                    };
+                    let owned: Vec<Listing> = visible.iter().map(|x| (*x).clone()).collect();
+                    let outcome = matcher::assess(entry, &owned);
                     if matches!(outcome, Outcome::Exposed { .. }) {
+                        let mut res = base(outcome);
+                        if let Some(l) = lens {
+                            res.listing_keys = owned
+                                .iter()
+                                .filter(|x| {
+                                    matches!(
+                                        matcher::assess(entry, std::slice::from_ref(*x)),
+                                        Outcome::Exposed { .. }
+                                    )
+                                })
+                                .map(|x| l.pseudo.listing(x))
+                                .collect();
+                        }
                         // Exposure is conclusive whatever other pages say.
-                        return base(outcome);
+                        return res;
                     }
                     if *more && page_no >= MAX_PAGES {
                         inconclusive.get_or_insert(base(Outcome::Inconclusive {
@@ -254,6 +295,7 @@ pub async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
             page_sha256: None,
             url_masked: String::new(),
             body: None,
+            listing_keys: Vec::new(),
         },
     }
 }
@@ -310,7 +352,8 @@ pub struct Engine {
     pub store: Store,
     pub sites: Vec<Arc<Site>>,
     pub scan: ScanSettings,
-    pub receivers: Vec<String>,
+    /// Which alert receivers get which events.
+    pub routes: Arc<Routes>,
     pub pseudo: Pseudonymizer,
     /// Woken whenever a probe raised an alert event.
     pub alerts: Arc<Notify>,
@@ -331,7 +374,14 @@ impl Engine {
         id: EntryId,
         entry: &Entry,
     ) -> Result<(OutcomeKind, Step), StoreError> {
-        let r = probe(site, entry).await;
+        let store = self.store.clone();
+        let name = site.name().to_string();
+        let dismissed = blocking(move || store.dismissed_listings(id, &name)).await?;
+        let lens = Lens {
+            pseudo: &self.pseudo,
+            dismissed: &dismissed,
+        };
+        let r = probe_with(site, entry, Some(lens)).await;
         let kind = r.outcome.kind();
         site.stats.count(kind);
         let np = NewProbe {
@@ -343,6 +393,7 @@ impl Engine {
             page_sha256: r.page_sha256,
             url_masked: r.url_masked,
             body: r.body,
+            listing_keys: r.listing_keys,
         };
         let effect = self.recorder.record(np).await?;
         self.progress.fetch_add(1, Ordering::Relaxed);
@@ -420,7 +471,7 @@ impl Engine {
         let reason = (!ok).then(|| failures.join("; "));
         let store = self.store.clone();
         let name = site.name().to_string();
-        let receivers = self.receivers.clone();
+        let routes = self.routes.clone();
         let r2 = reason.clone();
         let event = blocking(move || {
             store.record_canary_check(
@@ -428,7 +479,7 @@ impl Engine {
                 time::OffsetDateTime::now_utc(),
                 ok,
                 r2.as_deref(),
-                &receivers,
+                &routes,
             )
         })
         .await?;
@@ -655,7 +706,7 @@ pub struct Recorder {
     rx: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Job>>>>,
     store: Store,
     resolve_after_clean: u32,
-    receivers: Arc<[String]>,
+    routes: Arc<Routes>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -668,14 +719,14 @@ impl std::fmt::Debug for Recorder {
 const MAX_BATCH: usize = 256;
 
 impl Recorder {
-    pub fn new(store: Store, resolve_after_clean: u32, receivers: Vec<String>) -> Recorder {
+    pub fn new(store: Store, resolve_after_clean: u32, routes: Arc<Routes>) -> Recorder {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         Recorder {
             tx,
             rx: Arc::new(std::sync::Mutex::new(Some(rx))),
             store,
             resolve_after_clean,
-            receivers: receivers.into(),
+            routes,
         }
     }
 
@@ -706,8 +757,8 @@ impl Recorder {
             }
             let probes: Vec<NewProbe> = jobs.iter().map(|j| j.probe.clone()).collect();
             let store = self.store.clone();
-            let (k, receivers) = (self.resolve_after_clean, self.receivers.clone());
-            match blocking(move || store.record_probes(&probes, k, &receivers)).await {
+            let (k, routes) = (self.resolve_after_clean, self.routes.clone());
+            match blocking(move || store.record_probes(&probes, k, &routes)).await {
                 Ok(effects) => {
                     for (job, effect) in jobs.into_iter().zip(effects) {
                         let _ = job.reply.send(Ok(effect));

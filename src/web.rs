@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -30,6 +30,11 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/incidents", get(incidents))
         .route("/api/v1/entries/{entry_ref}/history", get(history))
         .route("/api/v1/sites", get(sites))
+        .route("/api/v1/incidents/{id}/ack", post(ack))
+        .route("/api/v1/incidents/{id}/dismiss", post(dismiss))
+        .route("/api/v1/incidents/{id}/actions", get(actions))
+        .route("/api/v1/silences", get(silences).post(add_silence))
+        .route("/api/v1/silences/{id}", delete(end_silence))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -133,6 +138,189 @@ async fn history(State(app): State<App>, Path(entry_ref): Path<String>) -> Respo
         })
         .into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "unknown entry ref"),
+        Err(e) => internal(e),
+    }
+}
+
+/// Body of `POST .../ack` and `.../dismiss`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    reason: String,
+    /// Who; recorded as `api:<by>` (just `api` without it).
+    by: Option<String>,
+    /// Dismiss only: withdraw the dismissal.
+    #[serde(default)]
+    undo: bool,
+}
+
+fn api_actor(by: Option<&str>) -> String {
+    match by.map(str::trim).filter(|b| !b.is_empty()) {
+        Some(b) => format!("api:{b}"),
+        None => "api".into(),
+    }
+}
+
+type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+async fn ack(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    body: JsonBody<ActionBody>,
+) -> Response {
+    let Ok(Json(b)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body must be JSON {\"reason\": \"...\", \"by\": \"...\"}",
+        );
+    };
+    if b.undo {
+        return error(StatusCode::BAD_REQUEST, "undo: only for dismiss");
+    }
+    act(app, id, crate::store::IncidentAction::Ack, b).await
+}
+
+async fn dismiss(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    body: JsonBody<ActionBody>,
+) -> Response {
+    let Ok(Json(b)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body must be JSON {\"reason\": \"...\", \"by\": \"...\"}",
+        );
+    };
+    let action = if b.undo {
+        crate::store::IncidentAction::Undismiss
+    } else {
+        crate::store::IncidentAction::Dismiss
+    };
+    act(app, id, action, b).await
+}
+
+async fn act(
+    app: App,
+    id: String,
+    action: crate::store::IncidentAction,
+    b: ActionBody,
+) -> Response {
+    if b.reason.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "reason: must not be empty");
+    }
+    let who = api_actor(b.by.as_deref());
+    let store = app.store().clone();
+    let (i, r, w) = (id.clone(), b.reason.clone(), who.clone());
+    match blocking(move || {
+        store.incident_action(&i, action, &w, &r, time::OffsetDateTime::now_utc())
+    })
+    .await
+    {
+        Ok(state) => Json(wire::ActionResult {
+            id,
+            action: action.as_str(),
+            state: state.as_str(),
+            by: who,
+            reason: b.reason,
+        })
+        .into_response(),
+        Err(crate::store::StoreError::Invalid(m)) if m.starts_with("no incident") => {
+            error(StatusCode::NOT_FOUND, &m)
+        }
+        Err(crate::store::StoreError::Invalid(m)) => error(StatusCode::CONFLICT, &m),
+        Err(e) => internal(e),
+    }
+}
+
+async fn actions(State(app): State<App>, Path(id): Path<String>) -> Response {
+    let store = app.store().clone();
+    let i = id.clone();
+    match blocking(move || {
+        if !store.incident_exists(&i)? {
+            return Ok(None);
+        }
+        store.incident_actions(&i).map(Some)
+    })
+    .await
+    {
+        Ok(Some(v)) => Json(serde_json::json!({
+            "incident_id": id,
+            "actions": v.iter().map(wire::Action::from).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown incident"),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SilenceQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn silences(State(app): State<App>, Query(q): Query<SilenceQuery>) -> Response {
+    let store = app.store().clone();
+    match blocking(move || store.silences(time::OffsetDateTime::now_utc(), q.all)).await {
+        Ok(v) => Json(wire::Silences {
+            silences: v.iter().map(wire::Silence::from).collect(),
+        })
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// Body of `POST /api/v1/silences`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SilenceBody {
+    site: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    cohort: Option<String>,
+    /// e.g. "2h".
+    duration: String,
+    reason: String,
+    by: Option<String>,
+}
+
+async fn add_silence(State(app): State<App>, body: JsonBody<SilenceBody>) -> Response {
+    let Ok(Json(b)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body must be JSON {\"duration\": \"2h\", \"reason\": \"...\"} with optional site, type, cohort, by",
+        );
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let new = match crate::cli::new_silence(
+        &app,
+        b.site.as_deref(),
+        b.event_type.as_deref(),
+        b.cohort.as_deref(),
+        &b.duration,
+        &b.reason,
+        &api_actor(b.by.as_deref()),
+        now,
+    ) {
+        Ok(n) => n,
+        Err((field, m)) => {
+            let field = if field == "for" { "duration" } else { field };
+            return error(StatusCode::BAD_REQUEST, &format!("{field}: {m}"));
+        }
+    };
+    let store = app.store().clone();
+    match blocking(move || store.add_silence(&new, now)).await {
+        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Err(crate::store::StoreError::Invalid(m)) => error(StatusCode::BAD_REQUEST, &m),
+        Err(e) => internal(e),
+    }
+}
+
+async fn end_silence(State(app): State<App>, Path(id): Path<String>) -> Response {
+    let store = app.store().clone();
+    match blocking(move || store.end_silence(&id, "api", time::OffsetDateTime::now_utc())).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, "no such active silence"),
         Err(e) => internal(e),
     }
 }

@@ -107,6 +107,76 @@ pub struct Status {
     pub incidents: IncidentStatus,
     pub sites: Vec<SiteStatus>,
     pub alerts: Vec<ReceiverStatus>,
+    /// Silences in force now.
+    pub silences: Vec<Silence>,
+}
+
+/// A silence (`unlistd silence list`, `/api/v1/silences`, `status`).
+#[derive(Debug, Serialize)]
+pub struct Silence {
+    pub id: String,
+    pub site: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: Option<&'static str>,
+    pub cohort: Option<String>,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub ended_at: Option<String>,
+}
+
+impl From<&crate::store::SilenceView> for Silence {
+    fn from(v: &crate::store::SilenceView) -> Self {
+        Silence {
+            id: v.id.clone(),
+            site: v.site.clone(),
+            event_type: v.event_type.map(|e| e.as_str()),
+            cohort: v.cohort.clone(),
+            reason: v.reason.clone(),
+            created_by: v.created_by.clone(),
+            created_at: rfc3339(v.created_at),
+            expires_at: rfc3339(v.expires_at),
+            ended_at: v.ended_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Silences {
+    pub silences: Vec<Silence>,
+}
+
+/// An analyst's action on an incident, as recorded.
+#[derive(Debug, Serialize)]
+pub struct Action {
+    pub incident_id: String,
+    pub action: &'static str,
+    pub by: String,
+    pub reason: String,
+    pub time: String,
+}
+
+impl From<&crate::store::ActionView> for Action {
+    fn from(v: &crate::store::ActionView) -> Self {
+        Action {
+            incident_id: v.incident_id.clone(),
+            action: v.action.as_str(),
+            by: v.actor.clone(),
+            reason: v.reason.clone(),
+            time: rfc3339(v.time),
+        }
+    }
+}
+
+/// The answer to ack / dismiss: the incident's state after it.
+#[derive(Debug, Serialize)]
+pub struct ActionResult {
+    pub id: String,
+    pub action: &'static str,
+    pub state: &'static str,
+    pub by: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -151,6 +221,8 @@ pub struct ReceiverStatus {
     pub pending_messages: u64,
     pub delivered_messages: u64,
     pub failing: bool,
+    /// When it was marked failing (and the other receivers told).
+    pub failing_since: Option<String>,
     pub last_error: Option<String>,
 }
 
@@ -164,6 +236,9 @@ pub struct WebhookBody<'a> {
     pub count: usize,
     pub truncated: bool,
     pub incidents: Vec<WebhookIncident>,
+    /// Digest figures or receiver details, for events that carry them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 /// Beyond this a message lists the first incidents and says how many there

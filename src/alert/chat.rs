@@ -19,12 +19,96 @@ pub struct Context {
     /// Open incidents left on the site after this event (PagerDuty decides
     /// between `resolve` and an updated `trigger` with it).
     pub remaining_open: u64,
+    /// The event's payload (digest figures, receiver failure details).
+    pub details: Option<Value>,
+}
+
+fn detail_str<'a>(details: Option<&'a Value>, key: &str) -> &'a str {
+    details
+        .and_then(|d| d.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+}
+
+fn detail_u64(details: Option<&Value>, key: &str) -> u64 {
+    details
+        .and_then(|d| d.get(key))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// Extra lines for events that carry figures rather than incidents.
+pub fn detail_lines(event: EventType, details: Option<&Value>) -> Option<String> {
+    let d = details?;
+    match event {
+        EventType::Digest => {
+            let mut out = vec![format!(
+                "Roster: {} entries · open incidents: {} ({} acknowledged) · active silences: {}",
+                detail_u64(Some(d), "roster_size"),
+                detail_u64(Some(d), "open_incidents"),
+                detail_u64(Some(d), "acknowledged_incidents"),
+                detail_u64(Some(d), "active_silences"),
+            )];
+            for s in d
+                .get("sites")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let age = s
+                    .get("oldest_probe_age_seconds")
+                    .and_then(Value::as_u64)
+                    .map(|a| format!("{:.1} h", a as f64 / 3600.0))
+                    .unwrap_or_else(|| "-".into());
+                out.push(format!(
+                    "• {}: {} · probes 24 h: {} clean, {} exposed, {} inconclusive · oldest probe {}",
+                    detail_str(Some(s), "name"),
+                    detail_str(Some(s), "state"),
+                    detail_u64(Some(s), "clean"),
+                    detail_u64(Some(s), "exposed"),
+                    detail_u64(Some(s), "inconclusive"),
+                    age,
+                ));
+            }
+            if let Some(h) = d.get("audit_head").filter(|h| !h.is_null()) {
+                out.push(format!(
+                    "Audit chain head: #{} {}",
+                    detail_u64(Some(h), "seq"),
+                    detail_str(Some(h), "hash")
+                ));
+            }
+            Some(out.join("\n"))
+        }
+        EventType::ReceiverFailing => Some(format!(
+            "Last error: {} · attempts on the oldest message: {} · undelivered events: {}",
+            detail_str(Some(d), "error"),
+            detail_u64(Some(d), "attempts"),
+            detail_u64(Some(d), "undelivered_events"),
+        )),
+        _ => None,
+    }
 }
 
 /// One-line headline, e.g. "3 protected entries exposed on 118.dk".
-pub fn headline(event: EventType, site: &str, n: usize) -> String {
+pub fn headline(event: EventType, site: &str, n: usize, details: Option<&Value>) -> String {
     let entries = if n == 1 { "entry" } else { "entries" };
     match event {
+        EventType::ExposureReminder => {
+            format!("Reminder: {n} protected {entries} still exposed on {site}")
+        }
+        EventType::Digest => format!(
+            "unlistd daily digest: {} open incident(s), {} probes in the last 24 h",
+            detail_u64(details, "open_incidents"),
+            detail_u64(details, "probes_24h"),
+        ),
+        EventType::ReceiverFailing => format!(
+            "Alert receiver {} is failing: its alerts are not getting through",
+            detail_str(details, "receiver")
+        ),
+        EventType::ReceiverRecovered => format!(
+            "Alert receiver {} delivers again",
+            detail_str(details, "receiver")
+        ),
         EventType::ExposureOpened => format!("{n} protected {entries} exposed on {site}"),
         EventType::ExposureResolved => {
             format!("{n} exposure(s) on {site} resolved: no longer shown")
@@ -36,7 +120,16 @@ pub fn headline(event: EventType, site: &str, n: usize) -> String {
     }
 }
 
-fn lines(incidents: &[EventIncident]) -> String {
+/// The body text below the headline: incident lines or event figures.
+fn text(event: EventType, incidents: &[EventIncident], ctx: &Context) -> Option<String> {
+    if !incidents.is_empty() {
+        Some(lines(incidents))
+    } else {
+        detail_lines(event, ctx.details.as_ref())
+    }
+}
+
+pub(crate) fn lines(incidents: &[EventIncident]) -> String {
     let mut out: Vec<String> = incidents
         .iter()
         .take(FIRST_N)
@@ -63,17 +156,20 @@ fn lines(incidents: &[EventIncident]) -> String {
 }
 
 pub fn slack(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Context) -> String {
-    let head = headline(event, site, incidents.len());
+    let head = headline(event, site, incidents.len(), ctx.details.as_ref());
     let icon = match event {
-        EventType::ExposureOpened | EventType::SiteDegraded => ":rotating_light:",
+        EventType::ExposureOpened
+        | EventType::SiteDegraded
+        | EventType::ExposureReminder
+        | EventType::ReceiverFailing => ":rotating_light:",
+        EventType::Digest => ":clipboard:",
         _ => ":white_check_mark:",
     };
     let mut blocks = vec![
         json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{icon} *{head}*")}}),
     ];
-    if !incidents.is_empty() {
-        blocks
-            .push(json!({"type": "section", "text": {"type": "mrkdwn", "text": lines(incidents)}}));
+    if let Some(t) = text(event, incidents, ctx) {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}));
     }
     if let Some(url) = &ctx.dashboard_url {
         blocks.push(json!({"type": "actions", "elements": [
@@ -84,12 +180,12 @@ pub fn slack(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Co
 }
 
 pub fn teams(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Context) -> String {
-    let head = headline(event, site, incidents.len());
+    let head = headline(event, site, incidents.len(), ctx.details.as_ref());
     let mut body = vec![
         json!({"type": "TextBlock", "text": head, "weight": "Bolder", "size": "Medium", "wrap": true}),
     ];
-    if !incidents.is_empty() {
-        body.push(json!({"type": "TextBlock", "text": lines(incidents), "wrap": true}));
+    if let Some(t) = text(event, incidents, ctx) {
+        body.push(json!({"type": "TextBlock", "text": t, "wrap": true}));
     }
     let mut card = json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -111,12 +207,16 @@ pub fn teams(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Co
 /// The dedup key of a site's exposures or of its degradation: one PagerDuty
 /// alert per site and concern, so a mass leak pages once and its resolution
 /// closes that same alert.
-pub fn pagerduty_dedup_key(event: EventType, site: &str) -> String {
+pub fn pagerduty_dedup_key(event: EventType, site: &str, details: Option<&Value>) -> String {
     match event {
-        EventType::ExposureOpened | EventType::ExposureResolved => {
+        EventType::ExposureOpened | EventType::ExposureResolved | EventType::ExposureReminder => {
             format!("unlistd/{site}/exposure")
         }
         EventType::SiteDegraded | EventType::SiteRecovered => format!("unlistd/{site}/degraded"),
+        EventType::ReceiverFailing | EventType::ReceiverRecovered => {
+            format!("unlistd/receiver/{}", detail_str(details, "receiver"))
+        }
+        EventType::Digest => "unlistd/digest".to_string(),
     }
 }
 
@@ -127,9 +227,15 @@ pub fn pagerduty(
     ctx: &Context,
     routing_key: &str,
 ) -> String {
-    let dedup_key = pagerduty_dedup_key(event, site);
+    let details = ctx.details.as_ref();
+    let dedup_key = pagerduty_dedup_key(event, site, details);
     let action = match event {
-        EventType::ExposureOpened | EventType::SiteDegraded => "trigger",
+        EventType::ExposureOpened
+        | EventType::SiteDegraded
+        | EventType::ExposureReminder
+        | EventType::ReceiverFailing
+        | EventType::Digest => "trigger",
+        EventType::ReceiverRecovered => "resolve",
         // Resolve only when nothing on the site is still exposed; otherwise
         // update the open alert's summary.
         EventType::ExposureResolved if ctx.remaining_open == 0 => "resolve",
@@ -143,7 +249,7 @@ pub fn pagerduty(
                 ctx.remaining_open
             )
         }
-        _ => headline(event, site, incidents.len()),
+        _ => headline(event, site, incidents.len(), details),
     };
     let mut v: Value = json!({
         "routing_key": routing_key,
@@ -154,7 +260,11 @@ pub fn pagerduty(
         v["payload"] = json!({
             "summary": summary,
             "source": "unlistd",
-            "severity": if matches!(event, EventType::SiteDegraded) { "warning" } else { "critical" },
+            "severity": match event {
+                EventType::SiteDegraded | EventType::ReceiverFailing => "warning",
+                EventType::Digest => "info",
+                _ => "critical",
+            },
             "component": site,
             "class": event.as_str(),
             "custom_details": {
@@ -195,6 +305,7 @@ mod tests {
         let ctx = Context {
             dashboard_url: Some("https://unlistd.example.net/dashboard".into()),
             remaining_open: 0,
+            details: None,
         };
         let s: Value =
             serde_json::from_str(&slack(EventType::ExposureOpened, "118.dk", &inc(500), &ctx))

@@ -20,6 +20,7 @@
 
 pub mod chat;
 pub mod receiver;
+pub mod schedule;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -30,16 +31,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{AlertSettings, Channel, ChannelSettings};
 use crate::domain::incident::EventType;
+use crate::domain::route::Routes;
 use crate::engine::blocking;
-use crate::store::{EventIncident, Store, StoreError, Ts};
+use crate::store::{EventIncident, MessageRow, Store, StoreError, Ts};
 use crate::wire::{MAX_INCIDENTS_PER_MESSAGE, WebhookBody, WebhookIncident};
 
 /// Longest we ever wait on a receiver's `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Builds the webhook body for a group of incidents.
-pub fn webhook_body(event_type: &str, site: &str, incidents: &[EventIncident]) -> String {
+pub fn webhook_body(
+    event_type: &str,
+    site: &str,
+    incidents: &[EventIncident],
+    details: Option<&serde_json::Value>,
+) -> String {
     let body = WebhookBody {
+        details: details.cloned(),
         event_type,
         site,
         count: incidents.len(),
@@ -62,7 +70,9 @@ pub fn body_for(
     ctx: &chat::Context,
 ) -> String {
     match channel {
-        Channel::Webhook { .. } => webhook_body(event.as_str(), site, incidents),
+        Channel::Webhook { .. } => {
+            webhook_body(event.as_str(), site, incidents, ctx.details.as_ref())
+        }
         Channel::Slack => chat::slack(event, site, incidents, ctx),
         Channel::Teams => chat::teams(event, site, incidents, ctx),
         Channel::PagerDuty { routing_key } => {
@@ -102,7 +112,13 @@ pub struct Dispatcher {
     client: reqwest::Client,
     group_wait: Duration,
     max_backoff: Duration,
+    /// Every receiver's routes: a failing receiver is reported to the others.
+    routes: Arc<Routes>,
 }
+
+/// Failed attempts on one message after which its receiver counts as
+/// failing (a 4xx counts at once: it will not fix itself).
+pub const FAILING_AFTER: u32 = 3;
 
 /// What one pass over the outbox did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +137,7 @@ impl Dispatcher {
             client: webhook::client(),
             group_wait: settings.group_wait,
             max_backoff: settings.max_backoff,
+            routes: Arc::new(settings.routes()),
         }
     }
 
@@ -147,15 +164,23 @@ impl Dispatcher {
                 soonest(self.group_wait - age, &mut wake);
                 continue;
             }
-            let ctx = self.context(&g.site).await?;
+            let mut ctx = self.context(&g.site).await?;
             let store = self.store.clone();
             let receiver = self.hook.receiver.clone();
             let id = new_message_id();
             let hook = self.hook.clone();
             let formed = blocking(move || {
-                store.form_message(&receiver, &g.site, g.event_type, &id, now(), &mut |incs| {
-                    body_for(&hook.channel, g.event_type, &g.site, incs, &ctx)
-                })
+                store.form_message(
+                    &receiver,
+                    &g.site,
+                    g.event_type,
+                    &id,
+                    now(),
+                    &mut |incs, payload| {
+                        ctx.details = payload.and_then(|p| serde_json::from_str(p).ok());
+                        body_for(&hook.channel, g.event_type, &g.site, incs, &ctx)
+                    },
+                )
             })
             .await?;
             if let Some(m) = formed {
@@ -190,6 +215,7 @@ impl Dispatcher {
                 Ok(status) => {
                     blocking(move || store.mark_delivered(&id, now(), status)).await?;
                     res.delivered += 1;
+                    self.health(None, &m).await?;
                     tracing::info!(
                         receiver = %self.hook.receiver,
                         message = %m.id,
@@ -210,6 +236,10 @@ impl Dispatcher {
                     })
                     .await?;
                     res.failed += 1;
+                    let client_error = status.is_some_and(|s| (400..500).contains(&s) && s != 429);
+                    if client_error || m.attempts + 1 >= FAILING_AFTER {
+                        self.health(Some(&fail.error), &m).await?;
+                    }
                     tracing::warn!(
                         receiver = %self.hook.receiver,
                         message = %m.id,
@@ -224,6 +254,42 @@ impl Dispatcher {
             }
         }
         Ok((res, wake))
+    }
+
+    /// Records the receiver's health after an attempt; the first failure
+    /// after being healthy (and the first success after failing) is an
+    /// event for every *other* receiver, so a dead channel never goes
+    /// unnoticed.
+    async fn health(&self, error: Option<&str>, head: &MessageRow) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let receiver = self.hook.receiver.clone();
+        let routes = self.routes.clone();
+        let failing = error.is_some();
+        let error = error.map(str::to_owned);
+        let attempts = head.attempts + 1;
+        let changed = blocking(move || {
+            let stats = store.outbox_stats(&receiver)?;
+            let payload = serde_json::json!({
+                "receiver": receiver,
+                "error": error,
+                "attempts": attempts,
+                "undelivered_events": stats.undelivered_events,
+            })
+            .to_string();
+            match &error {
+                Some(e) => store.receiver_failing(&receiver, e, &payload, now(), &routes),
+                None => store.receiver_ok(&receiver, &payload, now(), &routes),
+            }
+        })
+        .await?;
+        if changed {
+            tracing::warn!(
+                receiver = %self.hook.receiver,
+                failing,
+                "Alert receiver health changed; the other receivers are told."
+            );
+        }
+        Ok(())
     }
 
     async fn context(&self, site: &str) -> Result<chat::Context, StoreError> {
@@ -241,6 +307,7 @@ impl Dispatcher {
         Ok(chat::Context {
             dashboard_url: self.dashboard_url.clone(),
             remaining_open,
+            details: None,
         })
     }
 

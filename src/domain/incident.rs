@@ -111,6 +111,14 @@ pub enum EventType {
     ExposureResolved,
     SiteDegraded,
     SiteRecovered,
+    /// `repeat_interval` reminder for incidents still open and not
+    /// acknowledged (also the first notice of one whose opening was silenced).
+    ExposureReminder,
+    /// The daily heartbeat: counts, coverage, open incidents, chain head.
+    Digest,
+    /// An alert receiver keeps failing (told to the other receivers).
+    ReceiverFailing,
+    ReceiverRecovered,
 }
 
 impl EventType {
@@ -120,7 +128,31 @@ impl EventType {
             EventType::ExposureResolved => "exposure.resolved",
             EventType::SiteDegraded => "site.degraded",
             EventType::SiteRecovered => "site.recovered",
+            EventType::ExposureReminder => "exposure.reminder",
+            EventType::Digest => "digest",
+            EventType::ReceiverFailing => "receiver.failing",
+            EventType::ReceiverRecovered => "receiver.recovered",
         }
+    }
+
+    /// Every event type, for validating routes.
+    pub const ALL: [EventType; 8] = [
+        EventType::ExposureOpened,
+        EventType::ExposureResolved,
+        EventType::SiteDegraded,
+        EventType::SiteRecovered,
+        EventType::ExposureReminder,
+        EventType::Digest,
+        EventType::ReceiverFailing,
+        EventType::ReceiverRecovered,
+    ];
+
+    /// Events about incidents (they carry incidents and an entry cohort).
+    pub fn is_exposure(self) -> bool {
+        matches!(
+            self,
+            EventType::ExposureOpened | EventType::ExposureResolved | EventType::ExposureReminder
+        )
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -128,6 +160,10 @@ impl EventType {
             "exposure.resolved" => Some(EventType::ExposureResolved),
             "site.degraded" => Some(EventType::SiteDegraded),
             "site.recovered" => Some(EventType::SiteRecovered),
+            "exposure.reminder" => Some(EventType::ExposureReminder),
+            "digest" => Some(EventType::Digest),
+            "receiver.failing" => Some(EventType::ReceiverFailing),
+            "receiver.recovered" => Some(EventType::ReceiverRecovered),
             _ => None,
         }
     }

@@ -34,6 +34,43 @@ fn carries(listing: &Listing, number: &E164) -> bool {
         .any(|p| E164::numbers_in(p).contains(number))
 }
 
+/// A listing as one canonical string: what its fingerprint is taken of.
+/// Numbers are read as E.164 (however the site formats them), text is
+/// lower-cased with spacing collapsed.
+pub fn listing_canonical(l: &Listing) -> String {
+    let norm = |s: &str| {
+        s.to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut numbers: Vec<String> = l
+        .phones
+        .iter()
+        .flat_map(|p| {
+            let found = E164::numbers_in(p);
+            if found.is_empty() {
+                vec![norm(p)]
+            } else {
+                found.iter().map(|n| n.as_str().to_string()).collect()
+            }
+        })
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    let address = l
+        .address
+        .as_ref()
+        .map(|a| norm(&a.text))
+        .unwrap_or_default();
+    format!(
+        "{}\u{1f}{}\u{1f}{}",
+        l.name.as_deref().map(norm).unwrap_or_default(),
+        numbers.join(","),
+        address
+    )
+}
+
 /// Whether any listing shows `number` (the `check` command's question).
 pub fn number_shown(number: &E164, listings: &[Listing]) -> bool {
     listings.iter().any(|l| carries(l, number))

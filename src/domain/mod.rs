@@ -10,6 +10,7 @@ pub mod incident;
 pub mod matcher;
 pub mod phone;
 pub mod pseudonym;
+pub mod route;
 
 pub use phone::E164;
 

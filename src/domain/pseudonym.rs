@@ -33,6 +33,16 @@ impl Pseudonymizer {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// A listing's fingerprint: HMAC of its canonical text (name, numbers,
+    /// address; case and spacing folded), so a dismissal can name "this
+    /// listing" without storing it, and any change to it is a new listing.
+    pub fn listing(&self, l: &super::Listing) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(b"listing\0");
+        mac.update(super::matcher::listing_canonical(l).as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// Short form for log lines: 16 hex digits are plenty to correlate.
     pub fn number_short(&self, n: &E164) -> String {
         let mut full = self.number(n);

@@ -19,6 +19,7 @@ pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0002_site_state.sql")),
     // Rebuilds `entries`: run with foreign keys off, then checked.
     M::up(include_str!("migrations/0003_audit.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0004_people.sql")),
 ];
 
 /// The schema history; the version lives in `PRAGMA user_version`.

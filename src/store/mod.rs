@@ -18,6 +18,7 @@ use rusqlite::Connection;
 
 use crate::domain::incident::{EventType, IncidentState, Step};
 use crate::domain::pseudonym::Pseudonymizer;
+use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 
 mod audit;
@@ -26,6 +27,7 @@ mod db;
 mod evidence;
 mod import;
 mod outbox;
+mod people;
 mod probe;
 mod queries;
 mod report;
@@ -42,6 +44,10 @@ pub enum StoreError {
     Open { path: String, message: String },
     #[error("store error: {0}")]
     Sql(String),
+    /// The request names something that does not exist or cannot take
+    /// this action (unknown incident, already resolved, ...).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// One line of the roster file, already validated field by field by `roster`.
@@ -106,6 +112,72 @@ pub struct NewProbe {
     /// recorded for every probe; the body itself is kept (compressed) only
     /// as evidence: for exposed probes and clean probes of an open incident.
     pub body: Option<Vec<u8>>,
+    /// Exposed probes: keyed fingerprints of the listings that matched
+    /// (what a false-positive dismissal refers to).
+    pub listing_keys: Vec<String>,
+}
+
+/// What an analyst did to an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentAction {
+    /// Reminders stop; resolution still needs clean probes.
+    Ack,
+    /// The incident's listing is a false positive for this entry.
+    Dismiss,
+    /// The dismissal is withdrawn.
+    Undismiss,
+}
+
+impl IncidentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentAction::Ack => "ack",
+            IncidentAction::Dismiss => "dismiss",
+            IncidentAction::Undismiss => "undismiss",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ack" => Some(IncidentAction::Ack),
+            "dismiss" => Some(IncidentAction::Dismiss),
+            "undismiss" => Some(IncidentAction::Undismiss),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionView {
+    pub incident_id: String,
+    pub action: IncidentAction,
+    pub actor: String,
+    pub reason: String,
+    pub time: Ts,
+}
+
+/// A silence to create: matching events get no deliveries until it expires.
+/// `None` filters match everything.
+#[derive(Debug, Clone)]
+pub struct NewSilence {
+    pub site: Option<String>,
+    pub event_type: Option<EventType>,
+    pub cohort: Option<String>,
+    pub reason: String,
+    pub created_by: String,
+    pub expires_at: Ts,
+}
+
+#[derive(Debug, Clone)]
+pub struct SilenceView {
+    pub id: String,
+    pub site: Option<String>,
+    pub event_type: Option<EventType>,
+    pub cohort: Option<String>,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: Ts,
+    pub expires_at: Ts,
+    pub ended_at: Option<Ts>,
 }
 
 /// What recording a probe did.
@@ -474,12 +546,12 @@ impl Store {
         &self,
         probes: &[NewProbe],
         resolve_after_clean: u32,
-        receivers: &[String],
+        routes: &Routes,
     ) -> Result<Vec<ProbeEffect>, StoreError> {
         if probes.is_empty() {
             return Ok(Vec::new());
         }
-        self.with(|c| probe::record_probes(c, probes, resolve_after_clean, receivers))
+        self.with(|c| probe::record_probes(c, probes, resolve_after_clean, routes))
     }
 
     /// In one transaction: the probe row, the incident step, and for an
@@ -492,9 +564,9 @@ impl Store {
         &self,
         probe: &NewProbe,
         resolve_after_clean: u32,
-        receivers: &[String],
+        routes: &Routes,
     ) -> Result<ProbeEffect, StoreError> {
-        self.with(|c| probe::record_probe(c, probe, resolve_after_clean, receivers))
+        self.with(|c| probe::record_probe(c, probe, resolve_after_clean, routes))
     }
 
     pub fn incidents(&self, open_only: bool) -> Result<Vec<IncidentView>, StoreError> {
@@ -536,7 +608,7 @@ impl Store {
         event_type: EventType,
         message_id: &str,
         now: Ts,
-        build_body: &mut dyn FnMut(&[EventIncident]) -> String,
+        build_body: &mut dyn FnMut(&[EventIncident], Option<&str>) -> String,
     ) -> Result<Option<MessageRow>, StoreError> {
         self.with(|c| {
             outbox::form_message(c, receiver, site, event_type, message_id, now, build_body)
@@ -585,9 +657,9 @@ impl Store {
         site: &str,
         event_type: EventType,
         now: Ts,
-        receivers: &[String],
+        routes: &Routes,
     ) -> Result<(), StoreError> {
-        self.with(|c| outbox::raise_site_event(c, site, event_type, now, receivers))
+        self.with(|c| outbox::raise_site_event(c, site, event_type, now, routes))
     }
 
     /// The site's canary state; `None` before its first canary check.
@@ -605,9 +677,9 @@ impl Store {
         now: Ts,
         ok: bool,
         reason: Option<&str>,
-        receivers: &[String],
+        routes: &Routes,
     ) -> Result<Option<EventType>, StoreError> {
-        self.with(|c| site::record_canary_check(c, site, now, ok, reason, receivers))
+        self.with(|c| site::record_canary_check(c, site, now, ok, reason, routes))
     }
 
     // ------------------------------------------------------------ audit
@@ -700,6 +772,100 @@ impl Store {
             .map(|_| ())
             .map_err(db::sql)
         })
+    }
+
+    /// Acknowledges, dismisses or un-dismisses an incident, recorded with
+    /// who and when (and in the audit trail). `Invalid` for an unknown
+    /// incident or an action its state does not allow.
+    pub fn incident_action(
+        &self,
+        incident_id: &str,
+        action: IncidentAction,
+        actor: &str,
+        reason: &str,
+        now: Ts,
+    ) -> Result<IncidentState, StoreError> {
+        self.with(|c| people::act(c, incident_id, action, actor, reason, now))
+    }
+
+    pub fn incident_actions(&self, incident_id: &str) -> Result<Vec<ActionView>, StoreError> {
+        self.with(|c| people::actions(c, incident_id))
+    }
+
+    /// Listing keys dismissed as false positives for this entry on this site.
+    pub fn dismissed_listings(
+        &self,
+        entry: EntryId,
+        site: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with(|c| people::dismissed_listings(c, entry.0, site))
+    }
+
+    pub fn add_silence(&self, silence: &NewSilence, now: Ts) -> Result<String, StoreError> {
+        self.with(|c| people::add_silence(c, silence, now))
+    }
+
+    /// Ends a silence before it expires; false when none such is active.
+    pub fn end_silence(&self, id: &str, actor: &str, now: Ts) -> Result<bool, StoreError> {
+        self.with(|c| people::end_silence(c, id, actor, now))
+    }
+
+    /// Active silences (every silence ever, with `all`).
+    pub fn silences(&self, now: Ts, all: bool) -> Result<Vec<SilenceView>, StoreError> {
+        self.with(|c| people::silences(c, now, all))
+    }
+
+    /// Queues `repeat_interval` reminders that are due; returns how many.
+    pub fn queue_reminders(
+        &self,
+        now: Ts,
+        repeat: Duration,
+        routes: &Routes,
+    ) -> Result<u64, StoreError> {
+        self.with(|c| people::queue_reminders(c, now, repeat, routes))
+    }
+
+    /// Queues the digest for `day` once; false when that day's was queued.
+    pub fn queue_digest(
+        &self,
+        day: &str,
+        payload: &str,
+        now: Ts,
+        routes: &Routes,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| people::queue_digest(c, day, payload, now, routes))
+    }
+
+    /// (site, outcome, count) of probes since `since`.
+    pub fn probe_counts_since(&self, since: Ts) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.with(|c| people::probe_counts_since(c, since))
+    }
+
+    /// Marks a receiver failing and tells the others, once.
+    pub fn receiver_failing(
+        &self,
+        receiver: &str,
+        error: &str,
+        payload: &str,
+        now: Ts,
+        routes: &Routes,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| people::receiver_failing(c, receiver, error, payload, now, routes))
+    }
+
+    /// Clears a receiver's failing mark and tells the others, if it was set.
+    pub fn receiver_ok(
+        &self,
+        receiver: &str,
+        payload: &str,
+        now: Ts,
+        routes: &Routes,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| people::receiver_ok(c, receiver, payload, now, routes))
+    }
+
+    pub fn receiver_failing_since(&self, receiver: &str) -> Result<Option<Ts>, StoreError> {
+        self.with(|c| people::receiver_failing_since(c, receiver))
     }
 
     /// Folds the WAL into the main file (at shutdown).

@@ -21,12 +21,12 @@ pub(super) fn raise_site_event(
     site: &str,
     event_type: EventType,
     now: Ts,
-    receivers: &[String],
+    routes: &crate::domain::route::Routes,
 ) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql)?;
-    insert_event(&tx, event_type, site, None, ms(now), receivers)?;
+    insert_event(&tx, event_type, site, None, ms(now), routes)?;
     tx.commit().map_err(sql)
 }
 
@@ -60,7 +60,7 @@ pub(super) fn pending_groups(
 /// site events have none (NULL incident columns).
 pub(super) const FORM_SQL: &str = "
     SELECT d.id, i.id, e.ref, e.phone, i.exposed, i.state, i.first_seen, i.last_seen,
-        i.resolved_at
+        i.resolved_at, ev.payload
     FROM deliveries AS d
     JOIN events AS ev ON ev.id = d.event_id
     LEFT JOIN incidents AS i ON i.id = ev.incident_id
@@ -75,7 +75,7 @@ pub(super) fn form_message(
     event_type: EventType,
     message_id: &str,
     now: Ts,
-    build_body: &mut dyn FnMut(&[EventIncident]) -> String,
+    build_body: &mut dyn FnMut(&[EventIncident], Option<&str>) -> String,
 ) -> Result<Option<MessageRow>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -83,6 +83,9 @@ pub(super) fn form_message(
     let mut deliveries: Vec<i64> = Vec::new();
     let mut incidents: Vec<EventIncident> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
+    // Events with a payload (digest, receiver health): the newest wins, as
+    // it supersedes older figures of the same kind.
+    let mut payload: Option<String> = None;
     {
         let mut stmt = tx.prepare_cached(FORM_SQL).map_err(sql)?;
         let mut rows = stmt
@@ -90,6 +93,9 @@ pub(super) fn form_message(
             .map_err(sql)?;
         while let Some(r) = rows.next().map_err(sql)? {
             deliveries.push(r.get(0).map_err(sql)?);
+            if let Some(p) = r.get::<_, Option<String>>(9).map_err(sql)? {
+                payload = Some(p);
+            }
             // Site events carry no incident.
             let Some(id) = r.get::<_, Option<String>>(1).map_err(sql)? else {
                 continue;
@@ -105,7 +111,7 @@ pub(super) fn form_message(
         return Ok(None);
     }
 
-    let body = build_body(&incidents);
+    let body = build_body(&incidents, payload.as_deref());
     let now_ms = ms(now);
     tx.execute(
         "INSERT INTO messages (id, receiver, type, site, body, created_at, state, attempts,

@@ -3,9 +3,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use crate::domain::route::Routes;
+
 use super::db::{exposed_col, exposed_text, ms, sql, u32_col};
 use super::{NewProbe, ProbeEffect, StoreError};
-use super::{audit, evidence};
+use super::{audit, evidence, people};
 use crate::domain::incident::{self, ActiveIncident, EventType, IncidentState, Step};
 use crate::domain::{Outcome, OutcomeKind};
 
@@ -18,13 +20,13 @@ pub(super) fn record_probe(
     conn: &mut Connection,
     probe: &NewProbe,
     resolve_after_clean: u32,
-    receivers: &[String],
+    routes: &Routes,
 ) -> Result<ProbeEffect, StoreError> {
     record_probes(
         conn,
         std::slice::from_ref(probe),
         resolve_after_clean,
-        receivers,
+        routes,
     )
     .map(|mut v| v.remove(0))
 }
@@ -36,14 +38,14 @@ pub(super) fn record_probes(
     conn: &mut Connection,
     probes: &[NewProbe],
     resolve_after_clean: u32,
-    receivers: &[String],
+    routes: &Routes,
 ) -> Result<Vec<ProbeEffect>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql)?;
     let mut effects = Vec::with_capacity(probes.len());
     for probe in probes {
-        effects.push(record_in_tx(&tx, probe, resolve_after_clean, receivers)?);
+        effects.push(record_in_tx(&tx, probe, resolve_after_clean, routes)?);
     }
     tx.commit().map_err(sql)?;
     Ok(effects)
@@ -53,7 +55,7 @@ fn record_in_tx(
     tx: &Transaction<'_>,
     probe: &NewProbe,
     resolve_after_clean: u32,
-    receivers: &[String],
+    routes: &Routes,
 ) -> Result<ProbeEffect, StoreError> {
     let t = ms(probe.time);
     let entry = probe.entry.0;
@@ -170,6 +172,16 @@ fn record_in_tx(
     )
     .map_err(sql)?;
     let probe_id = tx.last_insert_rowid();
+    if kind == OutcomeKind::Exposed && !probe.listing_keys.is_empty() {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO probe_listings (probe_id, listing_key) VALUES (?1, ?2)",
+            )
+            .map_err(sql)?;
+        for k in &probe.listing_keys {
+            stmt.execute(params![probe_id, k]).map_err(sql)?;
+        }
+    }
 
     if let (Step::Open { .. }, Some(id)) = (&step, &incident_id) {
         tx.execute(
@@ -209,7 +221,7 @@ fn record_in_tx(
     }
 
     if let Some(event) = step.event() {
-        insert_event(tx, event, &probe.site, incident_id.as_deref(), t, receivers)?;
+        insert_event(tx, event, &probe.site, incident_id.as_deref(), t, routes)?;
     }
 
     let conclusive = kind != OutcomeKind::Inconclusive;
@@ -243,26 +255,69 @@ fn record_in_tx(
     })
 }
 
-/// An events row and one unformed delivery per receiver.
+/// An events row and one unformed delivery per receiver that routes it,
+/// unless a silence holds it back (then it is recorded as silenced).
 pub(super) fn insert_event(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     event: EventType,
     site: &str,
     incident_id: Option<&str>,
     at_ms: i64,
-    receivers: &[String],
+    routes: &Routes,
 ) -> Result<i64, StoreError> {
+    insert_event_with(tx, event, site, incident_id, None, at_ms, routes)
+}
+
+/// [`insert_event`] with a JSON payload (digest figures, receiver details).
+pub(super) fn insert_event_with(
+    tx: &Connection,
+    event: EventType,
+    site: &str,
+    incident_id: Option<&str>,
+    payload: Option<&str>,
+    at_ms: i64,
+    routes: &Routes,
+) -> Result<i64, StoreError> {
+    let cohort: Option<String> = match incident_id {
+        Some(id) => tx
+            .prepare_cached(
+                "SELECT e.cohort FROM incidents AS i JOIN entries AS e ON e.id = i.entry_id
+                 WHERE i.id = ?1",
+            )
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(sql)?
+            .flatten(),
+        None => None,
+    };
+    let silence = people::silenced_by(tx, event, site, cohort.as_deref(), at_ms)?;
     tx.execute(
-        "INSERT INTO events (type, site, incident_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![event.as_str(), site, incident_id, at_ms],
+        "INSERT INTO events (type, site, incident_id, created_at, payload, silenced_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![event.as_str(), site, incident_id, at_ms, payload, silence],
     )
     .map_err(sql)?;
     let event_id = tx.last_insert_rowid();
-    let mut stmt = tx
-        .prepare_cached("INSERT INTO deliveries (event_id, receiver) VALUES (?1, ?2)")
+    if silence.is_none() {
+        let mut stmt = tx
+            .prepare_cached("INSERT INTO deliveries (event_id, receiver) VALUES (?1, ?2)")
+            .map_err(sql)?;
+        for r in routes.receivers_for(event, site, cohort.as_deref()) {
+            stmt.execute(params![event_id, r]).map_err(sql)?;
+        }
+    }
+    // Reminders count from the last announcement; a silenced opening
+    // stays unannounced (NULL) so it is announced once the silence ends.
+    if let (Some(id), None) = (incident_id, &silence)
+        && matches!(
+            event,
+            EventType::ExposureOpened | EventType::ExposureReminder
+        )
+    {
+        tx.execute(
+            "UPDATE incidents SET last_notified_at = ?2 WHERE id = ?1",
+            params![id, at_ms],
+        )
         .map_err(sql)?;
-    for r in receivers {
-        stmt.execute(params![event_id, r]).map_err(sql)?;
     }
     Ok(event_id)
 }

@@ -34,7 +34,7 @@ pub(super) fn record_canary_check(
     now: Ts,
     ok: bool,
     reason: Option<&str>,
-    receivers: &[String],
+    routes: &crate::domain::route::Routes,
 ) -> Result<Option<EventType>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -80,7 +80,7 @@ pub(super) fn record_canary_check(
         }
     }
     if let Some(ev) = event {
-        insert_event(&tx, ev, site, None, t, receivers)?;
+        insert_event(&tx, ev, site, None, t, routes)?;
     }
     tx.commit().map_err(sql)?;
     Ok(event)

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::*;
 use crate::domain::incident::{EventType, IncidentState, Step};
 use crate::domain::pseudonym::Pseudonymizer;
+use crate::domain::route::Routes;
 use crate::domain::{Address, E164, Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 
 // ---------------------------------------------------------------- helpers
@@ -101,11 +102,12 @@ fn probe(entry: EntryId, site: &str, time: Ts, outcome: Outcome) -> NewProbe {
         page_sha256: Some("ab".repeat(32)),
         url_masked: "https://example.test/search?q=2000••••".into(),
         body: Some(format!("<html>{time}</html>").into_bytes()),
+        listing_keys: Vec::new(),
     }
 }
 
-fn receivers() -> Vec<String> {
-    vec!["hook".into(), "mail".into()]
+fn receivers() -> Routes {
+    Routes::all(&["hook", "mail"])
 }
 
 fn scalar(store: &Store, q: &str) -> i64 {
@@ -896,7 +898,7 @@ fn site_coverage_tracks_conclusive_probes() {
 fn outbox_groups_incidents_into_one_message_and_delivers_fifo() {
     let (_d, store) = new_store();
     applied(import(&store, (0..4).map(entry).collect(), t(0)));
-    let rx = vec!["hook".to_owned()];
+    let rx = Routes::all(&["hook"]);
     let mut opened = Vec::new();
     for i in 0..3 {
         let id = id_of(&store, &format!("r{i}"));
@@ -938,7 +940,7 @@ fn outbox_groups_incidents_into_one_message_and_delivers_fifo() {
             EventType::ExposureOpened,
             "msg_1",
             t(100),
-            &mut |incs: &[EventIncident]| {
+            &mut |incs: &[EventIncident], _: Option<&str>| {
                 calls.push(incs.iter().map(|i| i.id.clone()).collect::<Vec<_>>());
                 assert!(incs.iter().all(|i| i.masked_number.ends_with("•• ••")));
                 assert!(incs.iter().all(|i| i.state == IncidentState::Open));
@@ -964,7 +966,7 @@ fn outbox_groups_incidents_into_one_message_and_delivers_fifo() {
             EventType::ExposureOpened,
             "msg_x",
             t(101),
-            &mut |_: &[EventIncident]| {
+            &mut |_: &[EventIncident], _: Option<&str>| {
                 called = true;
                 String::new()
             },
@@ -979,7 +981,7 @@ fn outbox_groups_incidents_into_one_message_and_delivers_fifo() {
             EventType::ExposureOpened,
             "msg_2",
             t(102),
-            &mut |incs: &[EventIncident]| format!("{}", incs.len()),
+            &mut |incs: &[EventIncident], _: Option<&str>| format!("{}", incs.len()),
         )
         .unwrap()
         .unwrap();
@@ -1054,7 +1056,7 @@ fn outbox_groups_incidents_into_one_message_and_delivers_fifo() {
                 EventType::SiteDegraded,
                 "msg_1",
                 t(501),
-                &mut |_: &[EventIncident]| String::new()
+                &mut |_: &[EventIncident], _: Option<&str>| String::new()
             )
             .is_err()
     );
@@ -1063,7 +1065,7 @@ fn outbox_groups_incidents_into_one_message_and_delivers_fifo() {
 #[test]
 fn site_events_form_messages_without_incidents() {
     let (_d, store) = new_store();
-    let rx = vec!["hook".to_owned(), "mail".to_owned()];
+    let rx = Routes::all(&["hook", "mail"]);
     store
         .raise_site_event("118.dk", EventType::SiteDegraded, t(1), &rx)
         .unwrap();
@@ -1083,7 +1085,7 @@ fn site_events_form_messages_without_incidents() {
             EventType::SiteDegraded,
             "m1",
             t(3),
-            &mut |incs: &[EventIncident]| {
+            &mut |incs: &[EventIncident], _: Option<&str>| {
                 seen = Some(incs.len());
                 "degraded".into()
             },
@@ -1109,7 +1111,11 @@ fn store_is_shareable_across_threads() {
             std::thread::spawn(move || {
                 for (n, id) in chunk.into_iter().enumerate() {
                     store
-                        .record_probe(&probe(id, "118.dk", t(n as i64), Outcome::Clean), 3, &[])
+                        .record_probe(
+                            &probe(id, "118.dk", t(n as i64), Outcome::Clean),
+                            3,
+                            &Routes::default(),
+                        )
                         .unwrap();
                 }
             })

@@ -1255,4 +1255,47 @@ mod tests {
             assert!(parse_rate(bad).is_none(), "{bad}");
         }
     }
+
+    #[test]
+    fn routes_and_digest_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pd-key"), "KEY0123\n").unwrap();
+        std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
+        let cfg = |alerts: &str, channel: &str| {
+            format!(
+                "[store]\npath = \"x.db\"\n[[sites]]\nname = \"118.dk\"\nadapter = \"dk118\"\n\
+                 base_url = \"http://127.0.0.1:1\"\nrate = \"1/s\"\n[alerts]\n{alerts}\n{channel}"
+            )
+        };
+        let at = dir.path().join("c.toml");
+        let parse_at = |t: String| parse(&t, &at);
+        let pd = "[[alerts.pagerduty]]\nrouting_key_file = \"pd-key\"\n";
+        let ok = parse_at(cfg("digest = \"07:30\"", pd)).unwrap();
+        assert_eq!(ok.alerts.digest_at, Some(time::macros::time!(07:30)));
+        // PagerDuty gets everything but the digest by default...
+        let r = &ok.alerts.channels[0].route;
+        assert!(!r.wants(EventType::Digest, "*", None));
+        assert!(r.wants(EventType::ExposureOpened, "118.dk", None));
+        // ... and cannot be asked for it.
+        let e = parse_at(cfg("", &format!("{pd}events = [\"digest\"]\n"))).unwrap_err();
+        assert_eq!(e.key, "alerts.pagerduty[0].events");
+        let e = parse_at(cfg("digest = \"25:00\"", pd)).unwrap_err();
+        assert_eq!(e.key, "alerts.digest");
+        let hook = "[[alerts.webhook]]\nurl = \"http://127.0.0.1:9/h\"\nsecret_file = \"secret\"\n";
+        let e = parse_at(cfg("", &format!("{hook}sites = [\"krak.dk\"]\n"))).unwrap_err();
+        assert_eq!(e.key, "alerts.webhook[0].sites");
+        assert!(e.message.contains("krak.dk"), "{e}");
+        let e = parse_at(cfg("", &format!("{hook}cohorts = []\n"))).unwrap_err();
+        assert_eq!(e.key, "alerts.webhook[0].cohorts");
+        let ok = parse_at(cfg(
+            "",
+            &format!(
+                "{hook}sites = [\"118.dk\"]\ncohorts = [\"migr\"]\nevents = [\"exposure.opened\"]\n"
+            ),
+        ))
+        .unwrap();
+        let r = &ok.alerts.channels[0].route;
+        assert!(r.wants(EventType::ExposureOpened, "118.dk", Some("migr")));
+        assert!(!r.wants(EventType::ExposureResolved, "118.dk", Some("migr")));
+    }
 }

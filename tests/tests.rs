@@ -30,3 +30,5 @@ mod audit;
 mod report;
 // Protected addresses end to end: exposure under the subscriber's name, bait stays quiet.
 mod address;
+// Ack, dismiss, silences, reminders, routes, digest, receiver health.
+mod people;

@@ -20,9 +20,11 @@ fn now() -> time::OffsetDateTime {
 }
 
 /// How often to look for due reminders: a fraction of the interval, so a
-/// reminder is at most that late, but never busier than 4 times a second.
+/// reminder is at most that late, but never busier than 4 times a second,
+/// and at least every 5 s so an exposure whose silence just ended is
+/// announced promptly (the query is an index range scan).
 pub fn reminder_tick(repeat: Duration) -> Duration {
-    (repeat / 4).clamp(Duration::from_millis(250), Duration::from_secs(30))
+    (repeat / 4).clamp(Duration::from_millis(250), Duration::from_secs(5))
 }
 
 /// Queues due reminders until cancelled.

@@ -1755,3 +1755,244 @@ fn a_store_from_before_the_trail_is_backfilled_on_open() {
     let _ = Store::open(&path).unwrap();
     assert_eq!(kinds(&store).len(), 6, "the backfill runs once");
 }
+
+// ------------------------------------------------------- people and noise
+
+fn exposed_with(keys: &[&str]) -> impl Fn(EntryId, Ts) -> NewProbe {
+    let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    move |id, at| NewProbe {
+        listing_keys: keys.clone(),
+        ..probe(id, "118.dk", at, exposed())
+    }
+}
+
+fn deliveries(store: &Store, receiver: &str, kind: &str) -> i64 {
+    scalar(
+        store,
+        &format!(
+            "SELECT count(*) FROM deliveries AS d JOIN events AS e ON e.id = d.event_id
+             WHERE d.receiver = '{receiver}' AND e.type = '{kind}'"
+        ),
+    )
+}
+
+#[test]
+fn dismissal_names_the_listings_and_undo_reopens_a_quiet_incident() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let (a, b) = (id_of(&store, "r0"), id_of(&store, "r1"));
+    let rx = receivers();
+    let e = store
+        .record_probe(&exposed_with(&["k1", "k2"])(a, t(1)), 3, &rx)
+        .unwrap();
+    store
+        .record_probe(&exposed_with(&["k1"])(b, t(1)), 3, &rx)
+        .unwrap();
+    let id = e.incident_id.unwrap();
+
+    let err = store
+        .incident_action(&id, IncidentAction::Dismiss, "alice", "  ", t(2))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)));
+    let st = store
+        .incident_action(&id, IncidentAction::Dismiss, "alice", "shop number", t(2))
+        .unwrap();
+    assert_eq!(st, IncidentState::Acknowledged);
+    let mut keys = store.dismissed_listings(a, "118.dk").unwrap();
+    keys.sort();
+    assert_eq!(keys, ["k1", "k2"]);
+    // That entry on that site only.
+    assert!(store.dismissed_listings(b, "118.dk").unwrap().is_empty());
+    assert!(store.dismissed_listings(a, "krak.dk").unwrap().is_empty());
+
+    let st = store
+        .incident_action(&id, IncidentAction::Undismiss, "bob", "wrong call", t(3))
+        .unwrap();
+    assert_eq!(st, IncidentState::Open, "the dismissal was its only ack");
+    assert!(store.dismissed_listings(a, "118.dk").unwrap().is_empty());
+    let acts = store.incident_actions(&id).unwrap();
+    assert_eq!(
+        acts.iter()
+            .map(|x| (x.action, x.actor.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (IncidentAction::Dismiss, "alice"),
+            (IncidentAction::Undismiss, "bob")
+        ]
+    );
+    assert!(store.audit_verify().unwrap().verified);
+}
+
+#[test]
+fn ack_refuses_resolved_and_unknown_incidents() {
+    let (_d, store) = new_store();
+    applied(import(&store, vec![entry(0)], t(0)));
+    let a = id_of(&store, "r0");
+    let rx = receivers();
+    let id = store
+        .record_probe(&probe(a, "118.dk", t(1), exposed()), 1, &rx)
+        .unwrap()
+        .incident_id
+        .unwrap();
+    store
+        .record_probe(&probe(a, "118.dk", t(2), Outcome::Clean), 1, &rx)
+        .unwrap();
+    let e = store
+        .incident_action(&id, IncidentAction::Ack, "a", "r", t(3))
+        .unwrap_err();
+    assert!(e.to_string().contains("already resolved"), "{e}");
+    let e = store
+        .incident_action("inc_nope", IncidentAction::Ack, "a", "r", t(3))
+        .unwrap_err();
+    assert!(e.to_string().contains("no incident"), "{e}");
+    // Without a recorded listing there is nothing to dismiss.
+    let e = store
+        .incident_action(&id, IncidentAction::Dismiss, "a", "r", t(3))
+        .unwrap_err();
+    assert!(e.to_string().contains("no recorded listing"), "{e}");
+}
+
+#[test]
+fn reminders_skip_acknowledged_and_respect_the_interval() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let rx = receivers();
+    let (a, b) = (id_of(&store, "r0"), id_of(&store, "r1"));
+    store
+        .record_probe(&probe(a, "118.dk", t(10), exposed()), 3, &rx)
+        .unwrap();
+    let ib = store
+        .record_probe(&probe(b, "118.dk", t(10), exposed()), 3, &rx)
+        .unwrap()
+        .incident_id
+        .unwrap();
+    store
+        .incident_action(&ib, IncidentAction::Ack, "a", "on it", t(11))
+        .unwrap();
+    let hour = Duration::from_secs(3600);
+    assert_eq!(
+        store.queue_reminders(t(100), hour, &rx).unwrap(),
+        0,
+        "not due"
+    );
+    assert_eq!(
+        store.queue_reminders(t(3610), hour, &rx).unwrap(),
+        1,
+        "only the open one"
+    );
+    assert_eq!(
+        store.queue_reminders(t(3620), hour, &rx).unwrap(),
+        0,
+        "counts from the reminder"
+    );
+    assert_eq!(store.queue_reminders(t(7210), hour, &rx).unwrap(), 1);
+    assert_eq!(deliveries(&store, "hook", "exposure.reminder"), 2);
+}
+
+#[test]
+fn silences_match_site_type_and_cohort_and_hold_back_deliveries() {
+    let (_d, store) = new_store();
+    let mut es: Vec<Entry> = (0..3).map(entry).collect();
+    es[0].cohort = Some("migr".into());
+    applied(import(&store, es, t(0)));
+    let rx = receivers();
+    let sil = store
+        .add_silence(
+            &NewSilence {
+                site: Some("118.dk".into()),
+                event_type: Some(EventType::ExposureOpened),
+                cohort: Some("migr".into()),
+                reason: "known".into(),
+                created_by: "dave".into(),
+                expires_at: t(1000),
+            },
+            t(1),
+        )
+        .unwrap();
+    let (a, b) = (id_of(&store, "r0"), id_of(&store, "r1"));
+    store
+        .record_probe(&probe(a, "118.dk", t(10), exposed()), 3, &rx)
+        .unwrap();
+    store
+        .record_probe(&probe(b, "118.dk", t(10), exposed()), 3, &rx)
+        .unwrap();
+    store
+        .record_probe(&probe(a, "krak.dk", t(10), exposed()), 3, &rx)
+        .unwrap();
+    // r0 on 118.dk is held back; r1 (other cohort) and krak.dk are not.
+    assert_eq!(deliveries(&store, "hook", "exposure.opened"), 2);
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM events WHERE silenced_by IS NOT NULL"
+        ),
+        1
+    );
+    assert_eq!(store.silences(t(500), false).unwrap().len(), 1);
+    // While silenced it is not announced by the reminder pass either ...
+    let hour = Duration::from_secs(3600);
+    assert_eq!(store.queue_reminders(t(500), hour, &rx).unwrap(), 0);
+    // ... and once the silence is over it is, as an opening.
+    assert!(store.end_silence(&sil, "dave", t(600)).unwrap());
+    assert!(!store.end_silence(&sil, "dave", t(601)).unwrap());
+    assert!(store.silences(t(601), false).unwrap().is_empty());
+    assert_eq!(store.silences(t(601), true).unwrap().len(), 1);
+    assert_eq!(store.queue_reminders(t(700), hour, &rx).unwrap(), 1);
+    assert_eq!(deliveries(&store, "hook", "exposure.opened"), 3);
+    let e = store
+        .add_silence(
+            &NewSilence {
+                site: None,
+                event_type: None,
+                cohort: None,
+                reason: "x".into(),
+                created_by: "d".into(),
+                expires_at: t(5),
+            },
+            t(10),
+        )
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Invalid(_)));
+}
+
+#[test]
+fn digest_is_queued_once_per_day_and_receiver_health_tells_the_others() {
+    let (_d, store) = new_store();
+    let rx = receivers();
+    assert!(
+        store
+            .queue_digest("2026-11-28", "{\"n\":1}", t(1), &rx)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .queue_digest("2026-11-28", "{\"n\":2}", t(2), &rx)
+            .unwrap()
+    );
+    assert!(
+        store
+            .queue_digest("2026-11-29", "{\"n\":3}", t(3), &rx)
+            .unwrap()
+    );
+    assert_eq!(deliveries(&store, "hook", "digest"), 2);
+
+    assert!(
+        store
+            .receiver_failing("hook", "answered 410", "{}", t(5), &rx)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .receiver_failing("hook", "answered 410", "{}", t(6), &rx)
+            .unwrap(),
+        "once"
+    );
+    assert!(store.receiver_failing_since("hook").unwrap().is_some());
+    // Told to the others, not to itself.
+    assert_eq!(deliveries(&store, "mail", "receiver.failing"), 1);
+    assert_eq!(deliveries(&store, "hook", "receiver.failing"), 0);
+    assert!(store.receiver_ok("hook", "{}", t(7), &rx).unwrap());
+    assert!(!store.receiver_ok("hook", "{}", t(8), &rx).unwrap());
+    assert_eq!(deliveries(&store, "mail", "receiver.recovered"), 1);
+    assert!(store.receiver_failing_since("hook").unwrap().is_none());
+}

@@ -62,6 +62,8 @@ pub struct Knobs {
     pub site_extra: String,
     /// Appended at the end of the file.
     pub extra: String,
+    /// Appended to the `[alerts]` table (e.g. `repeat_interval`, `digest`).
+    pub alerts_extra: String,
 }
 
 impl Default for Knobs {
@@ -75,6 +77,7 @@ impl Default for Knobs {
             max_retries: 1,
             site_extra: String::new(),
             extra: String::new(),
+            alerts_extra: String::new(),
         }
     }
 }
@@ -129,6 +132,7 @@ max_retries = {retries}
 [alerts]
 group_wait = "{gw}"
 max_backoff = "1s"
+{alerts_extra}
 
 [[alerts.webhook]]
 url = "{hook}"
@@ -146,6 +150,7 @@ secret_file = "webhook-secret"
             gw = k.group_wait,
             hook = self.receiver.url(),
             extra = k.extra,
+            alerts_extra = k.alerts_extra,
         );
         std::fs::write(self.config(), cfg).unwrap();
     }
@@ -195,6 +200,11 @@ secret_file = "webhook-secret"
 
     pub fn api(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.api_port)
+    }
+
+    /// Whether a daemon's API answers `/healthz`.
+    pub fn api_up(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.api_port)).is_ok()
     }
 }
 

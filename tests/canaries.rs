@@ -60,6 +60,19 @@ async fn drift_and_challenges_degrade_the_site_and_nothing_counts_as_clean() {
         "{}",
         daemon.log()
     );
+    let degraded = env
+        .receiver
+        .accepted()
+        .into_iter()
+        .find(|r| r.event_type() == "site.degraded")
+        .unwrap();
+    assert!(
+        degraded.json["details"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("canary 1")),
+        "the page says why: {}",
+        degraded.body
+    );
     let st = json(&env.cmd(&["--json", "status"]));
     assert_eq!(st["sites"][0]["state"], "degraded", "{st}");
     assert!(

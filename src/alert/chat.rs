@@ -79,6 +79,7 @@ pub fn detail_lines(event: EventType, details: Option<&Value>) -> Option<String>
             }
             Some(out.join("\n"))
         }
+        EventType::SiteDegraded => Some(format!("Why: {}", detail_str(Some(d), "reason"))),
         EventType::ReceiverFailing => Some(format!(
             "Last error: {} · attempts on the oldest message: {} · undelivered events: {}",
             detail_str(Some(d), "error"),

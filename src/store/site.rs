@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::db::{ms, opt_ts, sql, ts};
-use super::probe::insert_event;
+use super::probe::insert_event_with;
 use super::{SiteHealth, StoreError, Ts};
 use crate::domain::incident::EventType;
 
@@ -80,7 +80,9 @@ pub(super) fn record_canary_check(
         }
     }
     if let Some(ev) = event {
-        insert_event(&tx, ev, site, None, t, routes)?;
+        // Why, for the people paged: which canary failed and how.
+        let payload = reason.map(|r| serde_json::json!({ "reason": r }).to_string());
+        insert_event_with(&tx, ev, site, None, payload.as_deref(), t, routes)?;
     }
     tx.commit().map_err(sql)?;
     Ok(event)

@@ -30,3 +30,5 @@ mod audit;
 mod report;
 // Protected addresses end to end: exposure under the subscriber's name, bait stays quiet.
 mod address;
+// Email alerts against a real SMTP server (aiosmtpd): MIME shape, AUTH, STARTTLS, retries.
+mod email;

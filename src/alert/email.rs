@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -29,11 +30,12 @@ use crate::wire::rfc3339;
 /// Incidents listed one by one in a mail; the rest are counted.
 pub const FIRST_N: usize = 50;
 
-/// Bounds each SMTP command (connect, greeting, AUTH, DATA, ...).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
-/// Bounds a whole attempt, so a server that dribbles replies cannot hold
-/// the receiver's queue for long.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// lettre applies this to the TCP connect only (on tokio).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds a whole attempt: lettre has no read timeout on tokio, so a
+/// server that stops answering would otherwise hold the receiver's queue
+/// forever.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the connection to the SMTP server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,7 +278,14 @@ fn transport(s: &EmailSettings) -> Result<Transport, lettre::transport::smtp::Er
             .tls(Tls::Opportunistic(TlsParameters::new(s.host.clone())?)),
         SmtpTls::Never => Transport::builder_dangerous(&s.host).tls(Tls::None),
     };
-    let mut builder = builder.port(s.port).timeout(Some(COMMAND_TIMEOUT));
+    // No idle connections kept: an attempt cut off by ATTEMPT_TIMEOUT
+    // leaves its connection mid-dialogue, and the pool would hand that
+    // confused connection to the next attempt. Alerts are rare; a fresh
+    // connection each time costs little.
+    let mut builder = builder
+        .port(s.port)
+        .timeout(Some(CONNECT_TIMEOUT))
+        .pool_config(PoolConfig::new().max_size(0));
     if let Some(l) = &s.login {
         builder = builder.credentials(Credentials::new(l.username.clone(), l.password.clone()));
     }

@@ -15,6 +15,9 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
+use lettre::message::Mailbox;
+
+use crate::alert::email::{EmailSettings, SmtpLogin, SmtpTls};
 use crate::domain::E164;
 use crate::domain::incident::EventType;
 use crate::domain::route::{Route, Routes};
@@ -118,7 +121,8 @@ struct RawAlerts {
     teams: Vec<RawChat>,
     #[serde(default)]
     pagerduty: Vec<RawPagerDuty>,
-    email: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    email: Vec<RawEmail>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +140,23 @@ struct RawChat {
 struct RawPagerDuty {
     routing_key_file: Spanned<String>,
     url: Option<Spanned<String>>,
+    name: Option<Spanned<String>>,
+    events: Option<Spanned<Vec<String>>>,
+    sites: Option<Spanned<Vec<String>>>,
+    cohorts: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    smtp: Spanned<String>,
+    starttls: Option<Spanned<String>>,
+    from: Spanned<String>,
+    /// A list of mailboxes; taken as any value so a wrong type still gets
+    /// an error naming the key.
+    to: Spanned<toml::Value>,
+    username: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
     name: Option<Spanned<String>>,
     events: Option<Spanned<Vec<String>>>,
     sites: Option<Spanned<Vec<String>>>,
@@ -279,6 +300,8 @@ pub enum Channel {
     Teams,
     /// PagerDuty Events API v2.
     PagerDuty { routing_key: String },
+    /// SMTP; `url` is the `smtp` URL as configured.
+    Email(Box<EmailSettings>),
 }
 
 impl Channel {
@@ -288,6 +311,7 @@ impl Channel {
             Channel::Slack => "slack",
             Channel::Teams => "teams",
             Channel::PagerDuty { .. } => "pagerduty",
+            Channel::Email(_) => "email",
         }
     }
 }
@@ -531,6 +555,13 @@ impl Validator<'_> {
                 if let Channel::PagerDuty { routing_key } = &channel {
                     h.update(routing_key.as_bytes());
                 }
+                // One relay may serve several recipient lists.
+                if let Channel::Email(e) = &channel {
+                    for to in &e.to {
+                        h.update(b"\n");
+                        h.update(to.to_string().as_bytes());
+                    }
+                }
                 format!("{kind}:{}", &hex::encode(h.finalize())[..12])
             }
         };
@@ -618,12 +649,160 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn not_yet(&self, key: &str, at: std::ops::Range<usize>) -> Result<(), ConfigError> {
-        self.err(
-            key,
-            Some(at),
-            "is not supported by this version of unlistd yet; remove it (see README, \"Configuration\")",
-        )
+    /// One `[[alerts.email]]`: the SMTP URL (for the receiver id) and the
+    /// settings the mailer needs.
+    fn email(&self, i: usize, e: &RawEmail) -> Result<(Url, EmailSettings), ConfigError> {
+        let k = |f: &str| format!("alerts.email[{i}].{f}");
+        let smtp = &e.smtp;
+        let url = match Url::parse(smtp.get_ref().trim()) {
+            Ok(u) => u,
+            Err(err) => {
+                return self.err(&k("smtp"), Some(smtp.span()), format!("not a URL: {err}"));
+            }
+        };
+        let implicit = match url.scheme() {
+            "smtp" => false,
+            "smtps" => true,
+            other => {
+                return self.err(
+                    &k("smtp"),
+                    Some(smtp.span()),
+                    format!("unsupported scheme {other:?}; use smtp:// (STARTTLS) or smtps:// (implicit TLS)"),
+                );
+            }
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            // Never echo the URL: it holds a credential.
+            return self.err(
+                &k("smtp"),
+                Some(smtp.span()),
+                "credentials do not belong in the URL; use username and password_file",
+            );
+        }
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return self.err(
+                &k("smtp"),
+                Some(smtp.span()),
+                "expected smtp[s]://HOST[:PORT] and nothing more",
+            );
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) if !d.is_empty() && !d.contains('%') => d.to_string(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            _ => return self.err(&k("smtp"), Some(smtp.span()), "URL has no usable host"),
+        };
+        let port = match url.port() {
+            Some(0) => return self.err(&k("smtp"), Some(smtp.span()), "port must not be 0"),
+            Some(p) => p,
+            None if implicit => 465,
+            None => 587,
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let tls = match (&e.starttls, implicit) {
+            (None, true) => SmtpTls::Implicit,
+            (None, false) => SmtpTls::Required,
+            (Some(v), _) => {
+                match (v.get_ref().trim(), implicit) {
+                    ("required", true) => SmtpTls::Implicit,
+                    (_, true) => {
+                        return self.err(
+                            &k("starttls"),
+                            Some(v.span()),
+                            "smtps:// is TLS from the start; starttls applies to smtp:// only",
+                        );
+                    }
+                    ("required", false) => SmtpTls::Required,
+                    ("opportunistic", false) => SmtpTls::Opportunistic,
+                    ("never", false) if loopback => SmtpTls::Never,
+                    ("never", false) => {
+                        return self.err(
+                        &k("starttls"),
+                        Some(v.span()),
+                        "\"never\" sends mail and credentials in clear: allowed only for a loopback smtp host (127.0.0.0/8, ::1, localhost); use \"required\"",
+                    );
+                    }
+                    (other, false) => {
+                        return self.err(
+                        &k("starttls"),
+                        Some(v.span()),
+                        format!("expected \"required\", \"opportunistic\" or \"never\", got {other:?}"),
+                    );
+                    }
+                }
+            }
+        };
+        let mailbox = |key: &str, at: std::ops::Range<usize>, s: &str| {
+            s.trim().parse::<Mailbox>().or_else(|err| {
+                self.err(key, Some(at), format!("{s:?} is not a mail address: {err}"))
+            })
+        };
+        let from = mailbox(&k("from"), e.from.span(), e.from.get_ref())?;
+        let to_list = match e.to.get_ref() {
+            toml::Value::Array(a) => a,
+            _ => {
+                return self.err(
+                    &k("to"),
+                    Some(e.to.span()),
+                    "expected a list of addresses, e.g. [\"security@example.net\"]",
+                );
+            }
+        };
+        if to_list.is_empty() {
+            return self.err(&k("to"), Some(e.to.span()), "needs at least one address");
+        }
+        let mut to = Vec::new();
+        for v in to_list {
+            match v.as_str() {
+                Some(s) => to.push(mailbox(&k("to"), e.to.span(), s)?),
+                None => return self.err(&k("to"), Some(e.to.span()), "addresses must be strings"),
+            }
+        }
+        let login = match (&e.username, &e.password_file) {
+            (None, None) => None,
+            (Some(u), None) => {
+                return self.err(
+                    &k("password_file"),
+                    Some(u.span()),
+                    "username needs password_file (the SMTP password is read from a file)",
+                );
+            }
+            (None, Some(p)) => {
+                return self.err(
+                    &k("username"),
+                    Some(p.span()),
+                    "password_file needs a username",
+                );
+            }
+            (Some(u), Some(p)) => {
+                if u.get_ref().trim().is_empty() {
+                    return self.err(&k("username"), Some(u.span()), "must not be empty");
+                }
+                let Ok(password) = String::from_utf8(self.secret(&k("password_file"), p)?) else {
+                    return self.err(
+                        &k("password_file"),
+                        Some(p.span()),
+                        "the password must be UTF-8 text",
+                    );
+                };
+                Some(SmtpLogin {
+                    username: u.get_ref().trim().to_string(),
+                    password,
+                })
+            }
+        };
+        Ok((
+            url,
+            EmailSettings {
+                host,
+                port,
+                tls,
+                from,
+                to,
+                login,
+            },
+        ))
     }
 
     fn settings(&self, raw: RawConfig) -> Result<Settings, ConfigError> {
@@ -886,9 +1065,6 @@ impl Validator<'_> {
                 }
             };
             if let Some(a) = a {
-                if let Some(v) = &a.email {
-                    self.not_yet("alerts.email", v.span())?;
-                }
                 if let Some(d) = &a.dashboard_url {
                     dashboard_url = Some(self.url("alerts.dashboard_url", d)?);
                 }
@@ -966,6 +1142,18 @@ impl Validator<'_> {
                         &mut channels,
                         &format!("alerts.pagerduty[{i}]"),
                         [&p.events, &p.sites, &p.cohorts],
+                        &site_names,
+                    )?;
+                }
+                for (i, e) in a.email.iter().enumerate() {
+                    let (url, email) = self.email(i, e)?;
+                    let key = format!("alerts.email[{i}].smtp");
+                    let channel = Channel::Email(Box::new(email));
+                    self.add_channel(&mut channels, &key, e.smtp.span(), &e.name, url, channel)?;
+                    self.route(
+                        &mut channels,
+                        &format!("alerts.email[{i}]"),
+                        [&e.events, &e.sites, &e.cohorts],
                         &site_names,
                     )?;
                 }

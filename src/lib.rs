@@ -14,7 +14,8 @@
 //! - [`roster`]: the roster CSV reader (streaming, line-numbered errors).
 //! - [`config`]: TOML → validated [`config::Settings`].
 //! - [`engine`]: probes entries on sites and schedules cycles.
-//! - [`alert`]: the outbox dispatcher and webhook channel.
+//! - [`alert`]: the outbox dispatcher and its channels (webhook, chat,
+//!   PagerDuty, email).
 //! - [`web`]: the HTTP API; [`dashboard`]: its HTML pages.
 //! - [`sim`]: a simulated directory on loopback for tests and the demo.
 //! - [`cli`]: the commands; `main.rs` only maps their result to an exit code.

@@ -32,3 +32,5 @@ mod report;
 mod address;
 // Ack, dismiss, silences, reminders, routes, digest, receiver health.
 mod people;
+// Email alerts against a real SMTP server (aiosmtpd): MIME shape, AUTH, STARTTLS, retries.
+mod email;

@@ -19,6 +19,7 @@
 //!   shows in `status`.
 
 pub mod chat;
+pub mod email;
 pub mod receiver;
 pub mod schedule;
 pub mod webhook;
@@ -78,6 +79,7 @@ pub fn body_for(
         Channel::PagerDuty { routing_key } => {
             chat::pagerduty(event, site, incidents, ctx, routing_key)
         }
+        Channel::Email(_) => email::body(event, site, incidents, ctx),
     }
 }
 
@@ -110,6 +112,8 @@ pub struct Dispatcher {
     hook: Arc<ChannelSettings>,
     dashboard_url: Option<String>,
     client: reqwest::Client,
+    /// Set for email receivers, which send over SMTP instead of HTTP.
+    mailer: Option<Arc<email::Mailer>>,
     group_wait: Duration,
     max_backoff: Duration,
     /// Every receiver's routes: a failing receiver is reported to the others.
@@ -130,8 +134,13 @@ pub struct PassResult {
 
 impl Dispatcher {
     pub fn new(store: Store, hook: ChannelSettings, settings: &AlertSettings) -> Dispatcher {
+        let mailer = match &hook.channel {
+            Channel::Email(e) => Some(Arc::new(email::Mailer::new(e))),
+            _ => None,
+        };
         Dispatcher {
             store,
+            mailer,
             hook: Arc::new(hook),
             dashboard_url: settings.dashboard_url.as_ref().map(|u| u.to_string()),
             client: webhook::client(),
@@ -208,7 +217,10 @@ impl Dispatcher {
                 soonest(due_in, &mut wake);
                 break;
             }
-            let attempt = webhook::send(&self.client, &self.hook, &m.id, &m.body).await;
+            let attempt = match &self.mailer {
+                Some(mailer) => mailer.send(&m.id, m.created_at, &m.body).await,
+                None => webhook::send(&self.client, &self.hook, &m.id, &m.body).await,
+            };
             let store = self.store.clone();
             let id = m.id.clone();
             match attempt {

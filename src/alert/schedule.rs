@@ -170,7 +170,7 @@ mod tests {
         );
         assert_eq!(
             reminder_tick(Duration::from_secs(86400)),
-            Duration::from_secs(30)
+            Duration::from_secs(5)
         );
         assert_eq!(
             reminder_tick(Duration::from_millis(10)),

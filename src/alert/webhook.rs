@@ -51,7 +51,7 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
 }
 
-/// One delivery attempt on any channel. `Ok(status)` only for 2xx. Only
+/// One delivery attempt on any HTTP channel. `Ok(status)` only for 2xx. Only
 /// the generic webhook is signed; every channel gets the stable
 /// `webhook-id` so receivers (and our tests) can deduplicate.
 pub async fn send(

@@ -9,8 +9,9 @@
 //! The rules, in short:
 //! - 2xx: the file's rules for the agent `unlistd` (or `*`), and its
 //!   Crawl-delay.
-//! - 4xx other than 429: there is no robots.txt; everything is allowed.
-//! - 429, 5xx, timeouts, refused connections, cross-origin or looping
+//! - 4xx other than 407, 408 and 429: there is no robots.txt; everything
+//!   is allowed.
+//! - 407 (from our proxy), 408, 429, 5xx, timeouts, refused connections, cross-origin or looping
 //!   redirects, a file over the body cap: unreachable. RFC 9309 §2.3.1.4
 //!   says to assume complete disallow then. We do, unless an earlier copy
 //!   is cached (§2.4 allows using it while the file is unreachable), and we
@@ -107,9 +108,10 @@ pub fn classify(f: &Fetched) -> Result<Rules, String> {
         (None, _, Some(body)) => texting_robots::Robot::new(AGENT, body.as_bytes())
             .map(Rules::Parsed)
             .map_err(|_| "robots.txt unreadable (the parser rejected it)".to_string()),
-        // 429 is "slow down", not "there is no file".
-        (Some(FailKind::Status(429)), _, _) => {
-            Err("robots.txt unreachable (http status 429)".into())
+        // "Slow down", "try again" and a proxy refusing us say nothing
+        // about whether the file exists.
+        (Some(FailKind::Status(s @ (407 | 408 | 429))), _, _) => {
+            Err(format!("robots.txt unreachable (http status {s})"))
         }
         (Some(FailKind::Status(s)), _, _) if (400..500).contains(s) => Ok(Rules::AllowAll),
         (Some(kind), _, _) => Err(format!("robots.txt unreachable ({kind})")),
@@ -240,6 +242,8 @@ mod tests {
             assert_eq!(r.crawl_delay(), None);
         }
         for (s, kind) in [
+            (407, FailKind::Status(407)),
+            (408, FailKind::Status(408)),
             (429, FailKind::Status(429)),
             (500, FailKind::Status(500)),
             (503, FailKind::Status(503)),

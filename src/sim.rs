@@ -19,7 +19,8 @@
 //!   `persons`); `GET /_next/data/<buildId>/da/search/<q>/persons/<page>.json`
 //!   answers `{ "pageProps": … }`, without `initialState` when nothing
 //!   matches, and 404 for any other build id ([`SimDirectory::set_build_id`]
-//!   simulates a deploy). Floor and door are folded into `streetNumber`
+//!   simulates a deploy, [`SimDirectory::deploy_after_next_page`] one that
+//!   lands between two pages of a search). Floor and door are folded into `streetNumber`
 //!   (`"14B, 2. th"`). A query of 8 digits (optionally `+45`) matches a
 //!   phone; otherwise every word must occur in the name or the post line.
 //! - **hitta.se-shaped** (`sites.md` §5), for declarative-site tests:
@@ -150,6 +151,9 @@ struct Shared {
     requests: Mutex<Vec<(Instant, String)>>,
     /// The Eniro-shaped routes' Next.js build id.
     build_id: Mutex<String>,
+    /// Deploys that land between two pages of a search: each Eniro HTML
+    /// page with a next page takes the first one after it is rendered.
+    pending_build_ids: Mutex<std::collections::VecDeque<String>>,
     robots: Mutex<SimRobots>,
     /// A header (lowercase name, value) every request must carry.
     required_header: Mutex<Option<(String, String)>>,
@@ -188,6 +192,7 @@ impl SimDirectory {
             fault: Mutex::new(Fault::None),
             requests: Mutex::new(Vec::new()),
             build_id: Mutex::new(DEFAULT_BUILD_ID.to_string()),
+            pending_build_ids: Mutex::new(Default::default()),
             robots: Mutex::new(SimRobots::Text(PERMISSIVE_ROBOTS.into())),
             required_header: Mutex::new(None),
             shutdown: shutdown.clone(),
@@ -254,6 +259,15 @@ impl SimDirectory {
     /// From now on, every request without `name: value` gets 403.
     pub fn require_header(&self, name: &str, value: &str) {
         *lock(&self.shared.required_header) = Some((name.to_ascii_lowercase(), value.into()));
+    }
+
+    /// A deploy between two pages of one search: the next Eniro HTML page
+    /// that has a next page still carries the current build id, and right
+    /// after it the id becomes `id`, so a data-route request for the next
+    /// page with the old id gets 404. Called twice, the second deploy lands
+    /// after the following such page.
+    pub fn deploy_after_next_page(&self, id: &str) {
+        lock(&self.shared.pending_build_ids).push_back(id.to_string());
     }
 
     /// The Eniro-shaped routes' current build id ([`DEFAULT_BUILD_ID`]
@@ -1022,7 +1036,16 @@ fn eniro_search(s: &Shared, q: &str, page: Option<usize>, drift: bool) -> Respon
     let hits = s.search_words(q);
     let start = (page - 1).saturating_mul(ENIRO_PAGE_SIZE);
     let shown: Vec<&(u64, SimListing)> = hits.iter().skip(start).take(ENIRO_PAGE_SIZE).collect();
-    let build = lock(&s.build_id).clone();
+    let build = {
+        let mut current = lock(&s.build_id);
+        let served = current.clone();
+        if page.saturating_mul(ENIRO_PAGE_SIZE) < hits.len()
+            && let Some(next) = lock(&s.pending_build_ids).pop_front()
+        {
+            *current = next;
+        }
+        served
+    };
     let data = serde_json::json!({
         "props": {
             "pageProps": { "initialState": eniro_state(q, page, hits.len(), &shown), "profile": "krak" },
@@ -1795,6 +1818,49 @@ mod tests {
             let (status, _, _) = get(&sim, pq).await;
             assert_eq!(status, 404, "{pq}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_deploy_lands_between_two_pages_of_a_search() {
+        let sim = SimDirectory::start().await.unwrap();
+        sim.add(mette());
+        for i in 0..30 {
+            sim.add(person(
+                &format!("Jens Holm {i}"),
+                &format!("950000{i:02}"),
+                "7100 Vejle",
+            ));
+        }
+        let a = eniro();
+        let one = number("13572468");
+        let many = crate::sites::Query::NameAt {
+            name: "Jens Holm".into(),
+            place: "Vejle".into(),
+        };
+        sim.deploy_after_next_page("sim-build-3");
+        // A single page: no deploy yet.
+        let (_, _, body) = get(&sim, &a.html_path(&one)).await;
+        assert_eq!(
+            a.parse_html(&body).unwrap().0.as_deref(),
+            Some(DEFAULT_BUILD_ID)
+        );
+        assert_eq!(sim.build_id(), DEFAULT_BUILD_ID);
+        // Page 1 of two still shows the old id; the deploy lands after it.
+        let (_, _, body) = get(&sim, &a.html_path(&many)).await;
+        assert_eq!(
+            a.parse_html(&body).unwrap().0.as_deref(),
+            Some(DEFAULT_BUILD_ID)
+        );
+        assert_eq!(sim.build_id(), "sim-build-3");
+        let (status, _, _) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &many, 2)).await;
+        assert_eq!(status, 404);
+        let (_, _, body) = get(&sim, &a.html_page_path(&many, 2)).await;
+        assert_eq!(
+            a.parse_html_page(&body, 2).unwrap().0.as_deref(),
+            Some("sim-build-3")
+        );
+        let (status, _, _) = get(&sim, &a.json_path("sim-build-3", &many, 2)).await;
+        assert_eq!(status, 200);
     }
 
     #[tokio::test]

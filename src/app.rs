@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::domain::OutcomeKind;
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::engine::{Engine, Site, blocking};
+use crate::fetch::RobotsPolicy;
 use crate::store::{Store, StoreError};
 use crate::wire;
 
@@ -145,8 +146,26 @@ impl App {
                     .then(|| cov.probes_conclusive as f64 / cov.probes_total as f64),
                 configured_rate_per_second: rate,
                 effective_rate_per_second: live.then(|| site.fetcher.effective_rate()),
-                predicted_cycle_seconds: size as f64 / rate,
+                // A robots.txt Crawl-delay slows the site below its budget;
+                // only the daemon's fetcher knows it.
+                predicted_cycle_seconds: if live {
+                    size as f64 * site.fetcher.pacing_interval().as_secs_f64()
+                } else {
+                    size as f64 / rate
+                },
                 max_staleness_seconds: self.settings.scan.max_staleness.as_secs(),
+                robots: wire::RobotsStatus {
+                    honoured: s.policy.robots == RobotsPolicy::Honour,
+                    reason: match &s.policy.robots {
+                        RobotsPolicy::Ignore { reason } => Some(reason.clone()),
+                        RobotsPolicy::Honour => None,
+                    },
+                    crawl_delay_seconds: if live {
+                        site.fetcher.robots_crawl_delay().map(|d| d.as_secs_f64())
+                    } else {
+                        None
+                    },
+                },
             });
         }
         let mut alerts = Vec::new();

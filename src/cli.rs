@@ -734,6 +734,12 @@ async fn status(cli: &Cli) -> Result<u8, Failure> {
         if let Some(r) = &s.state_reason {
             println!("  {r}");
         }
+        if !s.robots.honoured {
+            println!(
+                "  robots.txt not honoured: {}",
+                s.robots.reason.as_deref().unwrap_or("-")
+            );
+        }
         if s.predicted_cycle_seconds > s.max_staleness_seconds as f64 {
             println!("  warning: a full cycle takes longer than max_staleness at this rate");
         }

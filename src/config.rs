@@ -7,6 +7,7 @@
 //! TOML parser or the offending value sits, and the key, so `unlistd` can
 //! exit 2 with a message an operator can act on.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,7 +22,7 @@ use crate::alert::email::{EmailSettings, SmtpLogin, SmtpTls};
 use crate::domain::E164;
 use crate::domain::incident::EventType;
 use crate::domain::route::{Route, Routes};
-use crate::fetch::{Rate, SitePolicy};
+use crate::fetch::{ProxyUrl, Rate, RobotsPolicy, SecretHeaders, SitePolicy};
 use crate::sites::declarative::{Declarative, DeclarativeSpec};
 use crate::sites::eniro::Eniro;
 use crate::sites::{Adapter, dk118::Dk118};
@@ -99,6 +100,19 @@ struct RawSite {
     absent_canaries: Option<Spanned<Vec<String>>>,
     canary_interval: Option<Spanned<String>>,
     declarative: Option<Spanned<DeclarativeSpec>>,
+    headers: Option<Spanned<BTreeMap<String, Spanned<RawHeader>>>>,
+    proxy: Option<Spanned<String>>,
+    proxy_file: Option<Spanned<String>>,
+    robots_txt: Option<Spanned<bool>>,
+    robots_txt_reason: Option<Spanned<String>>,
+}
+
+/// `[sites.headers] "Name" = { file = "..." }`: the value is a secret, so it
+/// only ever comes from a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    file: Spanned<String>,
 }
 
 fn yes() -> bool {
@@ -588,6 +602,168 @@ impl Validator<'_> {
         Ok(())
     }
 
+    /// `[sites.headers]`: names checked as HTTP header names, values read
+    /// from their files and checked as header values (never echoed).
+    fn site_headers(
+        &self,
+        key: &str,
+        v: &Option<Spanned<BTreeMap<String, Spanned<RawHeader>>>>,
+    ) -> Result<SecretHeaders, ConfigError> {
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut map = HeaderMap::new();
+        let Some(v) = v else {
+            return Ok(SecretHeaders::default());
+        };
+        for (name, h) in v.get_ref() {
+            let hk = if name.bytes().all(|b| b.is_ascii_graphic() && b != b'.') {
+                format!("{key}.{name}")
+            } else {
+                format!("{key}.{name:?}")
+            };
+            let Ok(hn) = HeaderName::from_bytes(name.as_bytes()) else {
+                return self.err(
+                    &hk,
+                    Some(h.span()),
+                    "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                );
+            };
+            if FORBIDDEN_HEADERS.contains(&hn.as_str()) {
+                return self.err(
+                    &hk,
+                    Some(h.span()),
+                    format!(
+                        "{} is set by unlistd itself or belongs to the connection; it cannot be configured here{}",
+                        hn.as_str(),
+                        match hn.as_str() {
+                            "user-agent" => " (use [scan] user_agent)",
+                            "proxy-authorization" => " (put credentials in proxy_file)",
+                            _ => "",
+                        }
+                    ),
+                );
+            }
+            if map.contains_key(&hn) {
+                return self.err(
+                    &hk,
+                    Some(h.span()),
+                    "header given twice (names ignore case)",
+                );
+            }
+            let fk = format!("{hk}.file");
+            let bytes = self.secret(&fk, &h.get_ref().file)?;
+            let Ok(mut hv) = HeaderValue::from_bytes(&bytes) else {
+                return self.err(
+                    &fk,
+                    Some(h.get_ref().file.span()),
+                    "the file's content is not a valid header value (one line of visible ASCII; line breaks and control characters are not allowed)",
+                );
+            };
+            hv.set_sensitive(true);
+            map.insert(hn, hv);
+        }
+        Ok(SecretHeaders::new(map))
+    }
+
+    /// `proxy` (no credentials) or `proxy_file` (a URL that may carry them).
+    fn site_proxy(
+        &self,
+        k: &dyn Fn(&str) -> String,
+        proxy: &Option<Spanned<String>>,
+        proxy_file: &Option<Spanned<String>>,
+    ) -> Result<Option<ProxyUrl>, ConfigError> {
+        let check = |key: &str, span: std::ops::Range<usize>, text: &str, secret: bool| {
+            // Messages about a proxy_file URL never quote it: it may hold a
+            // password.
+            let url = match Url::parse(text.trim()) {
+                Ok(u) => u,
+                Err(e) if secret => {
+                    return self.err(
+                        key,
+                        Some(span),
+                        format!("the file's URL does not parse ({e})"),
+                    );
+                }
+                Err(e) => return self.err(key, Some(span), format!("not a URL: {e}")),
+            };
+            if !matches!(url.scheme(), "http" | "https") {
+                return self.err(
+                    key,
+                    Some(span),
+                    format!(
+                        "proxy scheme {:?} is not supported; use http:// or https://",
+                        url.scheme()
+                    ),
+                );
+            }
+            if url.host().is_none() {
+                return self.err(key, Some(span), "proxy URL has no host");
+            }
+            if !secret && (!url.username().is_empty() || url.password().is_some()) {
+                return self.err(
+                    key,
+                    Some(span),
+                    "proxy credentials are secrets: put the whole URL in a file and name it with proxy_file",
+                );
+            }
+            if reqwest::Proxy::all(url.as_str()).is_err() {
+                return self.err(key, Some(span), "reqwest cannot use this proxy URL");
+            }
+            Ok(Some(ProxyUrl::new(url)))
+        };
+        match (proxy, proxy_file) {
+            (Some(_), Some(f)) => self.err(
+                &k("proxy_file"),
+                Some(f.span()),
+                "set proxy or proxy_file, not both",
+            ),
+            (Some(p), None) => check(&k("proxy"), p.span(), p.get_ref(), false),
+            (None, Some(f)) => {
+                let bytes = self.secret(&k("proxy_file"), f)?;
+                let Ok(text) = String::from_utf8(bytes) else {
+                    return self.err(&k("proxy_file"), Some(f.span()), "the file is not UTF-8");
+                };
+                check(&k("proxy_file"), f.span(), &text, true)
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// `robots_txt` (default true) and the reason an override needs.
+    fn site_robots(
+        &self,
+        k: &dyn Fn(&str) -> String,
+        robots_txt: &Option<Spanned<bool>>,
+        reason: &Option<Spanned<String>>,
+    ) -> Result<RobotsPolicy, ConfigError> {
+        let honour = robots_txt.as_ref().is_none_or(|r| *r.get_ref());
+        match (honour, reason) {
+            (true, None) => Ok(RobotsPolicy::Honour),
+            (true, Some(r)) => self.err(
+                &k("robots_txt_reason"),
+                Some(r.span()),
+                "only applies with robots_txt = false",
+            ),
+            (false, None) => self.err(
+                &k("robots_txt_reason"),
+                robots_txt.as_ref().map(|r| r.span()),
+                "robots_txt = false needs robots_txt_reason = \"...\": write down why this site's robots.txt is not honoured (it is shown in status)",
+            ),
+            (false, Some(r)) => {
+                let text = r.get_ref().trim();
+                if text.is_empty() || text.len() > 500 || text.chars().any(char::is_control) {
+                    return self.err(
+                        &k("robots_txt_reason"),
+                        Some(r.span()),
+                        "must be 1 to 500 printable characters",
+                    );
+                }
+                Ok(RobotsPolicy::Ignore {
+                    reason: text.to_string(),
+                })
+            }
+        }
+    }
+
     /// Applies a receiver's `events`, `sites` and `cohorts` filters to the
     /// channel just added.
     fn route(
@@ -1006,6 +1182,9 @@ impl Validator<'_> {
                 &s.canary_interval,
                 Duration::from_secs(15 * 60),
             )?;
+            let headers = self.site_headers(&k("headers"), &s.headers)?;
+            let proxy = self.site_proxy(&k, &s.proxy, &s.proxy_file)?;
+            let robots = self.site_robots(&k, &s.robots_txt, &s.robots_txt_reason)?;
             sites.push(SiteSettings {
                 name: name.clone(),
                 enabled: s.enabled,
@@ -1024,6 +1203,9 @@ impl Validator<'_> {
                     max_body_bytes,
                     max_retries,
                     max_retry_wait: Duration::from_secs(120),
+                    headers,
+                    proxy,
+                    robots,
                 },
             });
         }
@@ -1206,6 +1388,22 @@ impl Validator<'_> {
         })
     }
 }
+
+/// Headers `[sites.headers]` may not set: unlistd sets them itself, or they
+/// describe the connection rather than the request.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "user-agent",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "proxy-connection",
+];
 
 /// `N/s`, `N/m` or `N/h`.
 pub fn parse_rate(s: &str) -> Option<Rate> {
@@ -1423,6 +1621,156 @@ mod tests {
             (e.key.as_str(), e.line),
             ("store.evidence_retention", Some(3))
         );
+    }
+
+    fn site_with(dir: &Path, extra: &str) -> Result<Settings, ConfigError> {
+        parse(
+            &format!(
+                "{MIN}[[sites]]\nname = \"krak.dk\"\nadapter = \"eniro\"\nbase_url = \"https://www.krak.dk\"\nrate = \"30/m\"\n{extra}"
+            ),
+            &dir.join("c.toml"),
+        )
+    }
+
+    #[test]
+    fn header_values_come_from_files_and_stay_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tok"), "tok-1234567890\n").unwrap();
+        let s = site_with(
+            dir.path(),
+            "[sites.headers]\n\"X-Access-Token\" = { file = \"tok\" }\n",
+        )
+        .unwrap();
+        let h = s.sites[0].policy.headers.map();
+        let v = h.get("x-access-token").unwrap();
+        assert_eq!(v.as_bytes(), b"tok-1234567890");
+        assert!(v.is_sensitive());
+        let dbg = format!("{:?}", s.sites[0]);
+        assert!(
+            !dbg.contains("tok-1234567890") && dbg.contains("x-access-token"),
+            "{dbg}"
+        );
+
+        let e = site_with(
+            dir.path(),
+            "[sites.headers]\n\"X Token\" = { file = \"tok\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("sites[0].headers.\"X Token\"", Some(9)),
+            "{e}"
+        );
+        let e = site_with(
+            dir.path(),
+            "[sites.headers]\nUser-Agent = { file = \"tok\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "sites[0].headers.User-Agent");
+        assert!(e.message.contains("scan] user_agent"), "{e}");
+        let e = site_with(
+            dir.path(),
+            "[sites.headers]\nX-Token = { file = \"tok\" }\nx-token = { file = \"tok\" }\n",
+        )
+        .unwrap_err();
+        assert!(e.key.starts_with("sites[0].headers."), "{e}");
+        let e = site_with(
+            dir.path(),
+            "[sites.headers]\nX-Token = { file = \"missing\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "sites[0].headers.X-Token.file");
+        // Inline values are not accepted: secrets live in files.
+        let e = site_with(
+            dir.path(),
+            "[sites.headers]\nX-Token = { value = \"tok\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "value", "{e}");
+        std::fs::write(dir.path().join("two-lines"), "tok-1\nsecond-line-secret\n").unwrap();
+        let e = site_with(
+            dir.path(),
+            "[sites.headers]\nX-Token = { file = \"two-lines\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "sites[0].headers.X-Token.file");
+        assert!(!e.to_string().contains("second-line-secret"), "{e}");
+    }
+
+    #[test]
+    fn proxies_inline_without_credentials_or_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = site_with(dir.path(), "proxy = \"http://127.0.0.1:3128\"\n").unwrap();
+        assert_eq!(
+            s.sites[0].policy.proxy.as_ref().unwrap().url().as_str(),
+            "http://127.0.0.1:3128/"
+        );
+        let e = site_with(
+            dir.path(),
+            "proxy = \"http://ops:pw@proxy.example.net:3128\"\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("sites[0].proxy", Some(8)));
+        assert!(e.message.contains("proxy_file"), "{e}");
+        let e = site_with(dir.path(), "proxy = \"socks5://127.0.0.1:1080\"\n").unwrap_err();
+        assert_eq!(e.key, "sites[0].proxy");
+
+        std::fs::write(
+            dir.path().join("px"),
+            "http://ops:s3cr3t-pw@proxy.example.net:3128\n",
+        )
+        .unwrap();
+        let s = site_with(dir.path(), "proxy_file = \"px\"\n").unwrap();
+        let dbg = format!("{:?}", s.sites[0]);
+        assert!(!dbg.contains("s3cr3t-pw") && !dbg.contains("ops:"), "{dbg}");
+        assert!(dbg.contains("proxy.example.net:3128"), "{dbg}");
+        let e = site_with(
+            dir.path(),
+            "proxy_file = \"px\"\nproxy = \"http://127.0.0.1:1\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "sites[0].proxy_file");
+        std::fs::write(
+            dir.path().join("px"),
+            "ftp://ops:s3cr3t-pw@proxy.example.net\n",
+        )
+        .unwrap();
+        let e = site_with(dir.path(), "proxy_file = \"px\"\n").unwrap_err();
+        assert_eq!(e.key, "sites[0].proxy_file");
+        assert!(!e.to_string().contains("s3cr3t-pw"), "{e}");
+    }
+
+    #[test]
+    fn ignoring_robots_txt_needs_a_written_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = site_with(dir.path(), "").unwrap();
+        assert_eq!(s.sites[0].policy.robots, RobotsPolicy::Honour);
+        let s = site_with(
+            dir.path(),
+            "robots_txt = false\nrobots_txt_reason = \" Written agreement with the site, ref. 2026-114 \"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.sites[0].policy.robots,
+            RobotsPolicy::Ignore {
+                reason: "Written agreement with the site, ref. 2026-114".into()
+            }
+        );
+        let e = site_with(dir.path(), "robots_txt = false\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("sites[0].robots_txt_reason", Some(8))
+        );
+        let e = site_with(
+            dir.path(),
+            "robots_txt = false\nrobots_txt_reason = \"  \"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "sites[0].robots_txt_reason");
+        let e = site_with(dir.path(), "robots_txt_reason = \"because\"\n").unwrap_err();
+        assert_eq!(e.key, "sites[0].robots_txt_reason");
+        let e = site_with(dir.path(), "robots_txt = \"no\"\n").unwrap_err();
+        assert!(e.to_string().contains(":8:"), "{e}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, Listing, Outcome, OutcomeKind, matcher};
 use crate::fetch::{SiteFetcher, mask_number_in_url};
-use crate::sites::{Page, Query};
+use crate::sites::{Adapter, Page, Query, eniro};
 use crate::store::{NewProbe, Retention, Store, StoreError};
 
 /// Result pages read per query before giving up as inconclusive: a reverse
@@ -172,26 +172,53 @@ struct PageResult {
     sha256: Option<String>,
     url_masked: String,
     body: Option<String>,
+    /// An Eniro HTML page's `buildId`, for the data route of later pages.
+    build_id: Option<String>,
+    /// The Eniro data route answered "no such build": a deploy happened.
+    stale_build: bool,
 }
 
-async fn fetch_page(site: &Site, entry_number: &str, query: &Query, page: u32) -> PageResult {
-    let path = site.settings.adapter.request_path(query, page);
+/// Fetches page `page` of `query`. With `build_id` (Eniro, pages 2+), the
+/// page comes from the Next.js data route instead of the HTML route: the
+/// same `pageProps`, without the page around them.
+async fn fetch_page(
+    site: &Site,
+    entry_number: &str,
+    query: &Query,
+    page: u32,
+    build_id: Option<&str>,
+) -> PageResult {
+    let adapter = &site.settings.adapter;
+    let (path, data_route) = match (adapter.is_eniro(), build_id) {
+        (Some(eniro), Some(b)) => (eniro.json_path(b, query, page), true),
+        _ => (adapter.request_path(query, page), false),
+    };
     let url_masked = mask_number_in_url(&path, entry_number);
     let fetched = site.fetcher.get(&path).await;
-    let page = match (&fetched.failure, &fetched.body) {
+    let stale_build = data_route && fetched.status.is_some_and(eniro::stale_build);
+    let parsed = match (&fetched.failure, &fetched.body) {
         (Some(f), _) => Err(f.to_string()),
         (None, None) => Err("no body".to_string()),
         (None, Some(body)) => {
-            let adapter = site.settings.adapter.clone();
+            let adapter = adapter.clone();
             let body = body.clone();
             // Parsing is CPU work on a possibly large page: keep it off the
             // async workers. A panic in a parser must not take the daemon down.
-            match tokio::task::spawn_blocking(move || adapter.parse(&body, page)).await {
+            let parse = move || match &adapter {
+                Adapter::Eniro(e) if data_route => e.parse_json(&body, page).map(|p| (None, p)),
+                Adapter::Eniro(e) => e.parse_html_page(&body, page),
+                other => other.parse(&body, page).map(|p| (None, p)),
+            };
+            match tokio::task::spawn_blocking(parse).await {
                 Ok(Ok(p)) => Ok(p),
                 Ok(Err(e)) => Err(format!("unparseable page: {e}")),
                 Err(_) => Err("parser failed".to_string()),
             }
         }
+    };
+    let (page, build_id) = match parsed {
+        Ok((b, p)) => (Ok(p), b),
+        Err(e) => (Err(e), None),
     };
     PageResult {
         page,
@@ -199,7 +226,42 @@ async fn fetch_page(site: &Site, entry_number: &str, query: &Query, page: u32) -
         sha256: fetched.sha256,
         url_masked,
         body: fetched.body,
+        build_id,
+        stale_build,
     }
+}
+
+/// Page `page_no` of `query`. On Eniro, pages 2+ go by the data route with
+/// the `buildId` page 1 carried. A 404 there means a deploy since page 1:
+/// the page is then read from the HTML route, which also carries the new
+/// `buildId`. That happens once per query; a second stale answer leaves the
+/// page unread (inconclusive): the site is deploying faster than we read.
+async fn fetch_query_page(
+    site: &Site,
+    entry_number: &str,
+    query: &Query,
+    page_no: u32,
+    build_id: &mut Option<String>,
+    refreshed: &mut bool,
+) -> PageResult {
+    let via_data = if page_no > 1 {
+        build_id.as_deref()
+    } else {
+        None
+    };
+    let mut r = fetch_page(site, entry_number, query, page_no, via_data).await;
+    if r.stale_build {
+        if *refreshed {
+            r.page = Err("Eniro data route: buildId stale again after re-reading it".into());
+        } else {
+            *refreshed = true;
+            r = fetch_page(site, entry_number, query, page_no, None).await;
+        }
+    }
+    if r.build_id.is_some() {
+        *build_id = r.build_id.take();
+    }
+    r
 }
 
 /// Probes `entry` on `site` and decides the outcome.
@@ -220,8 +282,18 @@ pub async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>>) -> P
         .filter(|q| site.settings.adapter.supports(q))
     {
         let mut page_no = 1;
+        let mut build_id = None;
+        let mut refreshed = false;
         loop {
-            let r = fetch_page(site, entry.phone.national(), &query, page_no).await;
+            let r = fetch_query_page(
+                site,
+                entry.phone.national(),
+                &query,
+                page_no,
+                &mut build_id,
+                &mut refreshed,
+            )
+            .await;
             let base = |outcome: Outcome| ProbeResult {
                 outcome,
                 http_status: r.http_status,
@@ -796,6 +868,113 @@ mod tests {
             hide_address: true,
             cohort: None,
         }
+    }
+
+    /// An Eniro-shaped site on the simulator, honouring its robots.txt.
+    async fn eniro_site(sim: &crate::sim::SimDirectory) -> Site {
+        let text = format!(
+            "[store]\npath = \"x.db\"\n[[sites]]\nname = \"krak.dk\"\nadapter = \"eniro\"\n\
+             base_url = \"{}\"\nrate = \"100/s\"\ntimeout = \"3s\"\nmax_retries = 0\n",
+            sim.base_url()
+        );
+        let s = crate::config::parse(&text, std::path::Path::new("/nonexistent/c.toml")).unwrap();
+        Site::new(s.sites[0].clone()).unwrap()
+    }
+
+    /// 60 people of one name in one town (three result pages); the entry's
+    /// protected address is the 55th, on page 3.
+    fn crowd(sim: &crate::sim::SimDirectory) {
+        for i in 0..60 {
+            let street = if i == 54 {
+                "Ågade 14B".to_string()
+            } else {
+                format!("Vestergade {}", i + 1)
+            };
+            sim.add(crate::sim::SimListing {
+                name: "Birthe Lund".into(),
+                phones: vec![format!("950001{i:02}")],
+                street_line: Some(street),
+                post_line: Some("8000 Aarhus C".into()),
+            });
+        }
+    }
+
+    fn paths(sim: &crate::sim::SimDirectory) -> Vec<String> {
+        sim.requests()
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| p != "/robots.txt")
+            .collect()
+    }
+
+    const NAME_Q: &str = "Birthe%20Lund%208000%20Aarhus%20C";
+
+    #[tokio::test]
+    async fn eniro_pages_after_the_first_come_by_the_data_route() {
+        let sim = crate::sim::SimDirectory::start().await.unwrap();
+        crowd(&sim);
+        let site = eniro_site(&sim).await;
+        let r = probe(&site, &entry("Birthe Lund")).await;
+        assert!(
+            matches!(r.outcome, Outcome::Exposed { .. }),
+            "{:?}",
+            r.outcome
+        );
+        assert_eq!(
+            paths(&sim),
+            [
+                "/13123456/personer".to_string(),
+                format!("/{NAME_Q}/personer"),
+                format!("/_next/data/sim-build-1/da/search/{NAME_Q}/persons/2.json"),
+                format!("/_next/data/sim-build-1/da/search/{NAME_Q}/persons/3.json"),
+            ]
+        );
+        assert!(
+            r.url_masked.ends_with("/persons/3.json"),
+            "{}",
+            r.url_masked
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deploy_between_pages_is_recovered_once() {
+        let sim = crate::sim::SimDirectory::start().await.unwrap();
+        crowd(&sim);
+        let site = eniro_site(&sim).await;
+        sim.deploy_after_next_page("sim-build-2");
+        let r = probe(&site, &entry("Birthe Lund")).await;
+        assert!(
+            matches!(r.outcome, Outcome::Exposed { .. }),
+            "{:?}",
+            r.outcome
+        );
+        assert_eq!(
+            paths(&sim)[1..],
+            [
+                format!("/{NAME_Q}/personer"),
+                format!("/_next/data/sim-build-1/da/search/{NAME_Q}/persons/2.json"),
+                // 404: re-read from the HTML route, which names the new build.
+                format!("/{NAME_Q}/personer/2"),
+                format!("/_next/data/sim-build-2/da/search/{NAME_Q}/persons/3.json"),
+            ]
+        );
+
+        // Two deploys within one search: the second is not chased.
+        let sim = crate::sim::SimDirectory::start().await.unwrap();
+        crowd(&sim);
+        let site = eniro_site(&sim).await;
+        sim.deploy_after_next_page("sim-build-2");
+        sim.deploy_after_next_page("sim-build-3");
+        let r = probe(&site, &entry("Birthe Lund")).await;
+        match &r.outcome {
+            Outcome::Inconclusive { reason } => assert!(reason.contains("buildId"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            paths(&sim).last().unwrap(),
+            &format!("/_next/data/sim-build-2/da/search/{NAME_Q}/persons/3.json")
+        );
+        assert_eq!(paths(&sim).len(), 5);
     }
 
     #[test]

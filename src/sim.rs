@@ -19,7 +19,8 @@
 //!   `persons`); `GET /_next/data/<buildId>/da/search/<q>/persons/<page>.json`
 //!   answers `{ "pageProps": … }`, without `initialState` when nothing
 //!   matches, and 404 for any other build id ([`SimDirectory::set_build_id`]
-//!   simulates a deploy). Floor and door are folded into `streetNumber`
+//!   simulates a deploy, [`SimDirectory::deploy_after_next_page`] one that
+//!   lands between two pages of a search). Floor and door are folded into `streetNumber`
 //!   (`"14B, 2. th"`). A query of 8 digits (optionally `+45`) matches a
 //!   phone; otherwise every word must occur in the name or the post line.
 //! - **hitta.se-shaped** (`sites.md` §5), for declarative-site tests:
@@ -35,6 +36,12 @@
 //!
 //! Faults ([`Fault`]) apply to every path except `/robots.txt`, so a test
 //! can make the site misbehave without the robots check failing first.
+//! `/robots.txt` allows everything unless a test sets another file or a
+//! status with [`SimDirectory::set_robots`].
+//!
+//! [`SimDirectory::require_header`] makes every path (robots.txt included)
+//! answer 403 unless the request carries that header and value, like a
+//! site that admits only a partner's access token.
 //!
 //! This is production code (the demo serves it), so nothing a client sends
 //! can make it panic.
@@ -108,6 +115,18 @@ pub enum Fault {
     Redirect(String),
 }
 
+/// What `/robots.txt` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimRobots {
+    /// 200 with this body.
+    Text(String),
+    /// This status with an empty body.
+    Status(u16),
+}
+
+/// The default: everything allowed.
+pub const PERMISSIVE_ROBOTS: &str = "User-agent: *\nAllow: /\n";
+
 /// Handle to a running simulated directory. Clones share the server; it
 /// stops when [`SimDirectory::shutdown`] is called or the last clone drops.
 #[derive(Clone)]
@@ -132,6 +151,12 @@ struct Shared {
     requests: Mutex<Vec<(Instant, String)>>,
     /// The Eniro-shaped routes' Next.js build id.
     build_id: Mutex<String>,
+    /// Deploys that land between two pages of a search: each Eniro HTML
+    /// page with a next page takes the first one after it is rendered.
+    pending_build_ids: Mutex<std::collections::VecDeque<String>>,
+    robots: Mutex<SimRobots>,
+    /// A header (lowercase name, value) every request must carry.
+    required_header: Mutex<Option<(String, String)>>,
     shutdown: CancellationToken,
 }
 
@@ -167,6 +192,9 @@ impl SimDirectory {
             fault: Mutex::new(Fault::None),
             requests: Mutex::new(Vec::new()),
             build_id: Mutex::new(DEFAULT_BUILD_ID.to_string()),
+            pending_build_ids: Mutex::new(Default::default()),
+            robots: Mutex::new(SimRobots::Text(PERMISSIVE_ROBOTS.into())),
+            required_header: Mutex::new(None),
             shutdown: shutdown.clone(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -223,6 +251,25 @@ impl SimDirectory {
         *lock(&self.shared.build_id) = id.to_string();
     }
 
+    /// What `/robots.txt` answers from now on.
+    pub fn set_robots(&self, r: SimRobots) {
+        *lock(&self.shared.robots) = r;
+    }
+
+    /// From now on, every request without `name: value` gets 403.
+    pub fn require_header(&self, name: &str, value: &str) {
+        *lock(&self.shared.required_header) = Some((name.to_ascii_lowercase(), value.into()));
+    }
+
+    /// A deploy between two pages of one search: the next Eniro HTML page
+    /// that has a next page still carries the current build id, and right
+    /// after it the id becomes `id`, so a data-route request for the next
+    /// page with the old id gets 404. Called twice, the second deploy lands
+    /// after the following such page.
+    pub fn deploy_after_next_page(&self, id: &str) {
+        lock(&self.shared.pending_build_ids).push_back(id.to_string());
+    }
+
     /// The Eniro-shaped routes' current build id ([`DEFAULT_BUILD_ID`]
     /// until [`SimDirectory::set_build_id`]).
     pub fn build_id(&self) -> String {
@@ -252,6 +299,161 @@ impl SimDirectory {
             task.abort();
         }
     }
+}
+
+/// A recording HTTP forward proxy on loopback, for tests of `proxy` and
+/// `proxy_file`: it takes absolute-form requests (`GET http://host/path`),
+/// records them, and forwards them to their target, which must be a
+/// loopback address (it never becomes an open proxy). With credentials set
+/// it answers 407 to a request without the matching `Proxy-Authorization`.
+#[derive(Clone)]
+pub struct SimProxy {
+    shared: Arc<ProxyShared>,
+    /// Stops the server when the last clone drops.
+    _guard: Arc<ServerGuard>,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for SimProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimProxy")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct ProxiedRequest {
+    /// The request target as sent: absolute-form for a proxied request.
+    pub target: String,
+    /// Header names, lowercase (values are not kept: they may be secrets).
+    pub header_names: Vec<String>,
+    /// Whether `Proxy-Authorization` matched the configured credentials.
+    pub authorised: bool,
+}
+
+struct ProxyShared {
+    /// `Basic <base64(user:pass)>` expected, if any.
+    expect_auth: Option<String>,
+    seen: Mutex<Vec<ProxiedRequest>>,
+    client: reqwest::Client,
+}
+
+impl SimProxy {
+    /// Binds `127.0.0.1:0`. With `credentials`, requests must carry them.
+    pub async fn start(credentials: Option<(&str, &str)>) -> std::io::Result<SimProxy> {
+        use base64::Engine as _;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_gzip()
+            .build()
+            .map_err(std::io::Error::other)?;
+        let shared = Arc::new(ProxyShared {
+            expect_auth: credentials.map(|(u, p)| {
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+                )
+            }),
+            seen: Mutex::new(Vec::new()),
+            client,
+        });
+        let shutdown = CancellationToken::new();
+        let app = Router::new()
+            .fallback(proxy_handle)
+            .with_state(shared.clone());
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+        });
+        Ok(SimProxy {
+            shared,
+            _guard: Arc::new(ServerGuard {
+                shutdown,
+                task: Mutex::new(Some(task)),
+            }),
+            addr,
+        })
+    }
+
+    /// `"http://127.0.0.1:PORT"`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received, in arrival order.
+    pub fn requests(&self) -> Vec<ProxiedRequest> {
+        lock(&self.shared.seen).clone()
+    }
+}
+
+async fn proxy_handle(State(s): State<Arc<ProxyShared>>, req: Request) -> Response {
+    let uri = req.uri().clone();
+    let auth = req
+        .headers()
+        .get("proxy-authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let authorised = match &s.expect_auth {
+        None => true,
+        Some(want) => auth.as_deref() == Some(want.as_str()),
+    };
+    lock(&s.seen).push(ProxiedRequest {
+        target: uri.to_string(),
+        header_names: req
+            .headers()
+            .keys()
+            .map(|k| k.as_str().to_string())
+            .collect(),
+        authorised,
+    });
+    if !authorised {
+        let mut r = plain(StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+        r.headers_mut().insert(
+            "proxy-authenticate",
+            HeaderValue::from_static("Basic realm=\"sim\""),
+        );
+        return r;
+    }
+    let target = match url::Url::parse(&uri.to_string()) {
+        Ok(u) if crate::config::is_loopback_url(&u) => u,
+        // Origin-form (not a proxy request) or a target off this machine.
+        _ => return plain(StatusCode::BAD_REQUEST),
+    };
+    let mut out = s.client.request(req.method().clone(), target);
+    for (k, v) in req.headers() {
+        let k = k.as_str();
+        if !matches!(
+            k,
+            "host" | "proxy-authorization" | "proxy-connection" | "connection" | "keep-alive"
+        ) {
+            out = out.header(k, v);
+        }
+    }
+    let resp = match out.send().await {
+        Ok(r) => r,
+        Err(_) => return plain(StatusCode::BAD_GATEWAY),
+    };
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap_or_default();
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    for (k, v) in &headers {
+        if !matches!(
+            k.as_str(),
+            "transfer-encoding" | "connection" | "content-length"
+        ) {
+            r.headers_mut().append(k, v.clone());
+        }
+    }
+    r
 }
 
 /// What the fault setting makes of one request.
@@ -397,12 +599,25 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED);
     }
+    let required = lock(&s.required_header).clone();
+    if let Some((name, value)) = required {
+        let ok = req
+            .headers()
+            .get_all(name.as_str())
+            .iter()
+            .any(|v| v.as_bytes() == value.as_bytes());
+        if !ok {
+            return status_page(403);
+        }
+    }
     if uri.path() == "/robots.txt" {
-        return (
-            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "User-agent: *\nAllow: /\n",
-        )
-            .into_response();
+        let robots = lock(&s.robots).clone();
+        return match robots {
+            SimRobots::Text(t) => {
+                ([(CONTENT_TYPE, "text/plain; charset=utf-8")], t).into_response()
+            }
+            SimRobots::Status(code) => plain(status_code(code)),
+        };
     }
 
     let mut resp = match s.action() {
@@ -821,7 +1036,16 @@ fn eniro_search(s: &Shared, q: &str, page: Option<usize>, drift: bool) -> Respon
     let hits = s.search_words(q);
     let start = (page - 1).saturating_mul(ENIRO_PAGE_SIZE);
     let shown: Vec<&(u64, SimListing)> = hits.iter().skip(start).take(ENIRO_PAGE_SIZE).collect();
-    let build = lock(&s.build_id).clone();
+    let build = {
+        let mut current = lock(&s.build_id);
+        let served = current.clone();
+        if page.saturating_mul(ENIRO_PAGE_SIZE) < hits.len()
+            && let Some(next) = lock(&s.pending_build_ids).pop_front()
+        {
+            *current = next;
+        }
+        served
+    };
     let data = serde_json::json!({
         "props": {
             "pageProps": { "initialState": eniro_state(q, page, hits.len(), &shown), "profile": "krak" },
@@ -1594,6 +1818,49 @@ mod tests {
             let (status, _, _) = get(&sim, pq).await;
             assert_eq!(status, 404, "{pq}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_deploy_lands_between_two_pages_of_a_search() {
+        let sim = SimDirectory::start().await.unwrap();
+        sim.add(mette());
+        for i in 0..30 {
+            sim.add(person(
+                &format!("Jens Holm {i}"),
+                &format!("950000{i:02}"),
+                "7100 Vejle",
+            ));
+        }
+        let a = eniro();
+        let one = number("13572468");
+        let many = crate::sites::Query::NameAt {
+            name: "Jens Holm".into(),
+            place: "Vejle".into(),
+        };
+        sim.deploy_after_next_page("sim-build-3");
+        // A single page: no deploy yet.
+        let (_, _, body) = get(&sim, &a.html_path(&one)).await;
+        assert_eq!(
+            a.parse_html(&body).unwrap().0.as_deref(),
+            Some(DEFAULT_BUILD_ID)
+        );
+        assert_eq!(sim.build_id(), DEFAULT_BUILD_ID);
+        // Page 1 of two still shows the old id; the deploy lands after it.
+        let (_, _, body) = get(&sim, &a.html_path(&many)).await;
+        assert_eq!(
+            a.parse_html(&body).unwrap().0.as_deref(),
+            Some(DEFAULT_BUILD_ID)
+        );
+        assert_eq!(sim.build_id(), "sim-build-3");
+        let (status, _, _) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &many, 2)).await;
+        assert_eq!(status, 404);
+        let (_, _, body) = get(&sim, &a.html_page_path(&many, 2)).await;
+        assert_eq!(
+            a.parse_html_page(&body, 2).unwrap().0.as_deref(),
+            Some("sim-build-3")
+        );
+        let (status, _, _) = get(&sim, &a.json_path("sim-build-3", &many, 2)).await;
+        assert_eq!(status, 200);
     }
 
     #[tokio::test]

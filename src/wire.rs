@@ -212,6 +212,17 @@ pub struct SiteStatus {
     /// Predicted cycle length at the configured rate: roster size / rate.
     pub predicted_cycle_seconds: f64,
     pub max_staleness_seconds: u64,
+    pub robots: RobotsStatus,
+}
+
+/// Whether the site's robots.txt is honoured, and why not when it is not.
+#[derive(Debug, Serialize)]
+pub struct RobotsStatus {
+    pub honoured: bool,
+    /// The operator's `robots_txt_reason` when not honoured.
+    pub reason: Option<String>,
+    /// The cached robots.txt's Crawl-delay (daemon only).
+    pub crawl_delay_seconds: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]

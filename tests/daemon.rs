@@ -185,8 +185,9 @@ async fn scan_once_reports_counts_and_exit_3_while_exposed() {
     let j = json(&out);
     assert_eq!(j["probes"].as_u64(), Some(6), "{j}");
     assert_eq!(j["clean"].as_u64(), Some(6));
-    // R-01 hides its address: a number search and a name search in its place.
-    assert_eq!(env.sim.request_count(), 7);
+    // robots.txt once, then 7 searches: R-01 hides its address, so it gets
+    // a number search and a name search in its place.
+    assert_eq!(env.sim.request_count(), 1 + 7);
     assert_eq!(j["incidents_opened"].as_u64(), Some(0));
 
     env.sim.add(listing(

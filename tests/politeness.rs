@@ -25,9 +25,11 @@ async fn rate_is_never_exceeded_retries_included() {
     let out = env.cmd(&["--json", "scan", "--once"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let reqs = env.sim.requests();
-    // One probe fails three times (1 + 2 retries, inconclusive), the next
-    // fails once and succeeds on its retry: 7 first attempts + 3 retries.
-    assert_eq!(reqs.len(), 7 + 3, "7 requests + 3 retries");
+    // robots.txt first (the sim never fails it), through the same gate.
+    // Then one probe fails three times (1 + 2 retries, inconclusive), the
+    // next fails once and succeeds on its retry: 7 first attempts + 3 retries.
+    assert_eq!(reqs[0].1, "/robots.txt");
+    assert_eq!(reqs.len(), 1 + 7 + 3, "robots.txt + 7 requests + 3 retries");
     let interval = Duration::from_millis(100);
     for w in reqs.windows(2) {
         let gap = w[1].0.duration_since(w[0].0);
@@ -63,8 +65,8 @@ async fn retry_after_is_honoured() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["clean"].as_u64(), Some(1));
     let reqs = env.sim.requests();
-    assert_eq!(reqs.len(), 2);
-    let gap = reqs[1].0.duration_since(reqs[0].0);
+    assert_eq!(reqs.len(), 1 + 2, "robots.txt, the 429 and the retry");
+    let gap = reqs[2].0.duration_since(reqs[1].0);
     assert!(
         gap + TIMING_TOLERANCE >= Duration::from_secs(2),
         "retried after {gap:?}, asked for 2 s"

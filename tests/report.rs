@@ -414,8 +414,9 @@ async fn verify_cohort_probes_every_entry_on_every_site() {
         (Some(3), Some(0), Some(0))
     );
     assert_eq!(j["complete"], true);
-    // Only the cohort was probed, and every probe is recorded.
-    assert_eq!(env.sim.request_count(), 3);
+    // Only the cohort was probed (after robots.txt), and every probe is
+    // recorded.
+    assert_eq!(env.sim.request_count(), 1 + 3);
     let h = json(&env.cmd(&["--json", "history", "R-05"]));
     assert_eq!(h["probes"].as_array().unwrap().len(), 1);
     let h = json(&env.cmd(&["--json", "history", "R-01"]));

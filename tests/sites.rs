@@ -145,3 +145,80 @@ next_page = '[data-test="next"]'
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eniro_later_pages_come_by_the_data_route_across_a_deploy() {
+    let krak = SimDirectory::start().await.unwrap();
+    let env = Env::new(Knobs::default()).await;
+    env.write_config(&Knobs {
+        extra: format!(
+            "[[sites]]\nname = \"krak.dk\"\nadapter = \"eniro\"\nbase_url = \"{}\"\nrate = \"50/s\"\ntimeout = \"2s\"\n",
+            krak.base_url()
+        ),
+        ..Knobs::default()
+    });
+    env.import(ROSTER);
+    // R-01 hides its address. Her name is common in her town: 25 others
+    // fill page 1, and she is listed on page 2 under another number.
+    for i in 0..25 {
+        krak.add(listing(
+            "Birthe Lund",
+            &format!("950002{i:02}"),
+            &format!("Vestergade {}", i + 1),
+            "8000 Aarhus C",
+        ));
+    }
+    krak.add(listing(
+        "Birthe Lund",
+        "95990002",
+        "Ågade 14B, 2. th",
+        "8000 Aarhus C",
+    ));
+    let data_route = |build: &str| {
+        format!("/_next/data/{build}/da/search/Birthe%20Lund%208000%20Aarhus%20C/persons/2.json")
+    };
+
+    let out = env.cmd(&["--json", "scan", "--once"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let j = json(&out);
+    assert_eq!(
+        (j["exposed"].as_u64(), j["inconclusive"].as_u64()),
+        (Some(1), Some(0)),
+        "{j}"
+    );
+    let inc = json(&env.cmd(&["--json", "incidents"]));
+    assert_eq!(inc["incidents"][0]["site"], "krak.dk");
+    assert_eq!(inc["incidents"][0]["entry_ref"], "R-01");
+    let seen: Vec<String> = krak.requests().into_iter().map(|(_, p)| p).collect();
+    assert!(seen.contains(&data_route("sim-build-1")), "{seen:?}");
+    assert!(
+        !seen.iter().any(|p| p.ends_with("/personer/2")),
+        "page 2 came by the data route only: {seen:?}"
+    );
+
+    // A deploy lands between page 1 and page 2: the stale build id gets
+    // 404, page 2 is read from the HTML route, and the leak is still seen.
+    krak.deploy_after_next_page("sim-build-2");
+    let before = krak.request_count();
+    let out = env.cmd(&["--json", "scan", "--once"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let j = json(&out);
+    assert_eq!(
+        (j["exposed"].as_u64(), j["inconclusive"].as_u64()),
+        (Some(1), Some(0)),
+        "{j}"
+    );
+    let seen: Vec<String> = krak.requests()[before..]
+        .iter()
+        .map(|(_, p)| p.clone())
+        .collect();
+    let stale = seen.iter().position(|p| *p == data_route("sim-build-1"));
+    let html = seen
+        .iter()
+        .position(|p| p.ends_with("/Birthe%20Lund%208000%20Aarhus%20C/personer/2"));
+    assert!(
+        matches!((stale, html), (Some(s), Some(h)) if h == s + 1),
+        "{seen:?}"
+    );
+    assert_eq!(krak.build_id(), "sim-build-2");
+}

@@ -12,6 +12,8 @@ mod daemon;
 mod faults;
 // The per-site budget holds, retries included; memory stays bounded.
 mod politeness;
+// robots.txt honoured (overrides need a reason), access headers, proxies.
+mod access;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.
 mod api;
 // Eniro-shaped and declarative sites end to end.

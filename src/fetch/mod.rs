@@ -7,10 +7,16 @@
 //! here rather than by reqwest, so each hop is a request that passes the
 //! gate and the same-origin check too.
 //!
+//! robots.txt is honoured by default ([`robots`]): it is fetched through
+//! the same gate (so it counts against the budget), cached per site, and a
+//! URL it disallows is never requested. Its Crawl-delay stretches the
+//! pacer's interval when it is longer than the configured one.
+//!
 //! Failures never carry the URL: it contains a protected number. Display
 //! and storage use [`mask_number_in_url`].
 
 mod politeness;
+pub mod robots;
 mod transport;
 
 #[cfg(test)]
@@ -19,12 +25,14 @@ mod tests;
 use std::time::{Duration, SystemTime};
 
 use governor::clock::MonotonicClock;
-use reqwest::header::{LOCATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
 use politeness::{Backoff, MAX_RETRY_AFTER, NotBefore, Pacer, SendLog};
+pub use robots::RobotsPolicy;
+use robots::{Lookup, Rules};
 use transport::{Body, build_client, classify, read_capped};
 
 /// `N` requests per `per`, evenly spaced (burst 1).
@@ -61,6 +69,74 @@ pub struct SitePolicy {
     /// A `Retry-After` longer than this is not waited for within the probe:
     /// the gate is still set for later requests, the probe ends inconclusive.
     pub max_retry_wait: Duration,
+    /// Extra headers sent with every request to the site (`[sites.headers]`).
+    pub headers: SecretHeaders,
+    /// Forward proxy for every request to the site (`proxy`/`proxy_file`).
+    pub proxy: Option<ProxyUrl>,
+    pub robots: RobotsPolicy,
+}
+
+/// Request headers whose values are secrets (access tokens). Every value is
+/// marked sensitive, and `Debug` shows the names only.
+#[derive(Clone, Default)]
+pub struct SecretHeaders(HeaderMap);
+
+impl SecretHeaders {
+    pub fn new(mut map: HeaderMap) -> Self {
+        for v in map.values_mut() {
+            v.set_sensitive(true);
+        }
+        SecretHeaders(map)
+    }
+
+    pub fn map(&self) -> &HeaderMap {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.0.keys().map(|k| k.as_str()))
+            .finish()
+    }
+}
+
+/// A proxy URL, which may carry credentials. `Debug` and `Display` show
+/// the scheme, host and port only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl(Url);
+
+impl ProxyUrl {
+    pub fn new(url: Url) -> Self {
+        ProxyUrl(url)
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let u = &self.0;
+        let creds = if u.username().is_empty() && u.password().is_none() {
+            ""
+        } else {
+            "[credentials]@"
+        };
+        write!(f, "{}://{creds}{}", u.scheme(), u.host_str().unwrap_or(""))?;
+        if let Some(p) = u.port() {
+            write!(f, ":{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProxyUrl({self})")
+    }
 }
 
 /// Why a fetch did not produce a usable 2xx body.
@@ -76,6 +152,11 @@ pub enum FailKind {
     TooLarge,
     /// Content decoding failed (bad gzip) or other transport error.
     Transport(String),
+    /// The site's robots.txt disallows the URL for us; nothing was sent.
+    RobotsDisallowed,
+    /// robots.txt could not be read, so everything counts as disallowed
+    /// (RFC 9309); nothing was sent. Holds the reason.
+    RobotsUnavailable(String),
 }
 
 impl std::fmt::Display for FailKind {
@@ -87,6 +168,9 @@ impl std::fmt::Display for FailKind {
             FailKind::Redirect => f.write_str("redirect refused"),
             FailKind::TooLarge => f.write_str("response body over the size cap"),
             FailKind::Transport(e) => write!(f, "transport error: {e}"),
+            // The URL is not named: it carries the number or the name.
+            FailKind::RobotsDisallowed => f.write_str("robots.txt disallows this URL for unlistd"),
+            FailKind::RobotsUnavailable(reason) => f.write_str(reason),
         }
     }
 }
@@ -133,6 +217,10 @@ pub struct SiteFetcher {
     pacer: Pacer<MonotonicClock>,
     not_before: NotBefore,
     sends: SendLog,
+    robots: std::sync::Mutex<robots::Cache>,
+    /// One robots.txt fetch at a time: probes arriving meanwhile wait for
+    /// its answer instead of fetching it again.
+    robots_fetch: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for SiteFetcher {
@@ -141,6 +229,7 @@ impl std::fmt::Debug for SiteFetcher {
             .field("site", &self.policy.name)
             .field("interval", &self.pacer.interval())
             .field("retry_gate", &self.not_before.remaining())
+            .field("robots", &self.policy.robots)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +246,8 @@ impl SiteFetcher {
             pacer: Pacer::with_clock(policy.rate.interval(), MonotonicClock),
             not_before: NotBefore::default(),
             sends: SendLog::new(),
+            robots: Default::default(),
+            robots_fetch: tokio::sync::Mutex::new(()),
             policy,
         })
     }
@@ -178,11 +269,25 @@ impl SiteFetcher {
             Ok(u) => u,
             Err(kind) => return failed(None, kind, 0),
         };
+        if let Err(kind) = self.robots_gate(&url).await {
+            // Nothing is sent, but the refusal still takes its turn at the
+            // gate: a site that refuses us is cycled at its normal pace
+            // instead of spinning through the roster, recording thousands
+            // of inconclusive probes a second.
+            self.pass_gate().await;
+            return failed(None, kind, 0);
+        }
+        self.fetch(&url, true).await
+    }
+
+    /// The retry loop around [`SiteFetcher::attempt`]. `check_robots` is
+    /// false only for robots.txt itself.
+    async fn fetch(&self, url: &Url, check_robots: bool) -> Fetched {
         let mut backoff = Backoff::new();
         let mut attempts: u32 = 0;
         loop {
             attempts = attempts.saturating_add(1);
-            let (mut fetched, next) = self.attempt(&url).await;
+            let (mut fetched, next) = self.attempt(url, check_robots).await;
             fetched.attempts = attempts;
             let retries_left = attempts <= self.policy.max_retries;
             match next {
@@ -212,6 +317,82 @@ impl SiteFetcher {
                 }
             }
         }
+    }
+
+    /// Whether robots.txt lets us request `url`, fetching the file first
+    /// when the cached copy is missing or too old.
+    async fn robots_gate(&self, url: &Url) -> Result<(), FailKind> {
+        if self.policy.robots != RobotsPolicy::Honour {
+            return Ok(());
+        }
+        let decide = |l: Lookup| match l {
+            Lookup::Use(rules) if rules.allowed(url) => Some(Ok(())),
+            Lookup::Use(_) => Some(Err(FailKind::RobotsDisallowed)),
+            Lookup::Refuse(reason) => Some(Err(FailKind::RobotsUnavailable(reason))),
+            Lookup::Fetch => None,
+        };
+        if let Some(v) = decide(self.robots_lookup()) {
+            return v;
+        }
+        let _one = self.robots_fetch.lock().await;
+        // Another probe may have fetched it while we waited for the lock.
+        if let Some(v) = decide(self.robots_lookup()) {
+            return v;
+        }
+        let robots_url = match self.policy.base_url.join("/robots.txt") {
+            Ok(u) => u,
+            Err(_) => return Err(FailKind::RobotsUnavailable("robots.txt URL invalid".into())),
+        };
+        let answer = robots::classify(&self.fetch(&robots_url, false).await);
+        match &answer {
+            Ok(rules) => tracing::info!(
+                site = %self.policy.name,
+                crawl_delay_seconds = rules.crawl_delay().map(|d| d.as_secs_f64()),
+                "robots.txt read."
+            ),
+            Err(reason) => tracing::warn!(
+                site = %self.policy.name,
+                %reason,
+                retry_in_seconds = robots::ROBOTS_RETRY.as_secs(),
+                "robots.txt unreadable: every request to the site counts as disallowed until it is read."
+            ),
+        }
+        let crawl_delay = {
+            let mut cache = lock_robots(&self.robots);
+            cache.store(answer, Instant::now());
+            cache.crawl_delay()
+        };
+        let configured = self.policy.rate.interval();
+        self.pacer
+            .set_interval(crawl_delay.map_or(configured, |d| d.max(configured)));
+        decide(self.robots_lookup())
+            .unwrap_or_else(|| Err(FailKind::RobotsUnavailable("robots.txt unreachable".into())))
+    }
+
+    fn robots_lookup(&self) -> Lookup {
+        lock_robots(&self.robots).lookup(Instant::now())
+    }
+
+    /// For a redirect hop: the cached rules (just checked for the first
+    /// URL of the request).
+    fn robots_allow_hop(&self, url: &Url) -> bool {
+        if self.policy.robots != RobotsPolicy::Honour {
+            return true;
+        }
+        lock_robots(&self.robots)
+            .current()
+            .is_some_and(|r: std::sync::Arc<Rules>| r.allowed(url))
+    }
+
+    /// The spacing the pacer enforces now: the configured interval, or the
+    /// robots.txt Crawl-delay when that is longer.
+    pub fn pacing_interval(&self) -> Duration {
+        self.pacer.interval()
+    }
+
+    /// The Crawl-delay of the cached robots.txt, if it sets one.
+    pub fn robots_crawl_delay(&self) -> Option<Duration> {
+        lock_robots(&self.robots).crawl_delay()
     }
 
     /// Requests actually sent per second over the last minute (for status).
@@ -255,7 +436,7 @@ impl SiteFetcher {
     /// One attempt: up to `MAX_REDIRECT_HOPS` same-origin redirects, each
     /// hop through the gate. The permit is held for the whole attempt but
     /// not across the retry backoff, so a sleeping probe blocks nobody.
-    async fn attempt(&self, start: &Url) -> (Fetched, Next) {
+    async fn attempt(&self, start: &Url, check_robots: bool) -> (Fetched, Next) {
         let Ok(_permit) = self.permits.acquire().await else {
             return (
                 failed(None, FailKind::Transport("fetcher closed".into()), 0),
@@ -297,6 +478,12 @@ impl SiteFetcher {
                         if hops < MAX_REDIRECT_HOPS
                             && next.origin() == self.policy.base_url.origin() =>
                     {
+                        if check_robots && !self.robots_allow_hop(&next) {
+                            return (
+                                failed(Some(code), FailKind::RobotsDisallowed, 0),
+                                Next::Done,
+                            );
+                        }
                         hops += 1;
                         url = next;
                         continue;
@@ -355,6 +542,12 @@ impl SiteFetcher {
             return (fetched, next);
         }
     }
+}
+
+/// A poisoned lock only means a task panicked while holding it; the cache
+/// is still meaningful, and the fetcher must never panic.
+fn lock_robots(m: &std::sync::Mutex<robots::Cache>) -> std::sync::MutexGuard<'_, robots::Cache> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn retry_or_done(retry: bool) -> Next {

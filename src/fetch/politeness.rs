@@ -41,13 +41,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Generic over governor's clock so tests can drive it with
 /// `FakeRelativeClock`: governor does not read tokio's clock, so
 /// `tokio::time::pause()` would not help.
+///
+/// The interval can change at run time (a robots.txt Crawl-delay), which
+/// swaps the limiter for a new one.
 pub(crate) struct Pacer<C: Clock> {
-    limiter: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
+    state: Mutex<PacerState<C>>,
+    clock: C,
+}
+
+type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+struct PacerState<C: Clock> {
+    limiter: std::sync::Arc<Limiter<C>>,
     interval: Duration,
 }
 
-impl<C: Clock> Pacer<C> {
+impl<C: Clock + Clone> Pacer<C> {
     pub(crate) fn with_clock(interval: Duration, clock: C) -> Self {
+        let (limiter, interval) = Self::limiter(interval, &clock);
+        Pacer {
+            state: Mutex::new(PacerState {
+                limiter: std::sync::Arc::new(limiter),
+                interval,
+            }),
+            clock,
+        }
+    }
+
+    fn limiter(interval: Duration, clock: &C) -> (Limiter<C>, Duration) {
         // A zero interval would make governor refuse the quota; config
         // validation should prevent it, but the fetcher must not panic.
         let interval = interval.max(Duration::from_nanos(1));
@@ -55,26 +76,45 @@ impl<C: Clock> Pacer<C> {
             Some(q) => q.allow_burst(NonZeroU32::MIN),
             None => Quota::per_second(NonZeroU32::MIN),
         };
-        Pacer {
-            limiter: RateLimiter::direct_with_clock(quota, clock),
+        (
+            RateLimiter::direct_with_clock(quota, clock.clone()),
             interval,
-        }
+        )
     }
 
     pub(crate) fn interval(&self) -> Duration {
-        self.interval
+        lock(&self.state).interval
+    }
+
+    /// Changes the spacing from now on. The new limiter starts with its one
+    /// cell taken, so the next request waits a whole new interval: the old
+    /// limiter's last send is not known to it, and a fresh cell could
+    /// otherwise go out right behind that send.
+    pub(crate) fn set_interval(&self, interval: Duration) {
+        let mut st = lock(&self.state);
+        if st.interval == interval.max(Duration::from_nanos(1)) {
+            return;
+        }
+        let (limiter, interval) = Self::limiter(interval, &self.clock);
+        let _ = limiter.check();
+        *st = PacerState {
+            limiter: std::sync::Arc::new(limiter),
+            interval,
+        };
     }
 
     /// Takes the cell if it is free, else says how long until it is.
     pub(crate) fn try_acquire(&self) -> Result<(), Duration> {
-        self.limiter
+        let limiter = lock(&self.state).limiter.clone();
+        limiter
             .check()
             .map(|_| ())
-            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+            .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
     }
 
     /// Waits, with the given sleep, until a cell is taken. The loop re-checks
-    /// after every sleep because concurrent waiters race for the same cell.
+    /// after every sleep because concurrent waiters race for the same cell
+    /// (and the interval may have changed meanwhile).
     pub(crate) async fn until_ready_with<F, Fut>(&self, mut sleep: F)
     where
         F: FnMut(Duration) -> Fut,
@@ -240,6 +280,28 @@ mod tests {
         clock.advance(Duration::from_secs(3600));
         assert!(pacer.try_acquire().is_ok());
         assert!(pacer.try_acquire().is_err());
+    }
+
+    #[test]
+    fn a_longer_interval_applies_at_once_and_from_the_change() {
+        let clock = FakeRelativeClock::default();
+        let pacer = Pacer::with_clock(Duration::from_secs(1), clock.clone());
+        assert!(pacer.try_acquire().is_ok());
+        clock.advance(Duration::from_millis(400));
+        pacer.set_interval(Duration::from_secs(5));
+        assert_eq!(pacer.interval(), Duration::from_secs(5));
+        // A whole new interval from the change, not from the last send.
+        assert_eq!(pacer.try_acquire().unwrap_err(), Duration::from_secs(5));
+        clock.advance(Duration::from_secs(5));
+        assert!(pacer.try_acquire().is_ok());
+        assert_eq!(pacer.try_acquire().unwrap_err(), Duration::from_secs(5));
+        // Setting the same interval again changes nothing.
+        clock.advance(Duration::from_secs(5));
+        pacer.set_interval(Duration::from_secs(5));
+        assert!(pacer.try_acquire().is_ok());
+        // And back to the configured spacing.
+        pacer.set_interval(Duration::from_secs(1));
+        assert_eq!(pacer.try_acquire().unwrap_err(), Duration::from_secs(1));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::sim::{Fault, SimDirectory, SimListing};
+use crate::sim::{Fault, SimDirectory, SimListing, SimRobots};
 
 /// Slack for timing assertions made on the simulator's arrival instants.
 /// The client paces *sends*; arrivals can bunch by the loopback connect and
@@ -32,6 +32,13 @@ fn policy(base: &str) -> SitePolicy {
         max_body_bytes: 2 << 20,
         max_retries: 2,
         max_retry_wait: Duration::from_secs(3),
+        headers: SecretHeaders::default(),
+        proxy: None,
+        // Most tests here count requests to the search path; the robots
+        // tests below switch it on.
+        robots: RobotsPolicy::Ignore {
+            reason: "unit tests of the gate".into(),
+        },
     }
 }
 
@@ -388,4 +395,218 @@ fn masking_numbers_in_paths() {
         "/search/go?what=44556677"
     );
     assert_eq!(mask_number_in_url("/x?what=3312", ""), "/x?what=3312");
+}
+
+fn honouring(sim: &SimDirectory, tweak: impl FnOnce(&mut SitePolicy)) -> SiteFetcher {
+    fetcher(sim, |p| {
+        p.robots = RobotsPolicy::Honour;
+        tweak(p);
+    })
+}
+
+fn paths(sim: &SimDirectory) -> Vec<String> {
+    sim.requests().into_iter().map(|(_, p)| p).collect()
+}
+
+#[tokio::test]
+async fn robots_txt_is_read_once_through_the_gate_then_cached() {
+    let sim = sim_with_listing().await;
+    let f = honouring(&sim, |p| {
+        p.rate = Rate {
+            count: 10,
+            per: Duration::from_secs(1),
+        };
+    });
+    assert_eq!(f.get(SEARCH).await.failure, None);
+    assert_eq!(f.get(SEARCH).await.failure, None);
+    assert_eq!(paths(&sim), ["/robots.txt", SEARCH, SEARCH]);
+    // robots.txt took its turn at the pacer like any request.
+    let reqs = sim.requests();
+    for i in 0..2 {
+        let g = gap(&reqs, i);
+        assert!(
+            g + TIMING_TOLERANCE >= Duration::from_millis(100),
+            "{i}: {g:?}"
+        );
+    }
+    assert_eq!(f.robots_crawl_delay(), None);
+    assert_eq!(f.pacing_interval(), Duration::from_millis(100));
+}
+
+#[tokio::test]
+async fn a_disallowed_url_is_never_requested() {
+    let sim = sim_with_listing().await;
+    sim.set_robots(SimRobots::Text(
+        "User-agent: *\nAllow: /\n\nUser-agent: unlistd\nDisallow: /search\n".into(),
+    ));
+    let f = honouring(&sim, |_| {});
+    for _ in 0..2 {
+        let got = f.get(SEARCH).await;
+        assert_eq!(got.failure, Some(FailKind::RobotsDisallowed));
+        assert_eq!((got.status, got.attempts), (None, 0));
+        let why = got.failure.unwrap().to_string();
+        assert!(why.starts_with("robots.txt disallows"), "{why}");
+        assert!(!why.contains(NUMBER), "{why}");
+    }
+    // Other paths of the site are still fine.
+    assert_eq!(f.get("/").await.failure, None);
+    assert_eq!(paths(&sim), ["/robots.txt", "/"]);
+}
+
+#[tokio::test]
+async fn a_redirect_into_a_disallowed_path_is_not_followed() {
+    let sim = sim_with_listing().await;
+    sim.set_robots(SimRobots::Text(
+        "User-agent: *\nDisallow: /private\n".into(),
+    ));
+    sim.set_fault(Fault::Redirect("/private/x".into()));
+    let got = honouring(&sim, |_| {}).get(SEARCH).await;
+    assert_eq!(got.failure, Some(FailKind::RobotsDisallowed));
+    assert_eq!(got.status, Some(302));
+    assert_eq!(paths(&sim), ["/robots.txt", SEARCH]);
+}
+
+#[tokio::test]
+async fn a_missing_robots_txt_allows_everything() {
+    for code in [404, 410, 403] {
+        let sim = sim_with_listing().await;
+        sim.set_robots(SimRobots::Status(code));
+        let got = honouring(&sim, |_| {}).get(SEARCH).await;
+        assert_eq!(got.failure, None, "{code}");
+        assert_eq!(paths(&sim), ["/robots.txt", SEARCH], "{code}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_robots_txt_refuses_everything_and_is_retried_later() {
+    let sim = sim_with_listing().await;
+    sim.set_robots(SimRobots::Status(503));
+    let f = honouring(&sim, |p| p.max_retries = 1);
+    for _ in 0..3 {
+        let got = f.get(SEARCH).await;
+        let why = got.failure.as_ref().map(ToString::to_string);
+        assert!(
+            matches!(got.failure, Some(FailKind::RobotsUnavailable(_))),
+            "{why:?}"
+        );
+        assert_eq!(
+            why.as_deref(),
+            Some("robots.txt unreachable (http status 503)")
+        );
+    }
+    // One fetch and its retry, not one per probe; the search never went out.
+    assert_eq!(paths(&sim), ["/robots.txt", "/robots.txt"]);
+}
+
+#[tokio::test]
+async fn crawl_delay_stretches_the_pacing_interval() {
+    let sim = sim_with_listing().await;
+    // Longer than the configured 10 ms: it wins.
+    sim.set_robots(SimRobots::Text(
+        "User-agent: *\nCrawl-delay: 0.3\nAllow: /\n".into(),
+    ));
+    let f = honouring(&sim, |_| {});
+    assert_eq!(f.pacing_interval(), Duration::from_millis(10));
+    assert_eq!(f.get(SEARCH).await.failure, None);
+    assert_eq!(f.robots_crawl_delay(), Some(Duration::from_millis(300)));
+    assert_eq!(f.pacing_interval(), Duration::from_millis(300));
+    let reqs = sim.requests();
+    let g = gap(&reqs, 0);
+    assert!(g + TIMING_TOLERANCE >= Duration::from_millis(300), "{g:?}");
+
+    // Shorter than the configured interval: the configured one stays.
+    let sim = sim_with_listing().await;
+    sim.set_robots(SimRobots::Text("User-agent: *\nCrawl-delay: 0.05\n".into()));
+    let f = honouring(&sim, |p| {
+        p.rate = Rate {
+            count: 10,
+            per: Duration::from_secs(1),
+        }
+    });
+    assert_eq!(f.get(SEARCH).await.failure, None);
+    assert_eq!(f.robots_crawl_delay(), Some(Duration::from_millis(50)));
+    assert_eq!(f.pacing_interval(), Duration::from_millis(100));
+}
+
+fn token_headers(value: &str) -> SecretHeaders {
+    let mut m = reqwest::header::HeaderMap::new();
+    m.insert(
+        "x-access-token",
+        reqwest::header::HeaderValue::from_str(value).unwrap(),
+    );
+    SecretHeaders::new(m)
+}
+
+#[tokio::test]
+async fn configured_headers_go_on_every_request_robots_txt_included() {
+    const TOKEN: &str = "tok-9f8e7d6c5b4a";
+    let sim = sim_with_listing().await;
+    sim.require_header("X-Access-Token", TOKEN);
+    // robots.txt disallows the search: only a client that can read robots.txt
+    // (with the token) knows.
+    sim.set_robots(SimRobots::Text("User-agent: *\nDisallow: /search\n".into()));
+
+    let without = honouring(&sim, |_| {});
+    let got = without.get(SEARCH).await;
+    // robots.txt answered 403 (no file: allow all), then the search 403.
+    assert_eq!(got.failure, Some(FailKind::Status(403)));
+
+    let with = honouring(&sim, |p| p.headers = token_headers(TOKEN));
+    let got = with.get(SEARCH).await;
+    assert_eq!(got.failure, Some(FailKind::RobotsDisallowed));
+    let with = fetcher(&sim, |p| p.headers = token_headers(TOKEN));
+    assert_eq!(with.get(SEARCH).await.failure, None);
+    // Redirect hops are the same client: the hop carries the token too.
+    sim.set_fault(Fault::Redirect("/robots.txt".into()));
+    let got = with.get(SEARCH).await;
+    assert_eq!(got.failure, None);
+    assert!(got.body.unwrap().contains("Disallow: /search"));
+
+    let dbg = format!("{with:?} {:?}", with.policy());
+    assert!(!dbg.contains(TOKEN), "{dbg}");
+    assert!(dbg.contains("x-access-token"), "{dbg}");
+}
+
+#[tokio::test]
+async fn a_configured_proxy_carries_every_request_even_to_loopback() {
+    use crate::sim::SimProxy;
+    let sim = sim_with_listing().await;
+    let proxy = SimProxy::start(Some(("ops", "pr0xy-pass"))).await.unwrap();
+    let with_creds = |user: &str| {
+        let mut u = Url::parse(&proxy.url()).unwrap();
+        u.set_username(user).unwrap();
+        u.set_password(Some("pr0xy-pass")).unwrap();
+        ProxyUrl::new(u)
+    };
+    let f = honouring(&sim, |p| {
+        p.proxy = Some(with_creds("ops"));
+        p.headers = token_headers("tok-1");
+    });
+    let got = f.get(SEARCH).await;
+    assert_eq!(got.failure, None);
+    assert!(got.body.unwrap().contains("33 12 34 56"));
+    let seen = proxy.requests();
+    let base = sim.base_url();
+    let targets: Vec<&str> = seen.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [format!("{base}/robots.txt"), format!("{base}{SEARCH}")]
+    );
+    assert!(seen.iter().all(|r| r.authorised));
+    assert!(
+        seen.iter()
+            .all(|r| r.header_names.iter().any(|h| h == "x-access-token"))
+    );
+    // And the site saw them come from the proxy (same paths, nothing direct).
+    assert_eq!(paths(&sim), ["/robots.txt", SEARCH]);
+
+    // Wrong credentials: the proxy says 407, which is a failure, not a page.
+    let f = fetcher(&sim, |p| p.proxy = Some(with_creds("intruder")));
+    let got = f.get(SEARCH).await;
+    assert_eq!(got.failure, Some(FailKind::Status(407)));
+    let dbg = format!("{:?}", f.policy());
+    assert!(
+        !dbg.contains("pr0xy-pass") && dbg.contains("[credentials]@"),
+        "{dbg}"
+    );
 }

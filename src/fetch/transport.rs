@@ -54,6 +54,13 @@ pub(crate) fn build_client(policy: &SitePolicy) -> Result<reqwest::Client, Strin
     );
     // Danish directories localise by Accept-Language; the parsers expect Danish.
     headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_static("da,en;q=0.5"));
+    // The operator's own headers (access tokens) go on every request of
+    // this client: pages, robots.txt, retries and redirect hops alike.
+    for (name, value) in policy.headers.map() {
+        let mut value = value.clone();
+        value.set_sensitive(true);
+        headers.insert(name.clone(), value);
+    }
     let ua = HeaderValue::from_str(&policy.user_agent).map_err(|_| {
         format!(
             "site {}: user_agent is not a valid header value",
@@ -72,9 +79,23 @@ pub(crate) fn build_client(policy: &SitePolicy) -> Result<reqwest::Client, Strin
         // passes the politeness gate and the same-origin check.
         .redirect(reqwest::redirect::Policy::none())
         .https_only(!loopback);
-    if loopback {
-        // A system proxy must never see (or break) requests to the simulator.
+    if loopback || policy.proxy.is_some() {
+        // A system proxy must never see (or break) requests to the simulator,
+        // nor override the proxy the config names.
         b = b.no_proxy();
+    }
+    if let Some(proxy) = &policy.proxy {
+        // Credentials in the URL become Proxy-Authorization (basic). No
+        // NoProxy list: every request of this site, loopback included, goes
+        // through the proxy the operator named.
+        let p = reqwest::Proxy::all(proxy.url().as_str()).map_err(|e| {
+            format!(
+                "site {}: proxy {proxy} is not usable: {}",
+                policy.name,
+                error_text(&e)
+            )
+        })?;
+        b = b.proxy(p);
     }
     b.build().map_err(|e| {
         format!(

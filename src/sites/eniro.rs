@@ -12,17 +12,18 @@
 //! # Protocol
 //!
 //! [`super::Adapter::request_path`]/[`super::Adapter::parse`] drive the HTML
-//! route only (one request per page), which is always correct. An engine
-//! that wants the data route does, per site:
+//! route only (one request per page), which is always correct. The engine
+//! (`engine::probe`) uses the data route for later pages, per search:
 //!
 //! 1. page 1: GET [`Eniro::html_path`], read it with [`Eniro::parse_html`],
-//!    which also returns the `buildId` (remember it per site);
+//!    which also returns the `buildId`;
 //! 2. page N > 1 with a known `buildId`: GET [`Eniro::json_path`] and read it
 //!    with [`Eniro::parse_json`];
 //! 3. when that GET answers a status for which [`stale_build`] is true
 //!    (404), forget the `buildId`, GET [`Eniro::html_page_path`] for the
 //!    same page, read it with [`Eniro::parse_html_page`] and take the new
-//!    `buildId` from it.
+//!    `buildId` from it. The engine does this once per search; a second
+//!    stale answer leaves the probe inconclusive.
 //!
 //! # Reading `pageProps`
 //!

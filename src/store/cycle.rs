@@ -67,3 +67,36 @@ pub(super) fn cycle_batch(
         .map_err(sql)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(sql)
 }
+
+/// How far past the cursor joined entries are spread: wide enough to keep
+/// their order random, narrow enough (against 2^64 keys) that they come
+/// before the rest of the cycle.
+const JOIN_SPREAD: i64 = 1 << 20;
+
+/// Moves the active entries not probed on `site` since they joined the
+/// roster or changed (new, re-added, edited) to random positions just after
+/// `after`, so a resumed cycle probes them next instead of a cycle later.
+pub(super) fn join_cycle(
+    conn: &mut Connection,
+    site: &str,
+    after: CycleCursor,
+) -> Result<u64, StoreError> {
+    let lo = after.shuffle_key.saturating_add(1);
+    let spread = JOIN_SPREAD.min(i64::MAX - lo).max(1);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    let n = tx
+        .execute(
+            "INSERT INTO probe_state (site, entry_id, shuffle_key)
+             SELECT ?1, e.id, ?2 + abs(random() % ?3)
+             FROM entries AS e
+             LEFT JOIN probe_state AS ps ON ps.site = ?1 AND ps.entry_id = e.id
+             WHERE e.active = 1 AND (ps.last_probe_at IS NULL OR ps.last_probe_at < e.updated_at)
+             ON CONFLICT (site, entry_id) DO UPDATE SET shuffle_key = excluded.shuffle_key",
+            params![site, lo, spread],
+        )
+        .map_err(sql)?;
+    tx.commit().map_err(sql)?;
+    Ok(n as u64)
+}

@@ -479,9 +479,10 @@ impl Store {
         self.with(|c| cycle::cycle_batch(c, site, after, limit))
     }
 
-    /// Brings entries imported or changed since `site`'s cycle began into
-    /// the rest of it: they are placed, in random order, right after
-    /// `after`. Returns how many entries moved.
+    /// Brings entries the rest of `site`'s cycle would miss (imported, or
+    /// behind `after` and changed since their last probe) into it: they
+    /// are placed, in random order, right after `after`. Returns how many
+    /// entries moved.
     pub fn join_cycle(&self, site: &str, after: CycleCursor) -> Result<u64, StoreError> {
         self.with(|c| cycle::join_cycle(c, site, after))
     }

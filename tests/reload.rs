@@ -60,7 +60,7 @@ adapter = "dk118"
 base_url = "{}"
 rate = "{}"
 enabled = {}
-timeout = "5s"
+timeout = "30s"
 max_retries = 0
 "#,
             s.name, s.base, s.rate, s.enabled
@@ -450,4 +450,46 @@ async fn a_reimport_and_sighup_get_new_entries_probed_next() {
     let mut numbers: Vec<String> = (0..60).map(|i| format!("1351{i:04}")).collect();
     numbers.extend((1..3).map(|i| format!("1352{i:04}")));
     assert_no_roster_numbers(&log, &numbers);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_reload_stops_at_once() {
+    let env = Env::new(Knobs::default()).await;
+    env.import(&roster("A", "1351", 0..4));
+    // Each answer takes 15 s, so the reload's drain would wait that long.
+    env.sim.set_delay(Duration::from_secs(15));
+    write_config(&env, env.api_port, &[site_a(&env, "4/s", true)]);
+    let notify = NotifySocket::bind(&env);
+    let daemon = env.spawn_daemon_with(&[("NOTIFY_SOCKET", notify.path.as_os_str())]);
+    assert!(
+        notify
+            .wait_for("READY=1", Duration::from_secs(20))
+            .await
+            .is_some(),
+        "{}",
+        daemon.log()
+    );
+    // The first request is in flight (for 15 s).
+    assert!(
+        eventually(Duration::from_secs(10), || env.sim.request_count() == 1).await,
+        "{}",
+        daemon.log()
+    );
+    write_config(&env, env.api_port, &[site_a(&env, "2/s", true)]);
+    daemon.hup();
+    assert!(
+        notify
+            .wait_for("RELOADING=1", Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+    let log = daemon.log.clone();
+    let asked = std::time::Instant::now();
+    assert_eq!(daemon.stop(), Some(0), "run must exit 0 on SIGTERM");
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "stopping took {took:?}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }

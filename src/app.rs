@@ -2,11 +2,14 @@
 //!
 //! Owns the daemon's lifetime: every long-running task is spawned on one
 //! `TaskTracker` and stops on one `CancellationToken`, which the caller
-//! fires (SIGTERM in `main`, anything in tests).
+//! fires (SIGTERM in `main`, anything in tests). A reload (`SIGHUP`, see
+//! `crate::reload`) swaps the [`App`] the API serves ([`LiveApp`]) and
+//! replaces the schedulers and dispatchers, under the same token.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -14,11 +17,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alert::Dispatcher;
-use crate::config::Settings;
+use crate::config::{Settings, SiteSettings};
 use crate::domain::OutcomeKind;
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::engine::{Engine, Site, blocking};
 use crate::fetch::RobotsPolicy;
+use crate::reload::{ReloadCounters, SiteTables, Supervisor};
 use crate::store::{Store, StoreError};
 use crate::wire;
 
@@ -36,23 +40,113 @@ pub enum AppError {
 /// reported `degraded`: we are blind there, whatever the reason.
 pub const DEGRADED_AFTER: usize = 5;
 
+/// What every App of one daemon shares.
+struct Shared {
+    pseudo: Pseudonymizer,
+    alerts: Arc<Notify>,
+    progress: Arc<AtomicU64>,
+    reloads: Arc<ReloadCounters>,
+}
+
+/// The App the daemon runs with now: the API and dashboard read it per
+/// request, and a reload swaps it.
+#[derive(Debug, Clone)]
+pub struct LiveApp(Arc<RwLock<App>>);
+
+impl LiveApp {
+    pub fn new(app: App) -> LiveApp {
+        LiveApp(Arc::new(RwLock::new(app)))
+    }
+
+    pub fn get(&self) -> App {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set(&self, app: App) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = app;
+    }
+}
+
+/// Lets handlers take `State<App>` from a router whose state is the
+/// [`LiveApp`]: each request sees the App current when it arrived.
+impl axum::extract::FromRef<LiveApp> for App {
+    fn from_ref(live: &LiveApp) -> App {
+        live.get()
+    }
+}
+
 /// An opened store with the configured sites.
 #[derive(Debug, Clone)]
 pub struct App {
     pub settings: Arc<Settings>,
     pub engine: Engine,
+    /// Reload outcomes, shared by every App of one daemon.
+    pub reloads: Arc<ReloadCounters>,
 }
 
 impl App {
     pub fn open(settings: Settings) -> Result<App, AppError> {
         let store = Store::open(&settings.store_path)?;
         let pseudo = Pseudonymizer::new(&store.pseudonym_key()?);
+        let shared = Shared {
+            pseudo,
+            alerts: Arc::new(Notify::new()),
+            progress: Arc::new(AtomicU64::new(0)),
+            reloads: Arc::default(),
+        };
+        App::assemble(settings, store, shared, |_| None, &[])
+    }
+
+    /// The App for reloaded `settings` on this App's store. `keep` returns
+    /// the running site to reuse as is for an unchanged site; a changed
+    /// one is built anew with the old one's counters. The wake-up for the
+    /// dispatchers, the watchdog's progress count and the reload counters
+    /// carry over, since tasks of both Apps use them during the switch.
+    pub fn successor(
+        &self,
+        settings: Settings,
+        keep: impl Fn(&SiteSettings) -> Option<Arc<Site>>,
+    ) -> Result<App, AppError> {
+        let shared = Shared {
+            pseudo: self.engine.pseudo.clone(),
+            alerts: self.engine.alerts.clone(),
+            progress: self.engine.progress.clone(),
+            reloads: self.reloads.clone(),
+        };
+        App::assemble(
+            settings,
+            self.store().clone(),
+            shared,
+            keep,
+            &self.engine.sites,
+        )
+    }
+
+    fn assemble(
+        settings: Settings,
+        store: Store,
+        shared: Shared,
+        keep: impl Fn(&SiteSettings) -> Option<Arc<Site>>,
+        old: &[Arc<Site>],
+    ) -> Result<App, AppError> {
         let mut sites = Vec::new();
         for s in &settings.sites {
-            let site = Site::new(s.clone()).map_err(|message| AppError::Site {
+            if let Some(k) = keep(s) {
+                sites.push(k);
+                continue;
+            }
+            let mut site = Site::new(s.clone()).map_err(|message| AppError::Site {
                 site: s.name.clone(),
                 message,
             })?;
+            // A changed site's counters run on: `/metrics` counters must not
+            // reset on a reload.
+            if let Some(o) = old.iter().find(|o| o.name() == s.name) {
+                site.stats = o.stats.clone();
+            }
             sites.push(Arc::new(site));
         }
         let routes = Arc::new(settings.alerts.routes());
@@ -67,14 +161,15 @@ impl App {
             sites,
             scan: settings.scan.clone(),
             routes,
-            pseudo,
-            alerts: Arc::new(Notify::new()),
-            progress: Arc::new(AtomicU64::new(0)),
+            pseudo: shared.pseudo,
+            alerts: shared.alerts,
+            progress: shared.progress,
             retention: settings.retention,
         };
         Ok(App {
             settings: Arc::new(settings),
             engine,
+            reloads: shared.reloads,
         })
     }
 
@@ -192,6 +287,7 @@ impl App {
                 .iter()
                 .map(wire::Silence::from)
                 .collect(),
+            last_reload: store.last_reload()?.as_ref().map(wire::LastReload::from),
         })
     }
 
@@ -200,6 +296,16 @@ impl App {
     /// in-flight probes are abandoned (nothing half-recorded), and every
     /// task is awaited before returning.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+        self.run_reloadable(None, shutdown).await
+    }
+
+    /// [`App::run`], plus a reload (see `crate::reload`) of `reload.config`
+    /// on every message from `reload.requests`.
+    pub async fn run_reloadable(
+        self,
+        reload: Option<Reloads>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), AppError> {
         let listener = tokio::net::TcpListener::bind(self.settings.api.listen)
             .await
             .map_err(|e| AppError::Listen {
@@ -209,8 +315,14 @@ impl App {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let progress = self.engine.progress.clone();
+        // A reload result from an earlier run would read as this one's.
+        let store = self.engine.store.clone();
+        if let Err(e) = blocking(move || store.set_last_reload(None)).await {
+            tracing::warn!(error = %e, "Cannot clear the last reload's record.");
+        }
 
-        let api = crate::web::router(self.clone());
+        let live = LiveApp::new(self.clone());
+        let api = crate::web::router(live.clone());
         let c = cancel.clone();
         tracker.spawn(async move {
             let r = axum::serve(listener, api)
@@ -221,28 +333,11 @@ impl App {
             }
         });
 
-        for site in self.engine.sites.iter().filter(|s| s.settings.enabled) {
-            let engine = self.engine.clone();
-            let site = site.clone();
-            let c = cancel.clone();
-            tracker.spawn(async move { engine.run_site(site, c).await });
-        }
-        for d in self.dispatchers() {
-            let n = self.engine.alerts.clone();
-            tracker.spawn(d.run(n, cancel.clone()));
-        }
-        let n = self.engine.alerts.clone();
-        tracker.spawn(crate::alert::schedule::reminders(
-            self.clone(),
-            n,
-            cancel.clone(),
-        ));
-        let n = self.engine.alerts.clone();
-        tracker.spawn(crate::alert::schedule::digest(
-            self.clone(),
-            n,
-            cancel.clone(),
-        ));
+        let (path, tables, mut requests) = match reload {
+            Some(r) => (Some(r.config), r.sites, Some(r.requests)),
+            None => (None, SiteTables::default(), None),
+        };
+        let mut supervisor = Supervisor::start(live, path, tables, cancel.clone(), tracker.clone());
         if let Some(every) = crate::systemd::watchdog_interval() {
             let p = progress.clone();
             let c = cancel.clone();
@@ -258,7 +353,23 @@ impl App {
             "unlistd running."
         );
 
-        shutdown.await;
+        tokio::pin!(shutdown);
+        loop {
+            let got = tokio::select! {
+                _ = &mut shutdown => break,
+                got = next_request(&mut requests) => got,
+            };
+            if got.is_none() {
+                requests = None;
+                continue;
+            }
+            // SIGTERM wins over a reload in progress: dropping it leaves
+            // every task under `cancel`, fired just below.
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = supervisor.reload() => {}
+            }
+        }
         tracing::info!("Shutting down.");
         crate::systemd::notify("STOPPING=1");
         cancel.cancel();
@@ -275,6 +386,24 @@ impl App {
         tracing::info!("Stopped.");
         Ok(())
     }
+}
+
+async fn next_request(requests: &mut Option<tokio::sync::mpsc::Receiver<()>>) -> Option<()> {
+    match requests {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where reload requests come from, and what to re-read.
+#[derive(Debug)]
+pub struct Reloads {
+    /// The config file the daemon started with.
+    pub config: PathBuf,
+    /// Its site tables, as read at start (with the settings).
+    pub sites: SiteTables,
+    /// One message per request (`SIGHUP`).
+    pub requests: tokio::sync::mpsc::Receiver<()>,
 }
 
 /// Feeds the systemd watchdog at half its interval, but only when the

@@ -482,8 +482,15 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
 }
 
 async fn run(cli: &Cli) -> Result<u8, Failure> {
-    let app = open(cli).await?;
-    let shutdown = async {
+    let path = config::locate(cli.config.as_deref())?;
+    let loaded = crate::reload::load(&path)?;
+    let s = loaded.settings;
+    let app = tokio::task::spawn_blocking(move || App::open(s))
+        .await
+        .map_err(|e| Failure::operational(e.to_string()))??;
+    // One pending request is enough: a reload reads the file as it is then.
+    let (reload_tx, requests) = tokio::sync::mpsc::channel(1);
+    let shutdown = async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
             signal(SignalKind::terminate()),
@@ -497,15 +504,16 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
             tokio::select! {
                 _ = term.recv() => { tracing::info!("SIGTERM received."); return; }
                 _ = int.recv() => { tracing::info!("SIGINT received."); return; }
-                _ = hup.recv() => {
-                    // Cycles already re-read the roster from the store; config
-                    // reload arrives with the systemd work.
-                    tracing::info!("SIGHUP received: the roster is re-read at each cycle; restart to apply config changes.");
-                }
+                _ = hup.recv() => { let _ = reload_tx.try_send(()); }
             }
         }
     };
-    app.run(shutdown).await?;
+    let reloads = crate::app::Reloads {
+        config: path,
+        sites: loaded.sites,
+        requests,
+    };
+    app.run_reloadable(Some(reloads), shutdown).await?;
     Ok(EXIT_OK)
 }
 
@@ -742,6 +750,22 @@ async fn status(cli: &Cli) -> Result<u8, Failure> {
         }
         if s.predicted_cycle_seconds > s.max_staleness_seconds as f64 {
             println!("  warning: a full cycle takes longer than max_staleness at this rate");
+        }
+    }
+    if let Some(r) = &st.last_reload {
+        println!();
+        match &r.error {
+            None => println!("last config reload: ok at {}", r.time),
+            Some(e) => println!(
+                "last config reload: FAILED at {} (running on the config before it): {e}",
+                r.time
+            ),
+        }
+        if !r.needs_restart.is_empty() {
+            println!(
+                "  changed, applies after a restart: {}",
+                r.needs_restart.join(", ")
+            );
         }
     }
     if !st.alerts.is_empty() {

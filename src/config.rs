@@ -369,13 +369,17 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
 
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    parse(&read(path)?, path)
+}
+
+/// A config file's text, for [`parse`].
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.display().to_string(),
         line: None,
         key: "(file)".into(),
         message: format!("cannot read: {e}"),
-    })?;
-    parse(&text, path)
+    })
 }
 
 /// Validates config text; `path` names the file in errors and anchors

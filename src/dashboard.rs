@@ -33,7 +33,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::app::App;
+use crate::app::{App, LiveApp};
 use crate::domain::OutcomeKind;
 use crate::domain::incident::IncidentState;
 use crate::engine::blocking;
@@ -53,11 +53,17 @@ const OVERVIEW_INCIDENTS: usize = 50;
 /// Slows down wrong-token guesses a little.
 const LOGIN_FAILURE_DELAY: Duration = Duration::from_millis(300);
 
-/// Live sessions: SHA-256 of the cookie value → expiry.
+/// Live sessions: SHA-256 of the cookie value → expiry and the SHA-256 of
+/// the token that opened it. A session is good only while that is still
+/// the API token, so a token rotated by a reload ends the sessions it
+/// opened, even one opened during the swap.
 #[derive(Debug, Default)]
 struct Sessions {
-    live: Mutex<HashMap<[u8; 32], Instant>>,
+    live: Mutex<HashMap<[u8; 32], Session>>,
 }
+
+/// Expiry, and the SHA-256 of the token that opened the session.
+type Session = (Instant, [u8; 32]);
 
 impl Sessions {
     fn key(id: &str) -> [u8; 32] {
@@ -65,27 +71,33 @@ impl Sessions {
     }
 
     /// A new random session id (256 bits), remembered until [`SESSION_TTL`].
-    fn create(&self) -> String {
+    fn create(&self, token: &[u8]) -> String {
         let bytes: [u8; 32] = rand::random();
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let now = Instant::now();
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.retain(|_, exp| *exp > now);
+        live.retain(|_, (exp, _)| *exp > now);
         while live.len() >= MAX_SESSIONS {
-            let Some(oldest) = live.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k) else {
+            let Some(oldest) = live.iter().min_by_key(|(_, e)| e.0).map(|(k, _)| *k) else {
                 break;
             };
             live.remove(&oldest);
         }
-        live.insert(Self::key(&id), now + SESSION_TTL);
+        live.insert(
+            Self::key(&id),
+            (now + SESSION_TTL, Sha256::digest(token).into()),
+        );
         id
     }
 
-    fn valid(&self, id: Option<&str>) -> bool {
-        let Some(id) = id else { return false };
+    fn valid(&self, id: Option<&str>, token: Option<&[u8]>) -> bool {
+        let (Some(id), Some(token)) = (id, token) else {
+            return false;
+        };
+        let opened_with: [u8; 32] = Sha256::digest(token).into();
         let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         live.get(&Self::key(id))
-            .is_some_and(|exp| *exp > Instant::now())
+            .is_some_and(|(exp, t)| *exp > Instant::now() && *t == opened_with)
     }
 
     fn remove(&self, id: Option<&str>) {
@@ -96,16 +108,33 @@ impl Sessions {
     }
 }
 
+/// What a handler sees: the App current when its request arrived.
 #[derive(Debug, Clone)]
 struct Dash {
     app: App,
     sessions: Arc<Sessions>,
 }
 
+/// The router's state; each request takes a [`Dash`] from it.
+#[derive(Debug, Clone)]
+struct DashState {
+    live: LiveApp,
+    sessions: Arc<Sessions>,
+}
+
+impl axum::extract::FromRef<DashState> for Dash {
+    fn from_ref(s: &DashState) -> Dash {
+        Dash {
+            app: s.live.get(),
+            sessions: s.sessions.clone(),
+        }
+    }
+}
+
 /// The `/dashboard` routes, ready to merge into the API router.
-pub fn router(app: App) -> Router {
-    let dash = Dash {
-        app,
+pub fn router(live: LiveApp) -> Router {
+    let dash = DashState {
+        live,
         sessions: Arc::new(Sessions::default()),
     };
     let protected = Router::new()
@@ -152,7 +181,10 @@ fn cookie_attrs(headers: &HeaderMap) -> &'static str {
 }
 
 async fn require_session(State(d): State<Dash>, req: Request, next: Next) -> Response {
-    if d.sessions.valid(session_cookie(req.headers())) {
+    if d.sessions.valid(
+        session_cookie(req.headers()),
+        d.app.settings.api.token.as_deref(),
+    ) {
         next.run(req).await
     } else {
         let mut r = Redirect::to("/dashboard/login").into_response();
@@ -169,7 +201,10 @@ struct LoginForm {
 }
 
 async fn login_form(State(d): State<Dash>, headers: HeaderMap) -> Response {
-    if d.sessions.valid(session_cookie(&headers)) {
+    if d.sessions.valid(
+        session_cookie(&headers),
+        d.app.settings.api.token.as_deref(),
+    ) {
         return Redirect::to("/dashboard").into_response();
     }
     let configured = d.app.settings.api.token.is_some();
@@ -193,7 +228,7 @@ async fn login(State(d): State<Dash>, headers: HeaderMap, Form(f): Form<LoginFor
             login_body(configured, Some("That token is not the API token.")),
         );
     }
-    let id = d.sessions.create();
+    let id = d.sessions.create(presented.as_bytes());
     tracing::info!("Dashboard login.");
     let cookie = format!(
         "{COOKIE}={id}; Max-Age={}{}",
@@ -918,15 +953,19 @@ mod tests {
     #[test]
     fn sessions_expire_and_log_out() {
         let s = Sessions::default();
-        let id = s.create();
-        assert!(s.valid(Some(&id)));
-        assert!(!s.valid(Some("nope")));
-        assert!(!s.valid(None));
+        let t = Some(&b"token"[..]);
+        let id = s.create(b"token");
+        assert!(s.valid(Some(&id), t));
+        assert!(!s.valid(Some("nope"), t));
+        assert!(!s.valid(None, t));
+        // A rotated (or removed) token ends the sessions it opened.
+        assert!(!s.valid(Some(&id), Some(b"rotated")));
+        assert!(!s.valid(Some(&id), None));
         s.remove(Some(&id));
-        assert!(!s.valid(Some(&id)));
+        assert!(!s.valid(Some(&id), t));
         // The table stays bounded.
         for _ in 0..MAX_SESSIONS + 10 {
-            s.create();
+            s.create(b"token");
         }
         assert!(s.live.lock().unwrap().len() <= MAX_SESSIONS);
     }

@@ -23,7 +23,7 @@ use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, Listing, Outcome, OutcomeKind, matcher};
 use crate::fetch::{SiteFetcher, mask_number_in_url};
 use crate::sites::{Adapter, Page, Query, eniro};
-use crate::store::{NewProbe, Retention, Store, StoreError};
+use crate::store::{CycleCursor, NewProbe, Retention, Store, StoreError};
 
 /// Result pages read per query before giving up as inconclusive: a reverse
 /// lookup with more than 100 hits is not an answer we can vouch for.
@@ -37,7 +37,9 @@ const BATCH: usize = 200;
 pub struct Site {
     pub settings: SiteSettings,
     pub fetcher: SiteFetcher,
-    pub stats: SiteStats,
+    /// Shared with the site's successor after a reload, so the counters
+    /// run on.
+    pub stats: Arc<SiteStats>,
     /// Set while the site's canaries fail: its clean results cannot be
     /// trusted, so they are recorded as inconclusive.
     pub degraded: std::sync::atomic::AtomicBool,
@@ -71,7 +73,7 @@ impl Site {
         Ok(Site {
             settings,
             fetcher,
-            stats: SiteStats::default(),
+            stats: Arc::default(),
             degraded: Default::default(),
             last_canary: Default::default(),
         })
@@ -418,6 +420,41 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
+/// How a scheduler is told to end. `drain` makes it take no new probes and
+/// let those in flight finish and be recorded (a reload); `abort` abandons
+/// them, recording nothing half-done (shutdown, or a drain that overran).
+#[derive(Debug, Clone)]
+pub struct Stop {
+    pub drain: CancellationToken,
+    pub abort: CancellationToken,
+}
+
+impl Stop {
+    /// Tokens under `parent`: cancelling it aborts, and aborting drains.
+    pub fn under(parent: &CancellationToken) -> Stop {
+        let abort = parent.child_token();
+        Stop {
+            drain: abort.child_token(),
+            abort,
+        }
+    }
+
+    /// One token for both: stopping abandons what is in flight.
+    fn together(cancel: &CancellationToken) -> Stop {
+        Stop {
+            drain: cancel.clone(),
+            abort: cancel.clone(),
+        }
+    }
+}
+
+/// Where a drained scheduler left its cycle: the successor continues after
+/// `after` instead of reshuffling, so no entry waits a whole extra cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub after: CycleCursor,
+}
+
 /// The scanning side of the daemon.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -584,56 +621,107 @@ impl Engine {
         site: &Arc<Site>,
         cancel: &CancellationToken,
     ) -> Result<ScanTotals, StoreError> {
+        let stop = Stop::together(cancel);
+        self.cycle(site, None, &stop).await.map(|(t, _)| t)
+    }
+
+    /// One cycle of `site`: a fresh one, or with `resume` the rest of the
+    /// cycle a predecessor was drained from. Returns the totals and, when
+    /// `stop` ended the cycle early, where a successor should continue.
+    async fn cycle(
+        &self,
+        site: &Arc<Site>,
+        resume: Option<Resume>,
+        stop: &Stop,
+    ) -> Result<(ScanTotals, Option<Resume>), StoreError> {
         let store = self.store.clone();
         let name = site.name().to_string();
-        let n = blocking(move || store.start_cycle(&name)).await?;
-        site.stats.cycles.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(site = site.name(), entries = n, "Cycle started.");
+        let mut cursor = match resume {
+            None => {
+                let n = blocking(move || store.start_cycle(&name)).await?;
+                site.stats.cycles.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(site = site.name(), entries = n, "Cycle started.");
+                None
+            }
+            Some(Resume { after }) => {
+                // Entries imported (or changed) since the predecessor's cycle
+                // began would otherwise wait for the next one.
+                let moved = blocking(move || store.join_cycle(&name, after)).await?;
+                tracing::debug!(site = site.name(), joined = moved, "Cycle resumed.");
+                Some(after)
+            }
+        };
         let mut totals = ScanTotals::default();
-        let mut cursor = None;
         let concurrency = site.settings.policy.concurrency.max(1) as usize;
         let mut inflight = tokio::task::JoinSet::new();
-        loop {
+        // The last entry handed to a probe, and the earliest whose probe was
+        // abandoned: a successor continues before the latter, else after the
+        // former.
+        let mut last_started: Option<CycleCursor> = cursor;
+        let mut first_abandoned: Option<CycleCursor> = None;
+        'batches: loop {
             let store = self.store.clone();
             let name = site.name().to_string();
             let batch = blocking(move || store.cycle_batch(&name, cursor, BATCH)).await?;
             let Some(last) = batch.last() else { break };
             cursor = Some(last.0);
-            for (_, id, entry) in batch {
+            for (at, id, entry) in batch {
                 while inflight.len() >= concurrency {
                     if let Some(r) = inflight.join_next().await {
-                        collect(&mut totals, r)?;
+                        collect(&mut totals, r, &mut first_abandoned)?;
                     }
                 }
-                if cancel.is_cancelled() {
-                    break;
+                if stop.drain.is_cancelled() {
+                    break 'batches;
                 }
-                if site.canaries_due() && !self.check_canaries(site).await? {
-                    tracing::warn!(site = site.name(), "Canaries failing: cycle stopped.");
-                    break;
+                if site.canaries_due() {
+                    let healthy = tokio::select! {
+                        _ = stop.abort.cancelled() => break 'batches,
+                        h = self.check_canaries(site) => h?,
+                    };
+                    if !healthy {
+                        tracing::warn!(site = site.name(), "Canaries failing: cycle stopped.");
+                        break 'batches;
+                    }
                 }
                 let me = self.clone();
                 let site = site.clone();
-                let cancel = cancel.clone();
+                let abort = stop.abort.clone();
                 inflight.spawn(async move {
                     tokio::select! {
                         // Abandon cleanly: nothing half-recorded, the entry is
-                        // probed again next cycle.
-                        _ = cancel.cancelled() => Ok(None),
-                        r = me.probe_and_record(&site, id, &entry) => r.map(Some),
+                        // probed again by the successor or next cycle.
+                        _ = abort.cancelled() => (at, Ok(None)),
+                        r = me.probe_and_record(&site, id, &entry) => (at, r.map(Some)),
                     }
                 });
+                last_started = Some(at);
             }
-            if cancel.is_cancelled()
+            if stop.drain.is_cancelled()
                 || (site.has_canaries() && site.degraded.load(Ordering::SeqCst))
             {
                 break;
             }
         }
+        // Draining: what is in flight finishes and is recorded.
         while let Some(r) = inflight.join_next().await {
-            collect(&mut totals, r)?;
+            collect(&mut totals, r, &mut first_abandoned)?;
         }
-        Ok(totals)
+        let resume = if !stop.drain.is_cancelled() {
+            None
+        } else if let Some(c) = first_abandoned {
+            // Ids are integers, so nothing sorts between (key, id - 1) and
+            // (key, id): continuing after the former starts at the latter.
+            Some(Resume {
+                after: CycleCursor {
+                    shuffle_key: c.shuffle_key,
+                    entry: EntryId(c.entry.0.saturating_sub(1)),
+                },
+            })
+        } else {
+            last_started.map(|after| Resume { after })
+        };
+        Ok((totals, resume))
     }
 
     /// Cycles `site` back to back until cancelled. Each cycle probes every
@@ -641,11 +729,24 @@ impl Engine {
     /// most one cycle (N / rate) apart; a cycle longer than `max_staleness`
     /// is logged, since coverage then misses its bound.
     pub async fn run_site(&self, site: Arc<Site>, cancel: CancellationToken) {
+        self.schedule(site, None, Stop::together(&cancel)).await;
+    }
+
+    /// [`Engine::run_site`] for a daemon that reloads: starts with the rest
+    /// of `resume`'s cycle, and on `stop.drain` returns where it stopped
+    /// (after the probes in flight were recorded) for a successor.
+    pub async fn schedule(
+        &self,
+        site: Arc<Site>,
+        mut resume: Option<Resume>,
+        stop: Stop,
+    ) -> Option<Resume> {
         let mut failures = 0u32;
-        while !cancel.is_cancelled() {
+        while !stop.drain.is_cancelled() {
             let started = tokio::time::Instant::now();
-            match self.run_cycle(&site, &cancel).await {
-                Ok(t) => {
+            match self.cycle(&site, resume.take(), &stop).await {
+                Ok((_, Some(r))) => return Some(r),
+                Ok((t, None)) => {
                     failures = 0;
                     if t.probes > 0 {
                         self.after_cycle().await;
@@ -664,7 +765,7 @@ impl Engine {
                         // they pass; sparing the budget of a site that blocks us.
                         let wait = site.settings.canary_interval.min(Duration::from_secs(60));
                         tokio::select! {
-                            _ = cancel.cancelled() => {}
+                            _ = stop.drain.cancelled() => {}
                             _ = tokio::time::sleep(wait) => {}
                         }
                     } else if t.probes == 0 {
@@ -672,7 +773,7 @@ impl Engine {
                         self.progress.fetch_add(1, Ordering::Relaxed);
                         // Empty roster: look again soon, without spinning.
                         tokio::select! {
-                            _ = cancel.cancelled() => {}
+                            _ = stop.drain.cancelled() => {}
                             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                         }
                     }
@@ -682,12 +783,13 @@ impl Engine {
                     let wait = Duration::from_secs(1u64 << failures.min(6));
                     tracing::error!(site = site.name(), error = %e, retry_in_seconds = wait.as_secs(), "Cycle failed.");
                     tokio::select! {
-                        _ = cancel.cancelled() => {}
+                        _ = stop.drain.cancelled() => {}
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
             }
         }
+        None
     }
 
     /// After a cycle: the retention purges, then the audit chain head in
@@ -741,16 +843,28 @@ pub async fn log_chain_head(store: &Store) {
     }
 }
 
-type ProbeTask = Result<Result<Option<(OutcomeKind, Step)>, StoreError>, tokio::task::JoinError>;
+type ProbeTask =
+    Result<(CycleCursor, Result<Option<(OutcomeKind, Step)>, StoreError>), tokio::task::JoinError>;
 
-fn collect(totals: &mut ScanTotals, r: ProbeTask) -> Result<(), StoreError> {
+fn collect(
+    totals: &mut ScanTotals,
+    r: ProbeTask,
+    first_abandoned: &mut Option<CycleCursor>,
+) -> Result<(), StoreError> {
     match r {
-        Ok(Ok(Some((k, step)))) => {
+        Ok((_, Ok(Some((k, step))))) => {
             totals.add(k, &step);
             Ok(())
         }
-        Ok(Ok(None)) => Ok(()),
-        Ok(Err(e)) => Err(e),
+        Ok((at, Ok(None))) => {
+            let earlier = first_abandoned
+                .is_none_or(|c| (at.shuffle_key, at.entry.0) < (c.shuffle_key, c.entry.0));
+            if earlier {
+                *first_abandoned = Some(at);
+            }
+            Ok(())
+        }
+        Ok((_, Err(e))) => Err(e),
         Err(e) => {
             // A panicking probe is a bug, but one entry must not stop the scan.
             tracing::error!(error = %e, "Probe task failed.");
@@ -807,7 +921,14 @@ impl Recorder {
         // The writer task starts on first use, inside whichever runtime
         // the caller runs on.
         if let Some(rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            tokio::spawn(self.clone().run(rx));
+            // The writer holds no sender, so it ends once the last clone of
+            // this recorder is dropped (a reload replaces the recorder).
+            let (store, k, routes) = (
+                self.store.clone(),
+                self.resolve_after_clean,
+                self.routes.clone(),
+            );
+            tokio::spawn(Recorder::run(store, k, routes, rx));
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.tx
@@ -818,7 +939,12 @@ impl Recorder {
             .map_err(|_| StoreError::Sql("probe recorder stopped".into()))?
     }
 
-    async fn run(self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+    async fn run(
+        store: Store,
+        resolve_after_clean: u32,
+        routes: Arc<Routes>,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>,
+    ) {
         while let Some(first) = rx.recv().await {
             let mut jobs = vec![first];
             while jobs.len() < MAX_BATCH {
@@ -828,9 +954,8 @@ impl Recorder {
                 }
             }
             let probes: Vec<NewProbe> = jobs.iter().map(|j| j.probe.clone()).collect();
-            let store = self.store.clone();
-            let (k, routes) = (self.resolve_after_clean, self.routes.clone());
-            match blocking(move || store.record_probes(&probes, k, &routes)).await {
+            let (st, k, rs) = (store.clone(), resolve_after_clean, routes.clone());
+            match blocking(move || st.record_probes(&probes, k, &rs)).await {
                 Ok(effects) => {
                     for (job, effect) in jobs.into_iter().zip(effects) {
                         let _ = job.reply.send(Ok(effect));

@@ -18,6 +18,8 @@
 //!   PagerDuty, email).
 //! - [`web`]: the HTTP API; [`dashboard`]: its HTML pages.
 //! - [`sim`]: a simulated directory on loopback for tests and the demo.
+//! - [`reload`]: `SIGHUP` re-reads the config and swaps it in without
+//!   losing in-flight probes.
 //! - [`cli`]: the commands; `main.rs` only maps their result to an exit code.
 //!
 //! ARCHITECTURE.md holds the longer map and the invariants.
@@ -32,6 +34,7 @@ pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod fetch;
+pub mod reload;
 pub mod report;
 pub mod roster;
 pub mod sim;

@@ -148,6 +148,8 @@ struct Shared {
     listings: Mutex<Vec<(u64, SimListing)>>,
     next_id: AtomicU64,
     fault: Mutex<Fault>,
+    /// Every answer waits this long (a slow site: requests stay in flight).
+    delay: Mutex<Duration>,
     requests: Mutex<Vec<(Instant, String)>>,
     /// The Eniro-shaped routes' Next.js build id.
     build_id: Mutex<String>,
@@ -190,6 +192,7 @@ impl SimDirectory {
             listings: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
             fault: Mutex::new(Fault::None),
+            delay: Mutex::new(Duration::ZERO),
             requests: Mutex::new(Vec::new()),
             build_id: Mutex::new(DEFAULT_BUILD_ID.to_string()),
             pending_build_ids: Mutex::new(Default::default()),
@@ -243,6 +246,11 @@ impl SimDirectory {
 
     pub fn set_fault(&self, f: Fault) {
         *lock(&self.shared.fault) = f;
+    }
+
+    /// Makes every answer wait `d` after the request arrives (zero: none).
+    pub fn set_delay(&self, d: Duration) {
+        *lock(&self.shared.delay) = d;
     }
 
     /// Simulates a deploy of the Eniro-shaped front end: pages carry the
@@ -589,6 +597,13 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
             .map(|pq| pq.as_str().to_string())
             .unwrap_or_else(|| uri.path().to_string()),
     );
+    let delay = *lock(&s.delay);
+    if !delay.is_zero() {
+        tokio::select! {
+            _ = s.shutdown.cancelled() => {}
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
     let has_session = req
         .headers()
         .get_all(COOKIE)

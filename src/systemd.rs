@@ -1,4 +1,5 @@
-//! sd_notify without libsystemd: READY, STATUS, WATCHDOG, STOPPING.
+//! sd_notify without libsystemd: READY, RELOADING, STATUS, WATCHDOG,
+//! STOPPING.
 //!
 //! A no-op when `NOTIFY_SOCKET` is unset (not under systemd, or tests).
 
@@ -25,6 +26,23 @@ pub fn notify(state: &str) -> bool {
         sock.send_to(state.as_bytes(), std::path::Path::new(&path))
             .is_ok()
     }
+}
+
+/// `CLOCK_MONOTONIC` in microseconds, for `MONOTONIC_USEC=` beside
+/// `RELOADING=1`: systemd (`Type=notify-reload`) matches the reload it
+/// asked for by it. 0 if the clock cannot be read (systemd then ignores it).
+pub fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let micros = u64::try_from(ts.tv_nsec).unwrap_or(0) / 1000;
+    secs.saturating_mul(1_000_000).saturating_add(micros)
 }
 
 /// The watchdog interval systemd expects (`WATCHDOG_USEC`), if it is for us.
@@ -57,5 +75,13 @@ mod tests {
         let n = server.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");
         assert!(!notify("READY=1"));
+    }
+
+    #[test]
+    fn monotonic_clock_moves_forward() {
+        let a = monotonic_usec();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = monotonic_usec();
+        assert!(a > 0 && b >= a + 1000, "{a} {b}");
     }
 }

@@ -20,11 +20,13 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::app::App;
+use crate::app::{App, LiveApp};
 use crate::engine::blocking;
 use crate::wire;
 
-pub fn router(app: App) -> Router {
+/// Every handler sees the App current when its request arrived (a reload
+/// swaps it: new token, sites, receivers).
+pub fn router(live: LiveApp) -> Router {
     let api = Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/incidents", get(incidents))
@@ -35,13 +37,13 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/incidents/{id}/actions", get(actions))
         .route("/api/v1/silences", get(silences).post(add_silence))
         .route("/api/v1/silences/{id}", delete(end_silence))
-        .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(live.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(api)
-        .with_state(app.clone())
-        .merge(crate::dashboard::router(app))
+        .with_state(live.clone())
+        .merge(crate::dashboard::router(live))
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
@@ -454,6 +456,23 @@ async fn metrics(State(app): State<App>) -> Response {
             );
         }
     }
+    let reloads = [
+        ("ok", app.reloads.ok.load(Ordering::Relaxed)),
+        ("error", app.reloads.error.load(Ordering::Relaxed)),
+    ];
+    out.push_str("# HELP unlistd_config_reloads_total Config reloads (SIGHUP) since start, by result.\n# TYPE unlistd_config_reloads_total counter\n");
+    for (result, n) in reloads {
+        let _ = writeln!(
+            out,
+            "unlistd_config_reloads_total{{result=\"{result}\"}} {n}"
+        );
+    }
+    let last_ok = st.last_reload.as_ref().is_none_or(|r| r.result == "ok");
+    let _ = writeln!(
+        out,
+        "# HELP unlistd_config_last_reload_successful 0 when the last reload failed (the daemon runs on the config before it).\n# TYPE unlistd_config_last_reload_successful gauge\nunlistd_config_last_reload_successful {}",
+        u8::from(last_ok)
+    );
     out.push_str("# HELP unlistd_alert_failed_attempts Failed delivery attempts of the oldest pending message (0 when none is pending).\n# TYPE unlistd_alert_failed_attempts gauge\n");
     for (r, stats) in &outbox {
         let _ = writeln!(

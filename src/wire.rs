@@ -109,6 +109,30 @@ pub struct Status {
     pub alerts: Vec<ReceiverStatus>,
     /// Silences in force now.
     pub silences: Vec<Silence>,
+    /// The running daemon's last config reload (`SIGHUP`); null before one.
+    pub last_reload: Option<LastReload>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastReload {
+    /// `ok` or `error`.
+    pub result: &'static str,
+    pub time: String,
+    /// `FILE:LINE: KEY: message` when it failed.
+    pub error: Option<String>,
+    /// Changed keys that apply only after a restart.
+    pub needs_restart: Vec<String>,
+}
+
+impl From<&crate::store::ReloadRecord> for LastReload {
+    fn from(r: &crate::store::ReloadRecord) -> Self {
+        LastReload {
+            result: if r.ok { "ok" } else { "error" },
+            time: rfc3339(r.time),
+            error: r.error.clone(),
+            needs_restart: r.needs_restart.clone(),
+        }
+    }
 }
 
 /// A silence (`unlistd silence list`, `/api/v1/silences`, `status`).

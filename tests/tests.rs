@@ -8,6 +8,8 @@ mod common;
 mod cli;
 // The daemon end to end: leak → signed alert → removal → resolution.
 mod daemon;
+// SIGHUP: config and roster changes apply without a restart or a lost probe.
+mod reload;
 // Every way a site can fail is inconclusive and never resolves an incident.
 mod faults;
 // The per-site budget holds, retries included; memory stays bounded.

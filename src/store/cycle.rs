@@ -67,3 +67,41 @@ pub(super) fn cycle_batch(
         .map_err(sql)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(sql)
 }
+
+/// How far past the cursor joined entries are spread: wide enough to keep
+/// their order random, narrow enough (against 2^64 keys) that they come
+/// before the rest of the cycle.
+const JOIN_SPREAD: i64 = 1 << 20;
+
+/// Brings the active entries this cycle would miss into its rest: new ones
+/// (no position on `site` yet), and those behind `after` not probed since
+/// they (re)joined the roster or changed. They go to random positions just
+/// after `after`, so they are probed next rather than a cycle later.
+/// Entries still ahead of `after` are left where they are: the cycle gets
+/// to them, and reads them fresh when it does.
+pub(super) fn join_cycle(
+    conn: &mut Connection,
+    site: &str,
+    after: CycleCursor,
+) -> Result<u64, StoreError> {
+    let lo = after.shuffle_key.saturating_add(1);
+    let spread = JOIN_SPREAD.min(i64::MAX.saturating_sub(lo)).max(1);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    let n = tx
+        .execute(
+            "INSERT INTO probe_state (site, entry_id, shuffle_key)
+             SELECT ?1, e.id, ?2 + abs(random() % ?3)
+             FROM entries AS e
+             LEFT JOIN probe_state AS ps ON ps.site = ?1 AND ps.entry_id = e.id
+             WHERE e.active = 1 AND (ps.entry_id IS NULL
+                 OR ((ps.shuffle_key, ps.entry_id) <= (?4, ?5)
+                     AND (ps.last_probe_at IS NULL OR ps.last_probe_at < e.updated_at)))
+             ON CONFLICT (site, entry_id) DO UPDATE SET shuffle_key = excluded.shuffle_key",
+            params![site, lo, spread, after.shuffle_key, after.entry.0],
+        )
+        .map_err(sql)?;
+    tx.commit().map_err(sql)?;
+    Ok(n as u64)
+}

@@ -90,6 +90,17 @@ pub enum ImportOutcome {
     },
 }
 
+/// The outcome of the daemon's last config reload (`SIGHUP`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadRecord {
+    pub time: Ts,
+    pub ok: bool,
+    /// Why it failed (`FILE:LINE: KEY: message`), when it did.
+    pub error: Option<String>,
+    /// Keys that changed but apply only after a restart.
+    pub needs_restart: Vec<String>,
+}
+
 /// Position in a site's shuffled cycle order (keyset pagination).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CycleCursor {
@@ -540,6 +551,14 @@ impl Store {
         self.with(|c| cycle::cycle_batch(c, site, after, limit))
     }
 
+    /// Brings entries the rest of `site`'s cycle would miss (imported, or
+    /// behind `after` and changed since their last probe) into it: they
+    /// are placed, in random order, right after `after`. Returns how many
+    /// entries moved.
+    pub fn join_cycle(&self, site: &str, after: CycleCursor) -> Result<u64, StoreError> {
+        self.with(|c| cycle::join_cycle(c, site, after))
+    }
+
     /// [`Store::record_probe`] for a batch, in one transaction (group
     /// commit). Effects come back in input order.
     pub fn record_probes(
@@ -866,6 +885,16 @@ impl Store {
 
     pub fn receiver_failing_since(&self, receiver: &str) -> Result<Option<Ts>, StoreError> {
         self.with(|c| people::receiver_failing_since(c, receiver))
+    }
+
+    /// Keeps the daemon's last config reload (`None` forgets it, at
+    /// start), so `status` in another process can show it.
+    pub fn set_last_reload(&self, r: Option<&ReloadRecord>) -> Result<(), StoreError> {
+        self.with(|c| queries::set_last_reload(c, r))
+    }
+
+    pub fn last_reload(&self) -> Result<Option<ReloadRecord>, StoreError> {
+        self.with(|c| queries::last_reload(c))
     }
 
     /// Folds the WAL into the main file (at shutdown).

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::db::{
     ENTRY_COLS, count, entry_at, exposed_col, masked_col, ms, opt_ts, sql, ts, u16_col,
 };
-use super::{IncidentView, ProbeView, SiteCoverage, StoreError, Ts};
+use super::{IncidentView, ProbeView, ReloadRecord, SiteCoverage, StoreError, Ts};
 use crate::domain::incident::IncidentState;
 use crate::domain::{Entry, EntryId, OutcomeKind};
 
@@ -42,6 +42,63 @@ pub(super) fn pseudonym_key(conn: &mut Connection) -> Result<Vec<u8>, StoreError
         ));
     }
     Ok(key)
+}
+
+const LAST_RELOAD: &str = "last_reload";
+
+pub(super) fn set_last_reload(
+    conn: &Connection,
+    r: Option<&ReloadRecord>,
+) -> Result<(), StoreError> {
+    let Some(r) = r else {
+        conn.execute("DELETE FROM meta WHERE key = ?1", [LAST_RELOAD])
+            .map_err(sql)?;
+        return Ok(());
+    };
+    let value = serde_json::json!({
+        "time": ms(r.time), "ok": r.ok, "error": r.error, "needs_restart": r.needs_restart,
+    })
+    .to_string();
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![LAST_RELOAD, value],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+pub(super) fn last_reload(conn: &Connection) -> Result<Option<ReloadRecord>, StoreError> {
+    let Some(text) = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [LAST_RELOAD],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(sql)?
+    else {
+        return Ok(None);
+    };
+    let bad = || StoreError::Sql("stored last_reload is malformed".into());
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+    let time = v["time"]
+        .as_i64()
+        .and_then(|t| Ts::from_unix_timestamp_nanos(i128::from(t) * 1_000_000).ok())
+        .ok_or_else(bad)?;
+    Ok(Some(ReloadRecord {
+        time,
+        ok: v["ok"].as_bool().ok_or_else(bad)?,
+        error: v["error"].as_str().map(str::to_owned),
+        needs_restart: v["needs_restart"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }))
 }
 
 pub(super) fn roster_size(conn: &Connection) -> Result<u64, StoreError> {

@@ -571,6 +571,99 @@ fn every_active_entry_once_per_cycle_in_a_fresh_order() {
     assert!(store.cycle_batch("nowhere", None, 10).unwrap().is_empty());
 }
 
+#[test]
+fn a_resumed_cycle_takes_new_and_changed_entries_next() {
+    let (_d, store) = new_store();
+    applied(import(&store, (0..100).map(entry).collect(), t(0)));
+    // First cycle, 30 entries in: the 70 still ahead are never probed yet,
+    // and stay where they are.
+    store.start_cycle("118.dk").unwrap();
+    let done = store.cycle_batch("118.dk", None, 30).unwrap();
+    for (_, id, _) in &done {
+        store
+            .record_probe(
+                &probe(*id, "118.dk", t(10), Outcome::Clean),
+                3,
+                &Routes::default(),
+            )
+            .unwrap();
+    }
+    let at = done.last().unwrap().0;
+    let ahead = rest_of_cycle(&store, "118.dk", 100, Some(at));
+    assert_eq!(store.join_cycle("118.dk", at).unwrap(), 0);
+    assert_eq!(rest_of_cycle(&store, "118.dk", 100, Some(at)), ahead);
+
+    // A re-import adds five entries and changes one already probed and
+    // one still ahead.
+    let ix = |id: EntryId| -> usize {
+        (0..100)
+            .find(|i| id_of(&store, &format!("r{i}")) == id)
+            .unwrap()
+    };
+    let (behind, before) = (ix(done[3].1), ix(ahead[10]));
+    let mut next: Vec<Entry> = (0..105).map(entry).collect();
+    next[behind].name = Some("Renamed Behind".into());
+    next[before].name = Some("Renamed Ahead".into());
+    applied(import(&store, next.clone(), t(20)));
+
+    assert_eq!(store.join_cycle("118.dk", at).unwrap(), 6);
+    let rest = rest_of_cycle(&store, "118.dk", 7, Some(at));
+    let joined: HashSet<EntryId> = (100..105)
+        .map(|i| id_of(&store, &format!("r{i}")))
+        .chain([done[3].1])
+        .collect();
+    assert_eq!(
+        rest[..6].iter().copied().collect::<HashSet<_>>(),
+        joined,
+        "the joined entries come first"
+    );
+    assert_eq!(&rest[6..], &ahead[..], "the rest keeps its order");
+    // Probed since: nothing left to join.
+    for id in &joined {
+        store
+            .record_probe(
+                &probe(*id, "118.dk", t(30), Outcome::Clean),
+                3,
+                &Routes::default(),
+            )
+            .unwrap();
+    }
+    assert_eq!(store.join_cycle("118.dk", at).unwrap(), 0);
+    // The top and bottom of the key space cannot overflow.
+    next.push(entry(105));
+    applied(import(&store, next.clone(), t(40)));
+    let top = CycleCursor {
+        shuffle_key: i64::MAX,
+        entry: EntryId(i64::MAX),
+    };
+    // Everything is behind the top: the 70 never probed, and the new one.
+    assert_eq!(store.join_cycle("118.dk", top).unwrap(), 71);
+    next.push(entry(106));
+    applied(import(&store, next, t(50)));
+    let bottom = CycleCursor {
+        shuffle_key: i64::MIN,
+        entry: EntryId(0),
+    };
+    // Nothing is behind the bottom: only the new one.
+    assert_eq!(store.join_cycle("118.dk", bottom).unwrap(), 1);
+}
+
+#[test]
+fn the_last_reload_is_kept_and_forgotten() {
+    let (_d, store) = new_store();
+    assert_eq!(store.last_reload().unwrap(), None);
+    let r = ReloadRecord {
+        time: t(5),
+        ok: false,
+        error: Some("config.toml:3: sites[0].rate: expected N/s".into()),
+        needs_restart: vec!["api.listen".into()],
+    };
+    store.set_last_reload(Some(&r)).unwrap();
+    assert_eq!(store.last_reload().unwrap(), Some(r));
+    store.set_last_reload(None).unwrap();
+    assert_eq!(store.last_reload().unwrap(), None);
+}
+
 fn plan(store: &Store, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Vec<String> {
     store
         .with(|c| {

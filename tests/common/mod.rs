@@ -186,9 +186,15 @@ secret_file = "webhook-secret"
 
     /// Starts `unlistd run` with stderr (the log) captured to a file.
     pub fn spawn_daemon(&self) -> Daemon {
+        self.spawn_daemon_with(&[])
+    }
+
+    /// [`Env::spawn_daemon`] with extra environment variables.
+    pub fn spawn_daemon_with(&self, vars: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let log = self.path("daemon.log");
         let child = Command::new(BIN)
             .args(["--config", self.config().to_str().unwrap(), "run"])
+            .envs(vars.iter().copied())
             .env("UNLISTD_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -238,6 +244,16 @@ pub struct Daemon {
 impl Daemon {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGHUP: reload the config.
+    pub fn hup(&self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGHUP) };
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGTERM, then wait (bounded) for a clean exit; returns the exit code.

@@ -417,6 +417,11 @@ async fn metrics(State(app): State<App>) -> Response {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP unlistd_silences_active Silences in force (alerts they match are held back).\n# TYPE unlistd_silences_active gauge\nunlistd_silences_active {}",
+        st.silences.len()
+    );
     // Per receiver, from the outbox (so they survive restarts).
     type Gauge = fn(&wire::ReceiverStatus) -> u64;
     let receiver_metrics: [(&str, &str, &str, Gauge); 4] = [
@@ -441,7 +446,7 @@ async fn metrics(State(app): State<App>) -> Response {
         (
             "unlistd_alert_receiver_failing",
             "gauge",
-            "1 when the oldest pending message has failed 3 or more attempts.",
+            "1 when the receiver is failing (3 failed attempts in a row, or a 4xx).",
             |r| u64::from(r.failing),
         ),
     ];

@@ -125,6 +125,7 @@ async fn tokens_shapes_and_metrics_without_roster_data() {
         "{metrics}"
     );
     assert!(metrics.contains("unlistd_open_incidents 1"));
+    assert!(metrics.contains("unlistd_silences_active 0"), "{metrics}");
     for n in roster_numbers() {
         assert!(!metrics.contains(&n));
     }

@@ -62,6 +62,10 @@ rate = "{}"
 enabled = {}
 timeout = "30s"
 max_retries = 0
+# These tests count requests against recorded probes; robots.txt is
+# covered by tests/access.rs.
+robots_txt = false
+robots_txt_reason = "test: every request must be a probe"
 "#,
             s.name, s.base, s.rate, s.enabled
         ));

@@ -170,16 +170,7 @@ async fn ack(
     Path(id): Path<String>,
     body: JsonBody<ActionBody>,
 ) -> Response {
-    let Ok(Json(b)) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "body must be JSON {\"reason\": \"...\", \"by\": \"...\"}",
-        );
-    };
-    if b.undo {
-        return error(StatusCode::BAD_REQUEST, "undo: only for dismiss");
-    }
-    act(app, id, crate::store::IncidentAction::Ack, b).await
+    act(app, id, body, false).await
 }
 
 async fn dismiss(
@@ -187,26 +178,24 @@ async fn dismiss(
     Path(id): Path<String>,
     body: JsonBody<ActionBody>,
 ) -> Response {
+    act(app, id, body, true).await
+}
+
+/// Ack (`dismiss` false) or dismiss / undismiss an incident.
+async fn act(app: App, id: String, body: JsonBody<ActionBody>, dismiss: bool) -> Response {
+    use crate::store::IncidentAction;
     let Ok(Json(b)) = body else {
         return error(
             StatusCode::BAD_REQUEST,
             "body must be JSON {\"reason\": \"...\", \"by\": \"...\"}",
         );
     };
-    let action = if b.undo {
-        crate::store::IncidentAction::Undismiss
-    } else {
-        crate::store::IncidentAction::Dismiss
+    let action = match (dismiss, b.undo) {
+        (false, true) => return error(StatusCode::BAD_REQUEST, "undo: only for dismiss"),
+        (false, false) => IncidentAction::Ack,
+        (true, false) => IncidentAction::Dismiss,
+        (true, true) => IncidentAction::Undismiss,
     };
-    act(app, id, action, b).await
-}
-
-async fn act(
-    app: App,
-    id: String,
-    action: crate::store::IncidentAction,
-    b: ActionBody,
-) -> Response {
     if b.reason.trim().is_empty() {
         return error(StatusCode::BAD_REQUEST, "reason: must not be empty");
     }

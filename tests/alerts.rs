@@ -48,12 +48,7 @@ async fn slack_teams_and_pagerduty_get_their_native_shapes() {
         "Strandvejen 123A",
         "2900 Hellerup",
     ));
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
     assert_eq!(env.cmd(&["scan", "--once"]).status.code(), Some(3));
 
     let s = slack.accepted();
@@ -201,12 +196,7 @@ async fn a_receiver_down_for_a_while_gets_everything_in_order() {
     env.import(ROSTER);
     env.receiver.fail_next(u32::MAX, 503, None);
     let daemon = env.spawn_daemon();
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
     assert!(
         eventually(Duration::from_secs(20), || {
             json(&env.cmd(&["--json", "incidents", "--open"]))["incidents"]

@@ -8,12 +8,7 @@ use crate::common::*;
 async fn tokens_shapes_and_metrics_without_roster_data() {
     let env = Env::new(Knobs::default()).await;
     env.import(ROSTER);
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
     let daemon = env.spawn_daemon();
     let http = reqwest::Client::new();
     assert!(

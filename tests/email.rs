@@ -212,12 +212,7 @@ fn leak_two(env: &Env) {
         "Strandvejen 123A",
         "2900 Hellerup",
     ));
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -50,12 +50,7 @@ async fn reminders_repeat_until_acknowledged_and_ack_is_recorded() {
     })
     .await;
     env.import(ROSTER);
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
     let daemon = env.spawn_daemon();
     assert!(
         env.receiver
@@ -151,12 +146,7 @@ async fn dismissing_a_false_positive_suppresses_that_listing_for_that_entry_only
         "Havnevej 2",
         "2900 Hellerup",
     ));
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
     let daemon = env.spawn_daemon();
     assert!(
         eventually(Duration::from_secs(20), || open_incident_of(&env, "R-02")
@@ -280,12 +270,7 @@ async fn a_silence_holds_alerts_back_until_it_ends_and_shows_in_status() {
     assert_eq!(st["silences"][0]["site"], "118.dk");
     assert!(stdout(&env.cmd(&["status"])).contains("site migration weekend"));
 
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
     let daemon = env.spawn_daemon();
     assert!(
         eventually(Duration::from_secs(20), || open_incident_of(&env, "R-03")
@@ -368,12 +353,7 @@ async fn routes_send_each_receiver_only_its_events_and_cohorts() {
     );
 
     env.import(ROSTER);
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
     env.sim.add(listing(
         "Mette Kjærsgaard",
         "19500004",
@@ -405,12 +385,7 @@ async fn the_daily_digest_arrives_once_a_day_with_counts_and_the_chain_head() {
         ..Knobs::default()
     });
     env.import(ROSTER);
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
     assert_eq!(env.cmd(&["scan", "--once"]).status.code(), Some(3));
     let daemon = env.spawn_daemon();
     assert!(
@@ -466,12 +441,7 @@ async fn a_receiver_that_answers_4xx_is_reported_through_the_others() {
     });
     broken.fail_next(u32::MAX, 410, None);
     env.import(ROSTER);
-    env.sim.add(listing(
-        "Søren Friis",
-        "13500003",
-        "Bøgevej 7",
-        "5000 Odense C",
-    ));
+    env.sim.add(r03_listing());
     let daemon = env.spawn_daemon();
     assert!(
         env.receiver

@@ -489,37 +489,7 @@ pub(super) fn receiver_failing(
     now: Ts,
     routes: &Routes,
 ) -> Result<bool, StoreError> {
-    let tx = immediate(conn)?;
-    let t = ms(now);
-    let since: Option<Option<i64>> = tx
-        .query_row(
-            "SELECT failing_since FROM receiver_state WHERE receiver = ?1",
-            [receiver],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql)?;
-    if matches!(since, Some(Some(_))) {
-        return Ok(false);
-    }
-    tx.execute(
-        "INSERT INTO receiver_state (receiver, failing_since, error) VALUES (?1, ?2, ?3)
-         ON CONFLICT (receiver) DO UPDATE SET failing_since = ?2, error = ?3",
-        params![receiver, t, error],
-    )
-    .map_err(sql)?;
-    let others = without(routes, receiver);
-    insert_event_with(
-        &tx,
-        EventType::ReceiverFailing,
-        ALL_SITES,
-        None,
-        Some(payload),
-        t,
-        &others,
-    )?;
-    tx.commit().map_err(sql)?;
-    Ok(true)
+    set_receiver_health(conn, receiver, Some(error), payload, now, routes)
 }
 
 /// Clears `receiver`'s failing mark; if it was set, a
@@ -531,35 +501,41 @@ pub(super) fn receiver_ok(
     now: Ts,
     routes: &Routes,
 ) -> Result<bool, StoreError> {
-    // Cheap check first: this runs after every delivery.
-    let failing: Option<Option<i64>> = conn
-        .query_row(
-            "SELECT failing_since FROM receiver_state WHERE receiver = ?1",
-            [receiver],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql)?;
-    if !matches!(failing, Some(Some(_))) {
+    set_receiver_health(conn, receiver, None, payload, now, routes)
+}
+
+/// Records a receiver failing (`error`) or healthy; only a change is an
+/// event, for every other receiver. True then.
+fn set_receiver_health(
+    conn: &mut Connection,
+    receiver: &str,
+    error: Option<&str>,
+    payload: &str,
+    now: Ts,
+    routes: &Routes,
+) -> Result<bool, StoreError> {
+    // Read first, outside a write transaction: this runs after every
+    // delivery and is almost always "no change".
+    let failing = receiver_failing_since(conn, receiver)?.is_some();
+    if failing == error.is_some() {
         return Ok(false);
     }
     let tx = immediate(conn)?;
     let t = ms(now);
+    let failing_since = error.map(|_| t);
     tx.execute(
-        "UPDATE receiver_state SET failing_since = NULL, error = NULL WHERE receiver = ?1",
-        [receiver],
+        "INSERT INTO receiver_state (receiver, failing_since, error) VALUES (?1, ?2, ?3)
+         ON CONFLICT (receiver) DO UPDATE SET failing_since = ?2, error = ?3",
+        params![receiver, failing_since, error],
     )
     .map_err(sql)?;
+    let event = if error.is_some() {
+        EventType::ReceiverFailing
+    } else {
+        EventType::ReceiverRecovered
+    };
     let others = without(routes, receiver);
-    insert_event_with(
-        &tx,
-        EventType::ReceiverRecovered,
-        ALL_SITES,
-        None,
-        Some(payload),
-        t,
-        &others,
-    )?;
+    insert_event_with(&tx, event, ALL_SITES, None, Some(payload), t, &others)?;
     tx.commit().map_err(sql)?;
     Ok(true)
 }

@@ -44,6 +44,11 @@ pub fn listing(name: &str, phone: &str, street: &str, post: &str) -> SimListing 
     }
 }
 
+/// R-03 (Søren Friis) as a directory would list him: the leak most tests use.
+pub fn r03_listing() -> SimListing {
+    listing("Søren Friis", "13500003", "Bøgevej 7", "5000 Odense C")
+}
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub sim: SimDirectory,

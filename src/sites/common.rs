@@ -1,4 +1,4 @@
-//! Small helpers shared by the newer adapters ([`super::eniro`],
+//! Small helpers shared by the adapters ([`super::dk118`], [`super::eniro`],
 //! [`super::declarative`]). Everything here is total: any input gives a
 //! result, never a panic.
 

@@ -6,10 +6,10 @@
 //! scrapers, not the live site, so the parser is strict: anything it does
 //! not recognise is [`Unparseable`] (inconclusive), never an empty result.
 
-use scraper::{ElementRef, Html, Node, Selector};
+use scraper::{ElementRef, Html, Selector};
 
+use super::common::{collapse, digits, element_lines, listed_address};
 use super::{Page, Query, Unparseable};
-use crate::domain::address::{split_address_text, split_post_line, split_street_line};
 use crate::domain::{E164, ListedAddress, Listing};
 
 /// The adapter's default no-results marker (`sites.md` §9: the project's
@@ -244,15 +244,6 @@ impl Dk118 {
     }
 }
 
-/// Trims and collapses runs of whitespace (including no-break spaces).
-fn collapse(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
-}
-
 /// Lines that are labels or links next to the address, not part of it.
 fn is_marker_line(line: &str) -> bool {
     let l = line.to_lowercase();
@@ -264,117 +255,12 @@ fn is_marker_line(line: &str) -> bool {
             .is_some_and(|r| r.is_empty() || r.starts_with(|c: char| !c.is_alphabetic()))
 }
 
-/// Text lines of an element, split at `<br>` and block elements. Walks with
-/// an explicit stack so deeply nested markup cannot overflow the call stack.
+/// The address element's text lines (see [`element_lines`]), without the
+/// labels and links 118.dk prints beside an address.
 fn address_lines(el: ElementRef<'_>) -> Vec<String> {
-    enum Step<'a> {
-        Enter(ElementRef<'a>),
-        Text(&'a str),
-        Break,
-    }
-    let mut lines = Vec::new();
-    let mut current = String::new();
-    fn flush(current: &mut String, lines: &mut Vec<String>) {
-        let line = collapse(current);
-        current.clear();
-        if !line.is_empty() && !is_marker_line(&line) {
-            lines.push(line);
-        }
-    }
-    let mut stack = vec![Step::Enter(el)];
-    while let Some(step) = stack.pop() {
-        match step {
-            Step::Text(t) => {
-                current.push_str(t);
-            }
-            Step::Break => flush(&mut current, &mut lines),
-            Step::Enter(e) => {
-                let name = e.value().name();
-                if name == "br" {
-                    flush(&mut current, &mut lines);
-                    continue;
-                }
-                if matches!(name, "script" | "style" | "template" | "noscript") {
-                    continue;
-                }
-                let block = matches!(
-                    name,
-                    "p" | "div"
-                        | "li"
-                        | "address"
-                        | "tr"
-                        | "dd"
-                        | "dt"
-                        | "h1"
-                        | "h2"
-                        | "h3"
-                        | "h4"
-                        | "h5"
-                        | "h6"
-                );
-                if block {
-                    stack.push(Step::Break);
-                }
-                for child in e.children().rev() {
-                    if let Some(ce) = ElementRef::wrap(child) {
-                        stack.push(Step::Enter(ce));
-                    } else if let Node::Text(t) = child.value() {
-                        stack.push(Step::Text(t));
-                    }
-                }
-                if block {
-                    flush(&mut current, &mut lines);
-                }
-            }
-        }
-    }
-    flush(&mut current, &mut lines);
+    let mut lines = element_lines(el);
+    lines.retain(|l| !is_marker_line(l));
     lines
-}
-
-/// Joins address lines into one text and splits out the parts where the
-/// layout makes them reliable: the street line directly above a
-/// "postcode city" line. Otherwise the whole text is split.
-fn listed_address(lines: &[String]) -> Option<ListedAddress> {
-    if lines.is_empty() {
-        return None;
-    }
-    let text = lines
-        .iter()
-        .map(|l| l.trim_end_matches(',').trim())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let post_at = lines
-        .iter()
-        .position(|l| split_post_line(l).0.is_some())
-        .filter(|&p| p > 0);
-    let (street, house_number, floor, door, postcode, city) = match post_at {
-        Some(p) => {
-            let (s, h, f, d) = split_street_line(&lines[p - 1]);
-            let (pc, c) = split_post_line(&lines[p]);
-            (s, h, f, d, pc, c)
-        }
-        None => {
-            let a = split_address_text(&text);
-            (
-                a.street,
-                a.house_number,
-                a.floor,
-                a.door,
-                a.postcode,
-                a.city,
-            )
-        }
-    };
-    Some(ListedAddress {
-        text,
-        street,
-        house_number,
-        floor,
-        door,
-        postcode,
-        city,
-    })
 }
 
 #[cfg(test)]

@@ -460,7 +460,12 @@ pub struct CohortSummary {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
+    /// Per site: the coverage scan and until when it may be reused.
+    coverage: Arc<Mutex<std::collections::HashMap<String, (std::time::Instant, CoverageScan)>>>,
 }
+
+/// `queries::coverage_scan`'s result.
+type CoverageScan = (Option<i64>, i64);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -486,6 +491,7 @@ impl Store {
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path.to_path_buf()),
+            coverage: Arc::default(),
         })
     }
 
@@ -602,8 +608,36 @@ impl Store {
         self.with(|c| queries::history(c, entry_ref))
     }
 
+    /// A site's coverage. A roster-wide scan that took 50 ms or more is
+    /// reused for 30 times as long as it took (at most a minute), so a
+    /// million-entry roster scraped by `/metrics` every 15 s does not hold
+    /// the store for seconds on every scrape; small rosters are always
+    /// exact.
     pub fn site_coverage(&self, site: &str, now: Ts) -> Result<SiteCoverage, StoreError> {
-        self.with(|c| queries::site_coverage(c, site, now))
+        let cached = {
+            let cache = self.coverage.lock().unwrap_or_else(PoisonError::into_inner);
+            cache
+                .get(site)
+                .filter(|(until, _)| *until > std::time::Instant::now())
+                .map(|(_, scan)| *scan)
+        };
+        let scan = match cached {
+            Some(s) => s,
+            None => {
+                let started = std::time::Instant::now();
+                let scan = self.with(|c| queries::coverage_scan(c, site))?;
+                let took = started.elapsed();
+                if took >= Duration::from_millis(50) {
+                    let reuse = (took * 30).min(Duration::from_secs(60));
+                    self.coverage
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(site.to_owned(), (std::time::Instant::now() + reuse, scan));
+                }
+                scan
+            }
+        };
+        self.with(|c| queries::site_coverage(c, site, now, scan))
     }
 
     /// Outbox deliveries for `receiver` not yet formed into a message,

@@ -246,14 +246,24 @@ pub(super) const COVERAGE_SQL: &str = "
     LEFT JOIN probe_state AS ps ON ps.site = ?1 AND ps.entry_id = e.id
     WHERE e.active = 1";
 
+/// The roster-wide part of a site's coverage: the oldest conclusive probe
+/// (or addition) time and how many active entries were never probed
+/// conclusively. It reads every active entry, so callers may cache it.
+pub(super) fn coverage_scan(
+    conn: &Connection,
+    site: &str,
+) -> Result<(Option<i64>, i64), StoreError> {
+    conn.query_row(COVERAGE_SQL, [site], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql)
+}
+
 pub(super) fn site_coverage(
     conn: &Connection,
     site: &str,
     now: Ts,
+    scan: (Option<i64>, i64),
 ) -> Result<SiteCoverage, StoreError> {
-    let (oldest, never): (Option<i64>, i64) = conn
-        .query_row(COVERAGE_SQL, [site], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql)?;
+    let (oldest, never) = scan;
     let oldest_probe_age = oldest.map(|t| {
         let age_ms = ms(now).saturating_sub(t).max(0);
         Duration::from_millis(u64::try_from(age_ms).unwrap_or(0))

@@ -22,6 +22,9 @@ fn example_config_loads_and_documents_every_section() {
         "max_backoff",
         "token_file",
         "secret_file",
+        "repeat_interval",
+        "digest",
+        "cohorts",
     ] {
         assert!(text.contains(key), "config.toml does not document {key}");
     }
@@ -44,6 +47,9 @@ fn every_command_of_the_contract_is_in_help() {
         "incidents",
         "history",
         "demo",
+        "ack",
+        "dismiss",
+        "silence",
     ] {
         assert!(help.contains(c), "--help lacks {c}");
     }

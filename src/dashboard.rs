@@ -297,7 +297,7 @@ th { background: #f6f8fa; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em; }
 .muted { color: var(--muted); }
-.badge { display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .85em; font-weight: 600; border: 1px solid currentColor; }
+.badge { display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .85em; font-weight: 600; border: 1px solid currentColor; white-space: nowrap; }
 .s-open, .s-exposed, .s-degraded, .s-stale { color: var(--bad); }
 .s-acknowledged, .s-inconclusive, .s-overridden { color: var(--warn); }
 .badge.s-acknowledged { border-style: dashed; }

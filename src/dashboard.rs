@@ -1,11 +1,13 @@
 //! The operator's dashboard: server-rendered HTML under `/dashboard`, served
 //! by `unlistd run` beside the API (no JavaScript at all).
 //!
-//! - `GET /dashboard`: sites (health, coverage, recent outcomes), open
-//!   incidents, alert receivers, the latest probes of exposed entries.
+//! - `GET /dashboard`: the last config reload, sites (health, coverage,
+//!   recent outcomes, robots.txt overrides), open incidents, the latest
+//!   probes of exposed entries, silences in force, alert receivers.
 //! - `GET /dashboard/incidents?state=open|all` and
-//!   `GET /dashboard/incidents/{id}`: one incident with its timeline (the
-//!   entry's probes on that site).
+//!   `GET /dashboard/incidents/{id}`: one incident with the analysts'
+//!   actions on it and its timeline (the entry's probes on that site, the
+//!   lifecycle marks and those actions).
 //! - `GET /dashboard/entries?ref=REF`: one entry's probe history.
 //! - `GET|POST /dashboard/login`, `POST /dashboard/logout`.
 //!
@@ -16,7 +18,9 @@
 //! Without a session every page redirects to the login form.
 //!
 //! Secrecy: pages show entry refs and masked numbers at most, as the store's
-//! views carry nothing more; every value is HTML-escaped by `maud`.
+//! views carry nothing more; every value is HTML-escaped by `maud`, which
+//! matters most for what people type: reasons, actor names, and error
+//! messages that quote a config file.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,7 +41,9 @@ use crate::app::{App, LiveApp};
 use crate::domain::OutcomeKind;
 use crate::domain::incident::IncidentState;
 use crate::engine::blocking;
-use crate::store::{IncidentView, ProbeView, SiteCoverage, StoreError, Ts};
+use crate::store::{
+    ActionView, IncidentAction, IncidentView, ProbeView, SilenceView, SiteCoverage, StoreError, Ts,
+};
 use crate::wire::{self, rfc3339};
 
 /// The session cookie's name.
@@ -291,9 +297,10 @@ th { background: #f6f8fa; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em; }
 .muted { color: var(--muted); }
-.badge { display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .85em; font-weight: 600; border: 1px solid currentColor; }
+.badge { display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .85em; font-weight: 600; border: 1px solid currentColor; white-space: nowrap; }
 .s-open, .s-exposed, .s-degraded, .s-stale { color: var(--bad); }
-.s-acknowledged, .s-inconclusive { color: var(--warn); }
+.s-acknowledged, .s-inconclusive, .s-overridden { color: var(--warn); }
+.badge.s-acknowledged { border-style: dashed; }
 .s-resolved, .s-clean, .s-healthy { color: var(--ok); }
 .cards { display: flex; flex-wrap: wrap; gap: 1rem; margin: .5rem 0 1rem; }
 .card { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; min-width: 11rem; }
@@ -304,6 +311,9 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .strip .o-exposed { background: #e57373; }
 .strip .o-inconclusive { background: #ffd54f; }
 tr.mark td { background: #fff4e5; font-weight: 600; }
+tr.action td { background: #eef3fc; }
+.callout { border-left: 4px solid var(--line); padding: .4rem .8rem; margin: .5rem 0 1rem; background: #f6f8fa; }
+.callout.failed { border-left-color: var(--bad); color: var(--bad); background: #fdecea; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1.2rem; margin: .5rem 0 1rem; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
@@ -455,7 +465,19 @@ fn time_cell(t: Ts) -> Markup {
 }
 
 fn state_badge(s: IncidentState) -> Markup {
-    html! { span class={"badge s-" (s.as_str())} { (s.as_str()) } }
+    html! { span class={"badge s-" (s.as_str())} title=(state_hint(s)) { (s.as_str()) } }
+}
+
+/// An acknowledged incident is still an exposure; the hint keeps anyone
+/// from reading the quieter badge as "handled".
+fn state_hint(s: IncidentState) -> &'static str {
+    match s {
+        IncidentState::Open => "exposed, nobody has acknowledged it",
+        IncidentState::Acknowledged => {
+            "acknowledged: no more reminders, but it resolves only after clean probes"
+        }
+        IncidentState::Resolved => "resolved by clean probes",
+    }
 }
 
 fn outcome_badge(k: OutcomeKind) -> Markup {
@@ -505,6 +527,174 @@ fn sha_cell(sha: Option<&str>) -> Markup {
     }
 }
 
+fn action_label(a: IncidentAction) -> &'static str {
+    match a {
+        IncidentAction::Ack => "acknowledged",
+        IncidentAction::Dismiss => "dismissed as a false positive",
+        IncidentAction::Undismiss => "dismissal withdrawn",
+    }
+}
+
+/// The dismissal in force, if any: the latest dismiss that no later
+/// undismiss withdrew. The state alone cannot tell, since a dismissed
+/// incident reads `acknowledged`.
+fn dismissal_in_force(actions: &[ActionView]) -> Option<&ActionView> {
+    actions
+        .iter()
+        .rev()
+        .find(|a| a.action != IncidentAction::Ack)
+        .filter(|a| a.action == IncidentAction::Dismiss)
+}
+
+fn actions_table(actions: &[ActionView]) -> Markup {
+    html! {
+        table.actions #actions {
+            thead { tr { th { "Time" } th { "Action" } th { "By" } th { "Reason" } } }
+            tbody {
+                @for a in actions {
+                    tr {
+                        td { (time_cell(a.time)) }
+                        td class={"a-" (a.action.as_str())} { (action_label(a.action)) }
+                        td.actor { (a.actor) }
+                        td.reason { (a.reason) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// "in 1h 59m" for a silence still in force.
+fn remaining(until: Ts, now: Ts) -> String {
+    let secs = (until - now).whole_seconds();
+    if secs > 0 {
+        format!("in {}", age(secs as u64))
+    } else {
+        "ending".to_string()
+    }
+}
+
+/// An unset silence filter matches everything.
+fn any(v: Option<&str>) -> Markup {
+    html! {
+        @match v {
+            Some(x) => (x),
+            None => span.muted { "any" },
+        }
+    }
+}
+
+fn silences_table(list: &[SilenceView], now: Ts) -> Markup {
+    html! {
+        table.silences #silences {
+            thead { tr {
+                th { "Silence" } th { "Site" } th { "Event type" } th { "Cohort" }
+                th { "Until" } th { "By" } th { "Reason" }
+            } }
+            tbody {
+                @for s in list {
+                    tr {
+                        td.mono { (s.id) }
+                        td { (any(s.site.as_deref())) }
+                        td { (any(s.event_type.map(|e| e.as_str()))) }
+                        td { (any(s.cohort.as_deref())) }
+                        td {
+                            span.mono { (rfc3339(s.expires_at)) }
+                            " " span.muted { "(" (remaining(s.expires_at, now)) ")" }
+                        }
+                        td.actor { (s.created_by) }
+                        td.reason { (s.reason) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A failed reload is easy to miss: the daemon carries on with the config
+/// before it, and nothing else on the page changes.
+fn reload_notice(r: &wire::LastReload) -> Markup {
+    let failed = r.result != "ok";
+    html! {
+        div #last-reload .callout .failed[failed] role=[failed.then_some("alert")] {
+            @if failed {
+                strong { "Last config reload FAILED" } " at " span.mono { (r.time) }
+                "; the daemon runs on the config before it."
+                @if let Some(e) = &r.error {
+                    br;
+                    span.mono.reload-error { (e) }
+                }
+            } @else {
+                "Last config reload: ok at " span.mono { (r.time) } "."
+            }
+            @if !r.needs_restart.is_empty() {
+                br;
+                "Changed, but applies only after a restart: "
+                @for (i, k) in r.needs_restart.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    code { (k) }
+                }
+            }
+        }
+    }
+}
+
+/// "4 s", "1.5 s": a Crawl-delay as the site's robots.txt wrote it, near
+/// enough.
+fn seconds(d: f64) -> String {
+    let r = (d * 100.0).round() / 100.0;
+    if r.fract() == 0.0 {
+        format!("{r:.0} s")
+    } else {
+        format!("{r} s")
+    }
+}
+
+/// Honouring robots.txt is the default and says nothing; an override is
+/// shown with the operator's written reason, since it is a decision someone
+/// must be able to answer for.
+fn robots_cell(r: &wire::RobotsStatus) -> Markup {
+    html! {
+        @if r.honoured {
+            span.muted { "honoured" }
+        } @else {
+            span.badge.s-overridden { "not honoured" }
+            @if let Some(why) = &r.reason {
+                br;
+                span.robots-reason { (why) }
+            }
+        }
+        @if let Some(d) = r.crawl_delay_seconds {
+            br;
+            span.crawl-delay { "Crawl-delay " (seconds(d)) }
+        }
+    }
+}
+
+fn receivers_table(list: &[wire::ReceiverStatus]) -> Markup {
+    html! {
+        table.receivers {
+            thead { tr {
+                th { "Receiver" } th.num { "Delivered" } th.num { "Pending" } th.num { "Undelivered events" }
+                th { "State" } th { "Failing since" } th { "Last error" }
+            } }
+            tbody {
+                @for r in list {
+                    tr {
+                        td.mono { (r.receiver) }
+                        td.num { (r.delivered_messages) }
+                        td.num { (r.pending_messages) }
+                        td.num { (r.undelivered_events) }
+                        td { @if r.failing { span.badge.s-degraded { "failing" } } @else { span.badge.s-healthy { "ok" } } }
+                        td.failing-since { @match &r.failing_since { Some(t) => span.mono { (t) }, None => span.muted { "—" } } }
+                        td { @match &r.last_error { Some(e) => span.mono { (e) }, None => span.muted { "—" } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- overview
 
 struct Overview {
@@ -513,6 +703,8 @@ struct Overview {
     open: Vec<IncidentView>,
     /// Latest probes of entries with an open incident: (ref, probe).
     recent: Vec<(String, ProbeView)>,
+    silences: Vec<SilenceView>,
+    now: Ts,
 }
 
 fn load_overview(app: &App) -> Result<Overview, StoreError> {
@@ -537,11 +729,16 @@ fn load_overview(app: &App) -> Result<Overview, StoreError> {
     }
     recent.sort_by_key(|p| std::cmp::Reverse(p.1.time));
     recent.truncate(20);
+    // The store's views rather than `status.silences`: typed times, for
+    // how long each still holds.
+    let silences = app.store().silences(now, false)?;
     Ok(Overview {
         status,
         coverage,
         open,
         recent,
+        silences,
+        now,
     })
 }
 
@@ -561,6 +758,9 @@ async fn overview(State(d): State<Dash>) -> Response {
         .max();
     let body = html! {
         h1 { "Overview" }
+        @if let Some(r) = &st.last_reload {
+            (reload_notice(r))
+        }
         div.cards {
             div.card { div.muted { "Protected entries" } div.v #roster-size { (st.roster.size) } }
             div.card {
@@ -582,7 +782,7 @@ async fn overview(State(d): State<Dash>) -> Response {
             thead { tr {
                 th { "Site" } th { "State" } th.num { "Oldest probe" } th.num { "Never probed" }
                 th.num { "Probes" } th.num { "Conclusive" } th.num { "Rate (conf. / eff.)" }
-                th.num { "Cycle" } th { "Recent outcomes (newest left)" }
+                th.num { "Cycle" } th { "robots.txt" } th { "Recent outcomes (newest left)" }
             } }
             tbody {
                 @for s in &st.sites {
@@ -608,6 +808,7 @@ async fn overview(State(d): State<Dash>) -> Response {
                             @match s.effective_rate_per_second { Some(r) => (format!("{r:.2}")), None => "—" } " /s"
                         }
                         td.num { (age(s.predicted_cycle_seconds.round() as u64)) }
+                        td.robots { (robots_cell(&s.robots)) }
                         td {
                             div.strip {
                                 @for k in recent {
@@ -649,25 +850,18 @@ async fn overview(State(d): State<Dash>) -> Response {
             }
         }
 
+        h2 { "Silences" }
+        @if o.silences.is_empty() {
+            p.muted #no-silences { "None in force: every alert is delivered." }
+        } @else {
+            (silences_table(&o.silences, o.now))
+        }
+
         h2 { "Alert receivers" }
         @if st.alerts.is_empty() {
             p.muted { "No receivers configured." }
         } @else {
-            table.receivers {
-                thead { tr { th { "Receiver" } th.num { "Delivered" } th.num { "Pending" } th.num { "Undelivered events" } th { "State" } th { "Last error" } } }
-                tbody {
-                    @for r in &st.alerts {
-                        tr {
-                            td.mono { (r.receiver) }
-                            td.num { (r.delivered_messages) }
-                            td.num { (r.pending_messages) }
-                            td.num { (r.undelivered_events) }
-                            td { @if r.failing { span.badge.s-degraded { "failing" } } @else { span.badge.s-healthy { "ok" } } }
-                            td { @match &r.last_error { Some(e) => span.mono { (e) }, None => span.muted { "—" } } }
-                        }
-                    }
-                }
-            }
+            (receivers_table(&st.alerts))
         }
     };
     page(StatusCode::OK, "Overview", Some(Nav::Overview), body)
@@ -702,17 +896,22 @@ async fn incidents(State(d): State<Dash>, Query(q): Query<StateQuery>) -> Respon
     page(StatusCode::OK, "Incidents", Some(Nav::Incidents), body)
 }
 
-/// One row of an incident's timeline: a probe, or a lifecycle mark.
+/// One row of an incident's timeline: a probe, a lifecycle mark, or what
+/// an analyst did.
 enum Row<'a> {
     Probe(&'a ProbeView),
     Mark(Ts, &'static str),
+    Action(&'a ActionView),
 }
 
 impl Row<'_> {
-    fn time(&self) -> Ts {
+    /// At one instant: the probe, then what it caused, then what people
+    /// did about it.
+    fn key(&self) -> (Ts, u8) {
         match self {
-            Row::Probe(p) => p.time,
-            Row::Mark(t, _) => *t,
+            Row::Probe(p) => (p.time, 0),
+            Row::Mark(t, _) => (*t, 1),
+            Row::Action(a) => (a.time, 2),
         }
     }
 }
@@ -730,10 +929,11 @@ async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
             .into_iter()
             .filter(|p| p.site == inc.site)
             .collect();
-        Ok(Some((inc, probes)))
+        let actions = store.incident_actions(&inc.id)?;
+        Ok(Some((inc, probes, actions)))
     })
     .await;
-    let (inc, probes) = match found {
+    let (inc, probes, actions) = match found {
         Ok(Some(x)) => x,
         Ok(None) => {
             return page(
@@ -753,6 +953,9 @@ async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
         .rev()
         .find(|p| p.time < inc.first_seen && p.outcome == OutcomeKind::Clean);
     let mut rows: Vec<Row<'_>> = shown.iter().map(Row::Probe).collect();
+    // Every action, even those older than the probes shown: there are few,
+    // and each is a decision the timeline must not hide.
+    rows.extend(actions.iter().map(Row::Action));
     rows.push(Row::Mark(inc.first_seen, "first seen: incident opened"));
     if inc.last_seen != inc.first_seen {
         rows.push(Row::Mark(inc.last_seen, "last seen exposed"));
@@ -760,13 +963,19 @@ async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
     if let Some(t) = inc.resolved_at {
         rows.push(Row::Mark(t, "resolved"));
     }
-    // Stable: a mark sorts after the probe at the same instant.
-    rows.sort_by_key(|r| (r.time(), matches!(r, Row::Mark(..))));
+    rows.sort_by_key(Row::key);
+    let dismissal = dismissal_in_force(&actions);
     let counts = |k: OutcomeKind| probes.iter().filter(|p| p.outcome == k).count();
     let body = html! {
         h1 { "Incident " span.mono #incident-id { (inc.id) } }
         dl.facts {
             dt { "State" } dd #incident-state { (state_badge(inc.state)) }
+            @if let Some(d) = dismissal {
+                dt { "False positive" } dd #incident-dismissal {
+                    "dismissed " (time_cell(d.time)) " by " span.actor { (d.actor) }
+                    "; that listing is ignored for this entry on this site"
+                }
+            }
             dt { "Site" } dd { (inc.site) }
             dt { "Entry ref" } dd { a href=(entry_href(&inc.entry_ref)) { (inc.entry_ref) } }
             dt { "Number" } dd.mono #incident-number { (inc.masked_number) }
@@ -785,6 +994,12 @@ async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
                 (counts(OutcomeKind::Exposed)) " exposed, "
                 (counts(OutcomeKind::Inconclusive)) " inconclusive)"
             }
+        }
+        h2 { "Actions" }
+        @if actions.is_empty() {
+            p.muted #no-actions { "Nobody has acknowledged or dismissed this incident." }
+        } @else {
+            (actions_table(&actions))
         }
         h2 { "Timeline" }
         @if hidden > 0 {
@@ -805,6 +1020,13 @@ async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
                         Row::Mark(t, what) => tr.mark {
                             td { (time_cell(*t)) }
                             td colspan="4" { (what) }
+                        },
+                        Row::Action(a) => tr.action {
+                            td { (time_cell(a.time)) }
+                            td colspan="4" {
+                                (action_label(a.action)) " by " span.actor { (a.actor) }
+                                ": " span.reason { (a.reason) }
+                            }
                         },
                     }
                 }
@@ -968,6 +1190,207 @@ mod tests {
             s.create(b"token");
         }
         assert!(s.live.lock().unwrap().len() <= MAX_SESSIONS);
+    }
+
+    const T0: Ts = time::macros::datetime!(2026-11-27 21:40:00 UTC);
+
+    fn act(action: IncidentAction, actor: &str, reason: &str, min: i64) -> ActionView {
+        ActionView {
+            incident_id: "inc_1".into(),
+            action,
+            actor: actor.into(),
+            reason: reason.into(),
+            time: T0 + time::Duration::minutes(min),
+        }
+    }
+
+    #[test]
+    fn acknowledged_looks_different_from_open() {
+        let open = state_badge(IncidentState::Open).into_string();
+        let acked = state_badge(IncidentState::Acknowledged).into_string();
+        assert!(open.contains("s-open") && !open.contains("s-acknowledged"));
+        assert!(acked.contains("s-acknowledged") && acked.contains(">acknowledged<"));
+        assert!(acked.contains("only after clean probes"), "{acked}");
+        assert!(CSS.contains(".badge.s-acknowledged { border-style: dashed; }"));
+    }
+
+    #[test]
+    fn only_an_unwithdrawn_dismissal_is_in_force() {
+        use IncidentAction::*;
+        assert!(dismissal_in_force(&[]).is_none());
+        assert!(dismissal_in_force(&[act(Ack, "a", "r", 0)]).is_none());
+        let d = [act(Dismiss, "bob", "r", 0), act(Ack, "a", "r", 1)];
+        assert_eq!(
+            dismissal_in_force(&d).map(|a| a.actor.as_str()),
+            Some("bob")
+        );
+        let withdrawn = [act(Dismiss, "bob", "r", 0), act(Undismiss, "eve", "r", 1)];
+        assert!(dismissal_in_force(&withdrawn).is_none());
+        let again = [
+            act(Dismiss, "bob", "r", 0),
+            act(Undismiss, "eve", "r", 1),
+            act(Dismiss, "dan", "r", 2),
+        ];
+        assert_eq!(
+            dismissal_in_force(&again).map(|a| a.actor.as_str()),
+            Some("dan")
+        );
+    }
+
+    #[test]
+    fn actions_are_listed_escaped() {
+        let h = actions_table(&[
+            act(IncidentAction::Ack, "alice & <bob>", "<b>on it</b>", 0),
+            act(IncidentAction::Dismiss, "carol", "a namesake", 5),
+        ])
+        .into_string();
+        assert!(h.contains("alice &amp; &lt;bob&gt;"), "{h}");
+        assert!(h.contains("&lt;b&gt;on it&lt;/b&gt;"), "{h}");
+        assert!(!h.contains("<b>"), "{h}");
+        assert!(h.contains(">acknowledged<") && h.contains(">dismissed as a false positive<"));
+        assert!(h.contains("2026-11-27T21:45:00Z"), "{h}");
+    }
+
+    #[test]
+    fn timeline_rows_sort_probe_then_mark_then_action() {
+        let p = ProbeView {
+            time: T0,
+            site: "118.dk".into(),
+            outcome: OutcomeKind::Exposed,
+            http_status: Some(200),
+            page_sha256: None,
+            reason: None,
+            why: vec![],
+        };
+        let a = act(IncidentAction::Ack, "a", "r", 0);
+        let early = act(IncidentAction::Ack, "a", "r", -1);
+        let mut rows = [
+            Row::Action(&a),
+            Row::Mark(T0, "first seen: incident opened"),
+            Row::Probe(&p),
+            Row::Action(&early),
+        ];
+        rows.sort_by_key(Row::key);
+        let kinds: Vec<&str> = rows
+            .iter()
+            .map(|r| match r {
+                Row::Probe(_) => "probe",
+                Row::Mark(..) => "mark",
+                Row::Action(a) if a.time < T0 => "early action",
+                Row::Action(_) => "action",
+            })
+            .collect();
+        assert_eq!(kinds, ["early action", "probe", "mark", "action"]);
+    }
+
+    #[test]
+    fn silences_show_scope_expiry_and_escaped_reason() {
+        let s = SilenceView {
+            id: "sil_1".into(),
+            site: Some("118.dk".into()),
+            event_type: None,
+            cohort: None,
+            reason: "<b>x</b>".into(),
+            created_by: "dave".into(),
+            created_at: T0,
+            expires_at: T0 + time::Duration::hours(2),
+            ended_at: None,
+        };
+        let h = silences_table(&[s], T0 + time::Duration::minutes(1)).into_string();
+        assert!(h.contains("<td>118.dk</td>"), "{h}");
+        assert_eq!(h.matches(">any<").count(), 2, "{h}");
+        assert!(
+            h.contains("2026-11-27T23:40:00Z") && h.contains("(in 1h 59m)"),
+            "{h}"
+        );
+        assert!(
+            h.contains("&lt;b&gt;x&lt;/b&gt;") && !h.contains("<b>"),
+            "{h}"
+        );
+        assert_eq!(remaining(T0, T0), "ending");
+        assert_eq!(remaining(T0 + time::Duration::seconds(90), T0), "in 1m 30s");
+    }
+
+    #[test]
+    fn a_failed_reload_is_red_with_its_error() {
+        let failed = reload_notice(&wire::LastReload {
+            result: "error",
+            time: "2026-11-27T21:40:00Z".into(),
+            error: Some("config.toml:20: sites[0].rate: expected N/s, found \"<fast>\"".into()),
+            needs_restart: vec![],
+        })
+        .into_string();
+        assert!(failed.contains("class=\"callout failed\"") && failed.contains("role=\"alert\""));
+        assert!(failed.contains("FAILED"));
+        assert!(
+            failed.contains("sites[0].rate: expected N/s, found &quot;&lt;fast&gt;&quot;"),
+            "{failed}"
+        );
+        let ok = reload_notice(&wire::LastReload {
+            result: "ok",
+            time: "2026-11-27T21:40:00Z".into(),
+            error: None,
+            needs_restart: vec!["api.listen".into(), "store.path".into()],
+        })
+        .into_string();
+        assert!(!ok.contains("failed") && !ok.contains("role="), "{ok}");
+        assert!(
+            ok.contains("<code>api.listen</code>, <code>store.path</code>"),
+            "{ok}"
+        );
+    }
+
+    #[test]
+    fn robots_overrides_show_their_reason_and_delay() {
+        let honoured = robots_cell(&wire::RobotsStatus {
+            honoured: true,
+            reason: None,
+            crawl_delay_seconds: None,
+        })
+        .into_string();
+        assert!(honoured.contains("honoured") && !honoured.contains("not honoured"));
+        let paced = robots_cell(&wire::RobotsStatus {
+            honoured: true,
+            reason: None,
+            crawl_delay_seconds: Some(4.0),
+        })
+        .into_string();
+        assert!(paced.contains("Crawl-delay 4 s"), "{paced}");
+        let over = robots_cell(&wire::RobotsStatus {
+            honoured: false,
+            reason: Some("contract §4 & <written> consent".into()),
+            crawl_delay_seconds: None,
+        })
+        .into_string();
+        assert!(over.contains("not honoured"), "{over}");
+        assert!(
+            over.contains("contract §4 &amp; &lt;written&gt; consent"),
+            "{over}"
+        );
+        assert_eq!(seconds(1.5), "1.5 s");
+        assert_eq!(seconds(0.25), "0.25 s");
+        assert_eq!(seconds(10.0), "10 s");
+    }
+
+    #[test]
+    fn receivers_show_since_when_they_fail() {
+        let r = |since: Option<&str>| wire::ReceiverStatus {
+            receiver: "webhook:ops".into(),
+            undelivered_events: 0,
+            pending_messages: 1,
+            delivered_messages: 0,
+            failing: since.is_some(),
+            failing_since: since.map(String::from),
+            last_error: since.map(|_| "http 410".into()),
+        };
+        let h = receivers_table(&[r(Some("2026-11-27T21:40:00Z")), r(None)]).into_string();
+        assert!(
+            h.contains(
+                "<td class=\"failing-since\"><span class=\"mono\">2026-11-27T21:40:00Z</span></td>"
+            ),
+            "{h}"
+        );
+        assert!(h.contains(">failing<") && h.contains(">ok<"), "{h}");
     }
 
     #[test]

@@ -224,6 +224,210 @@ async fn dashboard_login_overview_and_incident_timeline_in_chromium() {
     assert_eq!(daemon.stop(), Some(0));
 }
 
+/// What analysts and ops now do elsewhere shows on the pages: an ack from
+/// the CLI (on the incident, in its actions and its timeline), a silence, a
+/// failing receiver, a failed reload, a robots.txt override. Everything
+/// people typed comes back escaped, and no roster data appears. Plain HTTP,
+/// so it runs without a browser.
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_shows_actions_silences_reload_and_overrides() {
+    const ROBOTS_REASON: &str = "written consent, ticket <OPS-7>";
+    let env = Env::new(Knobs {
+        site_extra: format!("robots_txt = false\nrobots_txt_reason = \"{ROBOTS_REASON}\""),
+        ..Knobs::default()
+    })
+    .await;
+    // A 4xx other than 429 marks the receiver failing at once.
+    env.receiver.fail_next(u32::MAX, 410, None);
+    env.import(ROSTER);
+    env.sim.add(listing(
+        "Søren Friis",
+        "13500003",
+        "Bøgevej 7",
+        "5000 Odense C",
+    ));
+    let daemon = env.spawn_daemon();
+    let mut id = String::new();
+    let opened = eventually(WAIT, || {
+        let v = json(&env.cmd(&["--json", "incidents", "--open"]));
+        match v["incidents"].as_array() {
+            Some(a) if a.len() == 1 => {
+                id = a[0]["id"].as_str().unwrap().to_string();
+                true
+            }
+            _ => false,
+        }
+    })
+    .await;
+    assert!(opened, "no incident opened: {}", daemon.log());
+
+    let out = env.cmd(&[
+        "ack",
+        &id,
+        "--reason",
+        "customer called <i>today</i>",
+        "--by",
+        "alice & bob",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.cmd(&[
+        "--json", "silence", "add", "--for", "1h", "--reason", "<b>x</b>", "--by", "dave",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let silence_id = json(&out)["id"].as_str().unwrap().to_string();
+    assert!(
+        eventually(WAIT, || json(&env.cmd(&["--json", "status"]))["alerts"][0]
+            ["failing_since"]
+            .is_string())
+        .await,
+        "the receiver never failed: {}",
+        daemon.log()
+    );
+
+    // A reload with a bad rate: the daemon runs on, and says so.
+    let good = std::fs::read_to_string(env.config()).unwrap();
+    assert_eq!(good.matches("rate = \"50/s\"").count(), 1);
+    std::fs::write(
+        env.config(),
+        good.replace("rate = \"50/s\"", "rate = \"fast\""),
+    )
+    .unwrap();
+    daemon.hup();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let st: Value = http
+            .get(env.api("/api/v1/status"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if st["last_reload"]["result"] == "error" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed reload in status: {st}\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let session = log_in(&http, &env).await;
+    let get = |path: String| {
+        let (http, session) = (http.clone(), session.clone());
+        let url = env.api(&path);
+        async move {
+            let r = http
+                .get(url)
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+
+    // --- The overview.
+    let html = get("/dashboard".into()).await;
+    assert_no_pii(&html, "overview");
+    let reload = element(&html, "id=\"last-reload\"", "</div>");
+    assert!(
+        reload.contains("class=\"callout failed\"") && reload.contains("FAILED"),
+        "{reload}"
+    );
+    assert!(
+        reload.contains("config.toml:") && reload.contains("sites[0].rate"),
+        "{reload}"
+    );
+    let silences = element(&html, "id=\"silences\"", "</table>");
+    for want in [silence_id.as_str(), "dave", "&lt;b&gt;x&lt;/b&gt;", ">any<"] {
+        assert!(
+            silences.contains(want),
+            "silences lack {want:?}: {silences}"
+        );
+    }
+    assert!(!html.contains("<b>x</b>"), "a reason went out unescaped");
+    let receivers = element(&html, "class=\"receivers\"", "</table>");
+    assert!(
+        receivers.contains(">failing<")
+            && receivers.contains("<td class=\"failing-since\"><span class=\"mono\">20"),
+        "{receivers}"
+    );
+    let sites = element(&html, "class=\"sites\"", "</table>");
+    assert!(sites.contains("not honoured"), "{sites}");
+    assert!(
+        sites.contains("written consent, ticket &lt;OPS-7&gt;"),
+        "{sites}"
+    );
+
+    // --- The incident.
+    let html = get(format!("/dashboard/incidents/{id}")).await;
+    assert_no_pii(&html, "incident");
+    assert!(
+        html.contains("<dd id=\"incident-state\"><span class=\"badge s-acknowledged\""),
+        "not shown acknowledged: {html}"
+    );
+    let actions = element(&html, "id=\"actions\"", "</table>");
+    for want in [
+        "acknowledged",
+        "alice &amp; bob",
+        "customer called &lt;i&gt;today&lt;/i&gt;",
+    ] {
+        assert!(actions.contains(want), "actions lack {want:?}: {actions}");
+    }
+    let timeline = element(&html, "id=\"timeline\"", "</table>");
+    let opened_at = timeline
+        .find("first seen: incident opened")
+        .expect("the opening mark");
+    let acked_at = timeline
+        .find("<tr class=\"action\">")
+        .expect("the ack in the timeline");
+    assert!(
+        opened_at < acked_at,
+        "the ack precedes the opening: {timeline}"
+    );
+    assert!(
+        timeline[acked_at..].contains("alice &amp; bob"),
+        "{timeline}"
+    );
+    assert!(!html.contains("<i>today"), "a reason went out unescaped");
+
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+/// Logs in with the API token; returns the `name=value` cookie to send.
+async fn log_in(http: &reqwest::Client, env: &Env) -> String {
+    let r = http
+        .post(env.api("/dashboard/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// The markup from the tag holding the first `start` (an attribute) up to
+/// the next `end` that follows it.
+fn element<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let at = html
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in the page: {html}"));
+    let from = html[..at].rfind('<').unwrap_or(at);
+    let rest = &html[from..];
+    &rest[..rest.find(end).map_or(rest.len(), |i| i + end.len())]
+}
+
 /// What one browser session checks, start to end.
 fn browse(bin: &Path, profile: &Path, base: &str, incident_id: &str, shots: &Path) {
     let browser = Browser::launch(bin, profile);
@@ -274,6 +478,9 @@ fn browse(bin: &Path, profile: &Path, base: &str, incident_id: &str, shots: &Pat
         page.count("table.sites .strip span") > 0,
         "no recent outcomes"
     );
+    assert_eq!(page.text("table.sites td.robots"), "honoured");
+    assert!(page.text("#no-silences").starts_with("None in force"));
+    assert_eq!(page.count("#last-reload"), 0, "no reload happened");
     assert_no_pii(&page.html(), "overview");
     page.screenshot(&shots.join("overview.png"));
 
@@ -308,6 +515,7 @@ fn browse(bin: &Path, profile: &Path, base: &str, incident_id: &str, shots: &Pat
         page.text("#timeline")
             .contains("first seen: incident opened")
     );
+    assert!(page.text("#no-actions").starts_with("Nobody has"));
     assert_no_pii(&page.html(), "incident");
     page.screenshot(&shots.join("incident.png"));
 

@@ -316,19 +316,23 @@ pub async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>>) -> P
                     break;
                 }
                 Ok(Page::Hits { listings, more }) => {
-                    let visible: Vec<&Listing> = match lens {
-                        Some(l) if !l.dismissed.is_empty() => listings
-                            .iter()
-                            .filter(|x| !l.dismissed.contains(&l.pseudo.listing(x)))
-                            .collect(),
-                        _ => listings.iter().collect(),
+                    // Only an entry with a dismissal pays for filtering.
+                    let filtered: Option<Vec<Listing>> = match lens {
+                        Some(l) if !l.dismissed.is_empty() => Some(
+                            listings
+                                .iter()
+                                .filter(|x| !l.dismissed.contains(&l.pseudo.listing(x)))
+                                .cloned()
+                                .collect(),
+                        ),
+                        _ => None,
                     };
-                    let owned: Vec<Listing> = visible.iter().map(|x| (*x).clone()).collect();
-                    let outcome = matcher::assess(entry, &owned);
+                    let shown: &[Listing] = filtered.as_deref().unwrap_or(listings);
+                    let outcome = matcher::assess(entry, shown);
                     if matches!(outcome, Outcome::Exposed { .. }) {
                         let mut res = base(outcome);
                         if let Some(l) = lens {
-                            res.listing_keys = owned
+                            res.listing_keys = shown
                                 .iter()
                                 .filter(|x| {
                                     matches!(

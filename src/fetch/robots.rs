@@ -234,6 +234,21 @@ mod tests {
         assert!(r.allowed(&url("/search/go?what=13500001")));
     }
 
+    /// A site (or a simulated one) that answers every path with its HTML
+    /// page has no robots rules: that must allow, not blind the site.
+    #[test]
+    fn an_html_page_or_empty_file_in_place_of_robots_txt_allows_everything() {
+        for body in [
+            "<!doctype html><html><head><title>118</title></head><body><p>Søg: navn, nummer</p></body></html>",
+            "",
+            "\u{feff}# nothing here\n",
+        ] {
+            let r = classify(&fetched(200, None, Some(body))).unwrap();
+            assert!(r.allowed(&url("/13500001/personer")), "{body:?}");
+            assert_eq!(r.crawl_delay(), None);
+        }
+    }
+
     #[test]
     fn status_codes_follow_rfc_9309() {
         for s in [400, 401, 403, 404, 410, 451] {

@@ -379,9 +379,21 @@ pub(super) fn queue_reminders(
     repeat: std::time::Duration,
     routes: &Routes,
 ) -> Result<u64, StoreError> {
-    let tx = immediate(conn)?;
     let t = ms(now);
     let cutoff = t.saturating_sub(i64::try_from(repeat.as_millis()).unwrap_or(i64::MAX));
+    // This runs every few seconds and almost never finds anything: look
+    // without taking the write lock first.
+    let any: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM incidents WHERE state = 'open'
+                 AND (last_notified_at IS NULL OR last_notified_at <= ?1))",
+        )
+        .and_then(|mut s| s.query_row([cutoff], |r| r.get(0)))
+        .map_err(sql)?;
+    if !any {
+        return Ok(0);
+    }
+    let tx = immediate(conn)?;
     let due: Vec<(String, String, Option<String>, Option<i64>)> = {
         let mut stmt = tx
             .prepare_cached(

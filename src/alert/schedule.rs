@@ -75,6 +75,10 @@ pub async fn digest(app: App, notify: Arc<Notify>, cancel: CancellationToken) {
         };
         let a = app.clone();
         let queued = blocking(move || {
+            // Cheap check first: the figures cost a coverage scan per site.
+            if a.store().last_digest_day()?.as_deref() == Some(day.as_str()) {
+                return Ok(false);
+            }
             let payload = digest_payload(&a, &day)?.to_string();
             let routes = a.engine.routes.clone();
             a.store().queue_digest(&day, &payload, now(), &routes)

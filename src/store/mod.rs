@@ -889,6 +889,11 @@ impl Store {
         self.with(|c| people::queue_digest(c, day, payload, now, routes))
     }
 
+    /// The day (`YYYY-MM-DD`) of the last digest queued, if any.
+    pub fn last_digest_day(&self) -> Result<Option<String>, StoreError> {
+        self.with(|c| people::last_digest_day(c))
+    }
+
     /// (site, outcome, count) of probes since `since`.
     pub fn probe_counts_since(&self, since: Ts) -> Result<Vec<(String, String, u64)>, StoreError> {
         self.with(|c| people::probe_counts_since(c, since))

@@ -470,6 +470,16 @@ pub(super) fn queue_digest(
     Ok(true)
 }
 
+/// The day of the last digest queued, if any.
+pub(super) fn last_digest_day(conn: &Connection) -> Result<Option<String>, StoreError> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'digest_day'", [], |r| {
+        r.get::<_, Vec<u8>>(0)
+    })
+    .optional()
+    .map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    .map_err(sql)
+}
+
 /// Probe counts by outcome since `since`, per site.
 pub(super) fn probe_counts_since(
     conn: &Connection,

@@ -2057,10 +2057,15 @@ fn silences_match_site_type_and_cohort_and_hold_back_deliveries() {
 fn digest_is_queued_once_per_day_and_receiver_health_tells_the_others() {
     let (_d, store) = new_store();
     let rx = receivers();
+    assert_eq!(store.last_digest_day().unwrap(), None);
     assert!(
         store
             .queue_digest("2026-11-28", "{\"n\":1}", t(1), &rx)
             .unwrap()
+    );
+    assert_eq!(
+        store.last_digest_day().unwrap().as_deref(),
+        Some("2026-11-28")
     );
     assert!(
         !store

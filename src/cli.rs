@@ -490,16 +490,18 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         .map_err(|e| Failure::operational(e.to_string()))??;
     // One pending request is enough: a reload reads the file as it is then.
     let (reload_tx, requests) = tokio::sync::mpsc::channel(1);
+    // Installed now, before READY=1 is sent: a SIGHUP that arrived before
+    // the first poll of `shutdown` would otherwise kill the daemon (the
+    // default action), and a SIGTERM would skip the graceful stop.
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return Err(Failure::operational("cannot install signal handlers"));
+    };
     let shutdown = async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            tracing::error!("Cannot install signal handlers.");
-            return;
-        };
         loop {
             tokio::select! {
                 _ = term.recv() => { tracing::info!("SIGTERM received."); return; }

@@ -713,6 +713,7 @@ fn json_item(s: &JsonSpec, item: &Value) -> Raw {
 mod tests {
     use super::*;
     use crate::domain::E164;
+    use crate::sites::testing::{L, Want, assert_page};
     use proptest::prelude::*;
 
     macro_rules! fixture {
@@ -774,35 +775,9 @@ mod tests {
         Declarative::new(&spec).unwrap_or_else(|(k, m)| panic!("{k}: {m}"))
     }
 
-    #[derive(Debug, PartialEq)]
-    struct L<'a>(Option<&'a str>, Vec<&'a str>, Option<&'a str>);
-
-    fn summary(l: &Listing) -> L<'_> {
-        L(
-            l.name.as_deref(),
-            l.phones.iter().map(String::as_str).collect(),
-            l.address.as_ref().map(|a| a.text.as_str()),
-        )
-    }
-
-    enum Want<'a> {
-        Hits(Vec<L<'a>>, bool),
-        NoHits,
-        Unparseable(&'a str),
-    }
-
     fn check(a: &Declarative, body: &str, want: Want<'_>) {
         let got = a.parse(body, 1);
-        match (want, &got) {
-            (Want::Hits(ls, more), Ok(Page::Hits { listings, more: m })) => {
-                let got: Vec<L<'_>> = listings.iter().map(summary).collect();
-                assert_eq!(got, ls);
-                assert_eq!(*m, more, "more");
-            }
-            (Want::NoHits, Ok(Page::NoHits)) => {}
-            (Want::Unparseable(r), Err(Unparseable(g))) => assert_eq!(g, r),
-            (_, got) => panic!("unexpected {got:?}"),
-        }
+        assert_page(&got, want);
     }
 
     fn number(n: &str) -> Query {

@@ -266,6 +266,7 @@ fn address_lines(el: ElementRef<'_>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sites::testing::{L, Want, assert_page};
     use proptest::prelude::*;
 
     fn adapter() -> Dk118 {
@@ -278,36 +279,9 @@ mod tests {
         };
     }
 
-    /// A listing as the tests expect it: name, phones, address text.
-    #[derive(Debug, PartialEq)]
-    struct L<'a>(Option<&'a str>, Vec<&'a str>, Option<&'a str>);
-
-    fn summary(l: &Listing) -> L<'_> {
-        L(
-            l.name.as_deref(),
-            l.phones.iter().map(String::as_str).collect(),
-            l.address.as_ref().map(|a| a.text.as_str()),
-        )
-    }
-
-    enum Want<'a> {
-        Hits(Vec<L<'a>>, bool),
-        NoHits,
-        Unparseable(&'a str),
-    }
-
     fn check(body: &str, want: Want<'_>) {
         let got = adapter().parse(body);
-        match (want, &got) {
-            (Want::Hits(ls, more), Ok(Page::Hits { listings, more: m })) => {
-                let got: Vec<L<'_>> = listings.iter().map(summary).collect();
-                assert_eq!(got, ls);
-                assert_eq!(*m, more, "more");
-            }
-            (Want::NoHits, Ok(Page::NoHits)) => {}
-            (Want::Unparseable(r), Err(Unparseable(g))) => assert_eq!(g, r),
-            (_, got) => panic!("unexpected {got:?}"),
-        }
+        assert_page(&got, want);
     }
 
     #[test]

@@ -499,6 +499,7 @@ fn address_of(m: &Map<String, Value>) -> Result<ListedAddress, &'static str> {
 mod tests {
     use super::*;
     use crate::domain::E164;
+    use crate::sites::testing::{L, Want, assert_page};
     use proptest::prelude::*;
 
     fn adapter() -> Eniro {
@@ -509,24 +510,6 @@ mod tests {
         ($name:literal) => {
             include_str!(concat!("../../tests/fixtures/eniro/", $name))
         };
-    }
-
-    /// A listing as the tests expect it: name, phones, address text.
-    #[derive(Debug, PartialEq)]
-    struct L<'a>(Option<&'a str>, Vec<&'a str>, Option<&'a str>);
-
-    fn summary(l: &Listing) -> L<'_> {
-        L(
-            l.name.as_deref(),
-            l.phones.iter().map(String::as_str).collect(),
-            l.address.as_ref().map(|a| a.text.as_str()),
-        )
-    }
-
-    enum Want<'a> {
-        Hits(Vec<L<'a>>, bool),
-        NoHits,
-        Unparseable(&'a str),
     }
 
     /// Which route a fixture is for: HTML (with the build id it should
@@ -549,16 +532,7 @@ mod tests {
 
     fn check(body: &str, route: Route<'_>, want: Want<'_>) {
         let got = parse(body, &route);
-        match (want, &got) {
-            (Want::Hits(ls, more), Ok(Page::Hits { listings, more: m })) => {
-                let got: Vec<L<'_>> = listings.iter().map(summary).collect();
-                assert_eq!(got, ls);
-                assert_eq!(*m, more, "more");
-            }
-            (Want::NoHits, Ok(Page::NoHits)) => {}
-            (Want::Unparseable(r), Err(Unparseable(g))) => assert_eq!(g, r),
-            (_, got) => panic!("unexpected {got:?}"),
-        }
+        assert_page(&got, want);
     }
 
     fn listings(body: &str, route: Route<'_>) -> Vec<Listing> {

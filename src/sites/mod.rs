@@ -121,3 +121,42 @@ pub fn looks_like_challenge(body: &str) -> bool {
     .iter()
     .any(|m| head.contains(m))
 }
+
+/// What the adapters' fixture tests share: a listing reduced to what they
+/// compare, and the expected page.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Page, Unparseable};
+    use crate::domain::Listing;
+
+    /// A listing as the tests expect it: name, phones, address text.
+    #[derive(Debug, PartialEq)]
+    pub(crate) struct L<'a>(pub Option<&'a str>, pub Vec<&'a str>, pub Option<&'a str>);
+
+    fn summary(l: &Listing) -> L<'_> {
+        L(
+            l.name.as_deref(),
+            l.phones.iter().map(String::as_str).collect(),
+            l.address.as_ref().map(|a| a.text.as_str()),
+        )
+    }
+
+    pub(crate) enum Want<'a> {
+        Hits(Vec<L<'a>>, bool),
+        NoHits,
+        Unparseable(&'a str),
+    }
+
+    pub(crate) fn assert_page(got: &Result<Page, Unparseable>, want: Want<'_>) {
+        match (want, got) {
+            (Want::Hits(ls, more), Ok(Page::Hits { listings, more: m })) => {
+                let got: Vec<L<'_>> = listings.iter().map(summary).collect();
+                assert_eq!(got, ls);
+                assert_eq!(*m, more, "more");
+            }
+            (Want::NoHits, Ok(Page::NoHits)) => {}
+            (Want::Unparseable(r), Err(Unparseable(g))) => assert_eq!(g, r),
+            (_, got) => panic!("unexpected {got:?}"),
+        }
+    }
+}

@@ -101,6 +101,21 @@ struct NotifySocket {
     path: PathBuf,
 }
 
+/// Starts the daemon with a notify socket and waits for its READY=1.
+async fn start_ready(env: &Env) -> (NotifySocket, Daemon) {
+    let notify = NotifySocket::bind(env);
+    let daemon = env.spawn_daemon_with(&[("NOTIFY_SOCKET", notify.path.as_os_str())]);
+    assert!(
+        notify
+            .wait_for("READY=1", Duration::from_secs(20))
+            .await
+            .is_some(),
+        "{}",
+        daemon.log()
+    );
+    (notify, daemon)
+}
+
 impl NotifySocket {
     fn bind(env: &Env) -> NotifySocket {
         let path = env.path("notify");
@@ -187,16 +202,7 @@ async fn reload_adds_a_site_changes_another_and_loses_no_probe() {
     // below always catch one.
     env.sim.set_delay(Duration::from_millis(600));
     write_config(&env, env.api_port, &[site_a(&env, "4/s", true)]);
-    let notify = NotifySocket::bind(&env);
-    let mut daemon = env.spawn_daemon_with(&[("NOTIFY_SOCKET", notify.path.as_os_str())]);
-    assert!(
-        notify
-            .wait_for("READY=1", Duration::from_secs(20))
-            .await
-            .is_some(),
-        "never ready: {}",
-        daemon.log()
-    );
+    let (notify, mut daemon) = start_ready(&env).await;
 
     // Rewrite: A's rate changes, B joins, the API token rotates, and the
     // listen address moves (which needs a restart).
@@ -309,16 +315,7 @@ async fn a_bad_config_on_reload_changes_nothing_and_is_reported() {
     let env = Env::new(Knobs::default()).await;
     let sim_b = SimDirectory::start().await.unwrap();
     env.import(ROSTER);
-    let notify = NotifySocket::bind(&env);
-    let mut daemon = env.spawn_daemon_with(&[("NOTIFY_SOCKET", notify.path.as_os_str())]);
-    assert!(
-        notify
-            .wait_for("READY=1", Duration::from_secs(20))
-            .await
-            .is_some(),
-        "{}",
-        daemon.log()
-    );
+    let (notify, mut daemon) = start_ready(&env).await;
     assert!(eventually(Duration::from_secs(10), || env.sim.request_count() > 0).await);
 
     // Valid TOML with one bad value, and a new site that must not start.
@@ -402,16 +399,7 @@ async fn a_reimport_and_sighup_get_new_entries_probed_next() {
     // 60 entries at 4/s: a 15 s cycle.
     env.import(&roster("A", "1351", 0..60));
     write_config(&env, env.api_port, &[site_a(&env, "4/s", true)]);
-    let notify = NotifySocket::bind(&env);
-    let daemon = env.spawn_daemon_with(&[("NOTIFY_SOCKET", notify.path.as_os_str())]);
-    assert!(
-        notify
-            .wait_for("READY=1", Duration::from_secs(20))
-            .await
-            .is_some(),
-        "{}",
-        daemon.log()
-    );
+    let (notify, daemon) = start_ready(&env).await;
     assert!(eventually(Duration::from_secs(10), || env.sim.request_count() >= 3).await);
 
     // Two new entries, imported mid-cycle.
@@ -463,16 +451,7 @@ async fn sigterm_during_a_reload_stops_at_once() {
     // Each answer takes 15 s, so the reload's drain would wait that long.
     env.sim.set_delay(Duration::from_secs(15));
     write_config(&env, env.api_port, &[site_a(&env, "4/s", true)]);
-    let notify = NotifySocket::bind(&env);
-    let daemon = env.spawn_daemon_with(&[("NOTIFY_SOCKET", notify.path.as_os_str())]);
-    assert!(
-        notify
-            .wait_for("READY=1", Duration::from_secs(20))
-            .await
-            .is_some(),
-        "{}",
-        daemon.log()
-    );
+    let (notify, daemon) = start_ready(&env).await;
     // The first request is in flight (for 15 s).
     assert!(
         eventually(Duration::from_secs(10), || env.sim.request_count() == 1).await,

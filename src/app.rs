@@ -20,9 +20,10 @@ use crate::alert::Dispatcher;
 use crate::config::{Settings, SiteSettings};
 use crate::domain::OutcomeKind;
 use crate::domain::pseudonym::Pseudonymizer;
-use crate::engine::{Engine, Site, blocking};
+use crate::engine::{Engine, Site};
 use crate::fetch::RobotsPolicy;
 use crate::reload::{ReloadCounters, SiteTables, Supervisor};
+use crate::store::blocking;
 use crate::store::{Store, StoreError};
 use crate::wire;
 

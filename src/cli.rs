@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::app::App;
 use crate::config::{self, Settings};
 use crate::domain::{E164, Entry, OutcomeKind};
-use crate::engine::{self, blocking};
+use crate::engine;
 use crate::roster;
+use crate::store::blocking;
 use crate::store::{ImportOutcome, IncidentAction, NewSilence, Store};
 use crate::wire;
 
@@ -258,7 +259,9 @@ impl From<config::ConfigError> for Failure {
 impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
-            crate::store::StoreError::Invalid(m) => Failure::bad_input(m),
+            crate::store::StoreError::NotFound(m)
+            | crate::store::StoreError::Conflict(m)
+            | crate::store::StoreError::BadInput(m) => Failure::bad_input(m),
             e => Failure::operational(e.to_string()),
         }
     }
@@ -826,7 +829,9 @@ async fn incident_action(
     })
     .await
     .map_err(|e| match e {
-        crate::store::StoreError::Invalid(m) => Failure::bad_input(format!("ID: {m}")),
+        crate::store::StoreError::NotFound(m) | crate::store::StoreError::Conflict(m) => {
+            Failure::bad_input(format!("ID: {m}"))
+        }
         e => e.into(),
     })?;
     let res = wire::ActionResult {

@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 use crate::app::{App, LiveApp};
 use crate::domain::OutcomeKind;
 use crate::domain::incident::IncidentState;
-use crate::engine::blocking;
+use crate::store::blocking;
 use crate::store::{
     ActionView, IncidentAction, IncidentView, ProbeView, SilenceView, SiteCoverage, StoreError, Ts,
 };

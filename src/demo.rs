@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use crate::alert::receiver::{Received, Receiver};
 use crate::app::App;
 use crate::cli::{EXIT_FAILURE, EXIT_OK, Failure};
-use crate::engine::blocking;
 use crate::sim::{SimDirectory, SimListing};
 use crate::store::ImportOutcome;
+use crate::store::blocking;
 
 /// The synthetic roster: spare-series numbers and invented people only.
 pub const DEMO_ROSTER: &str = "\
@@ -209,7 +209,7 @@ secret_file = "webhook-secret"
     let pseudo = app.engine.pseudo.clone();
     let counts = blocking(move || {
         let mut rows = crate::roster::reader(DEMO_ROSTER.as_bytes(), "demo-roster.csv")
-            .map_err(|e| crate::store::StoreError::Sql(e.to_string()))?;
+            .map_err(|e| crate::store::StoreError::BadInput(e.to_string()))?;
         store.import_roster(&mut rows, &pseudo, time::OffsetDateTime::now_utc())
     })
     .await?;

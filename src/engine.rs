@@ -23,7 +23,7 @@ use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, Listing, Outcome, OutcomeKind, matcher};
 use crate::fetch::{SiteFetcher, mask_number_in_url};
 use crate::sites::{Adapter, Page, Query, eniro};
-use crate::store::{CycleCursor, NewProbe, Retention, Store, StoreError};
+use crate::store::{CycleCursor, NewProbe, Retention, Store, StoreError, blocking};
 
 /// Result pages read per query before giving up as inconclusive: a reverse
 /// lookup with more than 100 hits is not an answer we can vouch for.
@@ -411,16 +411,6 @@ impl ScanTotals {
         self.inconclusive += o.inconclusive;
         self.incidents_opened += o.incidents_opened;
         self.incidents_resolved += o.incidents_resolved;
-    }
-}
-
-/// Runs store calls off the async workers.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) => Err(StoreError::Sql(format!("store task failed: {e}"))),
     }
 }
 
@@ -828,7 +818,7 @@ impl Engine {
             match r {
                 Ok(Ok(t)) => totals.merge(&t),
                 Ok(Err(e)) => return Err(e),
-                Err(e) => return Err(StoreError::Sql(format!("scan task failed: {e}"))),
+                Err(e) => return Err(StoreError::Unavailable(format!("scan task failed: {e}"))),
             }
         }
         Ok(totals)
@@ -937,10 +927,10 @@ impl Recorder {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.tx
             .send(Job { probe, reply })
-            .map_err(|_| StoreError::Sql("probe recorder stopped".into()))?;
+            .map_err(|_| StoreError::Unavailable("probe recorder stopped".into()))?;
         answer
             .await
-            .map_err(|_| StoreError::Sql("probe recorder stopped".into()))?
+            .map_err(|_| StoreError::Unavailable("probe recorder stopped".into()))?
     }
 
     async fn run(
@@ -968,7 +958,7 @@ impl Recorder {
                 Err(e) => {
                     let msg = e.to_string();
                     for job in jobs {
-                        let _ = job.reply.send(Err(StoreError::Sql(msg.clone())));
+                        let _ = job.reply.send(Err(StoreError::Backend(msg.clone())));
                     }
                 }
             }

@@ -48,8 +48,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::{App, LiveApp};
 use crate::config::{self, ConfigError, Settings};
-use crate::engine::{Resume, Site, Stop, blocking};
+use crate::engine::{Resume, Site, Stop};
 use crate::store::ReloadRecord;
+use crate::store::blocking;
 
 /// Longest a reload waits for in-flight probes and deliveries to finish.
 /// Most finish within one request; one still parked in a site's pacer or

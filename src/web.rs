@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::app::{App, LiveApp};
-use crate::engine::blocking;
+use crate::store::blocking;
 use crate::wire;
 
 /// Every handler sees the App current when its request arrived (a reload
@@ -215,10 +215,9 @@ async fn act(app: App, id: String, body: JsonBody<ActionBody>, dismiss: bool) ->
             reason: b.reason,
         })
         .into_response(),
-        Err(crate::store::StoreError::Invalid(m)) if m.starts_with("no incident") => {
-            error(StatusCode::NOT_FOUND, &m)
-        }
-        Err(crate::store::StoreError::Invalid(m)) => error(StatusCode::CONFLICT, &m),
+        Err(crate::store::StoreError::NotFound(m)) => error(StatusCode::NOT_FOUND, &m),
+        Err(crate::store::StoreError::Conflict(m)) => error(StatusCode::CONFLICT, &m),
+        Err(crate::store::StoreError::BadInput(m)) => error(StatusCode::BAD_REQUEST, &m),
         Err(e) => internal(e),
     }
 }
@@ -302,7 +301,7 @@ async fn add_silence(State(app): State<App>, body: JsonBody<SilenceBody>) -> Res
     let store = app.store().clone();
     match blocking(move || store.add_silence(&new, now)).await {
         Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
-        Err(crate::store::StoreError::Invalid(m)) => error(StatusCode::BAD_REQUEST, &m),
+        Err(crate::store::StoreError::BadInput(m)) => error(StatusCode::BAD_REQUEST, &m),
         Err(e) => internal(e),
     }
 }

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AlertSettings, Channel, ChannelSettings};
 use crate::domain::incident::EventType;
 use crate::domain::route::Routes;
-use crate::engine::blocking;
+use crate::store::blocking;
 use crate::store::{EventIncident, MessageRow, Store, StoreError, Ts};
 use crate::wire::{MAX_INCIDENTS_PER_MESSAGE, WebhookBody, WebhookIncident};
 

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::domain::incident::IncidentState;
-use crate::engine::blocking;
 use crate::store::StoreError;
+use crate::store::blocking;
 
 fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()

@@ -124,7 +124,7 @@ pub(super) fn append_probe(
     time_ms: i64,
 ) -> Result<(), StoreError> {
     let payload = probe_payload(conn, probe_id)?
-        .ok_or_else(|| StoreError::Sql("audit: probe row vanished".into()))?;
+        .ok_or_else(|| StoreError::Corrupt("audit: probe row vanished".into()))?;
     append(conn, kind::PROBE, &probe_id.to_string(), &payload, time_ms).map(|_| ())
 }
 

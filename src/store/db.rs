@@ -133,7 +133,7 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(sql)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Sql(format!(
+        return Err(StoreError::Backend(format!(
             "cannot switch to WAL journal mode (got {mode})"
         )));
     }
@@ -200,7 +200,7 @@ fn sql_msg(e: &rusqlite::Error) -> String {
 }
 
 pub(super) fn sql(e: rusqlite::Error) -> StoreError {
-    StoreError::Sql(sql_msg(&e))
+    StoreError::Backend(sql_msg(&e))
 }
 
 // ---------------------------------------------------------------- times

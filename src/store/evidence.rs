@@ -39,7 +39,8 @@ pub(super) fn gunzip(gz: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// Keeps `body` as the evidence of probe `probe_id`.
 pub(super) fn keep(conn: &Connection, probe_id: i64, body: &[u8]) -> Result<(), StoreError> {
-    let gz = gzip(body).map_err(|e| StoreError::Sql(format!("cannot compress evidence: {e}")))?;
+    let gz =
+        gzip(body).map_err(|e| StoreError::Backend(format!("cannot compress evidence: {e}")))?;
     conn.prepare_cached(
         "INSERT INTO evidence (probe_id, body_gz, sha256, size, purged_at)
          VALUES (?1, ?2, ?3, ?4, NULL)",
@@ -201,6 +202,6 @@ pub(super) fn body(conn: &Connection, probe_id: i64) -> Result<Option<Vec<u8>>, 
         None => Ok(None),
         Some(gz) => gunzip(&gz)
             .map(Some)
-            .map_err(|e| StoreError::Sql(format!("cannot decompress evidence: {e}"))),
+            .map_err(|e| StoreError::Corrupt(format!("cannot decompress evidence: {e}"))),
     }
 }

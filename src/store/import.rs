@@ -129,7 +129,7 @@ fn import_in_tx(
                 }),
                 RosterRow::Valid { line, entry } => {
                     let line_i = i64::try_from(line)
-                        .map_err(|_| StoreError::Sql("line number out of range".into()))?;
+                        .map_err(|_| StoreError::BadInput("line number out of range".into()))?;
                     let addr = entry.address.as_ref();
                     let n = insert
                         .execute(params![

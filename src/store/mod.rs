@@ -42,12 +42,37 @@ pub type Ts = time::OffsetDateTime;
 pub enum StoreError {
     #[error("cannot open store {path}: {message}")]
     Open { path: String, message: String },
+    /// The database refused or failed a statement (SQL error, I/O, full disk).
     #[error("store error: {0}")]
-    Sql(String),
-    /// The request names something that does not exist or cannot take
-    /// this action (unknown incident, already resolved, ...).
+    Backend(String),
+    /// A stored value the store cannot have written (tampering, a bug).
+    #[error("store holds a malformed value: {0}")]
+    Corrupt(String),
+    /// The request names something that does not exist (unknown incident,
+    /// silence, message).
     #[error("{0}")]
-    Invalid(String),
+    NotFound(String),
+    /// The thing exists but cannot take this action now (already resolved,
+    /// already dismissed, ...).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request itself is malformed (no reason, a silence already over).
+    #[error("{0}")]
+    BadInput(String),
+    /// The store's worker is gone (its blocking task panicked, the probe
+    /// recorder stopped): the store itself may be fine.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Runs store calls off the async workers: every `Store` method blocks.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(StoreError::Unavailable(format!("store task failed: {e}"))),
+    }
 }
 
 /// One line of the roster file, already validated field by field by `roster`.
@@ -828,8 +853,8 @@ impl Store {
     }
 
     /// Acknowledges, dismisses or un-dismisses an incident, recorded with
-    /// who and when (and in the audit trail). `Invalid` for an unknown
-    /// incident or an action its state does not allow.
+    /// who and when (and in the audit trail). `NotFound` for an unknown
+    /// incident, `Conflict` for an action its state does not allow.
     pub fn incident_action(
         &self,
         incident_id: &str,

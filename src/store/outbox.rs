@@ -191,7 +191,7 @@ pub(super) fn next_message(
 }
 
 fn unknown_message() -> StoreError {
-    StoreError::Sql("no such message".into())
+    StoreError::NotFound("no such message".into())
 }
 
 pub(super) fn mark_delivered(

@@ -13,8 +13,8 @@ use super::{ActionView, IncidentAction, NewSilence, SilenceView, StoreError, Ts}
 use crate::domain::incident::{EventType, IncidentState};
 use crate::domain::route::{ALL_SITES, Routes};
 
-fn invalid(m: impl Into<String>) -> StoreError {
-    StoreError::Invalid(m.into())
+fn conflict(m: impl Into<String>) -> StoreError {
+    StoreError::Conflict(m.into())
 }
 
 fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
@@ -32,7 +32,7 @@ pub(super) fn act(
     now: Ts,
 ) -> Result<IncidentState, StoreError> {
     if reason.trim().is_empty() {
-        return Err(invalid("a reason is required"));
+        return Err(StoreError::BadInput("a reason is required".into()));
     }
     let tx = immediate(conn)?;
     let row: Option<(i64, String, String)> = tx
@@ -44,16 +44,16 @@ pub(super) fn act(
         .optional()
         .map_err(sql)?;
     let Some((entry_id, site, state)) = row else {
-        return Err(invalid(format!("no incident {incident_id}")));
+        return Err(StoreError::NotFound(format!("no incident {incident_id}")));
     };
-    let state = IncidentState::parse(&state)
-        .ok_or_else(|| StoreError::Sql("corrupt incident state".into()))?;
+    let state =
+        IncidentState::parse(&state).ok_or_else(|| StoreError::Corrupt("incident state".into()))?;
     let t = ms(now);
     let mut listing_keys: Vec<String> = Vec::new();
     let new_state = match action {
         IncidentAction::Ack => {
             if state == IncidentState::Resolved {
-                return Err(invalid(format!(
+                return Err(conflict(format!(
                     "incident {incident_id} is already resolved"
                 )));
             }
@@ -63,7 +63,7 @@ pub(super) fn act(
         IncidentAction::Dismiss => {
             listing_keys = incident_listing_keys(&tx, incident_id)?;
             if listing_keys.is_empty() {
-                return Err(invalid(format!(
+                return Err(conflict(format!(
                     "incident {incident_id} has no recorded listing to dismiss"
                 )));
             }
@@ -75,7 +75,7 @@ pub(super) fn act(
                 )
                 .map_err(sql)?;
             if already > 0 {
-                return Err(invalid(format!(
+                return Err(conflict(format!(
                     "incident {incident_id} is already dismissed"
                 )));
             }
@@ -107,7 +107,7 @@ pub(super) fn act(
                 )
                 .map_err(sql)?;
             if n == 0 {
-                return Err(invalid(format!("incident {incident_id} is not dismissed")));
+                return Err(conflict(format!("incident {incident_id} is not dismissed")));
             }
             let acked: i64 = tx
                 .query_row(
@@ -239,10 +239,12 @@ pub(super) fn add_silence(
     now: Ts,
 ) -> Result<String, StoreError> {
     if s.reason.trim().is_empty() {
-        return Err(invalid("a reason is required"));
+        return Err(StoreError::BadInput("a reason is required".into()));
     }
     if s.expires_at <= now {
-        return Err(invalid("the silence would already have expired"));
+        return Err(StoreError::BadInput(
+            "the silence would already have expired".into(),
+        ));
     }
     let tx = immediate(conn)?;
     let id = new_silence_id();

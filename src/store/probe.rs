@@ -87,7 +87,7 @@ fn record_in_tx(
         current
             .as_ref()
             .map(|(id, _)| id.clone())
-            .ok_or_else(|| StoreError::Sql("incident step without an incident".into()))
+            .ok_or_else(|| StoreError::Corrupt("incident step without an incident".into()))
     };
 
     let incident_id = match &step {

@@ -37,7 +37,7 @@ pub(super) fn pseudonym_key(conn: &mut Connection) -> Result<Vec<u8>, StoreError
         .map_err(sql)?;
     tx.commit().map_err(sql)?;
     if key.len() != PSEUDONYM_KEY_LEN {
-        return Err(StoreError::Sql(
+        return Err(StoreError::Corrupt(
             "stored pseudonym key has the wrong length".into(),
         ));
     }
@@ -80,7 +80,7 @@ pub(super) fn last_reload(conn: &Connection) -> Result<Option<ReloadRecord>, Sto
     else {
         return Ok(None);
     };
-    let bad = || StoreError::Sql("stored last_reload is malformed".into());
+    let bad = || StoreError::Corrupt("stored last_reload".into());
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
     let time = v["time"]
         .as_i64()

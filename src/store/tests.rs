@@ -930,7 +930,7 @@ fn record_probe_for_unknown_entry_fails_without_side_effects() {
             &receivers(),
         )
         .unwrap_err();
-    assert!(matches!(err, StoreError::Sql(_)), "{err}");
+    assert!(matches!(err, StoreError::Backend(_)), "{err}");
     assert_eq!(scalar(&store, "SELECT count(*) FROM incidents"), 0);
     assert_eq!(scalar(&store, "SELECT count(*) FROM probes"), 0);
     assert_eq!(scalar(&store, "SELECT count(*) FROM deliveries"), 0);
@@ -1891,7 +1891,7 @@ fn dismissal_names_the_listings_and_undo_reopens_a_quiet_incident() {
     let err = store
         .incident_action(&id, IncidentAction::Dismiss, "alice", "  ", t(2))
         .unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(_)));
+    assert!(matches!(err, StoreError::BadInput(_)));
     let st = store
         .incident_action(&id, IncidentAction::Dismiss, "alice", "shop number", t(2))
         .unwrap();
@@ -2050,7 +2050,7 @@ fn silences_match_site_type_and_cohort_and_hold_back_deliveries() {
             t(10),
         )
         .unwrap_err();
-    assert!(matches!(e, StoreError::Invalid(_)));
+    assert!(matches!(e, StoreError::BadInput(_)));
 }
 
 #[test]

@@ -22,7 +22,7 @@ use crate::alert::email::{EmailSettings, SmtpLogin, SmtpTls};
 use crate::domain::E164;
 use crate::domain::incident::EventType;
 use crate::domain::route::{Route, Routes};
-use crate::fetch::{ProxyUrl, Rate, RobotsPolicy, SecretHeaders, SitePolicy};
+use crate::fetch::{ProxyUrl, Rate, RobotsPolicy, SecretHeaders, SitePolicy, is_loopback_url};
 use crate::sites::declarative::{Declarative, DeclarativeSpec};
 use crate::sites::eniro::Eniro;
 use crate::sites::{Adapter, dk118::Dk118};
@@ -1432,15 +1432,6 @@ pub fn read_secret(path: &Path) -> std::io::Result<Vec<u8>> {
         }
     }
     Ok(v)
-}
-
-pub fn is_loopback_url(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
 }
 
 #[cfg(test)]

@@ -642,3 +642,14 @@ fn match_number_at(s: &[u8], at: usize, digits: &[u8]) -> Option<usize> {
     }
     Some(j)
 }
+
+/// Whether `url`'s host is this machine (`localhost`, 127.0.0.0/8, `::1`):
+/// the only hosts plain `http://` is accepted for.
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}

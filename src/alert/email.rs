@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::{MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use super::chat::{Context, headline};
 use super::webhook::Failure;
+pub use crate::config::{EmailSettings, SmtpLogin, SmtpTls};
 use crate::domain::incident::EventType;
 use crate::store::{EventIncident, Ts};
 use crate::wire::rfc3339;
@@ -36,49 +37,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// server that stops answering would otherwise hold the receiver's queue
 /// forever.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How the connection to the SMTP server is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// `smtps://`: TLS from the first byte.
-    Implicit,
-    /// `starttls = "required"`: no STARTTLS, no mail (and no credentials).
-    Required,
-    /// `starttls = "opportunistic"`: STARTTLS when offered, else in clear.
-    Opportunistic,
-    /// `starttls = "never"`: in clear; configuration allows it only for a
-    /// loopback host.
-    Never,
-}
-
-/// `username` and the contents of `password_file`.
-#[derive(Clone)]
-pub struct SmtpLogin {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for SmtpLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpLogin")
-            .field("username", &self.username)
-            .field("password", &"[REDACTED]")
-            .finish()
-    }
-}
-
-/// One validated `[[alerts.email]]`.
-#[derive(Debug, Clone)]
-pub struct EmailSettings {
-    /// Host name or IP address (no brackets), as given in `smtp`.
-    pub host: String,
-    pub port: u16,
-    pub tls: SmtpTls,
-    pub from: Mailbox,
-    /// Never empty.
-    pub to: Vec<Mailbox>,
-    pub login: Option<SmtpLogin>,
-}
 
 // ---------------------------------------------------------------------------
 // The formed body.

@@ -10,6 +10,7 @@ pub mod dk118;
 pub mod eniro;
 
 use crate::domain::{E164, Listing};
+use dk118::Dk118;
 
 /// What we search a site for.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,6 +100,90 @@ impl Adapter {
             Adapter::Eniro(a) => Some(a),
             _ => None,
         }
+    }
+}
+
+/// The built-in adapters, by the name `[[sites]] adapter` takes.
+pub const ADAPTERS: [&str; 3] = ["dk118", "eniro", "declarative"];
+
+/// What a `[[sites]]` table says about its adapter.
+#[derive(Debug, Clone, Copy)]
+pub struct AdapterSpec<'a> {
+    /// `adapter`: one of [`ADAPTERS`].
+    pub adapter: &'a str,
+    /// `no_results`: the no-results marker's selector (118.dk only).
+    pub no_results: Option<&'a str>,
+    /// `[sites.declarative]`.
+    pub declarative: Option<&'a declarative::DeclarativeSpec>,
+}
+
+/// Why an adapter cannot be built: `key` is the key of the site's table
+/// at fault (`adapter`, `no_results`, `declarative`, `declarative.<field>`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct AdapterError {
+    pub key: String,
+    pub message: String,
+}
+
+impl Adapter {
+    /// The adapter a `[[sites]]` table asks for. Adding an adapter means a
+    /// variant of [`Adapter`], its name in [`ADAPTERS`] and its arm here;
+    /// the config reads nothing else about it.
+    pub fn build(spec: &AdapterSpec<'_>) -> Result<Adapter, AdapterError> {
+        let fail = |key: &str, message: String| AdapterError {
+            key: key.to_string(),
+            message,
+        };
+        let adapter = match spec.adapter {
+            "dk118" => Dk118::new(spec.no_results)
+                .map(Adapter::Dk118)
+                .map_err(|e| fail("no_results", format!("invalid CSS selector: {e}")))?,
+            "eniro" => {
+                if spec.no_results.is_some() {
+                    return Err(fail(
+                        "no_results",
+                        "the eniro adapter reads its no-hits signal from the page data; remove no_results".into(),
+                    ));
+                }
+                eniro::Eniro::new(eniro::DEFAULT_LOCALE)
+                    .map(Adapter::Eniro)
+                    .map_err(|e| fail("adapter", e))?
+            }
+            "declarative" => {
+                let Some(d) = spec.declarative else {
+                    return Err(fail(
+                        "declarative",
+                        "adapter \"declarative\" needs a [sites.declarative] table".into(),
+                    ));
+                };
+                if spec.no_results.is_some() {
+                    return Err(fail(
+                        "no_results",
+                        "set no_results inside [sites.declarative]".into(),
+                    ));
+                }
+                declarative::Declarative::new(d)
+                    .map(Adapter::Declarative)
+                    .map_err(|(field, msg)| fail(&format!("declarative.{field}"), msg))?
+            }
+            other => {
+                return Err(fail(
+                    "adapter",
+                    format!(
+                        "unknown adapter {other:?}; built-in adapters: {}",
+                        ADAPTERS.join(", ")
+                    ),
+                ));
+            }
+        };
+        if spec.declarative.is_some() && !matches!(adapter, Adapter::Declarative(_)) {
+            return Err(fail(
+                "declarative",
+                "[sites.declarative] only applies with adapter = \"declarative\"".into(),
+            ));
+        }
+        Ok(adapter)
     }
 }
 

@@ -1,0 +1,197 @@
+//! Configuration: TOML text → [`RawConfig`] (shape only) → [`Settings`]
+//! (validated, typed, ready to use).
+//!
+//! Nothing downstream re-validates strings: durations are `Duration`s,
+//! rates are [`Rate`]s, URLs are parsed, secrets are read from their files
+//! and selectors compiled. Every error names the file, the line where the
+//! TOML parser or the offending value sits, and the key, so `unlistd` can
+//! exit 2 with a message an operator can act on.
+//!
+//! - `raw.rs`: the file's shape (serde, spanned values);
+//! - `validate.rs`: the common checks and the small sections;
+//! - `sites.rs`: `[[sites]]` → [`SiteSettings`];
+//! - `alerts.rs`: `[alerts]` → [`AlertSettings`], and every channel's
+//!   settings ([`Channel`], [`EmailSettings`]).
+
+mod alerts;
+mod raw;
+mod sites;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use alerts::{
+    AlertSettings, Channel, ChannelSettings, EmailSettings, PAGERDUTY_URL, SmtpLogin, SmtpTls,
+};
+pub use sites::SiteSettings;
+
+use crate::fetch::Rate;
+use crate::store::Retention;
+use raw::RawConfig;
+use validate::Validator;
+
+/// A configuration problem; `Display` is `FILE:LINE: KEY: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+/// Everything the daemon and the commands need, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file these settings came from (for messages).
+    pub source: PathBuf,
+    pub store_path: PathBuf,
+    pub api: ApiSettings,
+    pub scan: ScanSettings,
+    pub sites: Vec<SiteSettings>,
+    pub alerts: AlertSettings,
+    /// `[store] evidence_retention` and `roster_retention`.
+    pub retention: Retention,
+    pub report: ReportSettings,
+}
+
+/// `[report]`.
+#[derive(Clone, Default)]
+pub struct ReportSettings {
+    /// The HMAC key from `signing_key_file`; without it reports are signed
+    /// with a random key kept beside the store (`report-key`, mode 0600).
+    pub signing_key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ReportSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportSettings")
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
+}
+
+/// Default `[store] evidence_retention`: 400 days.
+pub const DEFAULT_EVIDENCE_RETENTION: Duration = Duration::from_secs(400 * 86400);
+/// Default `[store] roster_retention`: 30 days.
+pub const DEFAULT_ROSTER_RETENTION: Duration = Duration::from_secs(30 * 86400);
+
+#[derive(Clone)]
+pub struct ApiSettings {
+    pub listen: SocketAddr,
+    /// Bearer token for `/api/v1/*`; without one those routes answer 401.
+    pub token: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    pub max_staleness: Duration,
+    pub resolve_after_clean: u32,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "unlistd/",
+    env!("CARGO_PKG_VERSION"),
+    " (unlisted-number leak monitor run by the subscriber's telephone operator)"
+);
+
+/// The config file to use: `--config`, else `./config.toml`, else
+/// `/etc/unlistd/config.toml`.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    for candidate in ["config.toml", "/etc/unlistd/config.toml"] {
+        let p = PathBuf::from(candidate);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(ConfigError {
+        file: "config.toml".into(),
+        line: None,
+        key: "--config".into(),
+        message: "no ./config.toml or /etc/unlistd/config.toml; pass --config PATH".into(),
+    })
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    parse(&read(path)?, path)
+}
+
+/// A config file's text, for [`parse`].
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: None,
+        key: "(file)".into(),
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// Validates config text; `path` names the file in errors and anchors
+/// relative paths (store, secret files) to its directory.
+pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+    let v = Validator { text, path };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| v.line_of(s.start));
+        let msg = e.message().to_string();
+        // serde's "unknown field `x`" already names the key; keep it whole.
+        let key = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
+            .unwrap_or("(syntax)")
+            .to_string();
+        ConfigError {
+            file: path.display().to_string(),
+            line,
+            key,
+            message: msg,
+        }
+    })?;
+    v.settings(raw)
+}
+
+/// `N/s`, `N/m` or `N/h`.
+pub fn parse_rate(s: &str) -> Option<Rate> {
+    let (n, unit) = s.trim().split_once('/')?;
+    let count: u32 = n.trim().parse().ok().filter(|&n| n > 0)?;
+    let per = match unit.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        _ => return None,
+    };
+    Some(Rate { count, per })
+}
+
+/// Reads a secret file; one trailing newline (LF or CRLF) is not part of it.
+pub fn read_secret(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut v = std::fs::read(path)?;
+    if v.ends_with(b"\n") {
+        v.pop();
+        if v.ends_with(b"\r") {
+            v.pop();
+        }
+    }
+    Ok(v)
+}

@@ -1,0 +1,158 @@
+//! The config file's shape, as written by the operator: serde with
+//! `deny_unknown_fields` and spanned values (so errors can name a line).
+//! Nothing here is validated; `validate.rs` and its section files turn it
+//! into [`super::Settings`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::sites::declarative::DeclarativeSpec;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) store: Option<RawStore>,
+    pub(super) api: Option<RawApi>,
+    pub(super) scan: Option<RawScan>,
+    #[serde(default)]
+    pub(super) sites: Vec<RawSite>,
+    pub(super) alerts: Option<RawAlerts>,
+    pub(super) report: Option<RawReport>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub(super) path: Spanned<String>,
+    pub(super) evidence_retention: Option<Spanned<String>>,
+    pub(super) roster_retention: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReport {
+    pub(super) signing_key_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApi {
+    pub(super) listen: Option<Spanned<String>>,
+    pub(super) token_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScan {
+    pub(super) max_staleness: Option<Spanned<String>>,
+    pub(super) resolve_after_clean: Option<Spanned<i64>>,
+    pub(super) user_agent: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSite {
+    pub(super) name: Spanned<String>,
+    pub(super) adapter: Spanned<String>,
+    pub(super) base_url: Spanned<String>,
+    pub(super) rate: Spanned<String>,
+    #[serde(default = "yes")]
+    pub(super) enabled: bool,
+    pub(super) no_results: Option<Spanned<String>>,
+    pub(super) concurrency: Option<Spanned<i64>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) max_body_bytes: Option<Spanned<i64>>,
+    pub(super) max_retries: Option<Spanned<i64>>,
+    pub(super) canaries: Option<Spanned<Vec<String>>>,
+    pub(super) absent_canaries: Option<Spanned<Vec<String>>>,
+    pub(super) canary_interval: Option<Spanned<String>>,
+    pub(super) declarative: Option<Spanned<DeclarativeSpec>>,
+    pub(super) headers: Option<Spanned<BTreeMap<String, Spanned<RawHeader>>>>,
+    pub(super) proxy: Option<Spanned<String>>,
+    pub(super) proxy_file: Option<Spanned<String>>,
+    pub(super) robots_txt: Option<Spanned<bool>>,
+    pub(super) robots_txt_reason: Option<Spanned<String>>,
+}
+
+/// `[sites.headers] "Name" = { file = "..." }`: the value is a secret, so it
+/// only ever comes from a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeader {
+    pub(super) file: Spanned<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlerts {
+    pub(super) group_wait: Option<Spanned<String>>,
+    pub(super) repeat_interval: Option<Spanned<String>>,
+    pub(super) max_backoff: Option<Spanned<String>>,
+    pub(super) dashboard_url: Option<Spanned<String>>,
+    pub(super) digest: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) webhook: Vec<RawWebhook>,
+    #[serde(default)]
+    pub(super) slack: Vec<RawChat>,
+    #[serde(default)]
+    pub(super) teams: Vec<RawChat>,
+    #[serde(default)]
+    pub(super) pagerduty: Vec<RawPagerDuty>,
+    #[serde(default)]
+    pub(super) email: Vec<RawEmail>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChat {
+    pub(super) url_file: Spanned<String>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) events: Option<Spanned<Vec<String>>>,
+    pub(super) sites: Option<Spanned<Vec<String>>>,
+    pub(super) cohorts: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPagerDuty {
+    pub(super) routing_key_file: Spanned<String>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) events: Option<Spanned<Vec<String>>>,
+    pub(super) sites: Option<Spanned<Vec<String>>>,
+    pub(super) cohorts: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEmail {
+    pub(super) smtp: Spanned<String>,
+    pub(super) starttls: Option<Spanned<String>>,
+    pub(super) from: Spanned<String>,
+    /// A list of mailboxes; taken as any value so a wrong type still gets
+    /// an error naming the key.
+    pub(super) to: Spanned<toml::Value>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password_file: Option<Spanned<String>>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) events: Option<Spanned<Vec<String>>>,
+    pub(super) sites: Option<Spanned<Vec<String>>>,
+    pub(super) cohorts: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebhook {
+    pub(super) url: Spanned<String>,
+    pub(super) secret_file: Spanned<String>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) events: Option<Spanned<Vec<String>>>,
+    pub(super) sites: Option<Spanned<Vec<String>>>,
+    pub(super) cohorts: Option<Spanned<Vec<String>>>,
+}

@@ -1,0 +1,291 @@
+//! The validator's common checks (durations, rates, secrets, URLs) and
+//! the sections that need no file of their own (`[store]`, `[api]`,
+//! `[scan]`, `[report]`). `[[sites]]` is in `sites.rs`, `[alerts]` in
+//! `alerts.rs`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+use url::Url;
+
+use super::raw::{RawApi, RawConfig, RawReport, RawScan, RawStore};
+use super::{
+    ApiSettings, ConfigError, DEFAULT_EVIDENCE_RETENTION, DEFAULT_LISTEN, DEFAULT_ROSTER_RETENTION,
+    DEFAULT_USER_AGENT, ReportSettings, ScanSettings, Settings, parse_rate, read_secret,
+};
+use crate::fetch::{Rate, is_loopback_url};
+use crate::store::Retention;
+
+/// Turns the raw shape into settings; every error names the file, the
+/// line and the key.
+pub(super) struct Validator<'a> {
+    pub(super) text: &'a str,
+    pub(super) path: &'a Path,
+}
+
+impl Validator<'_> {
+    pub(super) fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    pub(super) fn err<T>(
+        &self,
+        key: &str,
+        at: Option<std::ops::Range<usize>>,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
+        Err(ConfigError {
+            file: self.path.display().to_string(),
+            line: at.map(|s| self.line_of(s.start)),
+            key: key.to_string(),
+            message: message.into(),
+        })
+    }
+
+    pub(super) fn relative(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            return p;
+        }
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(p),
+            _ => p,
+        }
+    }
+
+    pub(super) fn duration(&self, key: &str, v: &Spanned<String>) -> Result<Duration, ConfigError> {
+        match humantime::parse_duration(v.get_ref().trim()) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => self.err(key, Some(v.span()), "must be a positive duration"),
+            Err(e) => self.err(
+                key,
+                Some(v.span()),
+                format!("expected a duration like \"90s\", \"15m\" or \"24h\": {e}"),
+            ),
+        }
+    }
+
+    pub(super) fn opt_duration(
+        &self,
+        key: &str,
+        v: &Option<Spanned<String>>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match v {
+            Some(v) => self.duration(key, v),
+            None => Ok(default),
+        }
+    }
+
+    pub(super) fn positive(
+        &self,
+        key: &str,
+        v: &Spanned<i64>,
+        max: i64,
+    ) -> Result<u32, ConfigError> {
+        let n = *v.get_ref();
+        if n < 1 || n > max {
+            return self.err(
+                key,
+                Some(v.span()),
+                format!("must be a whole number from 1 to {max}"),
+            );
+        }
+        Ok(n as u32)
+    }
+
+    pub(super) fn rate(&self, key: &str, v: &Spanned<String>) -> Result<Rate, ConfigError> {
+        match parse_rate(v.get_ref()) {
+            Some(r) => Ok(r),
+            None => self.err(
+                key,
+                Some(v.span()),
+                format!(
+                    "expected N/s, N/m or N/h with N a positive whole number, got {:?}",
+                    v.get_ref()
+                ),
+            ),
+        }
+    }
+
+    pub(super) fn secret(&self, key: &str, v: &Spanned<String>) -> Result<Vec<u8>, ConfigError> {
+        let path = self.relative(v.get_ref());
+        match read_secret(&path) {
+            Ok(s) if !s.is_empty() => Ok(s),
+            Ok(_) => self.err(
+                key,
+                Some(v.span()),
+                format!("secret file {} is empty", path.display()),
+            ),
+            Err(e) => self.err(
+                key,
+                Some(v.span()),
+                format!("cannot read secret file {}: {e}", path.display()),
+            ),
+        }
+    }
+
+    pub(super) fn url(&self, key: &str, v: &Spanned<String>) -> Result<Url, ConfigError> {
+        let url = match Url::parse(v.get_ref().trim()) {
+            Ok(u) => u,
+            Err(e) => return self.err(key, Some(v.span()), format!("not a URL: {e}")),
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback_url(&url) => {}
+            "http" => {
+                return self.err(
+                    key,
+                    Some(v.span()),
+                    "http:// is accepted only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://",
+                );
+            }
+            other => return self.err(key, Some(v.span()), format!("unsupported scheme {other:?}")),
+        }
+        if url.host().is_none() {
+            return self.err(key, Some(v.span()), "URL has no host");
+        }
+        Ok(url)
+    }
+
+    /// A URL kept in a secret file (chat incoming webhooks).
+    pub(super) fn url_from_file(&self, key: &str, v: &Spanned<String>) -> Result<Url, ConfigError> {
+        let bytes = self.secret(key, v)?;
+        let text = String::from_utf8(bytes).unwrap_or_default();
+        // Validate like an inline URL, but never echo it: it is a credential.
+        let spanned = Spanned::new(v.span(), text.trim().to_string());
+        self.url(key, &spanned).map_err(|mut e| {
+            e.message = format!(
+                "the file's URL is not usable ({})",
+                e.message.split(':').next().unwrap_or("invalid")
+            );
+            e
+        })
+    }
+
+    /// The whole file, section by section, in the order the errors of a
+    /// file with several are reported.
+    pub(super) fn settings(&self, raw: RawConfig) -> Result<Settings, ConfigError> {
+        let store_path = self.store_path(raw.store.as_ref())?;
+        let api = self.api(raw.api.as_ref())?;
+        let (scan, user_agent) = self.scan(raw.scan.as_ref())?;
+        let sites = self.sites(&raw.sites, &user_agent)?;
+        let site_names: Vec<String> = sites.iter().map(|s| s.name.clone()).collect();
+        let alerts = self.alerts(raw.alerts.as_ref(), &site_names)?;
+        let retention = self.retention(raw.store.as_ref())?;
+        let report = self.report(raw.report.as_ref())?;
+        Ok(Settings {
+            source: self.path.to_path_buf(),
+            store_path,
+            api,
+            scan,
+            sites,
+            alerts,
+            retention,
+            report,
+        })
+    }
+
+    /// `[store] path`, which is required.
+    fn store_path(&self, st: Option<&RawStore>) -> Result<PathBuf, ConfigError> {
+        match st {
+            Some(s) if s.path.get_ref().trim().is_empty() => {
+                self.err("store.path", Some(s.path.span()), "must not be empty")
+            }
+            Some(s) => Ok(self.relative(s.path.get_ref())),
+            None => self.err("store.path", None, "missing: add [store] path = \"...\""),
+        }
+    }
+
+    /// `[api]`.
+    fn api(&self, a: Option<&RawApi>) -> Result<ApiSettings, ConfigError> {
+        let Some(a) = a else {
+            return Ok(ApiSettings {
+                listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
+                token: None,
+            });
+        };
+        let listen = match &a.listen {
+            None => DEFAULT_LISTEN.parse().expect("constant address parses"),
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                Ok(addr) => addr,
+                Err(_) => {
+                    return self.err(
+                        "api.listen",
+                        Some(l.span()),
+                        "expected IP:PORT, e.g. \"127.0.0.1:9477\"",
+                    );
+                }
+            },
+        };
+        let token = match &a.token_file {
+            Some(t) => Some(self.secret("api.token_file", t)?),
+            None => None,
+        };
+        Ok(ApiSettings { listen, token })
+    }
+
+    /// `[scan]`, and the user agent every site's fetcher sends.
+    fn scan(&self, s: Option<&RawScan>) -> Result<(ScanSettings, String), ConfigError> {
+        let max_staleness = self.opt_duration(
+            "scan.max_staleness",
+            &s.and_then(|s| s.max_staleness.clone()),
+            Duration::from_secs(24 * 3600),
+        )?;
+        let resolve_after_clean = match s.and_then(|s| s.resolve_after_clean.as_ref()) {
+            Some(v) => self.positive("scan.resolve_after_clean", v, 1000)?,
+            None => 3,
+        };
+        let ua = match s.and_then(|s| s.user_agent.as_ref()) {
+            Some(u) if u.get_ref().trim().is_empty() || !u.get_ref().is_ascii() => {
+                return self.err(
+                    "scan.user_agent",
+                    Some(u.span()),
+                    "must be non-empty printable ASCII",
+                );
+            }
+            Some(u) => u.get_ref().trim().to_string(),
+            None => DEFAULT_USER_AGENT.to_string(),
+        };
+        Ok((
+            ScanSettings {
+                max_staleness,
+                resolve_after_clean,
+            },
+            ua,
+        ))
+    }
+
+    /// `[store] evidence_retention` and `roster_retention`.
+    fn retention(&self, st: Option<&RawStore>) -> Result<Retention, ConfigError> {
+        Ok(Retention {
+            evidence: self.opt_duration(
+                "store.evidence_retention",
+                &st.and_then(|s| s.evidence_retention.clone()),
+                DEFAULT_EVIDENCE_RETENTION,
+            )?,
+            roster: self.opt_duration(
+                "store.roster_retention",
+                &st.and_then(|s| s.roster_retention.clone()),
+                DEFAULT_ROSTER_RETENTION,
+            )?,
+        })
+    }
+
+    /// `[report]`.
+    fn report(&self, r: Option<&RawReport>) -> Result<ReportSettings, ConfigError> {
+        Ok(match r.and_then(|r| r.signing_key_file.as_ref()) {
+            Some(f) => ReportSettings {
+                signing_key: Some(self.secret("report.signing_key_file", f)?),
+            },
+            None => ReportSettings::default(),
+        })
+    }
+}

@@ -1313,27 +1313,10 @@ async fn audit_verify(cli: &Cli) -> Result<u8, Failure> {
     }
 }
 
-/// Final outcomes of `verify --cohort` on one site.
-#[derive(Debug, Default, Clone)]
-struct CohortTally {
-    probes: u64,
-    done: u64,
-    clean: u64,
-    exposed: u64,
-    inconclusive: u64,
-    incidents_opened: u64,
-    incidents_resolved: u64,
-    /// Why the site could not be checked at all (failing canaries).
-    skipped: Option<String>,
-}
-
-/// Entries fetched per batch in `verify --cohort`.
-const VERIFY_BATCH: usize = 200;
-
 async fn verify_cohort(cli: &Cli, tag: &str, retries: u32) -> Result<u8, Failure> {
     use std::sync::{Arc, Mutex};
 
-    use crate::domain::incident::Step;
+    use crate::engine::CohortTally;
 
     let app = open(cli).await?;
     let store = app.store().clone();
@@ -1383,92 +1366,9 @@ async fn verify_cohort(cli: &Cli, tag: &str, retries: u32) -> Result<u8, Failure
         let cancel = cancel.clone();
         let tag = tag.to_string();
         set.spawn(async move {
-            let add = |f: &dyn Fn(&mut CohortTally)| {
-                f(&mut tally.lock().unwrap_or_else(|e| e.into_inner()));
-            };
-            if !engine.check_canaries(&site).await? {
-                add(&|t| {
-                    t.skipped = Some("its canaries fail: its answers cannot be trusted".into());
-                    t.inconclusive = entries;
-                    t.done = entries;
-                });
-                return Ok::<(), crate::store::StoreError>(());
-            }
-            let concurrency = site.settings.policy.concurrency.max(1) as usize;
-            // Pending (entry, round); inconclusive ones come back for
-            // another round until `retries` is spent.
-            let mut after = None;
-            let mut again: Vec<(crate::domain::EntryId, Entry)> = Vec::new();
-            let mut round = 0u32;
-            loop {
-                let batch = if round == 0 {
-                    let store = engine.store.clone();
-                    let tag = tag.clone();
-                    let b =
-                        blocking(move || store.cohort_entries(&tag, after, VERIFY_BATCH)).await?;
-                    if b.is_empty() {
-                        round = 1;
-                        continue;
-                    }
-                    after = b.last().map(|(id, _)| *id);
-                    b
-                } else if round <= retries && !again.is_empty() {
-                    round += 1;
-                    std::mem::take(&mut again)
-                } else {
-                    break;
-                };
-                let last_round = round > retries || (round == 0 && retries == 0);
-                let mut inflight = tokio::task::JoinSet::new();
-                let mut results = Vec::new();
-                for (id, entry) in batch {
-                    if cancel.is_cancelled() {
-                        break;
-                    }
-                    while inflight.len() >= concurrency {
-                        if let Some(r) = inflight.join_next().await {
-                            results.push(r);
-                        }
-                    }
-                    let engine = engine.clone();
-                    let site = site.clone();
-                    inflight.spawn(async move {
-                        let r = engine.probe_and_record(&site, id, &entry).await;
-                        (id, entry, r)
-                    });
-                }
-                while let Some(r) = inflight.join_next().await {
-                    results.push(r);
-                }
-                for r in results {
-                    let Ok((id, entry, r)) = r else { continue };
-                    let (kind, step) = r?;
-                    let retry = kind == OutcomeKind::Inconclusive && !last_round;
-                    add(&|t| {
-                        t.probes += 1;
-                        match step {
-                            Step::Open { .. } => t.incidents_opened += 1,
-                            Step::Resolve { .. } => t.incidents_resolved += 1,
-                            _ => {}
-                        }
-                        if !retry {
-                            t.done += 1;
-                            match kind {
-                                OutcomeKind::Clean => t.clean += 1,
-                                OutcomeKind::Exposed => t.exposed += 1,
-                                OutcomeKind::Inconclusive => t.inconclusive += 1,
-                            }
-                        }
-                    });
-                    if retry {
-                        again.push((id, entry));
-                    }
-                }
-                if cancel.is_cancelled() {
-                    break;
-                }
-            }
-            Ok(())
+            engine
+                .verify_cohort(&site, &tag, entries, retries, &cancel, &tally)
+                .await
         });
     }
 

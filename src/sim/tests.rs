@@ -442,7 +442,7 @@ async fn eniro_pagination_through_the_adapter_enum() {
     let (ls, more) = hits(adapter.parse(&p2, 2));
     assert_eq!((ls.len(), more), (5, false));
     // The data route pages the same way.
-    let a = adapter.is_eniro().unwrap();
+    let a = eniro();
     let (_, _, j2) = get(&sim, &a.json_path(DEFAULT_BUILD_ID, &q, 2)).await;
     assert_eq!(hits(a.parse_json(&j2, 2)), (ls, false));
 }

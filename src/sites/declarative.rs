@@ -1024,7 +1024,10 @@ mod tests {
         assert!(!j.supports(&q));
         let adapter = super::super::Adapter::Declarative(j);
         assert!(!adapter.supports(&q) && adapter.supports(&n));
-        assert!(adapter.is_eniro().is_none());
+        assert_eq!(
+            adapter.search(&n).request(2).path,
+            "/api/search?phone=%2B4513572468&page=2"
+        );
         assert_eq!(
             adapter.request_path(&n, 1),
             "/api/search?phone=%2B4513572468&page=1"

@@ -12,18 +12,19 @@
 //! # Protocol
 //!
 //! [`super::Adapter::request_path`]/[`super::Adapter::parse`] drive the HTML
-//! route only (one request per page), which is always correct. The engine
-//! (`engine::probe`) uses the data route for later pages, per search:
+//! route only (one request per page), which is always correct. A search
+//! ([`super::Search`], which the engine drives without knowing the site)
+//! uses the data route for later pages, with [`DataRoute`] as its memory:
 //!
 //! 1. page 1: GET [`Eniro::html_path`], read it with [`Eniro::parse_html`],
 //!    which also returns the `buildId`;
 //! 2. page N > 1 with a known `buildId`: GET [`Eniro::json_path`] and read it
 //!    with [`Eniro::parse_json`];
 //! 3. when that GET answers a status for which [`stale_build`] is true
-//!    (404), forget the `buildId`, GET [`Eniro::html_page_path`] for the
-//!    same page, read it with [`Eniro::parse_html_page`] and take the new
-//!    `buildId` from it. The engine does this once per search; a second
-//!    stale answer leaves the probe inconclusive.
+//!    (404), GET [`Eniro::html_page_path`] for the same page instead, read
+//!    it with [`Eniro::parse_html_page`] and take the new `buildId` from it.
+//!    That happens once per search; a second stale answer leaves the page
+//!    unread ([`STALE_AGAIN`]), and the probe inconclusive.
 //!
 //! # Reading `pageProps`
 //!
@@ -495,6 +496,83 @@ fn address_of(m: &Map<String, Value>) -> Result<ListedAddress, &'static str> {
     })
 }
 
+// ---------------------------------------------------------------------------
+// The data-route protocol, as a per-search state machine (see the module
+// docs, "Protocol"); `super::Search` drives it.
+
+/// Which route a request of a search goes by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/<q>/personer[/<page>]`: HTML with `__NEXT_DATA__` (and a `buildId`).
+    Html,
+    /// `/_next/data/<buildId>/…/<page>.json`.
+    Data,
+}
+
+/// One search's memory: the `buildId` an HTML page carried, and whether a
+/// stale one was already re-read (that happens once per search).
+#[derive(Debug, Clone, Default)]
+pub struct DataRoute {
+    build_id: Option<String>,
+    refreshed: bool,
+}
+
+/// Why a page is left unread when the data route goes stale twice in one
+/// search: the site is deploying faster than we read.
+pub const STALE_AGAIN: &str = "Eniro data route: buildId stale again after re-reading it";
+
+impl DataRoute {
+    /// Page 1 (and any page before a `buildId` is known) by the HTML
+    /// route; later pages by the data route.
+    pub fn request(&self, eniro: &Eniro, query: &Query, page: u32) -> (String, Route) {
+        match (&self.build_id, page > 1) {
+            (Some(b), true) => (eniro.json_path(b, query, page), Route::Data),
+            _ => (eniro.html_page_path(query, page), Route::Html),
+        }
+    }
+
+    /// A data-route answer whose status says the `buildId` is stale: the
+    /// same page again by the HTML route (`Ok`), or, the second time in a
+    /// search, give up (`Err`). `None`: read the answer.
+    pub fn on_status(
+        &mut self,
+        eniro: &Eniro,
+        query: &Query,
+        page: u32,
+        route: Route,
+        status: Option<u16>,
+    ) -> Option<Result<String, &'static str>> {
+        if route != Route::Data || !status.is_some_and(stale_build) {
+            return None;
+        }
+        if self.refreshed {
+            return Some(Err(STALE_AGAIN));
+        }
+        self.refreshed = true;
+        Some(Ok(eniro.html_page_path(query, page)))
+    }
+
+    /// Reads an answer; an HTML page's `buildId` is kept for later pages.
+    pub fn read(
+        &mut self,
+        eniro: &Eniro,
+        route: Route,
+        body: &str,
+        page: u32,
+    ) -> Result<Page, Unparseable> {
+        match route {
+            Route::Data => eniro.parse_json(body, page),
+            Route::Html => {
+                let (build_id, p) = eniro.parse_html_page(body, page)?;
+                if build_id.is_some() {
+                    self.build_id = build_id;
+                }
+                Ok(p)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -861,8 +939,8 @@ mod tests {
     #[test]
     fn adapter_enum_drives_the_html_route() {
         let a = super::super::Adapter::Eniro(adapter());
-        assert!(a.is_eniro().is_some());
         let n = Query::Number(E164::parse_dk("13572468").unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(a.search(&n).request(1).path, "/13572468/personer");
         assert!(a.supports(&n));
         assert_eq!(a.request_path(&n, 1), "/13572468/personer");
         assert_eq!(a.request_path(&n, 2), "/13572468/personer/2");

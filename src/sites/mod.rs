@@ -54,8 +54,8 @@ pub enum Adapter {
     Dk118(dk118::Dk118),
     /// krak.dk / degulesider.dk. Through [`Adapter::request_path`] and
     /// [`Adapter::parse`] it uses the HTML route only (`/<q>/personer`,
-    /// `/<q>/personer/<page>`); an engine may use the cheaper JSON data
-    /// route through [`Adapter::is_eniro`] (see [`eniro`] for the protocol).
+    /// `/<q>/personer/<page>`); a [`Search`] also uses the cheaper JSON data
+    /// route (see [`eniro`] for the protocol).
     Eniro(eniro::Eniro),
     /// A site described in config (`[sites.declarative]`).
     Declarative(declarative::Declarative),
@@ -89,16 +89,6 @@ impl Adapter {
         match self {
             Adapter::Dk118(_) | Adapter::Eniro(_) => true,
             Adapter::Declarative(a) => a.supports(query),
-        }
-    }
-
-    /// The Eniro adapter, for an engine that drives its JSON data route
-    /// (`buildId` from [`eniro::Eniro::parse_html`], pages from
-    /// [`eniro::Eniro::json_path`], re-read on [`eniro::stale_build`]).
-    pub fn is_eniro(&self) -> Option<&eniro::Eniro> {
-        match self {
-            Adapter::Eniro(a) => Some(a),
-            _ => None,
         }
     }
 }
@@ -187,6 +177,121 @@ impl Adapter {
     }
 }
 
+/// A request a [`Search`] wants sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Path and query, relative to the site's `base_url`.
+    pub path: String,
+    /// The result page (1-based) it reads.
+    pub page: u32,
+    route: Route,
+}
+
+/// How a request's answer is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// [`Adapter::parse`].
+    Page,
+    Eniro(eniro::Route),
+}
+
+/// What an answer's status means, before its body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Read it (a failed fetch is then the fetcher's to report).
+    Read,
+    /// Send this request for the same page instead.
+    Retry(Request),
+    /// The page cannot be had; the reason, for an inconclusive outcome.
+    GiveUp(&'static str),
+}
+
+/// One query's conversation with its site, page by page, without IO: the
+/// engine asks for the request that reads page N, sends it, tells the
+/// search the answer's status ([`Search::verdict`]: read it, or send
+/// another request first), and hands it the body ([`Search::read`]). Each
+/// adapter keeps its own protocol here (Eniro's `buildId` and data route),
+/// so the engine never needs to know which site it talks to.
+#[derive(Debug, Clone)]
+pub struct Search {
+    adapter: Adapter,
+    query: Query,
+    protocol: Protocol,
+}
+
+/// Per-adapter memory of a search.
+#[derive(Debug, Clone)]
+enum Protocol {
+    /// One request per page, by [`Adapter::request_path`].
+    OneRoute,
+    Eniro(eniro::DataRoute),
+}
+
+impl Adapter {
+    /// A search for `query` (which the adapter [`Adapter::supports`]).
+    pub fn search(&self, query: &Query) -> Search {
+        let protocol = match self {
+            Adapter::Eniro(_) => Protocol::Eniro(eniro::DataRoute::default()),
+            Adapter::Dk118(_) | Adapter::Declarative(_) => Protocol::OneRoute,
+        };
+        Search {
+            adapter: self.clone(),
+            query: query.clone(),
+            protocol,
+        }
+    }
+}
+
+impl Search {
+    /// The first request for result page `page` (1-based).
+    pub fn request(&self, page: u32) -> Request {
+        match (&self.adapter, &self.protocol) {
+            (Adapter::Eniro(e), Protocol::Eniro(d)) => {
+                let (path, route) = d.request(e, &self.query, page);
+                Request {
+                    path,
+                    page,
+                    route: Route::Eniro(route),
+                }
+            }
+            (a, _) => Request {
+                path: a.request_path(&self.query, page),
+                page,
+                route: Route::Page,
+            },
+        }
+    }
+
+    /// What the status of `req`'s answer (`None`: no answer) means.
+    pub fn verdict(&mut self, req: &Request, status: Option<u16>) -> Verdict {
+        let (Adapter::Eniro(e), Protocol::Eniro(d), Route::Eniro(route)) =
+            (&self.adapter, &mut self.protocol, req.route)
+        else {
+            return Verdict::Read;
+        };
+        match d.on_status(e, &self.query, req.page, route, status) {
+            None => Verdict::Read,
+            Some(Ok(path)) => Verdict::Retry(Request {
+                path,
+                page: req.page,
+                route: Route::Eniro(eniro::Route::Html),
+            }),
+            Some(Err(reason)) => Verdict::GiveUp(reason),
+        }
+    }
+
+    /// Reads a 2xx body answering `req`. CPU work on a possibly large page:
+    /// call it off the async workers.
+    pub fn read(&mut self, req: &Request, body: &str) -> Result<Page, Unparseable> {
+        match (&self.adapter, &mut self.protocol, req.route) {
+            (Adapter::Eniro(e), Protocol::Eniro(d), Route::Eniro(route)) => {
+                d.read(e, route, body, req.page)
+            }
+            (a, _, _) => a.parse(body, req.page),
+        }
+    }
+}
+
 /// Markers of bot-protection interstitials that sites serve instead of
 /// results, sometimes with status 200. Shared by every adapter.
 pub fn looks_like_challenge(body: &str) -> bool {
@@ -205,6 +310,50 @@ pub fn looks_like_challenge(body: &str) -> bool {
     ]
     .iter()
     .any(|m| head.contains(m))
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    /// The Eniro protocol as a state machine, without IO: HTML route for
+    /// page 1, the data route with its `buildId` after that, one re-read by
+    /// the HTML route on a stale build, and no second chase.
+    #[test]
+    fn eniro_search_goes_by_the_data_route_and_recovers_once() {
+        let adapter = Adapter::Eniro(eniro::Eniro::new("da").unwrap_or_else(|e| panic!("{e}")));
+        let q = Query::Number(E164::parse_dk("13572468").unwrap_or_else(|e| panic!("{e}")));
+        let mut s = adapter.search(&q);
+        let r1 = s.request(1);
+        assert_eq!(r1.path, "/13572468/personer");
+        // A failing HTML page is read (and reported) as such.
+        assert_eq!(s.verdict(&r1, Some(404)), Verdict::Read);
+        let page1 = include_str!("../../tests/fixtures/eniro/page1.html");
+        assert!(matches!(
+            s.read(&r1, page1),
+            Ok(Page::Hits { more: true, .. })
+        ));
+        let r2 = s.request(2);
+        assert_eq!(
+            r2.path,
+            "/_next/data/k3Rk-bUiLd_2024a/da/search/13572468/persons/2.json"
+        );
+        assert_eq!(s.verdict(&r2, Some(200)), Verdict::Read);
+        let Verdict::Retry(again) = s.verdict(&r2, Some(404)) else {
+            panic!("a stale build is re-read by the HTML route");
+        };
+        assert_eq!(again.path, "/13572468/personer/2");
+        assert_eq!(
+            s.verdict(&r2, Some(404)),
+            Verdict::GiveUp(eniro::STALE_AGAIN)
+        );
+        // Other adapters page by `request_path` alone.
+        let dk = Adapter::Dk118(Dk118::new(None).unwrap_or_else(|e| panic!("{e}")));
+        let mut s = dk.search(&q);
+        let r = s.request(2);
+        assert_eq!(r.path, dk.request_path(&q, 2));
+        assert_eq!(s.verdict(&r, Some(404)), Verdict::Read);
+    }
 }
 
 /// What the adapters' fixture tests share: a listing reduced to what they

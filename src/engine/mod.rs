@@ -1,0 +1,258 @@
+//! Probing and scheduling.
+//!
+//! - `probe.rs`: [`probe`] asks one site about one entry and turns what
+//!   came back into an [`Outcome`]: fetch failures and pages the adapter
+//!   cannot read are `inconclusive`, never `clean`.
+//! - `schedule.rs`: the one scheduler. Passes over entries at a site's
+//!   concurrency: cycles over the roster in a fresh random order (the
+//!   daemon, `scan --once`) and cohort passes with retries (`verify
+//!   --cohort`).
+//! - `recorder.rs`: [`Recorder`] group-commits probe results, each in one
+//!   store transaction together with its incident step and outbox rows.
+//!
+//! Here: the configured [`Site`] and the [`Engine`] that probes, records
+//! and checks canaries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::config::{ScanSettings, SiteSettings};
+use crate::domain::incident::Step;
+use crate::domain::pseudonym::Pseudonymizer;
+use crate::domain::route::Routes;
+use crate::domain::{Entry, EntryId, Outcome, OutcomeKind};
+use crate::fetch::SiteFetcher;
+use crate::store::{NewProbe, Retention, Store, StoreError, blocking};
+
+mod probe;
+mod recorder;
+mod schedule;
+
+pub use probe::{Lens, MAX_PAGES, ProbeResult, probe, probe_with, queries_for};
+pub use recorder::Recorder;
+pub use schedule::{CohortTally, Resume, ScanTotals, Stop, log_chain_head};
+
+/// A configured site with its fetcher.
+#[derive(Debug)]
+pub struct Site {
+    pub settings: SiteSettings,
+    pub fetcher: SiteFetcher,
+    /// Shared with the site's successor after a reload, so the counters
+    /// run on.
+    pub stats: Arc<SiteStats>,
+    /// Set while the site's canaries fail: its clean results cannot be
+    /// trusted, so they are recorded as inconclusive.
+    pub degraded: std::sync::atomic::AtomicBool,
+    /// When the canaries were last checked.
+    last_canary: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+/// In-memory counters per site, for `/metrics` and `status`.
+#[derive(Debug, Default)]
+pub struct SiteStats {
+    pub clean: AtomicU64,
+    pub exposed: AtomicU64,
+    pub inconclusive: AtomicU64,
+    pub cycles: AtomicU64,
+}
+
+impl SiteStats {
+    fn count(&self, k: OutcomeKind) {
+        match k {
+            OutcomeKind::Clean => &self.clean,
+            OutcomeKind::Exposed => &self.exposed,
+            OutcomeKind::Inconclusive => &self.inconclusive,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Site {
+    pub fn new(settings: SiteSettings) -> Result<Site, String> {
+        let fetcher = SiteFetcher::new(settings.policy.clone())?;
+        Ok(Site {
+            settings,
+            fetcher,
+            stats: Arc::default(),
+            degraded: Default::default(),
+            last_canary: Default::default(),
+        })
+    }
+
+    pub fn has_canaries(&self) -> bool {
+        !self.settings.canaries.is_empty() || !self.settings.absent_canaries.is_empty()
+    }
+
+    fn canaries_due(&self) -> bool {
+        if !self.has_canaries() {
+            return false;
+        }
+        let last = *self.last_canary.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_none_or(|t| t.elapsed() >= self.settings.canary_interval)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+}
+
+/// The scanning side of the daemon.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub sites: Vec<Arc<Site>>,
+    pub scan: ScanSettings,
+    /// Which alert receivers get which events.
+    pub routes: Arc<Routes>,
+    pub pseudo: Pseudonymizer,
+    /// Woken whenever a probe raised an alert event.
+    pub alerts: Arc<Notify>,
+    /// Bumped on every recorded probe and idle cycle (systemd watchdog).
+    pub progress: Arc<AtomicU64>,
+    /// Group-commits probe results (see [`Recorder`]).
+    pub recorder: Recorder,
+    /// Evidence and roster retention, applied after every cycle.
+    pub retention: Retention,
+}
+
+impl Engine {
+    /// Probes one entry on one site and records the result with its
+    /// incident step and outbox rows, in one transaction.
+    pub async fn probe_and_record(
+        &self,
+        site: &Site,
+        id: EntryId,
+        entry: &Entry,
+    ) -> Result<(OutcomeKind, Step), StoreError> {
+        let store = self.store.clone();
+        let name = site.name().to_string();
+        let dismissed = blocking(move || store.dismissed_listings(id, &name)).await?;
+        let lens = Lens {
+            pseudo: &self.pseudo,
+            dismissed: &dismissed,
+        };
+        let r = probe_with(site, entry, Some(lens)).await;
+        let kind = r.outcome.kind();
+        site.stats.count(kind);
+        let np = NewProbe {
+            entry: id,
+            site: site.name().to_string(),
+            time: time::OffsetDateTime::now_utc(),
+            outcome: r.outcome.clone(),
+            http_status: r.http_status,
+            page_sha256: r.page_sha256,
+            url_masked: r.url_masked,
+            body: r.body,
+            listing_keys: r.listing_keys,
+        };
+        let effect = self.recorder.record(np).await?;
+        self.progress.fetch_add(1, Ordering::Relaxed);
+        let who = self.pseudo.number_short(&entry.phone);
+        match (&r.outcome, &effect.step) {
+            (Outcome::Inconclusive { reason }, _) => {
+                tracing::debug!(site = site.name(), entry = %who, %reason, "Probe inconclusive.")
+            }
+            (_, Step::Open { exposed }) => tracing::warn!(
+                site = site.name(),
+                entry = %who,
+                entry_ref = %entry.entry_ref,
+                incident = effect.incident_id.as_deref().unwrap_or(""),
+                exposed = %exposed.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","),
+                "Exposure opened."
+            ),
+            (_, Step::Resolve { .. }) => tracing::info!(
+                site = site.name(),
+                entry = %who,
+                entry_ref = %entry.entry_ref,
+                incident = effect.incident_id.as_deref().unwrap_or(""),
+                "Exposure resolved."
+            ),
+            _ => {
+                tracing::trace!(site = site.name(), entry = %who, outcome = kind.as_str(), "Probe recorded.")
+            }
+        }
+        if effect.step.event().is_some() {
+            self.alerts.notify_one();
+        }
+        Ok((kind, effect.step))
+    }
+
+    /// Probes the site's canaries: every listed canary must be found and
+    /// every absent canary must come back clean. Records the result (and a
+    /// `site.degraded`/`site.recovered` event on a change). Returns whether
+    /// the site is healthy; a site without canaries always is.
+    pub async fn check_canaries(&self, site: &Site) -> Result<bool, StoreError> {
+        if !site.has_canaries() {
+            return Ok(true);
+        }
+        *site.last_canary.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(tokio::time::Instant::now());
+        let mut failures: Vec<String> = Vec::new();
+        let as_entry = |n: &crate::domain::E164| Entry {
+            entry_ref: String::new(),
+            phone: n.clone(),
+            name: None,
+            address: None,
+            hide_number: true,
+            hide_address: false,
+            cohort: None,
+        };
+        for (i, n) in site.settings.canaries.iter().enumerate() {
+            match probe(site, &as_entry(n)).await.outcome {
+                Outcome::Exposed { .. } => {}
+                Outcome::Clean => failures.push(format!("canary {} not found", i + 1)),
+                Outcome::Inconclusive { reason } => {
+                    failures.push(format!("canary {} unreadable: {reason}", i + 1))
+                }
+            }
+        }
+        for (i, n) in site.settings.absent_canaries.iter().enumerate() {
+            match probe(site, &as_entry(n)).await.outcome {
+                Outcome::Clean => {}
+                Outcome::Exposed { .. } => {
+                    failures.push(format!("absent canary {} reported listed", i + 1))
+                }
+                Outcome::Inconclusive { reason } => {
+                    failures.push(format!("absent canary {} unreadable: {reason}", i + 1))
+                }
+            }
+        }
+        let ok = failures.is_empty();
+        let reason = (!ok).then(|| failures.join("; "));
+        let store = self.store.clone();
+        let name = site.name().to_string();
+        let routes = self.routes.clone();
+        let r2 = reason.clone();
+        let event = blocking(move || {
+            store.record_canary_check(
+                &name,
+                time::OffsetDateTime::now_utc(),
+                ok,
+                r2.as_deref(),
+                &routes,
+            )
+        })
+        .await?;
+        site.degraded.store(!ok, Ordering::SeqCst);
+        self.progress.fetch_add(1, Ordering::Relaxed);
+        match event {
+            Some(crate::domain::incident::EventType::SiteDegraded) => {
+                tracing::warn!(
+                    site = site.name(),
+                    reason = reason.as_deref().unwrap_or(""),
+                    "Site degraded."
+                );
+                self.alerts.notify_one();
+            }
+            Some(_) => {
+                tracing::info!(site = site.name(), "Site recovered: canaries pass again.");
+                self.alerts.notify_one();
+            }
+            None if !ok => tracing::debug!(site = site.name(), "Site still degraded."),
+            None => {}
+        }
+        Ok(ok)
+    }
+}

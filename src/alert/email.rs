@@ -21,8 +21,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
 
-use super::chat::{Context, headline};
-use super::webhook::Failure;
+use super::Failure;
+use super::format::{Context, detail_lines, headline};
 pub use crate::config::{EmailSettings, SmtpLogin, SmtpTls};
 use crate::domain::incident::EventType;
 use crate::store::{EventIncident, Ts};
@@ -93,7 +93,7 @@ fn text(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Context
     if event.is_exposure() {
         line(&format!("Incidents: {}", incidents.len()));
     }
-    if let Some(d) = crate::alert::chat::detail_lines(event, ctx.details.as_ref()) {
+    if let Some(d) = detail_lines(event, ctx.details.as_ref()) {
         line("");
         for l in d.lines() {
             line(l);
@@ -151,7 +151,7 @@ fn html(
                         " · Incidents: " (incidents.len())
                     }
                 }
-                @if let Some(d) = crate::alert::chat::detail_lines(event, ctx.details.as_ref()) {
+                @if let Some(d) = detail_lines(event, ctx.details.as_ref()) {
                     @for l in d.lines() {
                         p { (l) }
                     }

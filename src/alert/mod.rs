@@ -18,10 +18,16 @@
 //!   Nothing is ever dropped: a 4xx is retried like a 5xx, and the failure
 //!   shows in `status`.
 
-pub mod chat;
 pub mod email;
+pub mod format;
+mod http;
+pub mod pagerduty;
 pub mod receiver;
 pub mod schedule;
+pub mod slack;
+pub mod teams;
+#[cfg(test)]
+mod tests;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -35,51 +41,76 @@ use crate::domain::incident::EventType;
 use crate::domain::route::Routes;
 use crate::store::blocking;
 use crate::store::{EventIncident, MessageRow, Store, StoreError, Ts};
-use crate::wire::{MAX_INCIDENTS_PER_MESSAGE, WebhookBody, WebhookIncident};
 
 /// Longest we ever wait on a receiver's `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// Builds the webhook body for a group of incidents.
-pub fn webhook_body(
-    event_type: &str,
-    site: &str,
-    incidents: &[EventIncident],
-    details: Option<&serde_json::Value>,
-) -> String {
-    let body = WebhookBody {
-        details: details.cloned(),
-        event_type,
-        site,
-        count: incidents.len(),
-        truncated: incidents.len() > MAX_INCIDENTS_PER_MESSAGE,
-        incidents: incidents
-            .iter()
-            .take(MAX_INCIDENTS_PER_MESSAGE)
-            .map(WebhookIncident::from)
-            .collect(),
-    };
-    serde_json::to_string(&body).unwrap_or_else(|_| "{}".into())
+/// Why one delivery attempt failed, on any channel: what the dispatcher
+/// records (`error` is shown in `status`, never holds a secret) and how
+/// long the receiver asked us to wait.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct Failure {
+    /// The receiver's HTTP status or SMTP reply code, when it answered.
+    pub status: Option<u16>,
+    pub error: String,
+    pub retry_after: Option<Duration>,
 }
 
-/// The body a channel receives for a group of incidents.
+// The one place that maps a configured channel to its code: adding a
+// channel adds a file beside this one and its arm in each match below.
+
+/// The body a channel receives for a group of incidents, formed once and
+/// stored with the message.
 pub fn body_for(
     channel: &Channel,
     event: EventType,
     site: &str,
     incidents: &[EventIncident],
-    ctx: &chat::Context,
+    ctx: &format::Context,
 ) -> String {
     match channel {
         Channel::Webhook { .. } => {
-            webhook_body(event.as_str(), site, incidents, ctx.details.as_ref())
+            webhook::body(event.as_str(), site, incidents, ctx.details.as_ref())
         }
-        Channel::Slack => chat::slack(event, site, incidents, ctx),
-        Channel::Teams => chat::teams(event, site, incidents, ctx),
+        Channel::Slack => slack::body(event, site, incidents, ctx),
+        Channel::Teams => teams::body(event, site, incidents, ctx),
         Channel::PagerDuty { routing_key } => {
-            chat::pagerduty(event, site, incidents, ctx, routing_key)
+            pagerduty::body(event, site, incidents, ctx, routing_key)
         }
         Channel::Email(_) => email::body(event, site, incidents, ctx),
+    }
+}
+
+/// How a receiver is reached.
+#[derive(Debug, Clone)]
+enum Sender {
+    /// POST JSON, signed for the generic webhook.
+    Http(reqwest::Client),
+    Mail(Arc<email::Mailer>),
+}
+
+impl Sender {
+    fn for_channel(channel: &Channel) -> Sender {
+        match channel {
+            Channel::Email(e) => Sender::Mail(Arc::new(email::Mailer::new(e))),
+            Channel::Webhook { .. }
+            | Channel::Slack
+            | Channel::Teams
+            | Channel::PagerDuty { .. } => Sender::Http(http::client()),
+        }
+    }
+
+    /// One attempt to deliver message `m` to `hook`.
+    async fn send(&self, hook: &ChannelSettings, m: &MessageRow) -> Result<u16, Failure> {
+        match (self, &hook.channel) {
+            (Sender::Mail(mailer), _) => mailer.send(&m.id, m.created_at, &m.body).await,
+            (Sender::Http(client), Channel::Webhook { secret }) => {
+                let headers = webhook::signature_headers(secret, &m.id, &m.body);
+                http::post(client, &hook.url, &m.id, &headers, &m.body).await
+            }
+            (Sender::Http(client), _) => http::post(client, &hook.url, &m.id, &[], &m.body).await,
+        }
     }
 }
 
@@ -111,9 +142,8 @@ pub struct Dispatcher {
     store: Store,
     hook: Arc<ChannelSettings>,
     dashboard_url: Option<String>,
-    client: reqwest::Client,
-    /// Set for email receivers, which send over SMTP instead of HTTP.
-    mailer: Option<Arc<email::Mailer>>,
+    /// HTTP for most channels, SMTP for email.
+    sender: Sender,
     group_wait: Duration,
     max_backoff: Duration,
     /// Every receiver's routes: a failing receiver is reported to the others.
@@ -134,16 +164,11 @@ pub struct PassResult {
 
 impl Dispatcher {
     pub fn new(store: Store, hook: ChannelSettings, settings: &AlertSettings) -> Dispatcher {
-        let mailer = match &hook.channel {
-            Channel::Email(e) => Some(Arc::new(email::Mailer::new(e))),
-            _ => None,
-        };
         Dispatcher {
             store,
-            mailer,
+            sender: Sender::for_channel(&hook.channel),
             hook: Arc::new(hook),
             dashboard_url: settings.dashboard_url.as_ref().map(|u| u.to_string()),
-            client: webhook::client(),
             group_wait: settings.group_wait,
             max_backoff: settings.max_backoff,
             routes: Arc::new(settings.routes()),
@@ -217,10 +242,7 @@ impl Dispatcher {
                 soonest(due_in, &mut wake);
                 break;
             }
-            let attempt = match &self.mailer {
-                Some(mailer) => mailer.send(&m.id, m.created_at, &m.body).await,
-                None => webhook::send(&self.client, &self.hook, &m.id, &m.body).await,
-            };
+            let attempt = self.sender.send(&self.hook, &m).await;
             let store = self.store.clone();
             let id = m.id.clone();
             match attempt {
@@ -304,7 +326,7 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn context(&self, site: &str) -> Result<chat::Context, StoreError> {
+    async fn context(&self, site: &str) -> Result<format::Context, StoreError> {
         let remaining_open = if matches!(self.hook.channel, Channel::PagerDuty { .. }) {
             let store = self.store.clone();
             let site = site.to_string();
@@ -316,7 +338,7 @@ impl Dispatcher {
         } else {
             0
         };
-        Ok(chat::Context {
+        Ok(format::Context {
             dashboard_url: self.dashboard_url.clone(),
             remaining_open,
             details: None,
@@ -342,31 +364,5 @@ impl Dispatcher {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let max = Duration::from_secs(300);
-        for (attempt, base) in [(1u32, 1.0f64), (2, 2.0), (3, 4.0), (5, 16.0)] {
-            let b = backoff(attempt, max).as_secs_f64();
-            assert!(
-                b >= base * 0.8 - 1e-9 && b <= base * 1.2 + 1e-9,
-                "{attempt}: {b}"
-            );
-        }
-        assert!(backoff(30, max) <= max);
-        assert!(backoff(30, max) >= max.mul_f64(0.8));
-    }
-
-    #[test]
-    fn message_ids_are_unique() {
-        let a = new_message_id();
-        assert!(a.starts_with("msg_") && a.len() == 30);
-        assert_ne!(a, new_message_id());
     }
 }

@@ -1,23 +1,42 @@
-//! The generic webhook channel: Standard Webhooks signing and one attempt.
-
-use std::time::Duration;
+//! The generic webhook channel: the contract's JSON body, signed per
+//! Standard Webhooks.
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::config::{Channel, ChannelSettings};
+use crate::store::EventIncident;
+use crate::wire::{MAX_INCIDENTS_PER_MESSAGE, WebhookBody, WebhookIncident};
 
-/// One reqwest client for webhook delivery: no redirects (a 3xx is a
-/// failure per Standard Webhooks), bounded timeouts.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(20))
-        .user_agent(crate::config::DEFAULT_USER_AGENT)
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+/// The contract's webhook body for a group of incidents.
+pub fn body(
+    event_type: &str,
+    site: &str,
+    incidents: &[EventIncident],
+    details: Option<&serde_json::Value>,
+) -> String {
+    let body = WebhookBody {
+        details: details.cloned(),
+        event_type,
+        site,
+        count: incidents.len(),
+        truncated: incidents.len() > MAX_INCIDENTS_PER_MESSAGE,
+        incidents: incidents
+            .iter()
+            .take(MAX_INCIDENTS_PER_MESSAGE)
+            .map(WebhookIncident::from)
+            .collect(),
+    };
+    serde_json::to_string(&body).unwrap_or_else(|_| "{}".into())
+}
+
+/// The Standard Webhooks headers that sign one attempt of `body`.
+pub fn signature_headers(secret: &[u8], id: &str, body: &str) -> Vec<(&'static str, String)> {
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    vec![
+        ("webhook-timestamp", ts.to_string()),
+        ("webhook-signature", sign(secret, id, ts, body)),
+    ]
 }
 
 /// `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`, keyed with the secret.
@@ -42,57 +61,6 @@ pub fn verify(secret: &[u8], id: &str, timestamp: i64, body: &str, header: &str)
         use subtle::ConstantTimeEq;
         sig.len() == expected.len() && bool::from(sig.as_bytes().ct_eq(expected.as_bytes()))
     })
-}
-
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub status: Option<u16>,
-    pub error: String,
-    pub retry_after: Option<Duration>,
-}
-
-/// One delivery attempt on any HTTP channel. `Ok(status)` only for 2xx. Only
-/// the generic webhook is signed; every channel gets the stable
-/// `webhook-id` so receivers (and our tests) can deduplicate.
-pub async fn send(
-    client: &reqwest::Client,
-    hook: &ChannelSettings,
-    id: &str,
-    body: &str,
-) -> Result<u16, Failure> {
-    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-    let mut req = client
-        .post(hook.url.clone())
-        .header("content-type", "application/json")
-        .header("webhook-id", id);
-    if let Channel::Webhook { secret } = &hook.channel {
-        req = req
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sign(secret, id, ts, body));
-    }
-    let res = req.body(body.to_owned()).send().await;
-    match res {
-        Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
-        Ok(r) => {
-            let status = r.status().as_u16();
-            let retry_after = r
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| crate::fetch::parse_retry_after(v, std::time::SystemTime::now()));
-            Err(Failure {
-                status: Some(status),
-                error: format!("receiver answered {status}"),
-                retry_after,
-            })
-        }
-        Err(e) => Err(Failure {
-            status: None,
-            // The URL may itself be a secret (chat webhooks): never log it.
-            error: e.without_url().to_string(),
-            retry_after: None,
-        }),
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,32 @@
+//! The Slack channel: an incoming webhook, Block Kit body.
+
+use serde_json::json;
+
+use super::format::{Context, headline, text};
+use crate::domain::incident::EventType;
+use crate::store::EventIncident;
+
+/// The body for a group of incidents (or one figures event).
+pub fn body(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Context) -> String {
+    let head = headline(event, site, incidents.len(), ctx.details.as_ref());
+    let icon = match event {
+        EventType::ExposureOpened
+        | EventType::SiteDegraded
+        | EventType::ExposureReminder
+        | EventType::ReceiverFailing => ":rotating_light:",
+        EventType::Digest => ":clipboard:",
+        _ => ":white_check_mark:",
+    };
+    let mut blocks = vec![
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{icon} *{head}*")}}),
+    ];
+    if let Some(t) = text(event, incidents, ctx) {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}));
+    }
+    if let Some(url) = &ctx.dashboard_url {
+        blocks.push(json!({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": "Open dashboard"}, "url": url}
+        ]}));
+    }
+    json!({"text": head, "blocks": blocks}).to_string()
+}

@@ -1,0 +1,33 @@
+//! The Microsoft Teams channel: an incoming webhook, an Adaptive Card.
+
+use serde_json::json;
+
+use super::format::{Context, headline, text};
+use crate::domain::incident::EventType;
+use crate::store::EventIncident;
+
+/// The body for a group of incidents (or one figures event).
+pub fn body(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Context) -> String {
+    let head = headline(event, site, incidents.len(), ctx.details.as_ref());
+    let mut body = vec![
+        json!({"type": "TextBlock", "text": head, "weight": "Bolder", "size": "Medium", "wrap": true}),
+    ];
+    if let Some(t) = text(event, incidents, ctx) {
+        body.push(json!({"type": "TextBlock", "text": t, "wrap": true}));
+    }
+    let mut card = json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    });
+    if let Some(url) = &ctx.dashboard_url {
+        card["actions"] =
+            json!([{"type": "Action.OpenUrl", "title": "Open dashboard", "url": url}]);
+    }
+    json!({
+        "type": "message",
+        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}]
+    })
+    .to_string()
+}

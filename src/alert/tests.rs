@@ -1,0 +1,124 @@
+//! The channels' body shapes.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::format::Context;
+use super::{backoff, new_message_id};
+use super::{pagerduty, slack, teams};
+use crate::domain::ExposedField;
+use crate::domain::incident::EventType;
+use crate::domain::incident::IncidentState;
+use crate::store::EventIncident;
+
+fn inc(n: usize) -> Vec<EventIncident> {
+    (0..n)
+        .map(|i| EventIncident {
+            id: format!("inc_{i}"),
+            entry_ref: format!("R-{i}"),
+            masked_number: "+45 13 50 •• ••".into(),
+            exposed: vec![ExposedField::Number],
+            state: IncidentState::Open,
+            first_seen: time::OffsetDateTime::UNIX_EPOCH,
+            last_seen: time::OffsetDateTime::UNIX_EPOCH,
+            resolved_at: None,
+        })
+        .collect()
+}
+
+#[test]
+fn slack_and_teams_name_the_count_and_the_first_refs() {
+    let ctx = Context {
+        dashboard_url: Some("https://unlistd.example.net/dashboard".into()),
+        remaining_open: 0,
+        details: None,
+    };
+    let s: Value = serde_json::from_str(&slack::body(
+        EventType::ExposureOpened,
+        "118.dk",
+        &inc(500),
+        &ctx,
+    ))
+    .unwrap();
+    assert_eq!(s["text"], "500 protected entries exposed on 118.dk");
+    let text = s["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(text.contains("R-19") && !text.contains("R-20") && text.contains("480 more"));
+    assert_eq!(
+        s["blocks"][2]["elements"][0]["url"],
+        "https://unlistd.example.net/dashboard"
+    );
+    let t: Value = serde_json::from_str(&teams::body(
+        EventType::ExposureOpened,
+        "118.dk",
+        &inc(3),
+        &ctx,
+    ))
+    .unwrap();
+    assert_eq!(
+        t["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(t["attachments"][0]["content"]["type"], "AdaptiveCard");
+}
+
+#[test]
+fn pagerduty_triggers_and_resolves_one_alert_per_site() {
+    let ctx = Context::default();
+    let open: Value = serde_json::from_str(&pagerduty::body(
+        EventType::ExposureOpened,
+        "118.dk",
+        &inc(2),
+        &ctx,
+        "k",
+    ))
+    .unwrap();
+    assert_eq!(open["event_action"], "trigger");
+    assert_eq!(open["payload"]["severity"], "critical");
+    let partial = Context {
+        remaining_open: 1,
+        ..Context::default()
+    };
+    let upd: Value = serde_json::from_str(&pagerduty::body(
+        EventType::ExposureResolved,
+        "118.dk",
+        &inc(1),
+        &partial,
+        "k",
+    ))
+    .unwrap();
+    assert_eq!(upd["event_action"], "trigger");
+    assert_eq!(upd["dedup_key"], open["dedup_key"]);
+    let res: Value = serde_json::from_str(&pagerduty::body(
+        EventType::ExposureResolved,
+        "118.dk",
+        &inc(1),
+        &ctx,
+        "k",
+    ))
+    .unwrap();
+    assert_eq!(res["event_action"], "resolve");
+    assert_eq!(res["dedup_key"], open["dedup_key"]);
+    assert!(res.get("payload").is_none());
+}
+
+#[test]
+fn backoff_doubles_and_caps() {
+    let max = Duration::from_secs(300);
+    for (attempt, base) in [(1u32, 1.0f64), (2, 2.0), (3, 4.0), (5, 16.0)] {
+        let b = backoff(attempt, max).as_secs_f64();
+        assert!(
+            b >= base * 0.8 - 1e-9 && b <= base * 1.2 + 1e-9,
+            "{attempt}: {b}"
+        );
+    }
+    assert!(backoff(30, max) <= max);
+    assert!(backoff(30, max) >= max.mul_f64(0.8));
+}
+
+#[test]
+fn message_ids_are_unique() {
+    let a = new_message_id();
+    assert!(a.starts_with("msg_") && a.len() == 30);
+    assert_ne!(a, new_message_id());
+}

@@ -12,9 +12,10 @@ use crate::app::App;
 use crate::config::{self, Settings};
 use crate::domain::{E164, Entry, OutcomeKind};
 use crate::engine;
+use crate::ops;
 use crate::roster;
 use crate::store::blocking;
-use crate::store::{ImportOutcome, IncidentAction, NewSilence, Store};
+use crate::store::{ImportOutcome, IncidentAction, Store};
 use crate::wire;
 
 /// Exit codes (contract).
@@ -273,6 +274,15 @@ impl From<crate::app::AppError> for Failure {
     }
 }
 
+impl From<crate::daemon::DaemonError> for Failure {
+    fn from(e: crate::daemon::DaemonError) -> Self {
+        match e {
+            crate::daemon::DaemonError::Config(e) => e.into(),
+            e => Failure::operational(e.to_string()),
+        }
+    }
+}
+
 /// Parses arguments, runs the command, returns the process exit code.
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
@@ -284,7 +294,13 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    init_logging(&cli);
+    let default_level = match cli.command {
+        Command::Run => "info",
+        // The demo narrates on stdout; only trouble goes to stderr.
+        Command::Demo => "error",
+        _ => "warn",
+    };
+    crate::telemetry::init_logging(default_level, cli.log_format == LogFormat::Json);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -303,103 +319,6 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         }
     }
 }
-
-fn init_logging(cli: &Cli) {
-    use tracing_subscriber::EnvFilter;
-    use tracing_subscriber::prelude::*;
-    let default = match cli.command {
-        Command::Run => "info",
-        // The demo narrates on stdout; only trouble goes to stderr.
-        Command::Demo => "error",
-        _ => "warn",
-    };
-    let filter = || {
-        let mut filter =
-            EnvFilter::try_from_env("UNLISTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-        // Third-party crates log what they handle: the HTML parser logs page
-        // tokens (which echo the searched number) and the HTTP stack logs
-        // URLs (which carry it). Whatever the operator's filter, and
-        // whichever sink, keep them quiet.
-        for d in QUIET_CRATES {
-            if let Ok(d) = d.parse() {
-                filter = filter.add_directive(d);
-            }
-        }
-        filter
-    };
-    // Under systemd with stderr connected to the journal, log natively
-    // (structured fields, priorities). Not both: that would duplicate lines.
-    let mut journal_error = None;
-    if stderr_is_journal() {
-        match tracing_journald::layer() {
-            Ok(layer) => {
-                let layer = layer.with_syslog_identifier("unlistd".to_string());
-                if tracing_subscriber::registry()
-                    .with(layer.with_filter(filter()))
-                    .try_init()
-                    .is_ok()
-                {
-                    return;
-                }
-            }
-            Err(e) => journal_error = Some(e.to_string()),
-        }
-    }
-    use std::io::IsTerminal as _;
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter())
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = match cli.log_format {
-        LogFormat::Json => b.json().flatten_event(true).try_init(),
-        LogFormat::Text => b.try_init(),
-    };
-    if let Some(error) = journal_error {
-        tracing::info!(%error, "The journal socket is not usable; logging to stderr.");
-    }
-}
-
-/// True when stderr is the journal stream systemd set up for this service:
-/// `JOURNAL_STREAM` holds `DEVICE:INODE` of that stream (systemd.exec(5)).
-/// Comparing it with stderr, not just testing the variable, keeps a shell
-/// that inherited it (a terminal in a desktop session) on plain stderr.
-fn stderr_is_journal() -> bool {
-    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
-        return false;
-    };
-    let Some((dev, ino)) = v.to_str().and_then(|v| v.split_once(':')) else {
-        return false;
-    };
-    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
-        return false;
-    };
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::MetadataExt;
-    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
-        return false;
-    };
-    std::fs::File::from(fd)
-        .metadata()
-        .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
-}
-
-/// Log directives that always apply (see `init_logging`).
-pub const QUIET_CRATES: &[&str] = &[
-    "html5ever=off",
-    "markup5ever=off",
-    "selectors=off",
-    "scraper=off",
-    "cssparser=off",
-    "hyper=error",
-    "hyper_util=error",
-    "reqwest=error",
-    "h2=error",
-    "rustls=error",
-    "tower=error",
-    "tower_http=error",
-    "axum=error",
-    "cookie_store=error",
-];
 
 fn settings(cli: &Cli) -> Result<Settings, Failure> {
     let path = config::locate(cli.config.as_deref())?;
@@ -486,39 +405,7 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
 
 async fn run(cli: &Cli) -> Result<u8, Failure> {
     let path = config::locate(cli.config.as_deref())?;
-    let loaded = crate::reload::load(&path)?;
-    let s = loaded.settings;
-    let app = tokio::task::spawn_blocking(move || App::open(s))
-        .await
-        .map_err(|e| Failure::operational(e.to_string()))??;
-    // One pending request is enough: a reload reads the file as it is then.
-    let (reload_tx, requests) = tokio::sync::mpsc::channel(1);
-    // Installed now, before READY=1 is sent: a SIGHUP that arrived before
-    // the first poll of `shutdown` would otherwise kill the daemon (the
-    // default action), and a SIGTERM would skip the graceful stop.
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return Err(Failure::operational("cannot install signal handlers"));
-    };
-    let shutdown = async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => { tracing::info!("SIGTERM received."); return; }
-                _ = int.recv() => { tracing::info!("SIGINT received."); return; }
-                _ = hup.recv() => { let _ = reload_tx.try_send(()); }
-            }
-        }
-    };
-    let reloads = crate::app::Reloads {
-        config: path,
-        sites: loaded.sites,
-        requests,
-    };
-    app.run_reloadable(Some(reloads), shutdown).await?;
+    crate::daemon::run_file(&path).await?;
     Ok(EXIT_OK)
 }
 
@@ -717,7 +604,7 @@ fn age(secs: Option<u64>) -> String {
 async fn status(cli: &Cli) -> Result<u8, Failure> {
     let app = open(cli).await?;
     let a = app.clone();
-    let st = blocking(move || a.status(false)).await?;
+    let st = blocking(move || crate::status::of(&a, false)).await?;
     if cli.json {
         print_json(&st)?;
         return Ok(EXIT_OK);
@@ -817,29 +704,23 @@ async fn incident_action(
     reason: &str,
     by: Option<&str>,
 ) -> Result<u8, Failure> {
-    if reason.trim().is_empty() {
-        return Err(Failure::bad_input("--reason: must not be empty"));
-    }
+    let reason = ops::Reason::new(reason).map_err(ops_failure)?;
     let app = open(cli).await?;
-    let store = app.store().clone();
     let who = actor(by);
-    let (i, r, w) = (id.to_string(), reason.to_string(), who.clone());
-    let state = blocking(move || {
-        store.incident_action(&i, action, &w, &r, time::OffsetDateTime::now_utc())
-    })
-    .await
-    .map_err(|e| match e {
-        crate::store::StoreError::NotFound(m) | crate::store::StoreError::Conflict(m) => {
-            Failure::bad_input(format!("ID: {m}"))
-        }
-        e => e.into(),
-    })?;
+    let state = ops::incident_action(app.store(), id, action, &reason, &who)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound(m) | crate::store::StoreError::Conflict(m) => {
+                Failure::bad_input(format!("ID: {m}"))
+            }
+            e => e.into(),
+        })?;
     let res = wire::ActionResult {
         id: id.to_string(),
         action: action.as_str(),
         state: state.as_str(),
         by: who,
-        reason: reason.to_string(),
+        reason: reason.as_str().to_string(),
     };
     if cli.json {
         print_json(&res)?;
@@ -850,6 +731,23 @@ async fn incident_action(
         );
     }
     Ok(EXIT_OK)
+}
+
+/// A refused action, naming the flag at fault.
+fn ops_failure(e: ops::OpsError) -> Failure {
+    match e {
+        ops::OpsError::Invalid { field, message } => {
+            let flag = match field {
+                ops::Field::Site => "site",
+                ops::Field::Type => "type",
+                ops::Field::Cohort => "cohort",
+                ops::Field::Duration => "for",
+                ops::Field::Reason => "reason",
+            };
+            Failure::bad_input(format!("--{flag}: {message}"))
+        }
+        ops::OpsError::Store(e) => e.into(),
+    }
 }
 
 async fn silence(cli: &Cli, action: &SilenceAction) -> Result<u8, Failure> {
@@ -865,18 +763,18 @@ async fn silence(cli: &Cli, action: &SilenceAction) -> Result<u8, Failure> {
             reason,
             by,
         } => {
-            let new = new_silence(
-                &app,
-                site.as_deref(),
-                event_type.as_deref(),
-                cohort.as_deref(),
+            let by = actor(by.as_deref());
+            let request = ops::SilenceRequest {
+                site: site.as_deref(),
+                event_type: event_type.as_deref(),
+                cohort: cohort.as_deref(),
                 duration,
                 reason,
-                &actor(by.as_deref()),
-                now,
-            )
-            .map_err(|(field, m)| Failure::bad_input(format!("--{field}: {m}")))?;
-            let id = blocking(move || store.add_silence(&new, now)).await?;
+                by: &by,
+            };
+            let id = ops::add_silence(&store, &app.settings.sites, request)
+                .await
+                .map_err(ops_failure)?;
             if cli.json {
                 print_json(&serde_json::json!({ "id": id }))?;
             } else {
@@ -900,8 +798,7 @@ async fn silence(cli: &Cli, action: &SilenceAction) -> Result<u8, Failure> {
             }
         }
         SilenceAction::End { id, by } => {
-            let (i, who) = (id.clone(), actor(by.as_deref()));
-            if !blocking(move || store.end_silence(&i, &who, now)).await? {
+            if !ops::end_silence(&store, id, &actor(by.as_deref())).await? {
                 return Err(Failure::bad_input(format!("ID: no active silence {id:?}")));
             }
             println!("{id} ended");
@@ -926,52 +823,6 @@ pub fn silence_line(s: &wire::Silence) -> String {
         s.created_by,
         s.reason
     )
-}
-
-/// Validates a silence request (CLI flags or API body); errors name the
-/// field.
-#[allow(clippy::too_many_arguments)]
-pub fn new_silence(
-    app: &App,
-    site: Option<&str>,
-    event_type: Option<&str>,
-    cohort: Option<&str>,
-    duration: &str,
-    reason: &str,
-    by: &str,
-    now: time::OffsetDateTime,
-) -> Result<NewSilence, (&'static str, String)> {
-    if let Some(s) = site
-        && !app.settings.sites.iter().any(|x| x.name == s)
-    {
-        return Err(("site", format!("no configured site named {s:?}")));
-    }
-    let event_type = match event_type {
-        None => None,
-        Some(t) => Some(
-            crate::domain::incident::EventType::parse(t)
-                .ok_or_else(|| ("type", format!("unknown event type {t:?}")))?,
-        ),
-    };
-    if cohort.is_some_and(|c| c.trim().is_empty()) {
-        return Err(("cohort", "must not be empty".into()));
-    }
-    let d = humantime::parse_duration(duration.trim())
-        .map_err(|e| ("for", format!("not a duration ({e}); e.g. 2h, 3d")))?;
-    if d.is_zero() {
-        return Err(("for", "must be positive".into()));
-    }
-    if reason.trim().is_empty() {
-        return Err(("reason", "must not be empty".into()));
-    }
-    Ok(NewSilence {
-        site: site.map(str::to_owned),
-        event_type,
-        cohort: cohort.map(str::to_owned),
-        reason: reason.to_string(),
-        created_by: by.to_string(),
-        expires_at: now + d,
-    })
 }
 
 async fn incidents(cli: &Cli, only_open: bool) -> Result<u8, Failure> {

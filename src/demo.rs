@@ -224,7 +224,7 @@ secret_file = "webhook-secret"
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(app.clone().run(async {
+    let daemon = tokio::spawn(crate::daemon::run(app.clone(), None, async {
         let _ = stop_rx.await;
     }));
     clock.say(
@@ -232,7 +232,7 @@ secret_file = "webhook-secret"
     );
 
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let st = app.status(false)?;
+    let st = crate::status::of(&app, false)?;
     clock.say(format!(
         "all clear so far: {} probes, {} open incidents",
         st.sites.iter().map(|s| s.probes_total).sum::<u64>(),

@@ -8,6 +8,7 @@
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
+use crate::domain::SiteState;
 use crate::store::{EventIncident, IncidentView, ProbeView, Ts};
 
 /// RFC 3339 UTC with second precision, as the contract's examples show.
@@ -217,7 +218,8 @@ pub struct IncidentStatus {
 pub struct SiteStatus {
     pub name: String,
     pub enabled: bool,
-    pub state: &'static str,
+    #[serde(serialize_with = "site_state")]
+    pub state: SiteState,
     /// Why the site is degraded, when it is.
     pub state_reason: Option<String>,
     /// When the canaries started failing (canary-degraded sites only).
@@ -237,6 +239,11 @@ pub struct SiteStatus {
     pub predicted_cycle_seconds: f64,
     pub max_staleness_seconds: u64,
     pub robots: RobotsStatus,
+}
+
+/// A site's state as the contract words it (`"healthy"`, `"degraded"`).
+fn site_state<S: serde::Serializer>(state: &SiteState, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.as_str())
 }
 
 /// Whether the site's robots.txt is honoured, and why not when it is not.

@@ -23,7 +23,6 @@ pub mod format;
 mod http;
 pub mod pagerduty;
 pub mod receiver;
-pub mod schedule;
 pub mod slack;
 pub mod teams;
 #[cfg(test)]

@@ -14,6 +14,32 @@ pub mod route;
 
 pub use phone::E164;
 
+/// What `status` says of a site: whether we can see what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteState {
+    Healthy,
+    /// Its canaries fail, or its last few probes were all inconclusive: we
+    /// are blind there, whatever the reason.
+    Degraded,
+}
+
+impl SiteState {
+    /// The contract's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteState::Healthy => "healthy",
+            SiteState::Degraded => "degraded",
+        }
+    }
+}
+
+impl std::fmt::Display for SiteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so a column width (`{:<10}`) applies.
+        f.pad(self.as_str())
+    }
+}
+
 /// Internal row id of a roster entry. Stable across imports for one `ref`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntryId(pub i64);

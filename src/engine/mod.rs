@@ -16,6 +16,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use crate::telemetry::SiteStats;
+
 use tokio::sync::Notify;
 
 use crate::config::{ScanSettings, SiteSettings};
@@ -23,7 +25,7 @@ use crate::domain::incident::Step;
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, Outcome, OutcomeKind};
-use crate::fetch::SiteFetcher;
+use crate::fetch::{ClientError, SiteFetcher};
 use crate::store::{NewProbe, Retention, Store, StoreError, blocking};
 
 mod probe;
@@ -49,28 +51,10 @@ pub struct Site {
     last_canary: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
-/// In-memory counters per site, for `/metrics` and `status`.
-#[derive(Debug, Default)]
-pub struct SiteStats {
-    pub clean: AtomicU64,
-    pub exposed: AtomicU64,
-    pub inconclusive: AtomicU64,
-    pub cycles: AtomicU64,
-}
-
-impl SiteStats {
-    fn count(&self, k: OutcomeKind) {
-        match k {
-            OutcomeKind::Clean => &self.clean,
-            OutcomeKind::Exposed => &self.exposed,
-            OutcomeKind::Inconclusive => &self.inconclusive,
-        }
-        .fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 impl Site {
-    pub fn new(settings: SiteSettings) -> Result<Site, String> {
+    /// The site with its fetcher; fails when its HTTP client cannot be
+    /// built.
+    pub fn new(settings: SiteSettings) -> Result<Site, ClientError> {
         let fetcher = SiteFetcher::new(settings.policy.clone())?;
         Ok(Site {
             settings,

@@ -139,40 +139,55 @@ impl std::fmt::Debug for ProxyUrl {
     }
 }
 
-/// Why a fetch did not produce a usable 2xx body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a fetch did not produce a usable 2xx body. Messages never name the
+/// URL: it carries the number or the name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FailKind {
     /// Non-2xx final status (403, 404, 429, 5xx, ...).
+    #[error("http status {0}")]
     Status(u16),
+    #[error("timeout")]
     Timeout,
+    #[error("connection failed")]
     Connect,
     /// Redirect to another host, or more than 3 hops.
+    #[error("redirect refused")]
     Redirect,
     /// Decoded body larger than `max_body_bytes`.
+    #[error("response body over the size cap")]
     TooLarge,
     /// Content decoding failed (bad gzip) or other transport error.
+    #[error("transport error: {0}")]
     Transport(String),
     /// The site's robots.txt disallows the URL for us; nothing was sent.
+    #[error("robots.txt disallows this URL for unlistd")]
     RobotsDisallowed,
     /// robots.txt could not be read, so everything counts as disallowed
     /// (RFC 9309); nothing was sent. Holds the reason.
+    #[error("{0}")]
     RobotsUnavailable(String),
 }
 
-impl std::fmt::Display for FailKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FailKind::Status(s) => write!(f, "http status {s}"),
-            FailKind::Timeout => f.write_str("timeout"),
-            FailKind::Connect => f.write_str("connection failed"),
-            FailKind::Redirect => f.write_str("redirect refused"),
-            FailKind::TooLarge => f.write_str("response body over the size cap"),
-            FailKind::Transport(e) => write!(f, "transport error: {e}"),
-            // The URL is not named: it carries the number or the name.
-            FailKind::RobotsDisallowed => f.write_str("robots.txt disallows this URL for unlistd"),
-            FailKind::RobotsUnavailable(reason) => f.write_str(reason),
-        }
-    }
+/// Why a site's HTTP client cannot be built. Each message names the site.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("site {site}: base_url must be https (http is allowed only for loopback hosts)")]
+    NotHttps { site: String },
+    #[error("site {site}: base_url scheme {scheme:?} is not http(s)")]
+    Scheme { site: String, scheme: String },
+    #[error("site {site}: base_url has no host")]
+    NoHost { site: String },
+    #[error("site {site}: user_agent is not a valid header value")]
+    UserAgent { site: String },
+    /// `proxy` is the URL as [`ProxyUrl`] shows it (without credentials).
+    #[error("site {site}: proxy {proxy} is not usable: {reason}")]
+    Proxy {
+        site: String,
+        proxy: String,
+        reason: String,
+    },
+    #[error("site {site}: cannot build HTTP client: {reason}")]
+    Build { site: String, reason: String },
 }
 
 /// The result of one logical fetch (after retries).
@@ -237,7 +252,7 @@ impl std::fmt::Debug for SiteFetcher {
 impl SiteFetcher {
     /// Builds the site's client. Fails (with a message naming the site) on
     /// a non-https `base_url` outside loopback or an unusable user agent.
-    pub fn new(policy: SitePolicy) -> Result<Self, String> {
+    pub fn new(policy: SitePolicy) -> Result<Self, ClientError> {
         let client = build_client(&policy)?;
         let permits = usize::try_from(policy.concurrency.max(1)).unwrap_or(1);
         Ok(SiteFetcher {

@@ -6,7 +6,7 @@ use reqwest::header::{ACCEPT, ACCEPT_LANGUAGE, HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 use url::{Host, Url};
 
-use super::{FailKind, SitePolicy};
+use super::{ClientError, FailKind, SitePolicy};
 
 /// `http://` is only for the simulated directory and local test doubles:
 /// anything that leaves the machine must be TLS.
@@ -22,27 +22,28 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     }
 }
 
-pub(crate) fn build_client(policy: &SitePolicy) -> Result<reqwest::Client, String> {
+pub(crate) fn build_client(policy: &SitePolicy) -> Result<reqwest::Client, ClientError> {
     let base = &policy.base_url;
     let loopback = is_loopback(base);
     match base.scheme() {
         "https" => {}
         "http" if loopback => {}
         "http" => {
-            return Err(format!(
-                "site {}: base_url must be https (http is allowed only for loopback hosts)",
-                policy.name
-            ));
+            return Err(ClientError::NotHttps {
+                site: policy.name.clone(),
+            });
         }
         other => {
-            return Err(format!(
-                "site {}: base_url scheme {other:?} is not http(s)",
-                policy.name
-            ));
+            return Err(ClientError::Scheme {
+                site: policy.name.clone(),
+                scheme: other.to_string(),
+            });
         }
     }
     if base.host().is_none() {
-        return Err(format!("site {}: base_url has no host", policy.name));
+        return Err(ClientError::NoHost {
+            site: policy.name.clone(),
+        });
     }
 
     let mut headers = HeaderMap::new();
@@ -61,11 +62,8 @@ pub(crate) fn build_client(policy: &SitePolicy) -> Result<reqwest::Client, Strin
         value.set_sensitive(true);
         headers.insert(name.clone(), value);
     }
-    let ua = HeaderValue::from_str(&policy.user_agent).map_err(|_| {
-        format!(
-            "site {}: user_agent is not a valid header value",
-            policy.name
-        )
+    let ua = HeaderValue::from_str(&policy.user_agent).map_err(|_| ClientError::UserAgent {
+        site: policy.name.clone(),
     })?;
 
     let mut b = reqwest::Client::builder()
@@ -88,21 +86,16 @@ pub(crate) fn build_client(policy: &SitePolicy) -> Result<reqwest::Client, Strin
         // Credentials in the URL become Proxy-Authorization (basic). No
         // NoProxy list: every request of this site, loopback included, goes
         // through the proxy the operator named.
-        let p = reqwest::Proxy::all(proxy.url().as_str()).map_err(|e| {
-            format!(
-                "site {}: proxy {proxy} is not usable: {}",
-                policy.name,
-                error_text(&e)
-            )
+        let p = reqwest::Proxy::all(proxy.url().as_str()).map_err(|e| ClientError::Proxy {
+            site: policy.name.clone(),
+            proxy: proxy.to_string(),
+            reason: error_text(&e),
         })?;
         b = b.proxy(p);
     }
-    b.build().map_err(|e| {
-        format!(
-            "site {}: cannot build HTTP client: {}",
-            policy.name,
-            error_text(&e)
-        )
+    b.build().map_err(|e| ClientError::Build {
+        site: policy.name.clone(),
+        reason: error_text(&e),
     })
 }
 

@@ -38,8 +38,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::app::{App, LiveApp};
-use crate::domain::OutcomeKind;
 use crate::domain::incident::IncidentState;
+use crate::domain::{OutcomeKind, SiteState};
 use crate::store::blocking;
 use crate::store::{
     ActionView, IncidentAction, IncidentView, ProbeView, SilenceView, SiteCoverage, StoreError, Ts,
@@ -220,7 +220,7 @@ async fn login_form(State(d): State<Dash>, headers: HeaderMap) -> Response {
 async fn login(State(d): State<Dash>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
     let presented = f.token.trim();
     let ok = match &d.app.settings.api.token {
-        Some(expected) => crate::web::token_matches(expected, presented.as_bytes()),
+        Some(expected) => super::auth::token_matches(expected, presented.as_bytes()),
         None => false,
     };
     if !ok {
@@ -708,7 +708,7 @@ struct Overview {
 }
 
 fn load_overview(app: &App) -> Result<Overview, StoreError> {
-    let status = app.status(true)?;
+    let status = crate::status::of(app, true)?;
     let now = Ts::now_utc();
     let mut coverage = Vec::new();
     for site in &app.engine.sites {
@@ -749,7 +749,11 @@ async fn overview(State(d): State<Dash>) -> Response {
         Err(e) => return failed(e),
     };
     let st = &o.status;
-    let degraded = st.sites.iter().filter(|s| s.state == "degraded").count();
+    let degraded = st
+        .sites
+        .iter()
+        .filter(|s| s.state == SiteState::Degraded)
+        .count();
     let oldest = st
         .sites
         .iter()

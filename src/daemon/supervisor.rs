@@ -39,18 +39,19 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::{App, LiveApp};
+use super::timers::Timers;
+use crate::app::{App, AppError, LiveApp};
 use crate::config::{self, ConfigError, Settings};
 use crate::engine::{Resume, Site, Stop};
-use crate::store::ReloadRecord;
-use crate::store::blocking;
+use crate::store::{ReloadRecord, blocking};
+use crate::systemd;
 
 /// Longest a reload waits for in-flight probes and deliveries to finish.
 /// Most finish within one request; one still parked in a site's pacer or
@@ -60,13 +61,6 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// After aborting an overrunning drain, how long to wait for the task to
 /// notice before cutting it off.
 const ABORT_GRACE: Duration = Duration::from_secs(2);
-
-/// Reload outcomes since the daemon started (`/metrics`).
-#[derive(Debug, Default)]
-pub struct ReloadCounters {
-    pub ok: AtomicU64,
-    pub error: AtomicU64,
-}
 
 /// Each site's `[[sites]]` table as written, by name: what tells a changed
 /// site from an unchanged one (comments and layout do not count).
@@ -215,23 +209,16 @@ impl Supervisor {
         // The reminder pass and the digest only queue events; they restart
         // with the dispatchers so a reload applies `repeat_interval`,
         // `digest` and the routes at once.
+        let timers = Timers::of(app);
         let stop = self.cancel.child_token();
-        let task = self.tracker.spawn(crate::alert::schedule::reminders(
-            app.clone(),
-            app.engine.alerts.clone(),
-            stop.clone(),
-        ));
+        let task = self.tracker.spawn(timers.clone().reminders(stop.clone()));
         self.dispatchers.push(Worker {
             receiver: "(reminders)".into(),
             stop,
             task,
         });
         let stop = self.cancel.child_token();
-        let task = self.tracker.spawn(crate::alert::schedule::digest(
-            app.clone(),
-            app.engine.alerts.clone(),
-            stop.clone(),
-        ));
+        let task = self.tracker.spawn(timers.digest(stop.clone()));
         self.dispatchers.push(Worker {
             receiver: "(digest)".into(),
             stop,
@@ -247,9 +234,9 @@ impl Supervisor {
             tracing::warn!("SIGHUP ignored: this daemon has no config file to re-read.");
             return;
         };
-        crate::systemd::notify(&format!(
+        systemd::notify(&format!(
             "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading the config",
-            crate::systemd::monotonic_usec()
+            systemd::monotonic_usec()
         ));
         tracing::info!(config = %path.display(), "SIGHUP: reloading the config.");
         let old = self.live.get();
@@ -316,7 +303,7 @@ impl Supervisor {
             receivers = self.dispatchers.len().saturating_sub(2),
             "Config reloaded."
         );
-        crate::systemd::notify("READY=1\nSTATUS=scanning");
+        systemd::notify("READY=1\nSTATUS=scanning");
     }
 
     /// Reads, validates and builds; changes nothing.
@@ -340,7 +327,7 @@ impl Supervisor {
             needs_restart.push("api.listen");
             settings.api.listen = old.settings.api.listen;
         }
-        let keep = |s: &crate::config::SiteSettings| {
+        let keep = |s: &config::SiteSettings| {
             old.engine
                 .sites
                 .iter()
@@ -354,9 +341,9 @@ impl Supervisor {
         let names: Vec<String> = settings.sites.iter().map(|s| s.name.clone()).collect();
         let app = old.successor(settings, keep).map_err(|e| {
             let (key, message) = match e {
-                crate::app::AppError::Site { site, message } => {
+                AppError::Site { site, error } => {
                     let i = names.iter().position(|n| *n == site).unwrap_or(0);
-                    (format!("sites[{i}]"), message)
+                    (format!("sites[{i}]"), error.to_string())
                 }
                 other => ("(daemon)".to_string(), other.to_string()),
             };
@@ -395,7 +382,7 @@ impl Supervisor {
         }
         // systemd has no "reload failed" message: the service is ready, on
         // its old config, and says so in its status line.
-        crate::systemd::notify(&format!(
+        systemd::notify(&format!(
             "READY=1\nSTATUS=scanning; the last config reload failed: {}",
             one_line(&e.to_string())
         ));

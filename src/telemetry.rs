@@ -1,0 +1,131 @@
+//! What the daemon tells about itself: the log subscriber, and the
+//! in-memory counters behind `/metrics` (`web/metrics.rs` owns their
+//! exposition). The counters live down here, with no dependencies, because
+//! the engine and the daemon increment them and neither may name `web`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::domain::OutcomeKind;
+
+/// In-memory counters per site, for `/metrics` and `status`.
+#[derive(Debug, Default)]
+pub struct SiteStats {
+    pub clean: AtomicU64,
+    pub exposed: AtomicU64,
+    pub inconclusive: AtomicU64,
+    pub cycles: AtomicU64,
+}
+
+impl SiteStats {
+    /// One probe with outcome `k`.
+    pub fn count(&self, k: OutcomeKind) {
+        match k {
+            OutcomeKind::Clean => &self.clean,
+            OutcomeKind::Exposed => &self.exposed,
+            OutcomeKind::Inconclusive => &self.inconclusive,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Reload outcomes since the daemon started (`/metrics`).
+#[derive(Debug, Default)]
+pub struct ReloadCounters {
+    pub ok: AtomicU64,
+    pub error: AtomicU64,
+}
+
+/// Installs the log subscriber: the journal under systemd, else stderr as
+/// text or JSON lines. `default` is the level unless `UNLISTD_LOG` says
+/// otherwise; [`QUIET_CRATES`] apply whatever it says.
+pub fn init_logging(default: &str, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
+    let filter = || {
+        let mut filter =
+            EnvFilter::try_from_env("UNLISTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+        // Third-party crates log what they handle: the HTML parser logs page
+        // tokens (which echo the searched number) and the HTTP stack logs
+        // URLs (which carry it). Whatever the operator's filter, and
+        // whichever sink, keep them quiet.
+        for d in QUIET_CRATES {
+            if let Ok(d) = d.parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+        filter
+    };
+    // Under systemd with stderr connected to the journal, log natively
+    // (structured fields, priorities). Not both: that would duplicate lines.
+    let mut journal_error = None;
+    if stderr_is_journal() {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                let layer = layer.with_syslog_identifier("unlistd".to_string());
+                if tracing_subscriber::registry()
+                    .with(layer.with_filter(filter()))
+                    .try_init()
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            Err(e) => journal_error = Some(e.to_string()),
+        }
+    }
+    use std::io::IsTerminal as _;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        b.json().flatten_event(true).try_init()
+    } else {
+        b.try_init()
+    };
+    if let Some(error) = journal_error {
+        tracing::info!(%error, "The journal socket is not usable; logging to stderr.");
+    }
+}
+
+/// True when stderr is the journal stream systemd set up for this service:
+/// `JOURNAL_STREAM` holds `DEVICE:INODE` of that stream (systemd.exec(5)).
+/// Comparing it with stderr, not just testing the variable, keeps a shell
+/// that inherited it (a terminal in a desktop session) on plain stderr.
+fn stderr_is_journal() -> bool {
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(fd)
+        .metadata()
+        .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}
+
+/// Log directives that always apply (see [`init_logging`]).
+pub const QUIET_CRATES: &[&str] = &[
+    "html5ever=off",
+    "markup5ever=off",
+    "selectors=off",
+    "scraper=off",
+    "cssparser=off",
+    "hyper=error",
+    "hyper_util=error",
+    "reqwest=error",
+    "h2=error",
+    "rustls=error",
+    "tower=error",
+    "tower_http=error",
+    "axum=error",
+    "cookie_store=error",
+];

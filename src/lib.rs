@@ -30,7 +30,6 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod fetch;

@@ -9,9 +9,9 @@
 
 use std::time::{Duration, Instant};
 
+use super::{EXIT_FAILURE, EXIT_OK, Failure};
 use crate::alert::receiver::{Received, Receiver};
 use crate::app::App;
-use crate::cli::{EXIT_FAILURE, EXIT_OK, Failure};
 use crate::sim::{SimDirectory, SimListing};
 use crate::store::ImportOutcome;
 use crate::store::blocking;

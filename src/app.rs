@@ -1,5 +1,5 @@
 //! Assembly: settings → store → sites → engine → alert dispatchers, as one
-//! [`App`]. Running it is `crate::daemon`'s; serving it, `crate::web`'s. A
+//! [`App`]. Running it is the daemon's job, serving it the web module's. A
 //! reload (`SIGHUP`, `daemon::supervisor`) builds the next App with
 //! [`App::successor`] and swaps the one the API serves ([`LiveApp`]).
 
@@ -37,28 +37,28 @@ struct Shared {
 /// The App the daemon runs with now: the API and dashboard read it per
 /// request, and a reload swaps it.
 #[derive(Debug, Clone)]
-pub struct LiveApp(Arc<RwLock<App>>);
+pub(crate) struct LiveApp(Arc<RwLock<App>>);
 
 impl LiveApp {
-    pub fn new(app: App) -> LiveApp {
+    pub(crate) fn new(app: App) -> LiveApp {
         LiveApp(Arc::new(RwLock::new(app)))
     }
 
-    pub fn get(&self) -> App {
+    pub(crate) fn get(&self) -> App {
         self.0
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    pub fn set(&self, app: App) {
+    pub(crate) fn set(&self, app: App) {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = app;
     }
 }
 
 /// An opened store with the configured sites.
 #[derive(Debug, Clone)]
-pub struct App {
+pub(crate) struct App {
     pub settings: Arc<Settings>,
     pub engine: Engine,
     /// Reload outcomes, shared by every App of one daemon.
@@ -66,7 +66,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn open(settings: Settings) -> Result<App, AppError> {
+    pub(crate) fn open(settings: Settings) -> Result<App, AppError> {
         let store = Store::open(&settings.store_path)?;
         let pseudo = Pseudonymizer::new(&store.pseudonym_key()?);
         let shared = Shared {
@@ -83,7 +83,7 @@ impl App {
     /// one is built anew with the old one's counters. The wake-up for the
     /// dispatchers, the watchdog's progress count and the reload counters
     /// carry over, since tasks of both Apps use them during the switch.
-    pub fn successor(
+    pub(crate) fn successor(
         &self,
         settings: Settings,
         keep: impl Fn(&SiteSettings) -> Option<Arc<Site>>,
@@ -151,11 +151,11 @@ impl App {
         })
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.engine.store
     }
 
-    pub fn dispatchers(&self) -> Vec<Dispatcher> {
+    pub(crate) fn dispatchers(&self) -> Vec<Dispatcher> {
         self.settings
             .alerts
             .channels

@@ -39,13 +39,13 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// `prev_hash` of the first record.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Canonical JSON: object keys sorted by their UTF-8 bytes, no whitespace,
 /// strings escaped as `serde_json` does, integers in decimal. Floats are
 /// never put into audited or signed documents (their text form is not
 /// canonical); should one appear it is written as `serde_json` prints it.
-pub fn canonical_json(v: &Value) -> String {
+pub(crate) fn canonical_json(v: &Value) -> String {
     let mut out = String::new();
     write_canonical(v, &mut out);
     out
@@ -85,7 +85,13 @@ fn write_canonical(v: &Value, out: &mut String) {
 }
 
 /// The hash of one record (see the module docs for the construction).
-pub fn chain_hash(prev_hash: &str, payload: &str, kind: &str, time_ms: i64, seq: i64) -> String {
+pub(crate) fn chain_hash(
+    prev_hash: &str,
+    payload: &str,
+    kind: &str,
+    time_ms: i64,
+    seq: i64,
+) -> String {
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
@@ -100,7 +106,7 @@ pub fn chain_hash(prev_hash: &str, payload: &str, kind: &str, time_ms: i64, seq:
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -110,7 +116,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// a letter becomes `•••`, and so does every path segment holding an
 /// encoded character (`%`, `+`). Masked numbers, page numbers and the
 /// adapter's fixed words stay readable.
-pub fn redact_url(path_and_query: &str) -> String {
+pub(crate) fn redact_url(path_and_query: &str) -> String {
     let has_letter = |s: &str| {
         let decoded = s.replace('+', " ");
         let decoded = percent_decode(&decoded);
@@ -167,18 +173,18 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Record kinds.
-pub mod kind {
-    pub const TRAIL_START: &str = "trail.start";
-    pub const PROBE: &str = "probe";
-    pub const INCIDENT_OPEN: &str = "incident.open";
-    pub const INCIDENT_RESOLVE: &str = "incident.resolve";
+pub(crate) mod kind {
+    pub(crate) const TRAIL_START: &str = "trail.start";
+    pub(crate) const PROBE: &str = "probe";
+    pub(crate) const INCIDENT_OPEN: &str = "incident.open";
+    pub(crate) const INCIDENT_RESOLVE: &str = "incident.resolve";
     /// An analyst's ack / dismiss / undismiss (ref: the action row id).
-    pub const INCIDENT_ACTION: &str = "incident.action";
-    pub const SILENCE_ADD: &str = "silence.add";
-    pub const SILENCE_END: &str = "silence.end";
-    pub const ROSTER_IMPORT: &str = "roster.import";
-    pub const EVIDENCE_PURGE: &str = "evidence.purge";
-    pub const ROSTER_ERASE: &str = "roster.erase";
+    pub(crate) const INCIDENT_ACTION: &str = "incident.action";
+    pub(crate) const SILENCE_ADD: &str = "silence.add";
+    pub(crate) const SILENCE_END: &str = "silence.end";
+    pub(crate) const ROSTER_IMPORT: &str = "roster.import";
+    pub(crate) const EVIDENCE_PURGE: &str = "evidence.purge";
+    pub(crate) const ROSTER_ERASE: &str = "roster.erase";
 }
 
 #[cfg(test)]

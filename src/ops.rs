@@ -9,7 +9,7 @@ use crate::store::{IncidentAction, NewSilence, Store, StoreError, Ts, blocking};
 
 /// The part of a request that is wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
+pub(crate) enum Field {
     Site,
     Type,
     Cohort,
@@ -20,7 +20,7 @@ pub enum Field {
 
 /// Why an action was refused or failed.
 #[derive(Debug, thiserror::Error)]
-pub enum OpsError {
+pub(crate) enum OpsError {
     /// A field of the request is wrong; nothing changed.
     #[error("{message}")]
     Invalid { field: Field, message: String },
@@ -39,17 +39,17 @@ fn invalid(field: Field, message: impl Into<String>) -> OpsError {
 /// Why someone acted: recorded with who and when, and in the audit trail.
 /// Never blank.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reason(String);
+pub(crate) struct Reason(String);
 
 impl Reason {
-    pub fn new(text: &str) -> Result<Reason, OpsError> {
+    pub(crate) fn new(text: &str) -> Result<Reason, OpsError> {
         if text.trim().is_empty() {
             return Err(invalid(Field::Reason, "must not be empty"));
         }
         Ok(Reason(text.to_string()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -57,7 +57,7 @@ impl Reason {
 /// Acknowledges, dismisses or undismisses incident `id` as `by`; returns
 /// the incident's state after it. The store's `NotFound` and `Conflict`
 /// come back as they are, for the caller to word.
-pub async fn incident_action(
+pub(crate) async fn incident_action(
     store: &Store,
     id: &str,
     action: IncidentAction,
@@ -71,7 +71,7 @@ pub async fn incident_action(
 
 /// A silence as asked for (CLI flags or an API body), not yet checked.
 #[derive(Debug, Clone, Copy)]
-pub struct SilenceRequest<'a> {
+pub(crate) struct SilenceRequest<'a> {
     pub site: Option<&'a str>,
     pub event_type: Option<&'a str>,
     pub cohort: Option<&'a str>,
@@ -84,7 +84,7 @@ pub struct SilenceRequest<'a> {
 impl SilenceRequest<'_> {
     /// Checks every field against the configured `sites`; the silence runs
     /// from `now`.
-    pub fn validate(&self, sites: &[SiteSettings], now: Ts) -> Result<NewSilence, OpsError> {
+    pub(crate) fn validate(&self, sites: &[SiteSettings], now: Ts) -> Result<NewSilence, OpsError> {
         if let Some(s) = self.site
             && !sites.iter().any(|x| x.name == s)
         {
@@ -125,7 +125,7 @@ impl SilenceRequest<'_> {
 }
 
 /// Validates and adds a silence; returns its id.
-pub async fn add_silence(
+pub(crate) async fn add_silence(
     store: &Store,
     sites: &[SiteSettings],
     request: SilenceRequest<'_>,
@@ -137,7 +137,7 @@ pub async fn add_silence(
 }
 
 /// Ends silence `id` as `by`; `false` when no such silence is in force.
-pub async fn end_silence(store: &Store, id: &str, by: &str) -> Result<bool, StoreError> {
+pub(crate) async fn end_silence(store: &Store, id: &str, by: &str) -> Result<bool, StoreError> {
     let store = store.clone();
     let (i, w) = (id.to_string(), by.to_string());
     blocking(move || store.end_silence(&i, &w, Ts::now_utc())).await

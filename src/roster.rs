@@ -194,6 +194,14 @@ pub struct BomSkip<R> {
     lines_before: u64,
 }
 
+impl<R> std::fmt::Debug for BomSkip<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BomSkip")
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<R> BomSkip<R> {
     /// The 1-based line on which a record starting at `offset` sits (with
     /// CRLF the csv reader may start a record on the `\n` of the previous
@@ -298,6 +306,10 @@ impl<R: Read> Iterator for RosterReader<BomSkip<R>> {
     }
 }
 
+/// One row's checks, in the order their problems are reported (the
+/// contract promises every problem of a row, each naming its field), so
+/// they stay together.
+#[allow(clippy::too_many_lines)]
 fn validate(
     cols: &Columns,
     rec: &csv::ByteRecord,
@@ -353,7 +365,7 @@ fn validate(
         None if has_problem("ref", &problems) => {}
         None => problems.push(("ref".into(), "is required".into())),
         Some(r) if r.chars().count() > 200 => {
-            problems.push(("ref".into(), "longer than 200 characters".into()))
+            problems.push(("ref".into(), "longer than 200 characters".into()));
         }
         _ => {}
     }
@@ -372,8 +384,8 @@ fn validate(
     };
     let flag = |name: &str, v: &Option<String>, problems: &mut Vec<(String, String)>| -> bool {
         match v.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("true") | Some("yes") | Some("1") => true,
-            Some("false") | Some("no") | Some("0") => false,
+            Some("true" | "yes" | "1") => true,
+            Some("false" | "no" | "0") => false,
             None => {
                 problems.push((name.into(), "is required (true or false)".into()));
                 false

@@ -16,16 +16,16 @@ use crate::wire;
 
 /// A site whose most recent this-many probes were all inconclusive is
 /// reported `degraded`: we are blind there, whatever the reason.
-pub const DEGRADED_AFTER: usize = 5;
+pub(crate) const DEGRADED_AFTER: usize = 5;
 
 /// [`view`] of an App's store, sites and settings.
-pub fn of(app: &App, live: bool) -> Result<wire::Status, StoreError> {
+pub(crate) fn of(app: &App, live: bool) -> Result<wire::Status, StoreError> {
     view(app.store(), &app.engine.sites, &app.settings, live)
 }
 
 /// The `status` view; `live` adds the fetchers' effective rates (only
 /// meaningful inside the daemon).
-pub fn view(
+pub(crate) fn view(
     store: &Store,
     running: &[Arc<Site>],
     settings: &Settings,

@@ -9,7 +9,7 @@ use crate::domain::OutcomeKind;
 
 /// In-memory counters per site, for `/metrics` and `status`.
 #[derive(Debug, Default)]
-pub struct SiteStats {
+pub(crate) struct SiteStats {
     pub clean: AtomicU64,
     pub exposed: AtomicU64,
     pub inconclusive: AtomicU64,
@@ -18,7 +18,7 @@ pub struct SiteStats {
 
 impl SiteStats {
     /// One probe with outcome `k`.
-    pub fn count(&self, k: OutcomeKind) {
+    pub(crate) fn count(&self, k: OutcomeKind) {
         match k {
             OutcomeKind::Clean => &self.clean,
             OutcomeKind::Exposed => &self.exposed,
@@ -30,7 +30,7 @@ impl SiteStats {
 
 /// Reload outcomes since the daemon started (`/metrics`).
 #[derive(Debug, Default)]
-pub struct ReloadCounters {
+pub(crate) struct ReloadCounters {
     pub ok: AtomicU64,
     pub error: AtomicU64,
 }
@@ -38,7 +38,7 @@ pub struct ReloadCounters {
 /// Installs the log subscriber: the journal under systemd, else stderr as
 /// text or JSON lines. `default` is the level unless `UNLISTD_LOG` says
 /// otherwise; [`QUIET_CRATES`] apply whatever it says.
-pub fn init_logging(default: &str, json: bool) {
+pub(crate) fn init_logging(default: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::prelude::*;
     let filter = || {
@@ -113,7 +113,7 @@ fn stderr_is_journal() -> bool {
 }
 
 /// Log directives that always apply (see [`init_logging`]).
-pub const QUIET_CRATES: &[&str] = &[
+pub(crate) const QUIET_CRATES: &[&str] = &[
     "html5ever=off",
     "markup5ever=off",
     "selectors=off",

@@ -12,7 +12,7 @@ use crate::domain::SiteState;
 use crate::store::{EventIncident, IncidentView, ProbeView, Ts};
 
 /// RFC 3339 UTC with second precision, as the contract's examples show.
-pub fn rfc3339(t: Ts) -> String {
+pub(crate) fn rfc3339(t: Ts) -> String {
     let t = t
         .to_offset(time::UtcOffset::UTC)
         .replace_nanosecond(0)
@@ -22,7 +22,7 @@ pub fn rfc3339(t: Ts) -> String {
 }
 
 #[derive(Debug, Serialize)]
-pub struct ScanSummary {
+pub(crate) struct ScanSummary {
     pub probes: u64,
     pub clean: u64,
     pub exposed: u64,
@@ -34,7 +34,7 @@ pub struct ScanSummary {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Incident {
+pub(crate) struct Incident {
     pub id: String,
     pub site: String,
     pub entry_ref: String,
@@ -63,12 +63,12 @@ impl From<&IncidentView> for Incident {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Incidents {
+pub(crate) struct Incidents {
     pub incidents: Vec<Incident>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Probe {
+pub(crate) struct Probe {
     pub time: String,
     pub site: String,
     pub outcome: &'static str,
@@ -97,13 +97,13 @@ impl From<&ProbeView> for Probe {
 }
 
 #[derive(Debug, Serialize)]
-pub struct History {
+pub(crate) struct History {
     pub entry_ref: String,
     pub probes: Vec<Probe>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     pub roster: RosterStatus,
     pub incidents: IncidentStatus,
     pub sites: Vec<SiteStatus>,
@@ -115,7 +115,7 @@ pub struct Status {
 }
 
 #[derive(Debug, Serialize)]
-pub struct LastReload {
+pub(crate) struct LastReload {
     /// `ok` or `error`.
     pub result: &'static str,
     pub time: String,
@@ -138,7 +138,7 @@ impl From<&crate::store::ReloadRecord> for LastReload {
 
 /// A silence (`unlistd silence list`, `/api/v1/silences`, `status`).
 #[derive(Debug, Serialize)]
-pub struct Silence {
+pub(crate) struct Silence {
     pub id: String,
     pub site: Option<String>,
     #[serde(rename = "type")]
@@ -168,13 +168,13 @@ impl From<&crate::store::SilenceView> for Silence {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Silences {
+pub(crate) struct Silences {
     pub silences: Vec<Silence>,
 }
 
 /// An analyst's action on an incident, as recorded.
 #[derive(Debug, Serialize)]
-pub struct Action {
+pub(crate) struct Action {
     pub incident_id: String,
     pub action: &'static str,
     pub by: String,
@@ -196,7 +196,7 @@ impl From<&crate::store::ActionView> for Action {
 
 /// The answer to ack / dismiss: the incident's state after it.
 #[derive(Debug, Serialize)]
-pub struct ActionResult {
+pub(crate) struct ActionResult {
     pub id: String,
     pub action: &'static str,
     pub state: &'static str,
@@ -205,17 +205,17 @@ pub struct ActionResult {
 }
 
 #[derive(Debug, Serialize)]
-pub struct RosterStatus {
+pub(crate) struct RosterStatus {
     pub size: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct IncidentStatus {
+pub(crate) struct IncidentStatus {
     pub open: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct SiteStatus {
+pub(crate) struct SiteStatus {
     pub name: String,
     pub enabled: bool,
     #[serde(serialize_with = "site_state")]
@@ -248,7 +248,7 @@ fn site_state<S: serde::Serializer>(state: &SiteState, s: S) -> Result<S::Ok, S:
 
 /// Whether the site's robots.txt is honoured, and why not when it is not.
 #[derive(Debug, Serialize)]
-pub struct RobotsStatus {
+pub(crate) struct RobotsStatus {
     pub honoured: bool,
     /// The operator's `robots_txt_reason` when not honoured.
     pub reason: Option<String>,
@@ -257,7 +257,7 @@ pub struct RobotsStatus {
 }
 
 #[derive(Debug, Serialize)]
-pub struct ReceiverStatus {
+pub(crate) struct ReceiverStatus {
     pub receiver: String,
     pub undelivered_events: u64,
     pub pending_messages: u64,
@@ -270,7 +270,7 @@ pub struct ReceiverStatus {
 
 /// The webhook body (contract: "Webhook alerts").
 #[derive(Debug, Serialize)]
-pub struct WebhookBody<'a> {
+pub(crate) struct WebhookBody<'a> {
     #[serde(rename = "type")]
     pub event_type: &'a str,
     pub site: &'a str,
@@ -286,10 +286,10 @@ pub struct WebhookBody<'a> {
 /// Beyond this a message lists the first incidents and says how many there
 /// were; the full list is in the API and reports. Keeps a mass-leak page
 /// within what chat tools and webhook receivers accept.
-pub const MAX_INCIDENTS_PER_MESSAGE: usize = 1000;
+pub(crate) const MAX_INCIDENTS_PER_MESSAGE: usize = 1000;
 
 #[derive(Debug, Serialize)]
-pub struct WebhookIncident {
+pub(crate) struct WebhookIncident {
     pub id: String,
     pub entry_ref: String,
     pub number_masked: String,

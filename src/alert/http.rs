@@ -9,7 +9,7 @@ use super::Failure;
 
 /// One reqwest client for every HTTP channel: no redirects (a 3xx is a
 /// failure per Standard Webhooks), bounded timeouts.
-pub fn client() -> reqwest::Client {
+pub(super) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
@@ -22,7 +22,7 @@ pub fn client() -> reqwest::Client {
 /// POSTs `body` to `url` with `headers` (a signature, say). `Ok(status)`
 /// only for 2xx. Every channel gets the stable `webhook-id`, so receivers
 /// (and our tests) can deduplicate.
-pub async fn post(
+pub(super) async fn post(
     client: &reqwest::Client,
     url: &Url,
     id: &str,

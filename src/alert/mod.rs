@@ -188,45 +188,7 @@ impl Dispatcher {
             *w = Some(w.map_or(d, |x| x.min(d)));
         };
 
-        let store = self.store.clone();
-        let receiver = self.hook.receiver.clone();
-        let groups = blocking(move || store.pending_groups(&receiver)).await?;
-        for g in groups {
-            let age = (now() - g.oldest).try_into().unwrap_or(Duration::ZERO);
-            if !flush && age < self.group_wait {
-                soonest(self.group_wait - age, &mut wake);
-                continue;
-            }
-            let mut ctx = self.context(&g.site).await?;
-            let store = self.store.clone();
-            let receiver = self.hook.receiver.clone();
-            let id = new_message_id();
-            let hook = self.hook.clone();
-            let formed = blocking(move || {
-                store.form_message(
-                    &receiver,
-                    &g.site,
-                    g.event_type,
-                    &id,
-                    now(),
-                    &mut |incs, payload| {
-                        ctx.details = payload.and_then(|p| serde_json::from_str(p).ok());
-                        body_for(&hook.channel, g.event_type, &g.site, incs, &ctx)
-                    },
-                )
-            })
-            .await?;
-            if let Some(m) = formed {
-                res.formed += 1;
-                tracing::info!(
-                    receiver = %self.hook.receiver,
-                    message = %m.id,
-                    event = m.event_type.as_str(),
-                    site = %m.site,
-                    "Alert message formed."
-                );
-            }
-        }
+        res.formed = self.form(flush, &mut |d| soonest(d, &mut wake)).await?;
 
         loop {
             let store = self.store.clone();
@@ -287,6 +249,57 @@ impl Dispatcher {
             }
         }
         Ok((res, wake))
+    }
+
+    /// Forms a message of each group of events that is due (every group
+    /// with `flush`); `later` hears when the others are. Returns how many
+    /// it formed.
+    async fn form(
+        &self,
+        flush: bool,
+        later: &mut (dyn FnMut(Duration) + Send),
+    ) -> Result<u64, StoreError> {
+        let mut formed_count = 0;
+        let store = self.store.clone();
+        let receiver = self.hook.receiver.clone();
+        let groups = blocking(move || store.pending_groups(&receiver)).await?;
+        for g in groups {
+            let age = (now() - g.oldest).try_into().unwrap_or(Duration::ZERO);
+            if !flush && age < self.group_wait {
+                later(self.group_wait - age);
+                continue;
+            }
+            let mut ctx = self.context(&g.site).await?;
+            let store = self.store.clone();
+            let receiver = self.hook.receiver.clone();
+            let id = new_message_id();
+            let hook = self.hook.clone();
+            let formed = blocking(move || {
+                store.form_message(
+                    &receiver,
+                    &g.site,
+                    g.event_type,
+                    &id,
+                    now(),
+                    &mut |incs, payload| {
+                        ctx.details = payload.and_then(|p| serde_json::from_str(p).ok());
+                        body_for(&hook.channel, g.event_type, &g.site, incs, &ctx)
+                    },
+                )
+            })
+            .await?;
+            if let Some(m) = formed {
+                formed_count += 1;
+                tracing::info!(
+                    receiver = %self.hook.receiver,
+                    message = %m.id,
+                    event = m.event_type.as_str(),
+                    site = %m.site,
+                    "Alert message formed."
+                );
+            }
+        }
+        Ok(formed_count)
     }
 
     /// Records the receiver's health after an attempt; the first failure

@@ -9,7 +9,7 @@ use crate::store::{IncidentAction, StoreError, blocking};
 use crate::wire;
 
 /// Who is at the keyboard, for the record.
-pub fn actor(by: Option<&str>) -> String {
+pub(super) fn actor(by: Option<&str>) -> String {
     by.map(str::to_owned)
         .or_else(|| std::env::var("SUDO_USER").ok())
         .or_else(|| std::env::var("USER").ok())

@@ -17,7 +17,7 @@ use crate::store::ImportOutcome;
 use crate::store::blocking;
 
 /// The synthetic roster: spare-series numbers and invented people only.
-pub const DEMO_ROSTER: &str = "\
+pub(super) const DEMO_ROSTER: &str = "\
 ref,phone,name,street,house_number,floor,door,postcode,city,hide_number,hide_address,cohort
 DK-0001,13 10 00 01,Birthe Østergaard Lund,Ågade,14B,2,th,8000,Aarhus C,true,true,migration-2026-11
 DK-0002,13 10 00 02,Kasper Nørgaard,Strandvejen,123A,st,tv,2900,Hellerup,true,false,migration-2026-11
@@ -151,7 +151,10 @@ fn fail(m: impl Into<String>) -> Failure {
     }
 }
 
-pub async fn run(json: bool) -> Result<u8, Failure> {
+/// The demo's script, step by step as it narrates; split up, it would read
+/// as a scavenger hunt.
+#[allow(clippy::too_many_lines)]
+pub(super) async fn run(json: bool) -> Result<u8, Failure> {
     let clock = Clock(Instant::now());
     let dir = tempfile::Builder::new()
         .prefix("unlistd-demo-")

@@ -112,6 +112,13 @@ impl Channel {
     }
 }
 
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets, routing keys and SMTP logins stay out of logs.
+        f.debug_tuple("Channel").field(&self.kind()).finish()
+    }
+}
+
 impl std::fmt::Debug for ChannelSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Chat webhook URLs and keys are credentials: print neither.
@@ -433,6 +440,51 @@ impl Validator<'_> {
     /// settings the mailer needs.
     fn email_settings(&self, i: usize, e: &RawEmail) -> Result<(Url, EmailSettings), ConfigError> {
         let k = |f: &str| format!("alerts.email[{i}].{f}");
+        let (url, host, port, tls) = self.smtp_endpoint(&k, e)?;
+        let mailbox = |key: &str, at: std::ops::Range<usize>, s: &str| {
+            s.trim().parse::<Mailbox>().or_else(|err| {
+                self.err(key, Some(at), format!("{s:?} is not a mail address: {err}"))
+            })
+        };
+        let from = mailbox(&k("from"), e.from.span(), e.from.get_ref())?;
+        let toml::Value::Array(to_list) = e.to.get_ref() else {
+            return self.err(
+                &k("to"),
+                Some(e.to.span()),
+                "expected a list of addresses, e.g. [\"security@example.net\"]",
+            );
+        };
+        if to_list.is_empty() {
+            return self.err(&k("to"), Some(e.to.span()), "needs at least one address");
+        }
+        let mut to = Vec::new();
+        for v in to_list {
+            match v.as_str() {
+                Some(s) => to.push(mailbox(&k("to"), e.to.span(), s)?),
+                None => return self.err(&k("to"), Some(e.to.span()), "addresses must be strings"),
+            }
+        }
+        let login = self.smtp_login(&k, e)?;
+        Ok((
+            url,
+            EmailSettings {
+                host,
+                port,
+                tls,
+                from,
+                to,
+                login,
+            },
+        ))
+    }
+
+    /// `smtp` and `starttls`: the URL, host, port and how the connection is
+    /// protected.
+    fn smtp_endpoint(
+        &self,
+        k: &dyn Fn(&str) -> String,
+        e: &RawEmail,
+    ) -> Result<(Url, String, u16, SmtpTls), ConfigError> {
         let smtp = &e.smtp;
         let url = match Url::parse(smtp.get_ref().trim()) {
             Ok(u) => u,
@@ -513,33 +565,16 @@ impl Validator<'_> {
                 }
             }
         };
-        let mailbox = |key: &str, at: std::ops::Range<usize>, s: &str| {
-            s.trim().parse::<Mailbox>().or_else(|err| {
-                self.err(key, Some(at), format!("{s:?} is not a mail address: {err}"))
-            })
-        };
-        let from = mailbox(&k("from"), e.from.span(), e.from.get_ref())?;
-        let to_list = match e.to.get_ref() {
-            toml::Value::Array(a) => a,
-            _ => {
-                return self.err(
-                    &k("to"),
-                    Some(e.to.span()),
-                    "expected a list of addresses, e.g. [\"security@example.net\"]",
-                );
-            }
-        };
-        if to_list.is_empty() {
-            return self.err(&k("to"), Some(e.to.span()), "needs at least one address");
-        }
-        let mut to = Vec::new();
-        for v in to_list {
-            match v.as_str() {
-                Some(s) => to.push(mailbox(&k("to"), e.to.span(), s)?),
-                None => return self.err(&k("to"), Some(e.to.span()), "addresses must be strings"),
-            }
-        }
-        let login = match (&e.username, &e.password_file) {
+        Ok((url, host, port, tls))
+    }
+
+    /// `username` and `password_file`: both or neither.
+    fn smtp_login(
+        &self,
+        k: &dyn Fn(&str) -> String,
+        e: &RawEmail,
+    ) -> Result<Option<SmtpLogin>, ConfigError> {
+        Ok(match (&e.username, &e.password_file) {
             (None, None) => None,
             (Some(u), None) => {
                 return self.err(
@@ -571,17 +606,6 @@ impl Validator<'_> {
                     password,
                 })
             }
-        };
-        Ok((
-            url,
-            EmailSettings {
-                host,
-                port,
-                tls,
-                from,
-                to,
-                login,
-            },
-        ))
+        })
     }
 }

@@ -11,8 +11,8 @@
 //!   them (`SIGHUP`);
 //! - `timers.rs`: the reminder pass and the daily digest.
 
-pub mod supervisor;
-pub mod timers;
+pub(crate) mod supervisor;
+pub(crate) mod timers;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ pub enum DaemonError {
 
 /// `unlistd run`: loads `path`, opens the store, and runs until `SIGTERM`
 /// or `SIGINT`; `SIGHUP` re-reads `path`.
-pub async fn run_file(path: &Path) -> Result<(), DaemonError> {
+pub(crate) async fn run_file(path: &Path) -> Result<(), DaemonError> {
     let loaded = supervisor::load(path)?;
     let s = loaded.settings;
     let app = tokio::task::spawn_blocking(move || App::open(s))
@@ -90,7 +90,7 @@ pub async fn run_file(path: &Path) -> Result<(), DaemonError> {
 /// (`supervisor.rs`) of `reload.config` on every message from
 /// `reload.requests`. On shutdown the in-flight probes are abandoned
 /// (nothing half-recorded), and every task is awaited before returning.
-pub async fn run(
+pub(crate) async fn run(
     app: App,
     reload: Option<Reloads>,
     shutdown: impl Future<Output = ()>,
@@ -185,7 +185,7 @@ async fn next_request(requests: &mut Option<tokio::sync::mpsc::Receiver<()>>) ->
 
 /// Where reload requests come from, and what to re-read.
 #[derive(Debug)]
-pub struct Reloads {
+pub(crate) struct Reloads {
     /// The config file the daemon started with.
     pub config: PathBuf,
     /// Its site tables, as read at start (with the settings).

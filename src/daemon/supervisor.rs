@@ -56,7 +56,7 @@ use crate::systemd;
 /// Longest a reload waits for in-flight probes and deliveries to finish.
 /// Most finish within one request; one still parked in a site's pacer or
 /// `Retry-After` gate after this has sent nothing and is redone.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// After aborting an overrunning drain, how long to wait for the task to
 /// notice before cutting it off.
@@ -65,7 +65,7 @@ const ABORT_GRACE: Duration = Duration::from_secs(2);
 /// Each site's `[[sites]]` table as written, by name: what tells a changed
 /// site from an unchanged one (comments and layout do not count).
 #[derive(Debug, Clone, Default)]
-pub struct SiteTables(HashMap<String, toml::Value>);
+pub(crate) struct SiteTables(HashMap<String, toml::Value>);
 
 impl SiteTables {
     /// The tables of `text`, which [`config::parse`] accepted.
@@ -95,13 +95,13 @@ impl SiteTables {
 /// A validated config with the site tables it came from (read once, so the
 /// two cannot disagree).
 #[derive(Debug)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub settings: Settings,
     pub sites: SiteTables,
 }
 
 /// Reads and validates a config file, like [`config::load`].
-pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+pub(crate) fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = config::read(path)?;
     let settings = config::parse(&text, path)?;
     Ok(Loaded {
@@ -124,7 +124,7 @@ struct Worker {
 
 /// The daemon's schedulers and dispatchers, and the reload that replaces
 /// them.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     live: LiveApp,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -146,7 +146,7 @@ struct Next {
 impl Supervisor {
     /// Starts a scheduler per enabled site and a dispatcher per receiver of
     /// the live App, all on `tracker` and under `cancel`.
-    pub fn start(
+    pub(crate) fn start(
         live: LiveApp,
         path: Option<PathBuf>,
         tables: SiteTables,
@@ -229,7 +229,7 @@ impl Supervisor {
     /// Re-reads the config and applies it (see the module docs). Safe to
     /// drop part way (a SIGTERM): every task it started or stopped is
     /// under the daemon's token.
-    pub async fn reload(&mut self) {
+    pub(crate) async fn reload(&mut self) {
         let Some(path) = self.path.clone() else {
             tracing::warn!("SIGHUP ignored: this daemon has no config file to re-read.");
             return;
@@ -463,7 +463,7 @@ impl Supervisor {
                 ),
                 Ok(_) => tracing::info!(receiver = %r, "Receiver removed from the config."),
                 Err(e) => {
-                    tracing::error!(receiver = %r, error = %e, "Cannot read the removed receiver's outbox.")
+                    tracing::error!(receiver = %r, error = %e, "Cannot read the removed receiver's outbox.");
                 }
             }
         }

@@ -21,7 +21,7 @@ use crate::store::{Store, StoreError, blocking};
 /// (the digest's figures are the status view's), the routes, and the
 /// dispatchers' wake-up. Not the App.
 #[derive(Debug, Clone)]
-pub struct Timers {
+pub(crate) struct Timers {
     pub store: Store,
     pub sites: Vec<Arc<Site>>,
     pub settings: Arc<Settings>,
@@ -38,13 +38,13 @@ fn now() -> time::OffsetDateTime {
 /// reminder is at most that late, but never busier than 4 times a second,
 /// and at least every 5 s so an exposure whose silence just ended is
 /// announced promptly (the query is an index range scan).
-pub fn reminder_tick(repeat: Duration) -> Duration {
+pub(crate) fn reminder_tick(repeat: Duration) -> Duration {
     (repeat / 4).clamp(Duration::from_millis(250), Duration::from_secs(5))
 }
 
 impl Timers {
     /// The timers of `app`.
-    pub fn of(app: &App) -> Timers {
+    pub(crate) fn of(app: &App) -> Timers {
         Timers {
             store: app.store().clone(),
             sites: app.engine.sites.clone(),
@@ -55,7 +55,7 @@ impl Timers {
     }
 
     /// Queues due reminders until cancelled.
-    pub async fn reminders(self, cancel: CancellationToken) {
+    pub(crate) async fn reminders(self, cancel: CancellationToken) {
         let repeat = self.settings.alerts.repeat_interval;
         let routes = self.routes.clone();
         let mut tick = tokio::time::interval(reminder_tick(repeat));
@@ -81,7 +81,7 @@ impl Timers {
     /// Queues one digest a day at `[alerts] digest` (UTC) until cancelled. A
     /// daemon started after that time sends that day's at once; a restart
     /// never sends a second one for the same day.
-    pub async fn digest(self, cancel: CancellationToken) {
+    pub(crate) async fn digest(self, cancel: CancellationToken) {
         let Some(at) = self.settings.alerts.digest_at else {
             return;
         };
@@ -118,14 +118,14 @@ impl Timers {
 }
 
 /// The day whose digest is due at `at`, if the digest time has passed.
-pub fn digest_day(at: time::OffsetDateTime, digest_at: time::Time) -> Option<String> {
+pub(crate) fn digest_day(at: time::OffsetDateTime, digest_at: time::Time) -> Option<String> {
     (at.time() >= digest_at).then(|| at.date().to_string())
 }
 
 /// The digest's figures: counts of the last 24 h, coverage and state per
 /// site, open incidents, silences, failing receivers, the audit chain head.
 /// Refs and numbers never appear: it is counts only.
-pub fn digest_payload(
+pub(crate) fn digest_payload(
     store: &Store,
     sites: &[Arc<Site>],
     settings: &Settings,

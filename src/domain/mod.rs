@@ -141,6 +141,13 @@ pub struct ListedAddress {
     pub city: Option<String>,
 }
 
+impl std::fmt::Debug for ListedAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The address may be a protected one: never printed.
+        f.debug_struct("ListedAddress").finish_non_exhaustive()
+    }
+}
+
 /// What a site's page showed of one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ExposedField {

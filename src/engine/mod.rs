@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use crate::telemetry::SiteStats;
+pub(crate) use crate::telemetry::SiteStats;
 
 use tokio::sync::Notify;
 
@@ -32,13 +32,13 @@ mod probe;
 mod recorder;
 mod schedule;
 
-pub use probe::{Lens, MAX_PAGES, ProbeResult, probe, probe_with, queries_for};
-pub use recorder::Recorder;
-pub use schedule::{CohortTally, Resume, ScanTotals, Stop, log_chain_head};
+pub(crate) use probe::{Lens, probe, probe_with};
+pub(crate) use recorder::Recorder;
+pub(crate) use schedule::{CohortTally, Resume, Stop, log_chain_head};
 
 /// A configured site with its fetcher.
 #[derive(Debug)]
-pub struct Site {
+pub(crate) struct Site {
     pub settings: SiteSettings,
     pub fetcher: SiteFetcher,
     /// Shared with the site's successor after a reload, so the counters
@@ -54,7 +54,7 @@ pub struct Site {
 impl Site {
     /// The site with its fetcher; fails when its HTTP client cannot be
     /// built.
-    pub fn new(settings: SiteSettings) -> Result<Site, ClientError> {
+    pub(crate) fn new(settings: SiteSettings) -> Result<Site, ClientError> {
         let fetcher = SiteFetcher::new(settings.policy.clone())?;
         Ok(Site {
             settings,
@@ -65,7 +65,7 @@ impl Site {
         })
     }
 
-    pub fn has_canaries(&self) -> bool {
+    pub(crate) fn has_canaries(&self) -> bool {
         !self.settings.canaries.is_empty() || !self.settings.absent_canaries.is_empty()
     }
 
@@ -77,14 +77,14 @@ impl Site {
         last.is_none_or(|t| t.elapsed() >= self.settings.canary_interval)
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.settings.name
     }
 }
 
 /// The scanning side of the daemon.
 #[derive(Debug, Clone)]
-pub struct Engine {
+pub(crate) struct Engine {
     pub store: Store,
     pub sites: Vec<Arc<Site>>,
     pub scan: ScanSettings,
@@ -104,7 +104,7 @@ pub struct Engine {
 impl Engine {
     /// Probes one entry on one site and records the result with its
     /// incident step and outbox rows, in one transaction.
-    pub async fn probe_and_record(
+    pub(crate) async fn probe_and_record(
         &self,
         site: &Site,
         id: EntryId,
@@ -136,7 +136,7 @@ impl Engine {
         let who = self.pseudo.number_short(&entry.phone);
         match (&r.outcome, &effect.step) {
             (Outcome::Inconclusive { reason }, _) => {
-                tracing::debug!(site = site.name(), entry = %who, %reason, "Probe inconclusive.")
+                tracing::debug!(site = site.name(), entry = %who, %reason, "Probe inconclusive.");
             }
             (_, Step::Open { exposed }) => tracing::warn!(
                 site = site.name(),
@@ -154,7 +154,7 @@ impl Engine {
                 "Exposure resolved."
             ),
             _ => {
-                tracing::trace!(site = site.name(), entry = %who, outcome = kind.as_str(), "Probe recorded.")
+                tracing::trace!(site = site.name(), entry = %who, outcome = kind.as_str(), "Probe recorded.");
             }
         }
         if effect.step.event().is_some() {
@@ -167,7 +167,7 @@ impl Engine {
     /// every absent canary must come back clean. Records the result (and a
     /// `site.degraded`/`site.recovered` event on a change). Returns whether
     /// the site is healthy; a site without canaries always is.
-    pub async fn check_canaries(&self, site: &Site) -> Result<bool, StoreError> {
+    pub(crate) async fn check_canaries(&self, site: &Site) -> Result<bool, StoreError> {
         if !site.has_canaries() {
             return Ok(true);
         }
@@ -188,7 +188,7 @@ impl Engine {
                 Outcome::Exposed { .. } => {}
                 Outcome::Clean => failures.push(format!("canary {} not found", i + 1)),
                 Outcome::Inconclusive { reason } => {
-                    failures.push(format!("canary {} unreadable: {reason}", i + 1))
+                    failures.push(format!("canary {} unreadable: {reason}", i + 1));
                 }
             }
         }
@@ -196,10 +196,10 @@ impl Engine {
             match probe(site, &as_entry(n)).await.outcome {
                 Outcome::Clean => {}
                 Outcome::Exposed { .. } => {
-                    failures.push(format!("absent canary {} reported listed", i + 1))
+                    failures.push(format!("absent canary {} reported listed", i + 1));
                 }
                 Outcome::Inconclusive { reason } => {
-                    failures.push(format!("absent canary {} unreadable: {reason}", i + 1))
+                    failures.push(format!("absent canary {} unreadable: {reason}", i + 1));
                 }
             }
         }

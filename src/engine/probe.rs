@@ -12,11 +12,11 @@ use super::Site;
 
 /// Result pages read per query before giving up as inconclusive: a reverse
 /// lookup with more than 100 hits is not an answer we can vouch for.
-pub const MAX_PAGES: u32 = 4;
+pub(crate) const MAX_PAGES: u32 = 4;
 
 /// What one probe found, ready to record.
 #[derive(Debug, Clone)]
-pub struct ProbeResult {
+pub(crate) struct ProbeResult {
     pub outcome: Outcome,
     pub http_status: Option<u16>,
     pub page_sha256: Option<String>,
@@ -31,7 +31,7 @@ pub struct ProbeResult {
 /// How the engine looks at listings: fingerprinted with the store's key,
 /// minus the ones an analyst dismissed as false positives for this entry.
 #[derive(Debug, Clone, Copy)]
-pub struct Lens<'a> {
+pub(crate) struct Lens<'a> {
     pub pseudo: &'a Pseudonymizer,
     pub dismissed: &'a [String],
 }
@@ -40,7 +40,7 @@ pub struct Lens<'a> {
 /// by number shows both the number and any address), plus a name search in
 /// its place when the address is protected and a name is known, since a
 /// leaked address may sit under another number.
-pub fn queries_for(entry: &Entry) -> Vec<Query> {
+pub(crate) fn queries_for(entry: &Entry) -> Vec<Query> {
     let mut q = vec![Query::Number(entry.phone.clone())];
     if entry.hide_address
         && let (Some(name), Some(addr)) = (&entry.name, &entry.address)
@@ -149,14 +149,14 @@ async fn read_body(search: &mut Search, req: &Request, body: String) -> Result<P
 }
 
 /// Probes `entry` on `site` and decides the outcome.
-pub async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
+pub(crate) async fn probe(site: &Site, entry: &Entry) -> ProbeResult {
     probe_with(site, entry, None).await
 }
 
 /// [`probe`], fingerprinting matched listings and skipping dismissed ones.
 /// A page whose only match is a dismissed listing is clean for this entry:
 /// the page was read and nothing else on it is ours.
-pub async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>>) -> ProbeResult {
+pub(crate) async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>>) -> ProbeResult {
     let mut last: Option<ProbeResult> = None;
     let mut inconclusive: Option<ProbeResult> = None;
     // A query the site cannot be asked (a declarative site without a name

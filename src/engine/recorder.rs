@@ -19,7 +19,7 @@ struct Job {
 /// no added latency, and a mass leak of hundreds of entries is recorded in
 /// a handful of commits. Each probe stays atomic with its effects.
 #[derive(Clone)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     tx: tokio::sync::mpsc::UnboundedSender<Job>,
     rx: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Job>>>>,
     store: Store,
@@ -37,7 +37,7 @@ impl std::fmt::Debug for Recorder {
 const MAX_BATCH: usize = 256;
 
 impl Recorder {
-    pub fn new(store: Store, resolve_after_clean: u32, routes: Arc<Routes>) -> Recorder {
+    pub(crate) fn new(store: Store, resolve_after_clean: u32, routes: Arc<Routes>) -> Recorder {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         Recorder {
             tx,
@@ -49,7 +49,7 @@ impl Recorder {
     }
 
     /// Records one probe; returns once its transaction has committed.
-    pub async fn record(&self, probe: NewProbe) -> Result<ProbeEffect, StoreError> {
+    pub(crate) async fn record(&self, probe: NewProbe) -> Result<ProbeEffect, StoreError> {
         // The writer task starts on first use, inside whichever runtime
         // the caller runs on.
         if let Some(rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() {

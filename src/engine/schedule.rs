@@ -24,7 +24,7 @@ const BATCH: usize = 200;
 
 /// Totals of a scan, for `scan --once`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ScanTotals {
+pub(crate) struct ScanTotals {
     pub probes: u64,
     pub clean: u64,
     pub exposed: u64,
@@ -48,7 +48,7 @@ impl ScanTotals {
         }
     }
 
-    pub fn merge(&mut self, o: &ScanTotals) {
+    pub(crate) fn merge(&mut self, o: &ScanTotals) {
         self.probes += o.probes;
         self.clean += o.clean;
         self.exposed += o.exposed;
@@ -62,14 +62,14 @@ impl ScanTotals {
 /// let those in flight finish and be recorded (a reload); `abort` abandons
 /// them, recording nothing half-done (shutdown, or a drain that overran).
 #[derive(Debug, Clone)]
-pub struct Stop {
+pub(crate) struct Stop {
     pub drain: CancellationToken,
     pub abort: CancellationToken,
 }
 
 impl Stop {
     /// Tokens under `parent`: cancelling it aborts, and aborting drains.
-    pub fn under(parent: &CancellationToken) -> Stop {
+    pub(crate) fn under(parent: &CancellationToken) -> Stop {
         let abort = parent.child_token();
         Stop {
             drain: abort.child_token(),
@@ -89,13 +89,13 @@ impl Stop {
 /// Where a drained scheduler left its cycle: the successor continues after
 /// `after` instead of reshuffling, so no entry waits a whole extra cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resume {
+pub(crate) struct Resume {
     pub after: CycleCursor,
 }
 
 /// Final outcomes of `verify --cohort` on one site.
 #[derive(Debug, Default, Clone)]
-pub struct CohortTally {
+pub(crate) struct CohortTally {
     /// Every probe, retries included.
     pub probes: u64,
     /// Entries with a final result.
@@ -273,7 +273,7 @@ impl Engine {
     /// One full cycle of `site` over the active roster in a fresh random
     /// order. Stops early (without recording the abandoned probes) when
     /// `cancel` fires.
-    pub async fn run_cycle(
+    pub(crate) async fn run_cycle(
         &self,
         site: &Arc<Site>,
         cancel: &CancellationToken,
@@ -347,7 +347,7 @@ impl Engine {
     /// last round). `cancel` stops taking entries and rounds; probes in
     /// flight are recorded. A site whose canaries fail is not checked: its
     /// answers cannot be trusted.
-    pub async fn verify_cohort(
+    pub(crate) async fn verify_cohort(
         &self,
         site: &Arc<Site>,
         tag: &str,
@@ -405,18 +405,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Cycles `site` back to back until cancelled. Each cycle probes every
-    /// active entry once at the site's rate, so an entry's probes are at
-    /// most one cycle (N / rate) apart; a cycle longer than `max_staleness`
-    /// is logged, since coverage then misses its bound.
-    pub async fn run_site(&self, site: Arc<Site>, cancel: CancellationToken) {
-        self.schedule(site, None, Stop::together(&cancel)).await;
-    }
-
-    /// [`Engine::run_site`] for a daemon that reloads: starts with the rest
-    /// of `resume`'s cycle, and on `stop.drain` returns where it stopped
-    /// (after the probes in flight were recorded) for a successor.
-    pub async fn schedule(
+    /// Cycles `site` back to back until `stop.drain`. Each cycle probes
+    /// every active entry once at the site's rate, so an entry's probes are
+    /// at most one cycle (N / rate) apart; a cycle longer than
+    /// `max_staleness` is logged, since coverage then misses its bound.
+    /// Starts with the rest of `resume`'s cycle, and on `stop.drain`
+    /// returns where it stopped (after the probes in flight were recorded)
+    /// for a successor (a reload).
+    pub(crate) async fn schedule(
         &self,
         site: Arc<Site>,
         mut resume: Option<Resume>,
@@ -475,7 +471,7 @@ impl Engine {
 
     /// After a cycle: the retention purges, then the audit chain head in
     /// the log (a witness outside the store). Failures are logged, not fatal.
-    pub async fn after_cycle(&self) {
+    pub(crate) async fn after_cycle(&self) {
         let store = self.store.clone();
         let retention = self.retention;
         let now = time::OffsetDateTime::now_utc();
@@ -492,7 +488,10 @@ impl Engine {
     }
 
     /// One pass of every enabled site, concurrently (`scan --once`).
-    pub async fn scan_once(&self, cancel: &CancellationToken) -> Result<ScanTotals, StoreError> {
+    pub(crate) async fn scan_once(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<ScanTotals, StoreError> {
         let mut set = tokio::task::JoinSet::new();
         for site in self.sites.iter().filter(|s| s.settings.enabled) {
             let me = self.clone();
@@ -513,11 +512,11 @@ impl Engine {
 }
 
 /// Logs the audit trail's head: `chain head seq=… hash=…`.
-pub async fn log_chain_head(store: &Store) {
+pub(crate) async fn log_chain_head(store: &Store) {
     let store = store.clone();
     match blocking(move || store.audit_head()).await {
         Ok(Some(h)) => {
-            tracing::info!("chain head seq={} hash={}", h.seq, h.hash)
+            tracing::info!("chain head seq={} hash={}", h.seq, h.hash);
         }
         Ok(None) => {}
         Err(e) => tracing::error!(error = %e, "Cannot read the audit chain head."),

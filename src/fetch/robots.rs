@@ -28,15 +28,15 @@ use url::Url;
 use super::{FailKind, Fetched};
 
 /// The product token we look for in `User-agent:` lines.
-pub const AGENT: &str = "unlistd";
+pub(crate) const AGENT: &str = "unlistd";
 
 /// How long a fetched robots.txt is trusted (RFC 9309 §2.4: "SHOULD NOT use
 /// the cached version for more than 24 hours").
-pub const ROBOTS_TTL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const ROBOTS_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// After a failed fetch, how long before the next try. Every try costs a
 /// request from the site's budget, so not on every probe.
-pub const ROBOTS_RETRY: Duration = Duration::from_secs(300);
+pub(crate) const ROBOTS_RETRY: Duration = Duration::from_secs(300);
 
 /// Crawl-delay values above this are read as this: a day between requests
 /// already makes the site useless to us, and `status` shows the rate.
@@ -53,7 +53,7 @@ pub enum RobotsPolicy {
 }
 
 /// What a robots.txt says for us.
-pub enum Rules {
+pub(crate) enum Rules {
     /// No robots.txt (4xx): nothing is off limits.
     AllowAll,
     Parsed(texting_robots::Robot),
@@ -72,7 +72,7 @@ impl std::fmt::Debug for Rules {
 }
 
 impl Rules {
-    pub fn allowed(&self, url: &Url) -> bool {
+    pub(crate) fn allowed(&self, url: &Url) -> bool {
         match self {
             Rules::AllowAll => true,
             Rules::Parsed(r) => r.allowed(url.as_str()),
@@ -80,7 +80,7 @@ impl Rules {
     }
 
     /// The Crawl-delay for us, when the file sets a usable one.
-    pub fn crawl_delay(&self) -> Option<Duration> {
+    pub(crate) fn crawl_delay(&self) -> Option<Duration> {
         match self {
             Rules::AllowAll => None,
             Rules::Parsed(r) => crawl_delay(r.delay),
@@ -103,7 +103,7 @@ fn crawl_delay(secs: Option<f32>) -> Option<Duration> {
 /// Reads the answer to `GET /robots.txt`. `Err` is the reason the file
 /// counts as unreachable (it becomes the probe's inconclusive reason, so it
 /// never quotes the file).
-pub fn classify(f: &Fetched) -> Result<Rules, String> {
+pub(crate) fn classify(f: &Fetched) -> Result<Rules, String> {
     match (&f.failure, f.status, &f.body) {
         (None, _, Some(body)) => texting_robots::Robot::new(AGENT, body.as_bytes())
             .map(Rules::Parsed)
@@ -121,7 +121,7 @@ pub fn classify(f: &Fetched) -> Result<Rules, String> {
 
 /// What to do before a request.
 #[derive(Debug)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// Rules to apply (fresh, or the last good copy while the file is
     /// unreachable).
     Use(Arc<Rules>),
@@ -133,7 +133,7 @@ pub enum Lookup {
 
 /// One site's cached robots.txt.
 #[derive(Debug, Default)]
-pub struct Cache {
+pub(crate) struct Cache {
     /// The last file we could read, and when.
     good: Option<(Arc<Rules>, Instant)>,
     /// The last failure since then, and when.
@@ -141,7 +141,7 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn lookup(&self, now: Instant) -> Lookup {
+    pub(crate) fn lookup(&self, now: Instant) -> Lookup {
         if let Some((rules, at)) = &self.good
             && now.saturating_duration_since(*at) < ROBOTS_TTL
         {
@@ -162,11 +162,11 @@ impl Cache {
 
     /// Whatever rules are cached, however old; for redirect hops inside a
     /// request whose start URL was just checked.
-    pub fn current(&self) -> Option<Arc<Rules>> {
+    pub(crate) fn current(&self) -> Option<Arc<Rules>> {
         self.good.as_ref().map(|(r, _)| r.clone())
     }
 
-    pub fn store(&mut self, answer: Result<Rules, String>, now: Instant) {
+    pub(crate) fn store(&mut self, answer: Result<Rules, String>, now: Instant) {
         match answer {
             Ok(rules) => {
                 self.good = Some((Arc::new(rules), now));
@@ -177,7 +177,7 @@ impl Cache {
     }
 
     /// The cached file's Crawl-delay, if it has one.
-    pub fn crawl_delay(&self) -> Option<Duration> {
+    pub(crate) fn crawl_delay(&self) -> Option<Duration> {
         self.good.as_ref().and_then(|(r, _)| r.crawl_delay())
     }
 }

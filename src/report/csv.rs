@@ -7,7 +7,7 @@ use crate::audit::redact_url;
 use crate::store::EvidenceProbe;
 use crate::wire::rfc3339;
 
-pub const COLUMNS: &[&str] = &[
+pub(crate) const COLUMNS: &[&str] = &[
     "id",
     "site",
     "entry_ref",
@@ -43,7 +43,7 @@ fn list(ps: &[EvidenceProbe], f: impl Fn(&EvidenceProbe) -> String) -> String {
     ps.iter().map(f).collect::<Vec<_>>().join(" ")
 }
 
-pub fn render(r: &Report) -> Vec<u8> {
+pub(crate) fn render(r: &Report) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());

@@ -11,7 +11,7 @@ use crate::domain::incident::IncidentState;
 use crate::store::{EvidenceProbe, IncidentReport, KeptEvidence, ReportScope};
 
 /// Escapes text for HTML element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -175,7 +175,10 @@ fn incident_section(out: &mut String, r: &IncidentReport, k: u32) {
     out.push_str("</tbody></table></section>");
 }
 
-pub fn render(r: &Report) -> String {
+/// The report's page as one template, section by section in the order it
+/// prints; the sections that repeat are already functions above.
+#[allow(clippy::too_many_lines)]
+pub(crate) fn render(r: &Report) -> String {
     let mut o = String::with_capacity(16 * 1024);
     let scope = match &r.scope {
         ReportScope::Incident(id) => format!("incident {id}"),

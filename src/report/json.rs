@@ -67,7 +67,7 @@ fn incident(r: &IncidentReport, k: u32) -> Value {
 }
 
 /// The report as a JSON value, without signature.
-pub fn value(r: &Report) -> Value {
+pub(crate) fn value(r: &Report) -> Value {
     let (kind, incident_id, cohort) = match &r.scope {
         ReportScope::Incident(id) => ("incident", Some(id.clone()), None),
         ReportScope::Filter {
@@ -148,7 +148,7 @@ pub fn value(r: &Report) -> Value {
 
 /// The signed document, pretty-printed (whitespace is not signed: the
 /// signature covers the canonical form).
-pub fn render(r: &Report, key: &SigningKey) -> Vec<u8> {
+pub(crate) fn render(r: &Report, key: &SigningKey) -> Vec<u8> {
     let mut v = value(r);
     let sig = key.sign(canonical_json(&v).as_bytes());
     v["signature"] = json!({"alg": ALG, "key_id": key.id, "value": sig});

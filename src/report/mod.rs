@@ -32,18 +32,18 @@ use crate::store::{
     StoreError, Ts,
 };
 
-pub mod csv;
-pub mod html;
-pub mod json;
+pub(crate) mod csv;
+pub(crate) mod html;
+pub(crate) mod json;
 
 /// The signature algorithm every report names.
-pub const ALG: &str = "hmac-sha256";
+pub(crate) const ALG: &str = "hmac-sha256";
 /// The file beside the store holding the generated key.
-pub const KEY_FILE: &str = "report-key";
+pub(crate) const KEY_FILE: &str = "report-key";
 const MARKER: &str = "unlistd-signature:";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Html,
     Json,
     Csv,
@@ -51,7 +51,7 @@ pub enum Format {
 
 impl Format {
     /// From a file name's extension (`.html`/`.htm`, `.json`, `.csv`).
-    pub fn from_path(p: &Path) -> Option<Format> {
+    pub(crate) fn from_path(p: &Path) -> Option<Format> {
         match p.extension()?.to_str()?.to_ascii_lowercase().as_str() {
             "html" | "htm" => Some(Format::Html),
             "json" => Some(Format::Json),
@@ -63,7 +63,7 @@ impl Format {
 
 /// What to report on, and the settings a report states.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub(crate) struct Request {
     pub scope: ReportScope,
     /// Sites whose coverage is checked (the enabled ones).
     pub sites: Vec<String>,
@@ -74,7 +74,7 @@ pub struct Request {
 
 /// Everything a report states, read from the store.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub(crate) struct Report {
     pub generated_at: Ts,
     pub scope: ReportScope,
     /// The period covered: for an incident, from the last clean probe
@@ -92,18 +92,18 @@ pub struct Report {
 impl Report {
     /// Every entry was probed conclusively on every site within
     /// `max_staleness` throughout the period.
-    pub fn coverage_complete(&self) -> bool {
+    pub(crate) fn coverage_complete(&self) -> bool {
         self.coverage.iter().all(|c| c.gaps == 0)
     }
 
-    pub fn all_resolved(&self) -> bool {
+    pub(crate) fn all_resolved(&self) -> bool {
         self.incidents
             .iter()
             .all(|i| i.incident.state == IncidentState::Resolved)
     }
 
     /// One sentence a non-engineer can read first.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let audit = if self.audit.verified {
             format!("The audit trail verifies ({} records).", self.audit.records)
         } else {
@@ -207,7 +207,7 @@ fn short_sentence(r: &IncidentReport, k: u32) -> String {
 }
 
 /// The exposure window of one incident in words.
-pub fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) -> String {
+pub(crate) fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) -> String {
     let i = &r.incident;
     let mut s = format!(
         "The {} of entry {} ({}) was shown on {}.",
@@ -222,13 +222,13 @@ pub fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) -> String
                 " A check at {} found nothing, and the next check, at {}, found it listed: the exposure began between those two times.",
                 human_time(c.time),
                 human_time(i.first_seen)
-            )
+            );
         }
         None => {
             s += &format!(
                 " It was first seen at {}; no earlier clean check exists, so it may have begun before that.",
                 human_time(i.first_seen)
-            )
+            );
         }
     }
     if i.last_seen > i.first_seen {
@@ -282,7 +282,7 @@ fn between(a: Ts, b: Ts) -> Duration {
 }
 
 /// `27 November 2026, 21:40:05 UTC`.
-pub fn human_time(t: Ts) -> String {
+pub(crate) fn human_time(t: Ts) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{} {} {}, {:02}:{:02}:{:02} UTC",
@@ -296,7 +296,7 @@ pub fn human_time(t: Ts) -> String {
 }
 
 /// `3 days 4 hours`, `2 minutes 5 seconds`: the two largest units.
-pub fn human_duration(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
     if secs == 0 {
         return "less than a second".into();
@@ -323,7 +323,7 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// Reads everything a report states. `None` for an unknown incident id.
-pub fn build(store: &Store, req: &Request) -> Result<Option<Report>, StoreError> {
+pub(crate) fn build(store: &Store, req: &Request) -> Result<Option<Report>, StoreError> {
     let Some(incidents) = store.report_incidents(&req.scope)? else {
         return Ok(None);
     };
@@ -378,7 +378,7 @@ pub fn build(store: &Store, req: &Request) -> Result<Option<Report>, StoreError>
 }
 
 /// Renders and signs.
-pub fn render(report: &Report, format: Format, key: &SigningKey) -> Vec<u8> {
+pub(crate) fn render(report: &Report, format: Format, key: &SigningKey) -> Vec<u8> {
     match format {
         Format::Json => json::render(report, key),
         Format::Html => sign_trailing(html::render(report).into_bytes(), key, "<!-- ", " -->\n"),
@@ -391,7 +391,7 @@ pub fn render(report: &Report, format: Format, key: &SigningKey) -> Vec<u8> {
 /// An HMAC-SHA256 key with its public id (first 16 hex digits of its
 /// SHA-256), which lets `report verify` tell "another key" from "altered".
 #[derive(Clone)]
-pub struct SigningKey {
+pub(crate) struct SigningKey {
     key: Vec<u8>,
     pub id: String,
     /// Where it came from (for messages).
@@ -408,7 +408,7 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    pub fn new(key: Vec<u8>, source: PathBuf) -> SigningKey {
+    pub(crate) fn new(key: Vec<u8>, source: PathBuf) -> SigningKey {
         let mut id = crate::audit::sha256_hex(&key);
         id.truncate(16);
         SigningKey { key, id, source }
@@ -421,12 +421,12 @@ impl SigningKey {
     }
 
     /// Lowercase hex HMAC-SHA256 of `bytes`.
-    pub fn sign(&self, bytes: &[u8]) -> String {
+    pub(crate) fn sign(&self, bytes: &[u8]) -> String {
         hex::encode(self.mac(bytes).finalize().into_bytes())
     }
 
     /// Constant-time check of a hex signature.
-    pub fn check(&self, bytes: &[u8], hex_sig: &str) -> bool {
+    pub(crate) fn check(&self, bytes: &[u8], hex_sig: &str) -> bool {
         match hex::decode(hex_sig) {
             Ok(sig) => self.mac(bytes).verify_slice(&sig).is_ok(),
             Err(_) => false,
@@ -435,7 +435,7 @@ impl SigningKey {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum KeyError {
+pub(crate) enum KeyError {
     #[error(
         "no report signing key at {0}: no report was signed here yet (or set [report] signing_key_file)"
     )]
@@ -445,7 +445,7 @@ pub enum KeyError {
 }
 
 /// The generated key's path: `report-key` beside the store.
-pub fn key_path(store_path: &Path) -> PathBuf {
+pub(crate) fn key_path(store_path: &Path) -> PathBuf {
     match store_path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.join(KEY_FILE),
         _ => PathBuf::from(KEY_FILE),
@@ -454,7 +454,7 @@ pub fn key_path(store_path: &Path) -> PathBuf {
 
 /// The configured key, else the one beside the store; `create` makes that
 /// one (32 random bytes, mode 0600) on first use.
-pub fn signing_key(
+pub(crate) fn signing_key(
     configured: Option<&[u8]>,
     config_source: &Path,
     store_path: &Path,
@@ -517,7 +517,7 @@ fn sign_trailing(mut bytes: Vec<u8>, key: &SigningKey, open: &str, close: &str) 
 
 /// What `report verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Valid {
         key_id: String,
     },
@@ -555,7 +555,7 @@ fn check_fields(key: &SigningKey, signed: &[u8], alg: &str, key_id: &str, value:
 }
 
 /// Checks a rendered report (any format) against `key`.
-pub fn verify(bytes: &[u8], key: &SigningKey) -> Verdict {
+pub(crate) fn verify(bytes: &[u8], key: &SigningKey) -> Verdict {
     let start = bytes
         .iter()
         .position(|b| !b.is_ascii_whitespace())

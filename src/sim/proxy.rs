@@ -148,9 +148,8 @@ async fn proxy_handle(State(s): State<Arc<ProxyShared>>, req: Request) -> Respon
             out = out.header(k, v);
         }
     }
-    let resp = match out.send().await {
-        Ok(r) => r,
-        Err(_) => return plain(StatusCode::BAD_GATEWAY),
+    let Ok(resp) = out.send().await else {
+        return plain(StatusCode::BAD_GATEWAY);
     };
     let status = resp.status();
     let headers = resp.headers().clone();

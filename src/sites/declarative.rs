@@ -296,7 +296,9 @@ fn opt_pointer(field: &str, s: &Option<String>) -> Result<Option<String>, SpecEr
 
 impl Declarative {
     /// Validates and compiles a spec. The error names the offending key
-    /// (`"item"`, `"search"`, …) and says what is wrong with it.
+    /// (`"item"`, `"search"`, …) and says what is wrong with it. One check
+    /// per key of the spec, in its order, hence the length.
+    #[allow(clippy::too_many_lines)]
     pub fn new(spec: &DeclarativeSpec) -> Result<Declarative, (String, String)> {
         let search = Template::parse(&spec.search).map_err(|m| err("search", m))?;
         if !(search.has(Var::NumberNational) || search.has(Var::NumberE164)) {

@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use crate::app::App;
 
 /// Constant-time token check over digests (length-independent).
-pub fn token_matches(expected: &[u8], presented: &[u8]) -> bool {
+pub(crate) fn token_matches(expected: &[u8], presented: &[u8]) -> bool {
     let a = Sha256::digest(expected);
     let b = Sha256::digest(presented);
     bool::from(a.as_slice().ct_eq(b.as_slice()))

@@ -47,9 +47,9 @@ use crate::store::{
 use crate::wire::{self, rfc3339};
 
 /// The session cookie's name.
-pub const COOKIE: &str = "unlistd_session";
+pub(super) const COOKIE: &str = "unlistd_session";
 /// A session lasts this long from login, whatever the activity.
-pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+pub(super) const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 /// Live sessions kept at most; the oldest is dropped beyond this.
 const MAX_SESSIONS: usize = 256;
 /// Rows of a timeline or history shown at most (the newest ones).
@@ -138,7 +138,7 @@ impl axum::extract::FromRef<DashState> for Dash {
 }
 
 /// The `/dashboard` routes, ready to merge into the API router.
-pub fn router(live: LiveApp) -> Router {
+pub(super) fn router(live: LiveApp) -> Router {
     let dash = DashState {
         live,
         sessions: Arc::new(Sessions::default()),
@@ -437,7 +437,7 @@ fn entry_href(entry_ref: &str) -> String {
 }
 
 /// "3d 4h", "12m 5s", "42s".
-pub fn age(secs: u64) -> String {
+pub(super) fn age(secs: u64) -> String {
     let (d, h, m, s) = (
         secs / 86_400,
         secs % 86_400 / 3600,
@@ -742,6 +742,9 @@ fn load_overview(app: &App) -> Result<Overview, StoreError> {
     })
 }
 
+/// The overview page as one maud template, read top to bottom like the
+/// page; its tables are functions above.
+#[allow(clippy::too_many_lines)]
 async fn overview(State(d): State<Dash>) -> Response {
     let app = d.app.clone();
     let o = match blocking(move || load_overview(&app)).await {
@@ -920,6 +923,9 @@ impl Row<'_> {
     }
 }
 
+/// One incident's page as one maud template (its timeline merges three
+/// sources in place), read top to bottom like the page.
+#[allow(clippy::too_many_lines)]
 async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
     let store = d.app.store().clone();
     let wanted = id.clone();

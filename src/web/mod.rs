@@ -11,8 +11,6 @@ mod auth;
 mod dashboard;
 mod metrics;
 
-pub use auth::token_matches;
-
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -36,7 +34,7 @@ impl axum::extract::FromRef<LiveApp> for App {
 
 /// Every handler sees the App current when its request arrived (a reload
 /// swaps it: new token, sites, receivers).
-pub fn router(live: LiveApp) -> Router {
+pub(crate) fn router(live: LiveApp) -> Router {
     let api = Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/incidents", get(incidents))

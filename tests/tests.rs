@@ -36,5 +36,6 @@ mod report;
 mod address;
 // Ack, dismiss, silences, reminders, routes, digest, receiver health.
 mod people;
-// Email alerts against a real SMTP server (aiosmtpd): MIME shape, AUTH, STARTTLS, retries.
+// Email alerts against a real SMTP server (a Rust sink on loopback): MIME shape,
+// AUTH, STARTTLS and certificate checks, retries.
 mod email;

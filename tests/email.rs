@@ -294,6 +294,8 @@ async fn starttls_checks_the_certificate_and_sends_credentials_only_inside_tls()
     // system one): first a store holding another CA, then the right one.
     // Both modes that use STARTTLS are on it: "opportunistic" too must not
     // carry on in clear once STARTTLS was offered and failed.
+    // One test for both phases (hence its length): the second shows the
+    // first failed for the certificate alone, on the same server and outbox.
     let ca = TestCa::new();
     let ca_pem = ca.ca_pem.clone();
     let smtp = SmtpSink::start(SinkOptions {

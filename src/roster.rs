@@ -49,14 +49,17 @@ const ENCODING_HINT: &str = "if the file comes from Excel or another Windows pro
 /// (Excel's "Unicode Text") means UTF-16.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Encoding {
+    /// The default.
     #[default]
     #[value(name = "utf-8", alias = "utf8")]
     Utf8,
+    /// Files saved by Excel and other Windows programs.
     #[value(name = "windows-1252", alias = "cp1252")]
     Windows1252,
-    /// Read as its superset Windows-1252, as browsers and the WHATWG
-    /// Encoding Standard do: the two differ only in 0x80–0x9F, which is
-    /// printable text in Windows-1252 and never text in ISO-8859-1.
+    /// Latin-1, read as its superset Windows-1252.
+    // As browsers and the WHATWG Encoding Standard do: the two differ only
+    // in 0x80–0x9F, printable text in Windows-1252 and never text in
+    // ISO-8859-1, so nothing a real Latin-1 file holds is read differently.
     #[value(name = "iso-8859-1", alias = "latin1", alias = "latin-1")]
     Latin1,
 }

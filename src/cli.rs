@@ -63,6 +63,9 @@ pub enum Command {
     Import {
         /// The roster CSV.
         file: PathBuf,
+        /// The file's character encoding (a byte-order mark overrides it).
+        #[arg(long, value_enum, default_value_t)]
+        encoding: roster::Encoding,
     },
     /// One full pass over every entry on every enabled site, then exit.
     Scan {
@@ -416,7 +419,7 @@ async fn open(cli: &Cli) -> Result<App, Failure> {
 async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::Run => run(cli).await,
-        Command::Import { file } => import(cli, file).await,
+        Command::Import { file, encoding } => import(cli, file, *encoding).await,
         Command::Scan { once } => {
             if !once {
                 return Err(Failure::bad_input(
@@ -522,18 +525,33 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-async fn import(cli: &Cli, file: &Path) -> Result<u8, Failure> {
+async fn import(cli: &Cli, file: &Path, encoding: roster::Encoding) -> Result<u8, Failure> {
     let s = settings(cli)?;
     let file = file.to_path_buf();
     let json = cli.json;
-    tokio::task::spawn_blocking(move || import_blocking(&s, &file, json))
+    tokio::task::spawn_blocking(move || import_blocking(&s, &file, encoding, json))
         .await
         .map_err(|e| Failure::operational(e.to_string()))?
 }
 
-fn import_blocking(s: &Settings, file: &Path, json: bool) -> Result<u8, Failure> {
+fn import_blocking(
+    s: &Settings,
+    file: &Path,
+    encoding: roster::Encoding,
+    json: bool,
+) -> Result<u8, Failure> {
     // Read the header before touching the store: a wrong file changes nothing.
-    let mut rows = roster::open(file).map_err(|e| Failure::bad_input(e.to_string()))?;
+    let mut rows = roster::open(file, encoding).map_err(|e| {
+        // One format for header and row problems, without a program prefix.
+        for line in e.lines() {
+            eprintln!("{line}");
+        }
+        Failure::bad_input(format!(
+            "{}: import rejected ({} problems); the roster is unchanged",
+            file.display(),
+            e.problems.len()
+        ))
+    })?;
     let store = Store::open(&s.store_path)?;
     let pseudo = crate::domain::pseudonym::Pseudonymizer::new(&store.pseudonym_key()?);
     let outcome = store.import_roster(&mut rows, &pseudo, time::OffsetDateTime::now_utc())?;

@@ -155,7 +155,7 @@ async fn import_counts_then_bad_csv_changes_nothing() {
         ),
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains(":1: colour:"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(":1: column 5:"), "{}", stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread")]

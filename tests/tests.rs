@@ -6,6 +6,8 @@ mod common;
 
 // config.toml example, bad config and bad CSV handling, exit codes.
 mod cli;
+// Roster exports (delimiters, encodings, flag spellings) and import error lines.
+mod roster;
 // The daemon end to end: leak → signed alert → removal → resolution.
 mod daemon;
 // SIGHUP: config and roster changes apply without a restart or a lost probe.
@@ -36,5 +38,6 @@ mod report;
 mod address;
 // Ack, dismiss, silences, reminders, routes, digest, receiver health.
 mod people;
-// Email alerts against a real SMTP server (aiosmtpd): MIME shape, AUTH, STARTTLS, retries.
+// Email alerts against a real SMTP server (a Rust sink on loopback): MIME shape,
+// AUTH, STARTTLS and certificate checks, retries.
 mod email;

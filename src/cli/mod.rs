@@ -68,6 +68,9 @@ pub enum Command {
     Import {
         /// The roster CSV.
         file: PathBuf,
+        /// The file's character encoding (a byte-order mark overrides it).
+        #[arg(long, value_enum, default_value_t)]
+        encoding: crate::roster::Encoding,
     },
     /// One full pass over every entry on every enabled site, then exit.
     Scan {
@@ -285,7 +288,7 @@ async fn open(cli: &Cli) -> Result<App, Failure> {
 async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::Run => run(cli).await,
-        Command::Import { file } => roster::import(cli, file).await,
+        Command::Import { file, encoding } => roster::import(cli, file, *encoding).await,
         Command::Scan { once } => {
             if !once {
                 return Err(Failure::bad_input(

@@ -8,18 +8,37 @@ use crate::domain::pseudonym::Pseudonymizer;
 use crate::roster;
 use crate::store::{ImportOutcome, Store};
 
-pub(super) async fn import(cli: &Cli, file: &Path) -> Result<u8, Failure> {
+pub(super) async fn import(
+    cli: &Cli,
+    file: &Path,
+    encoding: roster::Encoding,
+) -> Result<u8, Failure> {
     let s = settings(cli)?;
     let file = file.to_path_buf();
     let json = cli.json;
-    tokio::task::spawn_blocking(move || import_blocking(&s, &file, json))
+    tokio::task::spawn_blocking(move || import_blocking(&s, &file, encoding, json))
         .await
         .map_err(|e| Failure::operational(e.to_string()))?
 }
 
-fn import_blocking(s: &Settings, file: &Path, json: bool) -> Result<u8, Failure> {
+fn import_blocking(
+    s: &Settings,
+    file: &Path,
+    encoding: roster::Encoding,
+    json: bool,
+) -> Result<u8, Failure> {
     // Read the header before touching the store: a wrong file changes nothing.
-    let mut rows = roster::open(file).map_err(|e| Failure::bad_input(e.to_string()))?;
+    let mut rows = roster::open(file, encoding).map_err(|e| {
+        // One format for header and row problems, without a program prefix.
+        for line in e.lines() {
+            eprintln!("{line}");
+        }
+        Failure::bad_input(format!(
+            "{}: import rejected ({} problems); the roster is unchanged",
+            file.display(),
+            e.problems.len()
+        ))
+    })?;
     let store = Store::open(&s.store_path)?;
     let pseudo = Pseudonymizer::new(&store.pseudonym_key()?);
     let outcome = store.import_roster(&mut rows, &pseudo, time::OffsetDateTime::now_utc())?;

@@ -49,6 +49,9 @@ pub fn r03_listing() -> SimListing {
     listing("Søren Friis", "13500003", "Bøgevej 7", "5000 Odense C")
 }
 
+// The SMTP server of the email tests.
+pub mod smtp;
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub sim: SimDirectory,

@@ -5,20 +5,19 @@
 //! never reaches up into `alert`.
 //!
 //! Adding a channel here: a variant of [`Channel`] (with [`Channel::kind`]),
-//! its raw table in `raw.rs`, and a function below that validates it into a
-//! [`Table`].
+//! its table in `RawAlerts` and a function that validates it into a
+//! [`Table`], all in this file.
 
 use std::net::IpAddr;
 use std::ops::Range;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
+use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
-use super::ConfigError;
-use super::raw::{RawAlerts, RawChat, RawEmail, RawPagerDuty, RawWebhook};
-use super::validate::Validator;
+use super::{ConfigError, Validator};
 use crate::domain::incident::EventType;
 use crate::domain::route::{Route, Routes};
 
@@ -170,6 +169,78 @@ pub struct EmailSettings {
     /// Never empty.
     pub to: Vec<Mailbox>,
     pub login: Option<SmtpLogin>,
+}
+
+// ---------------------------------------------------------------------------
+// The tables as written (shape only; see `raw.rs`).
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlerts {
+    pub(super) group_wait: Option<Spanned<String>>,
+    pub(super) repeat_interval: Option<Spanned<String>>,
+    pub(super) max_backoff: Option<Spanned<String>>,
+    pub(super) dashboard_url: Option<Spanned<String>>,
+    pub(super) digest: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) webhook: Vec<RawWebhook>,
+    #[serde(default)]
+    pub(super) slack: Vec<RawChat>,
+    #[serde(default)]
+    pub(super) teams: Vec<RawChat>,
+    #[serde(default)]
+    pub(super) pagerduty: Vec<RawPagerDuty>,
+    #[serde(default)]
+    pub(super) email: Vec<RawEmail>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChat {
+    pub(super) url_file: Spanned<String>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) events: Option<Spanned<Vec<String>>>,
+    pub(super) sites: Option<Spanned<Vec<String>>>,
+    pub(super) cohorts: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPagerDuty {
+    pub(super) routing_key_file: Spanned<String>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) events: Option<Spanned<Vec<String>>>,
+    pub(super) sites: Option<Spanned<Vec<String>>>,
+    pub(super) cohorts: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEmail {
+    pub(super) smtp: Spanned<String>,
+    pub(super) starttls: Option<Spanned<String>>,
+    pub(super) from: Spanned<String>,
+    /// A list of mailboxes; taken as any value so a wrong type still gets
+    /// an error naming the key.
+    pub(super) to: Spanned<toml::Value>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password_file: Option<Spanned<String>>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) events: Option<Spanned<Vec<String>>>,
+    pub(super) sites: Option<Spanned<Vec<String>>>,
+    pub(super) cohorts: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebhook {
+    pub(super) url: Spanned<String>,
+    pub(super) secret_file: Spanned<String>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) events: Option<Spanned<Vec<String>>>,
+    pub(super) sites: Option<Spanned<Vec<String>>>,
+    pub(super) cohorts: Option<Spanned<Vec<String>>>,
 }
 
 /// One receiver table, validated, before it joins the list.

@@ -32,7 +32,6 @@ pub use sites::SiteSettings;
 use crate::fetch::Rate;
 use crate::store::Retention;
 use raw::RawConfig;
-use validate::Validator;
 
 /// A configuration problem; `Display` is `FILE:LINE: KEY: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +168,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
         }
     })?;
     v.settings(raw)
+}
+
+/// Turns the raw shape into settings; every error names the file, the
+/// line and the key.
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
 }
 
 /// `N/s`, `N/m` or `N/h`.

@@ -1,7 +1,8 @@
 //! The config file's shape, as written by the operator: serde with
 //! `deny_unknown_fields` and spanned values (so errors can name a line).
 //! Nothing here is validated; `validate.rs` and its section files turn it
-//! into [`super::Settings`].
+//! into [`super::Settings`]. The `[alerts]` tables are in `alerts.rs`,
+//! beside the channels they configure.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,7 @@ pub(super) struct RawConfig {
     pub(super) scan: Option<RawScan>,
     #[serde(default)]
     pub(super) sites: Vec<RawSite>,
-    pub(super) alerts: Option<RawAlerts>,
+    pub(super) alerts: Option<super::alerts::RawAlerts>,
     pub(super) report: Option<RawReport>,
 }
 
@@ -86,73 +87,4 @@ pub(super) struct RawHeader {
 
 fn yes() -> bool {
     true
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawAlerts {
-    pub(super) group_wait: Option<Spanned<String>>,
-    pub(super) repeat_interval: Option<Spanned<String>>,
-    pub(super) max_backoff: Option<Spanned<String>>,
-    pub(super) dashboard_url: Option<Spanned<String>>,
-    pub(super) digest: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(super) webhook: Vec<RawWebhook>,
-    #[serde(default)]
-    pub(super) slack: Vec<RawChat>,
-    #[serde(default)]
-    pub(super) teams: Vec<RawChat>,
-    #[serde(default)]
-    pub(super) pagerduty: Vec<RawPagerDuty>,
-    #[serde(default)]
-    pub(super) email: Vec<RawEmail>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawChat {
-    pub(super) url_file: Spanned<String>,
-    pub(super) name: Option<Spanned<String>>,
-    pub(super) events: Option<Spanned<Vec<String>>>,
-    pub(super) sites: Option<Spanned<Vec<String>>>,
-    pub(super) cohorts: Option<Spanned<Vec<String>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawPagerDuty {
-    pub(super) routing_key_file: Spanned<String>,
-    pub(super) url: Option<Spanned<String>>,
-    pub(super) name: Option<Spanned<String>>,
-    pub(super) events: Option<Spanned<Vec<String>>>,
-    pub(super) sites: Option<Spanned<Vec<String>>>,
-    pub(super) cohorts: Option<Spanned<Vec<String>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawEmail {
-    pub(super) smtp: Spanned<String>,
-    pub(super) starttls: Option<Spanned<String>>,
-    pub(super) from: Spanned<String>,
-    /// A list of mailboxes; taken as any value so a wrong type still gets
-    /// an error naming the key.
-    pub(super) to: Spanned<toml::Value>,
-    pub(super) username: Option<Spanned<String>>,
-    pub(super) password_file: Option<Spanned<String>>,
-    pub(super) name: Option<Spanned<String>>,
-    pub(super) events: Option<Spanned<Vec<String>>>,
-    pub(super) sites: Option<Spanned<Vec<String>>>,
-    pub(super) cohorts: Option<Spanned<Vec<String>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawWebhook {
-    pub(super) url: Spanned<String>,
-    pub(super) secret_file: Spanned<String>,
-    pub(super) name: Option<Spanned<String>>,
-    pub(super) events: Option<Spanned<Vec<String>>>,
-    pub(super) sites: Option<Spanned<Vec<String>>>,
-    pub(super) cohorts: Option<Spanned<Vec<String>>>,
 }

@@ -9,9 +9,8 @@ use std::time::Duration;
 use toml::Spanned;
 use url::Url;
 
-use super::ConfigError;
 use super::raw::{RawHeader, RawSite};
-use super::validate::Validator;
+use super::{ConfigError, Validator};
 use crate::domain::E164;
 use crate::fetch::{ProxyUrl, RobotsPolicy, SecretHeaders, SitePolicy};
 use crate::sites::{Adapter, AdapterSpec};

@@ -4,7 +4,7 @@
 //! `alerts.rs`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -13,17 +13,10 @@ use url::Url;
 use super::raw::{RawApi, RawConfig, RawReport, RawScan, RawStore};
 use super::{
     ApiSettings, ConfigError, DEFAULT_EVIDENCE_RETENTION, DEFAULT_LISTEN, DEFAULT_ROSTER_RETENTION,
-    DEFAULT_USER_AGENT, ReportSettings, ScanSettings, Settings, parse_rate, read_secret,
+    DEFAULT_USER_AGENT, ReportSettings, ScanSettings, Settings, Validator, parse_rate, read_secret,
 };
 use crate::fetch::{Rate, is_loopback_url};
 use crate::store::Retention;
-
-/// Turns the raw shape into settings; every error names the file, the
-/// line and the key.
-pub(super) struct Validator<'a> {
-    pub(super) text: &'a str,
-    pub(super) path: &'a Path,
-}
 
 impl Validator<'_> {
     pub(super) fn line_of(&self, offset: usize) -> usize {

@@ -7,7 +7,7 @@ use super::{CycleCursor, StoreError};
 use crate::domain::{Entry, EntryId};
 
 pub(super) fn start_cycle(c: &mut dyn Conn, site: &str) -> Result<u64, StoreError> {
-    c.write(|tx| {
+    let n = c.write(|tx| {
         tx.execute(
             "INSERT INTO probe_state (site, entry_id, shuffle_key)
              SELECT ?1, id, 0 FROM entries WHERE active = 1
@@ -21,7 +21,12 @@ pub(super) fn start_cycle(c: &mut dyn Conn, site: &str) -> Result<u64, StoreErro
         tx.execute(&shuffle, params![site])?;
         let n = tx.query_i64("SELECT count(*) FROM entries WHERE active = 1", params![])?;
         Ok(count(n))
-    })
+    })?;
+    // Every key changed: the batches that walk them are planned afresh.
+    if let Some(analyze) = c.dialect().analyze("probe_state") {
+        c.batch(&analyze)?;
+    }
+    Ok(n)
 }
 
 /// The batch query. The row-value comparison after the `site` equality is

@@ -110,6 +110,9 @@ pub(super) fn import_roster(
     let dropped = c.batch(&drop);
     let outcome = result?;
     dropped?;
+    if let (ImportOutcome::Applied(_), Some(analyze)) = (&outcome, c.dialect().analyze("entries")) {
+        c.batch(&analyze)?;
+    }
     Ok(outcome)
 }
 

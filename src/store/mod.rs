@@ -34,6 +34,7 @@ mod evidence;
 mod import;
 mod outbox;
 mod people;
+mod postgres;
 mod probe;
 mod queries;
 mod report;
@@ -492,6 +493,7 @@ pub struct CohortSummary {
 /// The database behind a [`Store`].
 enum Backend {
     Sqlite(sqlite::Db),
+    Postgres(postgres::Db),
 }
 
 /// Handle to the store; cheap to clone.
@@ -510,6 +512,7 @@ impl std::fmt::Debug for Store {
         let mut d = f.debug_struct("Store");
         match &*self.db {
             Backend::Sqlite(db) => d.field("path", &db.path()),
+            Backend::Postgres(db) => d.field("url", &db.label()),
         };
         d.finish()
     }
@@ -523,6 +526,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         match &*self.db {
             Backend::Sqlite(db) => db.with(f),
+            Backend::Postgres(db) => db.with(f),
         }
     }
 
@@ -541,6 +545,25 @@ impl Store {
             .with(audit::start_trail)
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(store)
+    }
+
+    /// Opens the PostgreSQL store at `url` (`postgresql://user@host:port/db`,
+    /// TLS by its `sslmode`: see `store::postgres`), with `password` when
+    /// the server asks for one, migrates, and starts the audit trail.
+    ///
+    /// Blocks: call it from a blocking thread (as [`blocking`] does), never
+    /// on an async worker.
+    pub fn open_postgres(url: &str, password: Option<&str>) -> Result<Store, StoreError> {
+        let db = postgres::Db::open(url, password)?;
+        let label = db.label().to_owned();
+        let store = Store::from_backend(Backend::Postgres(db));
+        store
+            .with(audit::start_trail)
+            .map_err(|e| StoreError::Open {
+                path: label,
                 message: e.to_string(),
             })?;
         Ok(store)
@@ -987,6 +1010,7 @@ impl Store {
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         match &*self.db {
             Backend::Sqlite(db) => db.checkpoint(),
+            Backend::Postgres(_) => Ok(()),
         }
     }
 }

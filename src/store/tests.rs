@@ -24,15 +24,29 @@ fn new_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-/// Keeps a test's store alive: its temporary directory, or nothing (a
-/// PostgreSQL test database lives as long as the test cluster).
+/// What a test's store lives in: a temporary directory (removed when this
+/// is dropped), or a database of the test cluster (which lives as long as
+/// the cluster).
 enum Keep {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Dir(tempfile::TempDir),
+    Database(String),
+}
+
+impl Keep {
+    /// Another handle on the same store, with its own connection: what a
+    /// second daemon or a CLI command would open.
+    fn open_again(&self) -> Store {
+        match self {
+            Keep::Dir(d) => Store::open(&d.path().join("unlistd.db")).unwrap(),
+            Keep::Database(url) => Store::open_postgres(url, None).unwrap(),
+        }
+    }
 }
 
 /// Where a parametrised test gets its stores: each call a fresh one.
 enum Fresh {
     Sqlite,
+    Postgres(&'static pg::Cluster),
 }
 
 impl Fresh {
@@ -42,9 +56,18 @@ impl Fresh {
                 let (d, s) = new_store();
                 (Keep::Dir(d), s)
             }
+            Fresh::Postgres(cluster) => {
+                let url = cluster.fresh_database();
+                let store = Store::open_postgres(&url, None).unwrap();
+                (Keep::Database(url), store)
+            }
         }
     }
 }
+
+/// The throwaway PostgreSQL cluster shared with the integration tests.
+#[path = "../../tests/common/pg.rs"]
+mod pg;
 
 /// Runs each named test body (`fn name(be: &Fresh)`) once per backend:
 /// `store::tests::sqlite::name` and `store::tests::postgres::name`. The
@@ -54,6 +77,13 @@ macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(#[test] fn $name() { super::$name(&super::Fresh::Sqlite) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() {
+                if let Some(c) = super::pg::cluster() {
+                    super::$name(&super::Fresh::Postgres(c))
+                }
+            })*
         }
     };
 }
@@ -775,6 +805,8 @@ fn pending_count(store: &Store, receiver: &str, ty: EventType) -> u64 {
         .sum()
 }
 
+// Long on purpose: one incident's whole life, each step checked where it
+// happens, reads better as one story than split into fixtures.
 fn incident_lifecycle_through_record_probe(be: &Fresh) {
     let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
@@ -996,6 +1028,8 @@ fn site_coverage_tracks_conclusive_probes(be: &Fresh) {
 
 // ---------------------------------------------------------------- outbox
 
+// Long on purpose: a message's whole life (grouping, forming, retries,
+// delivery, FIFO), each step checked where it happens.
 fn outbox_groups_incidents_into_one_message_and_delivers_fifo(be: &Fresh) {
     let (_d, store) = be.store();
     applied(import(&store, (0..4).map(entry).collect(), t(0)));
@@ -1518,6 +1552,8 @@ fn evidence_rows(store: &Store) -> Vec<(i64, bool)> {
         .unwrap()
 }
 
+// Long on purpose: which pages a story of probes keeps, then how a report
+// and the audit see them, on the same data.
 fn evidence_is_kept_for_exposures_and_the_probes_that_close_them(be: &Fresh) {
     let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
@@ -1794,7 +1830,14 @@ fn a_store_from_before_the_trail_is_backfilled_on_open() {
              VALUES (1, 1, '118.dk', 1000, 'exposed', '/q', 'inc_old'),
                     (2, 1, '118.dk', 2000, 'clean', '/q', 'inc_old'),
                     (3, 1, '118.dk', 3000, 'clean', '/q', 'inc_old');
-             UPDATE incidents SET opened_probe = 1;",
+             UPDATE incidents SET opened_probe = 1;
+             INSERT INTO messages (id, receiver, type, site, body, created_at, state,
+                 next_attempt_at)
+             VALUES ('m_b', 'hook', 'exposure.opened', '118.dk', 'b', 5000, 'pending', 5000),
+                    ('m_a', 'hook', 'exposure.opened', '118.dk', 'a', 5000, 'pending', 5000);
+             INSERT INTO events (id, type, site, incident_id, created_at)
+             VALUES (1, 'exposure.opened', '118.dk', 'inc_old', 1000);
+             INSERT INTO deliveries (event_id, receiver, message_id) VALUES (1, 'hook', 'm_b');",
         )
         .unwrap();
     }
@@ -1819,6 +1862,12 @@ fn a_store_from_before_the_trail_is_backfilled_on_open() {
     assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
     let _ = Store::open(&path).unwrap();
     assert_eq!(kinds(&store).len(), 6, "the backfill runs once");
+    // Messages kept their order across the rebuild of version 5 (same
+    // created_at: the older row first, whatever the ids).
+    assert_eq!(store.next_message("hook").unwrap().unwrap().id, "m_b");
+    store.mark_delivered("m_b", t(1), 200).unwrap();
+    assert_eq!(store.next_message("hook").unwrap().unwrap().id, "m_a");
+    assert_eq!(store.outbox_stats("hook").unwrap().delivered_messages, 1);
 }
 
 // ------------------------------------------------------- people and noise
@@ -2062,7 +2111,133 @@ fn digest_is_queued_once_per_day_and_receiver_health_tells_the_others(be: &Fresh
     assert!(store.receiver_failing_since("hook").unwrap().is_none());
 }
 
+// ------------------------------------------------------- PostgreSQL only
+
+#[test]
+fn postgres_cycle_batches_walk_the_cycle_index_right_after_a_big_import() {
+    let Some(c) = pg::cluster() else { return };
+    let (_k, store) = Fresh::Postgres(c).store();
+    applied(import(&store, (0..5000).map(entry).collect(), t(0)));
+    store.start_cycle("118.dk").unwrap();
+    let sql = cycle::batch_sql();
+    let plan = store
+        .with(|c| {
+            c.query_map(
+                &format!("EXPLAIN {sql}"),
+                params!["118.dk", 0i64, 0i64, 100i64],
+                |r| r.text(0),
+            )
+        })
+        .unwrap()
+        .join("\n");
+    assert!(plan.contains("probe_state_cycle"), "{plan}");
+    assert!(!plan.contains("Sort"), "{plan}");
+}
+
+#[test]
+fn postgres_open_failures_name_the_server_but_never_the_password() {
+    let Some(c) = pg::cluster() else { return };
+    // Nothing listens on a port just freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgresql://postgres:hunter2@127.0.0.1:{port}/x?sslmode=disable");
+    let err = Store::open_postgres(&url, Some("swordfish")).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}/x")), "{msg}");
+    assert!(
+        !msg.contains("hunter2") && !msg.contains("swordfish"),
+        "{msg}"
+    );
+    // A database that does not exist is the server's refusal, named.
+    let url = c.url("no_such_db");
+    let msg = Store::open_postgres(&url, None).unwrap_err().to_string();
+    assert!(msg.contains("no_such_db"), "{msg}");
+    // Two stores opened on one database share it: the schema is
+    // migrated once, the pseudonym key is the first opener's.
+    let url = c.fresh_database();
+    let a = Store::open_postgres(&url, None).unwrap();
+    let b = Store::open_postgres(&url, None).unwrap();
+    assert_eq!(a.pseudonym_key().unwrap(), b.pseudonym_key().unwrap());
+    assert_eq!(kinds(&b), ["trail.start"]);
+    assert_eq!(
+        format!("{a:?}"),
+        format!(
+            "Store {{ url: \"postgresql://postgres@127.0.0.1:{}/{}\" }}",
+            c.port(),
+            url.rsplit('/').next().unwrap().split('?').next().unwrap()
+        )
+    );
+}
+
+// ------------------------------------------------------- several writers
+
+/// Four handles (four connections, as four daemons would have) record the
+/// same entries on the same site at once, and analysts act meanwhile: the
+/// writers are serialised, so the trail stays one gapless chain and each
+/// (entry, site) gets exactly one incident.
+fn concurrent_writers_keep_one_chain_and_one_incident_per_pair(be: &Fresh) {
+    let (keep, store) = be.store();
+    applied(import(&store, (0..8).map(entry).collect(), t(0)));
+    let ids: Vec<EntryId> = (0..8).map(|i| id_of(&store, &format!("r{i}"))).collect();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let s = keep.open_again();
+            let ids = ids.clone();
+            std::thread::spawn(move || {
+                for round in 0..10i64 {
+                    let batch: Vec<NewProbe> = ids
+                        .iter()
+                        .map(|id| {
+                            let o = if round % 3 == 2 {
+                                Outcome::Clean
+                            } else {
+                                exposed()
+                            };
+                            probe(*id, "118.dk", t(1 + round * 10 + w), o)
+                        })
+                        .collect();
+                    s.record_probes(&batch, 3, &receivers()).unwrap();
+                    s.add_silence(
+                        &NewSilence {
+                            site: None,
+                            event_type: Some(EventType::Digest),
+                            cohort: None,
+                            reason: format!("writer {w}"),
+                            created_by: "test".into(),
+                            expires_at: t(100_000),
+                        },
+                        t(1),
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_verified(&store);
+    let records = scalar(&store, "SELECT count(*) FROM audit");
+    assert_eq!(scalar(&store, "SELECT max(seq) FROM audit"), records);
+    let of_kind = |k: &str| {
+        store
+            .with(|c| c.query_i64("SELECT count(*) FROM audit WHERE kind = ?1", params![k]))
+            .unwrap()
+    };
+    assert_eq!(of_kind("probe"), 4 * 10 * 8);
+    assert_eq!(of_kind("incident.open"), 8);
+    assert_eq!(of_kind("silence.add"), 4 * 10);
+    assert_eq!(scalar(&store, "SELECT count(*) FROM incidents"), 8);
+    assert_eq!(store.open_incident_count().unwrap(), 8);
+    assert_eq!(deliveries(&store, "hook", "exposure.opened"), 8);
+}
+
 on_both_backends!(
+    concurrent_writers_keep_one_chain_and_one_incident_per_pair,
     import_counts_across_imports,
     entries_round_trip_and_lookup_by_pseudonym,
     rejected_import_changes_nothing,

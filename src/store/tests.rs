@@ -2173,6 +2173,48 @@ fn postgres_open_failures_name_the_server_but_never_the_password() {
     );
 }
 
+#[test]
+fn postgres_tls_follows_sslmode() {
+    let Some(c) = pg::cluster() else { return };
+    let url = c.fresh_database();
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let root = c.cert_path();
+    let root = root.display();
+    let encrypted = |store: &Store| {
+        scalar(
+            store,
+            "SELECT CASE WHEN ssl THEN 1 ELSE 0 END FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        )
+    };
+    let open = |host: &str, query: &str| Store::open_postgres(&c.url_with(db, host, query), None);
+    // libpq's meanings: require encrypts without checking the server ...
+    assert_eq!(encrypted(&open("127.0.0.1", "sslmode=require").unwrap()), 1);
+    assert_eq!(encrypted(&open("127.0.0.1", "sslmode=disable").unwrap()), 0);
+    // ... verify-full checks the chain and the name ...
+    let full = format!("sslmode=verify-full&sslrootcert={root}");
+    assert_eq!(encrypted(&open("localhost", &full).unwrap()), 1);
+    let wrong_name = open("127.0.0.1", &full).unwrap_err();
+    assert!(
+        matches!(wrong_name, StoreError::Open { .. }),
+        "{wrong_name}"
+    );
+    assert!(
+        wrong_name.to_string().contains("not valid for name"),
+        "{wrong_name}"
+    );
+    let unknown_ca = open("localhost", "sslmode=verify-full").unwrap_err();
+    assert!(
+        matches!(unknown_ca, StoreError::Open { .. }),
+        "{unknown_ca}"
+    );
+    // ... verify-ca the chain only; and a root cert makes require check it.
+    let ca = format!("sslmode=verify-ca&sslrootcert={root}");
+    assert_eq!(encrypted(&open("127.0.0.1", &ca).unwrap()), 1);
+    assert!(open("127.0.0.1", "sslmode=verify-ca").is_err());
+    let require = format!("sslmode=require&sslrootcert={root}");
+    assert_eq!(encrypted(&open("127.0.0.1", &require).unwrap()), 1);
+}
+
 // ------------------------------------------------------- several writers
 
 /// Four handles (four connections, as four daemons would have) record the

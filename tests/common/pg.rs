@@ -117,12 +117,15 @@ impl Cluster {
         .arg("-D")
         .arg(cluster.data());
         cluster.run(init, "initdb");
+        cluster.write_tls_files();
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} \
              -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c max_connections=200",
+             -c max_connections=200 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
             cluster.port,
-            cluster.dir.display()
+            cluster.dir.display(),
+            cluster.cert_path().display(),
+            cluster.dir.join("server.key").display(),
         );
         let mut start = cluster.command("pg_ctl");
         start
@@ -134,6 +137,31 @@ impl Cluster {
         cluster.run(start, "pg_ctl start");
         cluster.watch_parent();
         cluster
+    }
+
+    /// A self-signed certificate for `localhost` (a DNS name only, so a
+    /// client checking names must connect as `localhost`, not 127.0.0.1),
+    /// and its key, readable by the server only.
+    fn write_tls_files(&self) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+            .expect("a test certificate");
+        let key = self.dir.join("server.key");
+        std::fs::write(self.cert_path(), made.cert.pem()).expect("write the certificate");
+        std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        if self.as_postgres {
+            let owner = std::fs::metadata(&self.dir).expect("cluster directory");
+            use std::os::unix::fs::MetadataExt;
+            for f in [self.cert_path(), key] {
+                std::os::unix::fs::chown(&f, Some(owner.uid()), Some(owner.gid())).expect("chown");
+            }
+        }
+    }
+
+    /// The server's certificate, which is its own CA (for `sslrootcert`).
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.join("server.crt")
     }
 
     /// Stops the cluster and removes its directory should this process be
@@ -173,10 +201,13 @@ impl Cluster {
 
     /// The URL of `db` as the superuser, without TLS.
     pub fn url(&self, db: &str) -> String {
-        format!(
-            "postgresql://postgres@127.0.0.1:{}/{db}?sslmode=disable",
-            self.port
-        )
+        self.url_with(db, "127.0.0.1", "sslmode=disable")
+    }
+
+    /// The URL of `db` on `host` (which must resolve to 127.0.0.1) with
+    /// the query string `query`.
+    pub fn url_with(&self, db: &str, host: &str, query: &str) -> String {
+        format!("postgresql://postgres@{host}:{}/{db}?{query}", self.port)
     }
 
     /// Creates an empty database and returns its URL.

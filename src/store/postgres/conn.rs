@@ -26,13 +26,22 @@ const WRITER_LOCK: i64 = 0x756e_6c69_7374_6401;
 /// server's message and SQLSTATE, never its DETAIL (which quotes key
 /// values). Values are always bound in binary, so no message echoes one.
 pub(super) fn pg(e: ::postgres::Error) -> StoreError {
-    if let Some(db) = e.as_db_error() {
-        return StoreError::Backend(format!("{} ({})", db.message(), db.code().code()));
-    }
-    if e.is_closed() {
+    if e.is_closed() && e.as_db_error().is_none() {
         return StoreError::Unavailable("the database connection is closed".into());
     }
-    StoreError::Backend(e.to_string())
+    StoreError::Backend(pg_msg(&e))
+}
+
+/// [`pg`]'s message: the server's words, or the client's with their cause
+/// (a TLS or socket error: no row data either).
+pub(super) fn pg_msg(e: &::postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    match e.source() {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 fn pg_type(k: Kind) -> Type {

@@ -23,7 +23,7 @@ use super::sql::Conn;
 mod conn;
 mod tls;
 
-use conn::{PgConn, StmtCache, pg};
+use conn::{PgConn, StmtCache, pg, pg_msg};
 use tls::TlsChoice;
 
 /// The schema history, applied in order; each version once, recorded in
@@ -141,9 +141,12 @@ impl Db {
         let manager = Manager { config, tls };
         // One connection first, so a refused login or a failed migration
         // is reported as itself rather than as a pool timeout.
-        let mut first = r2d2::ManageConnection::connect(&manager)
-            .map_err(|e| open_err(&label, pg(e).to_string()))?;
-        migrate(&mut first.client).map_err(|e| open_err(&label, e.to_string()))?;
+        let mut first =
+            r2d2::ManageConnection::connect(&manager).map_err(|e| open_err(&label, pg_msg(&e)))?;
+        migrate(&mut first.client).map_err(|e| match e {
+            StoreError::Backend(m) => open_err(&label, m),
+            other => open_err(&label, other.to_string()),
+        })?;
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(0))

@@ -266,8 +266,12 @@ pub fn cluster() -> Option<&'static Cluster> {
                 std::env::var_os("CI").is_none(),
                 "CI is set but PostgreSQL is not installed (apt-get install postgresql)"
             );
+            // Straight to stderr: the test harness captures `eprintln!`
+            // of passing tests, and this must be seen.
             NOTICE.call_once(|| {
-                eprintln!(
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
                     "notice: PostgreSQL is not installed; the PostgreSQL half of the store \
                      tests is skipped (apt-get install postgresql to run it)"
                 );

@@ -45,7 +45,6 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use rows::ERASED;
 use sql::Conn;
 
 pub type Ts = time::OffsetDateTime;

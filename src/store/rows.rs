@@ -61,7 +61,7 @@ pub(super) fn phone_col(row: &dyn Row, idx: usize) -> Result<E164, StoreError> {
 }
 
 /// What stands for the number of an entry whose roster data was erased.
-pub const ERASED: &str = "(erased)";
+pub(super) const ERASED: &str = "(erased)";
 
 /// The masked number; [`ERASED`] once the entry's data was erased.
 pub(super) fn masked_col(row: &dyn Row, idx: usize) -> Result<String, StoreError> {

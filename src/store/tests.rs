@@ -1779,7 +1779,7 @@ fn removed_entries_are_forgotten_after_roster_retention(be: &Fresh) {
     // Incidents keep the ref; the number is gone even masked.
     let inc = &store.incidents(false).unwrap()[0];
     assert_eq!(inc.entry_ref, "r1");
-    assert_eq!(inc.masked_number, ERASED);
+    assert_eq!(inc.masked_number, rows::ERASED);
     assert!(store.entry_by_ref("r1").unwrap().is_none());
     assert_eq!(store.history("r1").unwrap().unwrap().len(), 1);
     // Active entries are never erased, however old.

@@ -213,7 +213,7 @@ fn apply_migrations(client: &mut Client) -> Result<(), StoreError> {
         let mut tx = client.transaction().map_err(pg)?;
         tx.batch_execute(sql)
             .map_err(|e| StoreError::Backend(format!("migration {version} failed: {}", pg(e))))?;
-        let now = super::rows::ms(time::OffsetDateTime::now_utc());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
             &[version, &now],

@@ -2111,6 +2111,119 @@ fn digest_is_queued_once_per_day_and_receiver_health_tells_the_others(be: &Fresh
     assert!(store.receiver_failing_since("hook").unwrap().is_none());
 }
 
+// ------------------------------------------------------- reports, cohorts
+
+fn reports_and_cohorts_read_the_same_on_every_backend(be: &Fresh) {
+    let (_k, store) = be.store();
+    // r0 and r3 are the cohort "batch-1".
+    applied(import(&store, (0..6).map(entry).collect(), t(0)));
+    let (r0, r1, r3) = (
+        id_of(&store, "r0"),
+        id_of(&store, "r1"),
+        id_of(&store, "r3"),
+    );
+    let rx = receivers();
+    for (id, site, at, o) in [
+        (r0, "118.dk", 100, Outcome::Clean),
+        (r1, "118.dk", 150, Outcome::Clean),
+        (r3, "118.dk", 200, exposed()),
+        (r3, "krak.dk", 250, exposed()),
+        (r0, "118.dk", 400, Outcome::Clean),
+        (r1, "118.dk", 450, inconclusive()),
+    ] {
+        store
+            .record_probe(&probe(id, site, t(at), o), 3, &rx)
+            .unwrap();
+    }
+    assert_eq!(store.cohort_size("batch-1").unwrap(), 2);
+    let page = store.cohort_entries("batch-1", None, 10).unwrap();
+    assert_eq!(page.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [r0, r3]);
+    assert_eq!(page[1].1, entry(3));
+    let rest = store.cohort_entries("batch-1", Some(r0), 10).unwrap();
+    assert_eq!(rest.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [r3]);
+
+    let sum = store.cohort_summary("batch-1").unwrap();
+    assert_eq!(
+        (sum.entries, sum.active, sum.erased, sum.entries_exposed),
+        (2, 2, 0, 1)
+    );
+    let sites: Vec<_> = sum
+        .sites
+        .iter()
+        .map(|s| (s.site.as_str(), s.incidents, s.open, s.entries))
+        .collect();
+    assert_eq!(sites, [("118.dk", 1, 1, 1), ("krak.dk", 1, 1, 1)]);
+
+    let cohort = ReportScope::Filter {
+        cohort: Some("batch-1".into()),
+        since: None,
+        until: None,
+    };
+    assert_eq!(store.report_scope_start(&cohort).unwrap(), Some(t(0)));
+    let everyone = ReportScope::Filter {
+        cohort: None,
+        since: None,
+        until: None,
+    };
+    assert_eq!(store.report_scope_start(&everyone).unwrap(), Some(t(0)));
+    let inc = store.incidents(true).unwrap()[0].id.clone();
+    assert!(store.incident_exists(&inc).unwrap());
+    assert!(!store.incident_exists("inc_nope").unwrap());
+    assert_eq!(
+        store
+            .report_scope_start(&ReportScope::Incident(inc))
+            .unwrap(),
+        Some(t(0))
+    );
+
+    assert_eq!(
+        store.probe_counts_since(t(0)).unwrap(),
+        [
+            ("118.dk".to_string(), "clean".to_string(), 3),
+            ("118.dk".to_string(), "exposed".to_string(), 1),
+            ("118.dk".to_string(), "inconclusive".to_string(), 1),
+            ("krak.dk".to_string(), "exposed".to_string(), 1),
+        ]
+    );
+    assert_eq!(store.probe_counts_since(t(300)).unwrap().len(), 2);
+
+    // r0: conclusive at 100 and 400 (a 300 s gap); r3: at 200 only (gaps
+    // of 200 s and 300 s up to the end of the period).
+    let cov = store
+        .report_coverage(
+            &cohort,
+            &["118.dk".to_string()],
+            t(0),
+            t(500),
+            Duration::from_secs(150),
+        )
+        .unwrap();
+    assert_eq!(cov.len(), 1);
+    let c = &cov[0];
+    assert_eq!((c.entries, c.covered, c.gaps), (2, 0, 3));
+    assert_eq!(c.longest_gap, Some(Duration::from_secs(300)));
+    assert_eq!(c.examples.len(), 3);
+    assert_eq!(
+        (
+            c.examples[0].entry_ref.as_str(),
+            c.examples[0].from,
+            c.examples[0].to
+        ),
+        ("r0", t(100), t(400))
+    );
+    // Everyone, over a period r1 was probed conclusively once: one gap.
+    let all = store
+        .report_coverage(
+            &everyone,
+            &["118.dk".to_string()],
+            t(0),
+            t(500),
+            Duration::from_secs(1000),
+        )
+        .unwrap();
+    assert_eq!((all[0].entries, all[0].covered, all[0].gaps), (6, 6, 0));
+}
+
 // ------------------------------------------------------- PostgreSQL only
 
 #[test]
@@ -2281,6 +2394,7 @@ fn concurrent_writers_keep_one_chain_and_one_incident_per_pair(be: &Fresh) {
 
 on_both_backends!(
     concurrent_writers_keep_one_chain_and_one_incident_per_pair,
+    reports_and_cohorts_read_the_same_on_every_backend,
     import_counts_across_imports,
     entries_round_trip_and_lookup_by_pseudonym,
     rejected_import_changes_nothing,

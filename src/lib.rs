@@ -60,10 +60,6 @@ pub mod roster;
 pub mod sim;
 pub mod sites;
 pub(crate) mod status;
-// The store is being reworked on another branch, which keeps its public
-// methods; its items move to `pub(crate)`, and its long functions are
-// split, when that lands.
-#[allow(unreachable_pub, clippy::too_many_lines)]
 pub(crate) mod store;
 pub mod systemd;
 pub(crate) mod telemetry;

@@ -10,9 +10,8 @@
 //! 1. Between top-level modules there is no cycle, and every arrow points
 //!    down [`TIERS`].
 //! 2. Inside one module, its files (not counting `mod.rs`, which declares
-//!    them) form no cycle either, except the store's known ones while the
-//!    store is reworked ([`TOLERATED`]). Here whole-line comments are
-//!    skipped: doc links to a sibling are not dependencies.
+//!    them) form no cycle either. Here whole-line comments are skipped: doc
+//!    links to a sibling are not dependencies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,15 +35,6 @@ const TIERS: &[&[&str]] = &[
 
 /// Test-only top-level modules: not part of the layering.
 const TEST_ONLY: &[&str] = &["tidy"];
-
-/// Cycles between the files of one module that exist on `main` today and
-/// are being removed with the store's rework (`db` → `audit` → `evidence`
-/// → `db`, `people` ↔ `probe`). A cycle inside one of these sets is
-/// reported, not failed; any other fails.
-const TOLERATED: &[(&str, &[&str])] = &[
-    ("store", &["audit", "db", "evidence"]),
-    ("store", &["people", "probe"]),
-];
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
@@ -383,15 +373,7 @@ fn files_of_one_module_form_no_cycle() {
     let mut failures = Vec::new();
     for (module, graph) in file_graphs() {
         for c in cycles(&graph) {
-            let tolerated = TOLERATED
-                .iter()
-                .any(|(m, set)| *m == module && c.iter().all(|f| set.contains(&f.as_str())));
-            let line = format!("{module}: {}", arrows(&graph, &c));
-            if tolerated {
-                eprintln!("tolerated until the store rework lands: {line}");
-            } else {
-                failures.push(line);
-            }
+            failures.push(format!("{module}: {}", arrows(&graph, &c)));
         }
     }
     assert!(

@@ -2,66 +2,68 @@
 //! transaction, and verifying the whole trail against the rows it vouches
 //! for. The construction itself (canonical JSON, hash) is `crate::audit`.
 
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
-use super::db::{ms, sql};
+use super::codec::gunzip;
+use super::rows::ms;
+use super::sql::{Conn, Row, ValueRef, params};
 use super::{AuditHead, AuditVerification, BrokenRecord, StoreError};
 use crate::audit::{GENESIS, canonical_json, chain_hash, kind, sha256_hex};
 
 /// The schema version the trail started at (recorded in `trail.start`).
 const SCHEMA_AT_START: i64 = 3;
 
-pub(super) fn head(conn: &Connection) -> Result<Option<AuditHead>, StoreError> {
-    conn.prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        .and_then(|mut s| {
-            s.query_row([], |r| {
-                Ok(AuditHead {
-                    seq: r.get(0)?,
-                    hash: r.get(1)?,
-                })
+/// Records read per step of `verify`'s walk (keyset pages keep memory flat
+/// on a trail of millions).
+const VERIFY_PAGE: i64 = 1000;
+
+pub(super) fn head(c: &mut dyn Conn) -> Result<Option<AuditHead>, StoreError> {
+    c.query_opt(
+        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+        params![],
+        |r| {
+            Ok(AuditHead {
+                seq: r.i64(0)?,
+                hash: r.text(1)?,
             })
-            .optional()
-        })
-        .map_err(sql)
+        },
+    )
 }
 
-/// Appends one record. Must run inside the transaction of the change it
-/// describes (the caller's IMMEDIATE transaction serialises appends).
+/// Appends one record. Must run inside the [`TxMode::Write`] transaction
+/// of the change it describes: writers are serialised (SQLite's
+/// `BEGIN IMMEDIATE`, PostgreSQL's writer lock), so reading the head and
+/// appending after it keeps the chain one line with several writers.
+///
+/// [`TxMode::Write`]: super::sql::TxMode::Write
 pub(super) fn append(
-    conn: &Connection,
+    c: &mut dyn Conn,
     kind: &str,
     ref_id: &str,
     payload: &Value,
     time_ms: i64,
 ) -> Result<AuditHead, StoreError> {
-    let (prev_seq, prev_hash) = match head(conn)? {
+    let (prev_seq, prev_hash) = match head(c)? {
         Some(h) => (h.seq, h.hash),
         None => (0, GENESIS.to_string()),
     };
     let seq = prev_seq + 1;
     let payload = canonical_json(payload);
     let hash = chain_hash(&prev_hash, &payload, kind, time_ms, seq);
-    conn.prepare_cached(
+    c.execute(
         "INSERT INTO audit (seq, time, kind, ref_id, payload, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            seq, time_ms, kind, ref_id, payload, prev_hash, hash
-        ])
-    })
-    .map_err(sql)?;
+        params![seq, time_ms, kind, ref_id, payload, prev_hash, hash],
+    )?;
     Ok(AuditHead { seq, hash })
 }
 
-/// A column value as JSON, whatever its SQLite type: the payload must
+/// A column value as JSON, whatever its stored type: the payload must
 /// change if a value is replaced by one of another type.
 fn json_of(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => json!(i),
+        ValueRef::Int(i) => json!(i),
         ValueRef::Real(f) => json!({ "real": f.to_string() }),
         ValueRef::Text(t) => match std::str::from_utf8(t) {
             Ok(s) => json!(s),
@@ -77,193 +79,164 @@ const PROBE_PAYLOAD_SQL: &str = "
     FROM probes AS p LEFT JOIN evidence AS ev ON ev.probe_id = p.id
     WHERE p.id = ?1";
 
+fn probe_payload_of(r: &dyn Row, probe_id: i64) -> Result<Value, StoreError> {
+    let c = |i: usize| r.value(i).map(json_of);
+    let evidence = match r.value(13)? {
+        ValueRef::Null => Value::Null,
+        _ => json!({ "sha256": c(11)?, "size": c(12)? }),
+    };
+    let url = r.value(8)?;
+    Ok(json!({
+        "probe_id": probe_id,
+        "entry_id": c(0)?,
+        "site": c(1)?,
+        "time": c(2)?,
+        "outcome": c(3)?,
+        "http_status": c(4)?,
+        "page_sha256": c(5)?,
+        "page_size": c(6)?,
+        "reason": c(7)?,
+        // The stored URL of a name search holds the subscriber's name:
+        // the payload has its redacted form and its hash.
+        "url": match url {
+            ValueRef::Text(t) => json!(crate::audit::redact_url(&String::from_utf8_lossy(t))),
+            other => json_of(other),
+        },
+        "url_sha256": match url {
+            ValueRef::Text(t) => json!(sha256_hex(t)),
+            other => json_of(other),
+        },
+        "why": c(9)?,
+        "incident_id": c(10)?,
+        "evidence": evidence,
+    }))
+}
+
 /// The payload of a `probe` record, computed from the current `probes` row
 /// and its `evidence` row (hash and size only: purging a body keeps both).
 /// `None` when the row does not exist.
-pub(super) fn probe_payload(conn: &Connection, probe_id: i64) -> Result<Option<Value>, StoreError> {
-    let mut stmt = conn.prepare_cached(PROBE_PAYLOAD_SQL).map_err(sql)?;
-    stmt.query_row([probe_id], |r| {
-        let c = |i: usize| r.get_ref(i).map(json_of);
-        let evidence = match r.get_ref(13)? {
-            ValueRef::Null => Value::Null,
-            _ => json!({ "sha256": c(11)?, "size": c(12)? }),
-        };
-        Ok(json!({
-            "probe_id": probe_id,
-            "entry_id": c(0)?,
-            "site": c(1)?,
-            "time": c(2)?,
-            "outcome": c(3)?,
-            "http_status": c(4)?,
-            "page_sha256": c(5)?,
-            "page_size": c(6)?,
-            "reason": c(7)?,
-            // The stored URL of a name search holds the subscriber's name:
-            // the payload has its redacted form and its hash.
-            "url": match r.get_ref(8)? {
-                ValueRef::Text(t) => json!(crate::audit::redact_url(&String::from_utf8_lossy(t))),
-                other => json_of(other),
-            },
-            "url_sha256": match r.get_ref(8)? {
-                ValueRef::Text(t) => json!(sha256_hex(t)),
-                other => json_of(other),
-            },
-            "why": c(9)?,
-            "incident_id": c(10)?,
-            "evidence": evidence,
-        }))
+pub(super) fn probe_payload(c: &mut dyn Conn, probe_id: i64) -> Result<Option<Value>, StoreError> {
+    c.query_opt(PROBE_PAYLOAD_SQL, params![probe_id], |r| {
+        probe_payload_of(r, probe_id)
     })
-    .optional()
-    .map_err(sql)
 }
 
 /// Appends the `probe` record of a probe row just written.
 pub(super) fn append_probe(
-    conn: &Connection,
+    c: &mut dyn Conn,
     probe_id: i64,
     time_ms: i64,
 ) -> Result<(), StoreError> {
-    let payload = probe_payload(conn, probe_id)?
+    let payload = probe_payload(c, probe_id)?
         .ok_or_else(|| StoreError::Corrupt("audit: probe row vanished".into()))?;
-    append(conn, kind::PROBE, &probe_id.to_string(), &payload, time_ms).map(|_| ())
+    append(c, kind::PROBE, &probe_id.to_string(), &payload, time_ms).map(|_| ())
 }
 
 /// The immutable facts of an incident's opening.
-pub(super) fn open_payload(conn: &Connection, incident_id: &str) -> Result<Value, StoreError> {
-    conn.query_row(
+pub(super) fn open_payload(c: &mut dyn Conn, incident_id: &str) -> Result<Value, StoreError> {
+    c.query_one(
         "SELECT entry_id, site, first_seen, opened_probe, exposed FROM incidents WHERE id = ?1",
-        [incident_id],
+        params![incident_id],
         |r| {
             Ok(json!({
                 "incident_id": incident_id,
-                "entry_id": json_of(r.get_ref(0)?),
-                "site": json_of(r.get_ref(1)?),
-                "first_seen": json_of(r.get_ref(2)?),
-                "probe_id": json_of(r.get_ref(3)?),
-                "exposed": json_of(r.get_ref(4)?),
+                "entry_id": json_of(r.value(0)?),
+                "site": json_of(r.value(1)?),
+                "first_seen": json_of(r.value(2)?),
+                "probe_id": json_of(r.value(3)?),
+                "exposed": json_of(r.value(4)?),
             }))
         },
     )
-    .map_err(sql)
 }
 
 /// The clean probes after the incident's last exposed probe, oldest first:
 /// for a resolved incident, exactly the ones that closed it.
 pub(super) fn closing_probe_ids(
-    conn: &Connection,
+    c: &mut dyn Conn,
     incident_id: &str,
 ) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id FROM probes
-             WHERE incident_id = ?1 AND outcome = 'clean'
-               AND id > coalesce((SELECT max(id) FROM probes
-                                  WHERE incident_id = ?1 AND outcome = 'exposed'), 0)
-             ORDER BY id",
-        )
-        .map_err(sql)?;
-    let rows = stmt.query_map([incident_id], |r| r.get(0)).map_err(sql)?;
-    rows.collect::<Result<Vec<i64>, _>>().map_err(sql)
+    c.query_map(
+        "SELECT id FROM probes
+         WHERE incident_id = ?1 AND outcome = 'clean'
+           AND id > coalesce((SELECT max(id) FROM probes
+                              WHERE incident_id = ?1 AND outcome = 'exposed'), 0)
+         ORDER BY id",
+        params![incident_id],
+        |r| r.i64(0),
+    )
 }
 
-pub(super) fn resolve_payload(conn: &Connection, incident_id: &str) -> Result<Value, StoreError> {
-    let (resolved_at, consecutive): (Option<i64>, i64) = conn
-        .query_row(
-            "SELECT resolved_at, consecutive_clean FROM incidents WHERE id = ?1",
-            [incident_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(sql)?;
+pub(super) fn resolve_payload(c: &mut dyn Conn, incident_id: &str) -> Result<Value, StoreError> {
+    let (resolved_at, consecutive) = c.query_one(
+        "SELECT resolved_at, consecutive_clean FROM incidents WHERE id = ?1",
+        params![incident_id],
+        |r| Ok((r.opt_i64(0)?, r.i64(1)?)),
+    )?;
     Ok(json!({
         "incident_id": incident_id,
         "resolved_at": resolved_at,
         "consecutive_clean": consecutive,
-        "closing_probes": closing_probe_ids(conn, incident_id)?,
+        "closing_probes": closing_probe_ids(c, incident_id)?,
     }))
 }
+
+const TRAIL_EXISTS: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM audit) THEN 1 ELSE 0 END";
 
 /// On first open of a store (audit empty): the `trail.start` record, then
 /// records for every probe and incident that predate the trail, so they are
 /// covered from now on. One transaction; a no-op once the trail exists.
-pub(super) fn start_trail(conn: &mut Connection) -> Result<(), StoreError> {
-    let exists: bool = conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM audit)", [], |r| r.get(0))
-        .map_err(sql)?;
-    if exists {
+pub(super) fn start_trail(c: &mut dyn Conn) -> Result<(), StoreError> {
+    if c.query_i64(TRAIL_EXISTS, params![])? == 1 {
         return Ok(());
     }
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql)?;
-    let exists: bool = tx
-        .query_row("SELECT EXISTS (SELECT 1 FROM audit)", [], |r| r.get(0))
-        .map_err(sql)?;
-    if exists {
-        return Ok(());
+    c.write(|tx| {
+        // Another opener may have started it meanwhile.
+        if tx.query_i64(TRAIL_EXISTS, params![])? == 1 {
+            return Ok(());
+        }
+        let probes = tx.query_i64("SELECT count(*) FROM probes", params![])?;
+        let incidents = tx.query_i64("SELECT count(*) FROM incidents", params![])?;
+        let now = ms(time::OffsetDateTime::now_utc());
+        append(
+            tx,
+            kind::TRAIL_START,
+            "",
+            &json!({
+                "schema": SCHEMA_AT_START,
+                "unlistd": env!("CARGO_PKG_VERSION"),
+                "existing_probes": probes,
+                "existing_incidents": incidents,
+            }),
+            now,
+        )?;
+        backfill(tx)
+    })
+}
+
+/// Records for the probes and incidents of a store older than its trail.
+fn backfill(tx: &mut dyn Conn) -> Result<(), StoreError> {
+    let ids = tx.query_map("SELECT id, time FROM probes ORDER BY id", params![], |r| {
+        Ok((r.i64(0)?, r.i64(1)?))
+    })?;
+    for (id, t) in ids {
+        append_probe(tx, id, t)?;
     }
-    let count = |q: &str| tx.query_row(q, [], |r| r.get::<_, i64>(0)).map_err(sql);
-    let probes = count("SELECT count(*) FROM probes")?;
-    let incidents = count("SELECT count(*) FROM incidents")?;
-    let now = ms(time::OffsetDateTime::now_utc());
-    append(
-        &tx,
-        kind::TRAIL_START,
-        "",
-        &json!({
-            "schema": SCHEMA_AT_START,
-            "unlistd": env!("CARGO_PKG_VERSION"),
-            "existing_probes": probes,
-            "existing_incidents": incidents,
-        }),
-        now,
+    let incidents = tx.query_map(
+        "SELECT id, first_seen, CASE WHEN state = 'resolved' THEN resolved_at END
+         FROM incidents ORDER BY first_seen, id",
+        params![],
+        |r| Ok((r.text(0)?, r.i64(1)?, r.opt_i64(2)?)),
     )?;
-    if probes > 0 {
-        let ids: Vec<(i64, i64)> = {
-            let mut s = tx
-                .prepare("SELECT id, time FROM probes ORDER BY id")
-                .map_err(sql)?;
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(sql)?
-                .collect::<Result<_, _>>()
-                .map_err(sql)?
-        };
-        for (id, t) in ids {
-            append_probe(&tx, id, t)?;
+    for (id, first_seen, resolved_at) in incidents {
+        let payload = open_payload(tx, &id)?;
+        append(tx, kind::INCIDENT_OPEN, &id, &payload, first_seen)?;
+        if let Some(at) = resolved_at {
+            let payload = resolve_payload(tx, &id)?;
+            append(tx, kind::INCIDENT_RESOLVE, &id, &payload, at)?;
         }
     }
-    if incidents > 0 {
-        let rows: Vec<(String, i64, Option<i64>)> = {
-            let mut s = tx
-                .prepare(
-                    "SELECT id, first_seen, CASE WHEN state = 'resolved' THEN resolved_at END
-                     FROM incidents ORDER BY first_seen, id",
-                )
-                .map_err(sql)?;
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(sql)?
-                .collect::<Result<_, _>>()
-                .map_err(sql)?
-        };
-        for (id, first_seen, resolved_at) in rows {
-            append(
-                &tx,
-                kind::INCIDENT_OPEN,
-                &id,
-                &open_payload(&tx, &id)?,
-                first_seen,
-            )?;
-            if let Some(at) = resolved_at {
-                append(
-                    &tx,
-                    kind::INCIDENT_RESOLVE,
-                    &id,
-                    &resolve_payload(&tx, &id)?,
-                    at,
-                )?;
-            }
-        }
-    }
-    tx.commit().map_err(sql)
+    Ok(())
 }
 
 // ---------------------------------------------------------------- verify
@@ -278,62 +251,89 @@ struct Record {
     hash: String,
 }
 
-fn broken(r: &Record, message: impl Into<String>) -> BrokenRecord {
-    BrokenRecord {
-        seq: Some(r.seq),
-        kind: r.kind.clone(),
-        ref_id: r.ref_id.clone(),
-        message: message.into(),
+impl Record {
+    /// Any stored value is taken as text, so a tampered column is reported
+    /// as a broken record rather than failing the walk.
+    fn read(r: &dyn Row) -> Result<Record, StoreError> {
+        let text = |i: usize| -> Result<String, StoreError> {
+            Ok(match r.value(i)? {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                other => format!("{other:?}"),
+            })
+        };
+        Ok(Record {
+            seq: r.i64(0)?,
+            time: r.i64(1)?,
+            kind: text(2)?,
+            ref_id: text(3)?,
+            payload: text(4)?,
+            prev_hash: text(5)?,
+            hash: text(6)?,
+        })
     }
+
+    fn broken(&self, message: impl Into<String>) -> BrokenRecord {
+        BrokenRecord {
+            seq: Some(self.seq),
+            kind: self.kind.clone(),
+            ref_id: self.ref_id.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A probe record against the current row; `Some(message)` when they
+/// disagree.
+fn check_probe(
+    c: &mut dyn Conn,
+    r: &Record,
+    recorded: &Value,
+) -> Result<Option<String>, StoreError> {
+    let Ok(id) = r.ref_id.parse::<i64>() else {
+        return Ok(Some("ref_id is not a probe id".into()));
+    };
+    let Some(now) = probe_payload(c, id)? else {
+        return Ok(Some(format!("probe {id} is missing from the probes table")));
+    };
+    if canonical_json(&now) != r.payload {
+        let fields: Vec<&str> = match (&now, recorded) {
+            (Value::Object(a), Value::Object(b)) => a
+                .iter()
+                .filter(|(k, v)| b.get(k.as_str()) != Some(v))
+                .map(|(k, _)| k.as_str())
+                .collect(),
+            _ => vec![],
+        };
+        return Ok(Some(format!(
+            "probe {id} was changed after it was recorded ({} differs)",
+            if fields.is_empty() {
+                "content".to_string()
+            } else {
+                fields.join(", ")
+            }
+        )));
+    }
+    check_evidence_body(c, id)
 }
 
 /// Checks one record against the rows it vouches for; `Some(message)` when
 /// they disagree.
-fn check_against_rows(conn: &Connection, r: &Record) -> Result<Option<String>, StoreError> {
-    let recorded: Value = match serde_json::from_str(&r.payload) {
-        Ok(v) => v,
-        Err(_) => return Ok(Some("payload is not JSON".into())),
-    };
+fn check_against_rows(
+    c: &mut dyn Conn,
+    r: &Record,
+    recorded: &Value,
+) -> Result<Option<String>, StoreError> {
     match r.kind.as_str() {
-        kind::PROBE => {
-            let Ok(id) = r.ref_id.parse::<i64>() else {
-                return Ok(Some("ref_id is not a probe id".into()));
-            };
-            let Some(now) = probe_payload(conn, id)? else {
-                return Ok(Some(format!("probe {id} is missing from the probes table")));
-            };
-            if canonical_json(&now) != r.payload {
-                let fields: Vec<&str> = match (&now, &recorded) {
-                    (Value::Object(a), Value::Object(b)) => a
-                        .iter()
-                        .filter(|(k, v)| b.get(k.as_str()) != Some(v))
-                        .map(|(k, _)| k.as_str())
-                        .collect(),
-                    _ => vec![],
-                };
-                return Ok(Some(format!(
-                    "probe {id} was changed after it was recorded ({} differs)",
-                    if fields.is_empty() {
-                        "content".to_string()
-                    } else {
-                        fields.join(", ")
-                    }
-                )));
-            }
-            check_evidence_body(conn, id)
-        }
+        kind::PROBE => check_probe(c, r, recorded),
         kind::INCIDENT_OPEN => {
-            let exists: bool = conn
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM incidents WHERE id = ?1)",
-                    [&r.ref_id],
-                    |x| x.get(0),
-                )
-                .map_err(sql)?;
-            if !exists {
+            let exists = c.query_i64(
+                "SELECT count(*) FROM incidents WHERE id = ?1",
+                params![r.ref_id],
+            )?;
+            if exists == 0 {
                 return Ok(Some(format!("incident {} is missing", r.ref_id)));
             }
-            let now = open_payload(conn, &r.ref_id)?;
+            let now = open_payload(c, &r.ref_id)?;
             // `exposed` may widen while the incident is open; the rest is fixed.
             for k in ["entry_id", "site", "first_seen", "probe_id"] {
                 if now.get(k) != recorded.get(k) {
@@ -346,14 +346,11 @@ fn check_against_rows(conn: &Connection, r: &Record) -> Result<Option<String>, S
             Ok(None)
         }
         kind::INCIDENT_RESOLVE => {
-            let row: Option<(String, Option<i64>)> = conn
-                .query_row(
-                    "SELECT state, resolved_at FROM incidents WHERE id = ?1",
-                    [&r.ref_id],
-                    |x| Ok((x.get(0)?, x.get(1)?)),
-                )
-                .optional()
-                .map_err(sql)?;
+            let row = c.query_opt(
+                "SELECT state, resolved_at FROM incidents WHERE id = ?1",
+                params![r.ref_id],
+                |x| Ok((x.text(0)?, x.opt_i64(1)?)),
+            )?;
             match row {
                 None => Ok(Some(format!("incident {} is missing", r.ref_id))),
                 Some((state, at))
@@ -372,18 +369,16 @@ fn check_against_rows(conn: &Connection, r: &Record) -> Result<Option<String>, S
 }
 
 /// A kept body must still hash to what the probe's record vouches for.
-fn check_evidence_body(conn: &Connection, probe_id: i64) -> Result<Option<String>, StoreError> {
-    let row: Option<(Option<Vec<u8>>, String, i64)> = conn
-        .prepare_cached("SELECT body_gz, sha256, size FROM evidence WHERE probe_id = ?1")
-        .and_then(|mut s| {
-            s.query_row([probe_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()
-        })
-        .map_err(sql)?;
+fn check_evidence_body(c: &mut dyn Conn, probe_id: i64) -> Result<Option<String>, StoreError> {
+    let row = c.query_opt(
+        "SELECT body_gz, sha256, size FROM evidence WHERE probe_id = ?1",
+        params![probe_id],
+        |r| Ok((r.opt_bytes(0)?, r.text(1)?, r.i64(2)?)),
+    )?;
     let Some((Some(gz), sha, size)) = row else {
         return Ok(None);
     };
-    match super::evidence::gunzip(&gz) {
+    match gunzip(&gz) {
         Ok(body) if sha256_hex(&body) == sha && body.len() as i64 == size => Ok(None),
         Ok(_) => Ok(Some(format!(
             "the kept page of probe {probe_id} does not match its recorded hash"
@@ -394,95 +389,85 @@ fn check_evidence_body(conn: &Connection, probe_id: i64) -> Result<Option<String
     }
 }
 
-/// Verifies in one read transaction, so the trail and the rows it vouches
+/// Verifies in one read snapshot, so the trail and the rows it vouches
 /// for are seen at one instant even while the daemon keeps writing.
-pub(super) fn verify(conn: &mut Connection) -> Result<AuditVerification, StoreError> {
-    let tx = conn.transaction().map_err(sql)?;
-    let result = verify_in(&tx);
-    drop(tx);
-    result
+pub(super) fn verify(c: &mut dyn Conn) -> Result<AuditVerification, StoreError> {
+    c.snapshot(verify_in)
 }
 
-fn verify_in(conn: &Connection) -> Result<AuditVerification, StoreError> {
-    let records: i64 = conn
-        .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
-        .map_err(sql)?;
-    let mut result = AuditVerification {
-        verified: false,
-        records: super::db::count(records),
-        head: head(conn)?,
-        first_broken: None,
-    };
+/// How far the walk over the chain got.
+enum Walk {
+    Broken(BrokenRecord),
+    /// Every record holds; the purges the trail records.
+    Whole {
+        purges_recorded: i64,
+    },
+}
 
-    let mut stmt = conn
-        .prepare("SELECT seq, time, kind, ref_id, payload, prev_hash, hash FROM audit ORDER BY seq")
-        .map_err(sql)?;
-    let mut rows = stmt.query([]).map_err(sql)?;
+/// Walks the chain in pages: sequence, links, hashes, and each record
+/// against the rows it vouches for. Stops at the first problem.
+fn walk_chain(c: &mut dyn Conn) -> Result<Walk, StoreError> {
     let (mut prev_seq, mut prev_hash) = (0i64, GENESIS.to_string());
-    while let Some(row) = rows.next().map_err(sql)? {
-        let text = |i: usize| -> rusqlite::Result<String> {
-            Ok(match row.get_ref(i)? {
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                other => format!("{other:?}"),
-            })
+    let mut purges_recorded = 0i64;
+    let mut after = i64::MIN;
+    loop {
+        let page = c.query_map(
+            "SELECT seq, time, kind, ref_id, payload, prev_hash, hash FROM audit
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            params![after, VERIFY_PAGE],
+            Record::read,
+        )?;
+        let Some(last) = page.last() else {
+            return Ok(Walk::Whole { purges_recorded });
         };
-        let r = Record {
-            seq: row.get(0).map_err(sql)?,
-            time: row.get(1).map_err(sql)?,
-            kind: text(2).map_err(sql)?,
-            ref_id: text(3).map_err(sql)?,
-            payload: text(4).map_err(sql)?,
-            prev_hash: text(5).map_err(sql)?,
-            hash: text(6).map_err(sql)?,
-        };
-        let problem = if r.seq != prev_seq + 1 {
-            Some(if r.seq == prev_seq + 2 {
-                format!("record {} before it is missing", prev_seq + 1)
-            } else if r.seq > prev_seq {
-                format!(
-                    "records {} to {} before it are missing",
-                    prev_seq + 1,
-                    r.seq - 1
-                )
+        after = last.seq;
+        for r in page {
+            let recorded: Option<Value> = serde_json::from_str(&r.payload).ok();
+            let problem = if r.seq != prev_seq + 1 {
+                Some(if r.seq == prev_seq + 2 {
+                    format!("record {} before it is missing", prev_seq + 1)
+                } else if r.seq > prev_seq {
+                    format!(
+                        "records {} to {} before it are missing",
+                        prev_seq + 1,
+                        r.seq - 1
+                    )
+                } else {
+                    "out of sequence".to_string()
+                })
+            } else if r.prev_hash != prev_hash {
+                Some(if prev_seq == 0 {
+                    "does not start the chain".to_string()
+                } else {
+                    format!("does not link to record {prev_seq} (previous hash differs)")
+                })
+            } else if chain_hash(&r.prev_hash, &r.payload, &r.kind, r.time, r.seq) != r.hash {
+                Some("its hash does not match its contents (record edited)".to_string())
             } else {
-                "out of sequence".to_string()
-            })
-        } else if r.prev_hash != prev_hash {
-            Some(if prev_seq == 0 {
-                "does not start the chain".to_string()
-            } else {
-                format!("does not link to record {prev_seq} (previous hash differs)")
-            })
-        } else if chain_hash(&r.prev_hash, &r.payload, &r.kind, r.time, r.seq) != r.hash {
-            Some("its hash does not match its contents (record edited)".to_string())
-        } else {
-            check_against_rows(conn, &r)?
-        };
-        if let Some(m) = problem {
-            result.first_broken = Some(broken(&r, m));
-            return Ok(result);
+                match &recorded {
+                    None => Some("payload is not JSON".to_string()),
+                    Some(v) => check_against_rows(c, &r, v)?,
+                }
+            };
+            if let Some(m) = problem {
+                return Ok(Walk::Broken(r.broken(m)));
+            }
+            if r.kind == kind::EVIDENCE_PURGE {
+                let n = recorded.as_ref().and_then(|v| v["count"].as_i64());
+                purges_recorded = purges_recorded.saturating_add(n.unwrap_or(0));
+            }
+            prev_seq = r.seq;
+            prev_hash = r.hash;
         }
-        prev_seq = r.seq;
-        prev_hash = r.hash;
     }
-    drop(rows);
+}
 
-    // Rows the trail should vouch for but does not.
-    let orphan = |q: &str| -> Result<Option<String>, StoreError> {
-        conn.query_row(q, [], |r| {
-            Ok(match r.get_ref(0)? {
-                ValueRef::Integer(i) => i.to_string(),
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                _ => String::new(),
-            })
-        })
-        .optional()
-        .map_err(sql)
-    };
+/// Rows the trail should vouch for but does not.
+fn find_orphan(c: &mut dyn Conn) -> Result<Option<BrokenRecord>, StoreError> {
     let checks: [(&str, &str, &str); 3] = [
         (
             kind::PROBE,
-            "SELECT p.id FROM probes AS p WHERE NOT EXISTS (SELECT 1 FROM audit AS a
+            "SELECT CAST(p.id AS TEXT) FROM probes AS p WHERE NOT EXISTS (SELECT 1 FROM audit AS a
                  WHERE a.kind = 'probe' AND a.ref_id = CAST(p.id AS TEXT)) ORDER BY p.id LIMIT 1",
             "probe {} has no audit record (added behind unlistd's back?)",
         ),
@@ -501,33 +486,55 @@ fn verify_in(conn: &Connection) -> Result<AuditVerification, StoreError> {
         ),
     ];
     for (k, q, msg) in checks {
-        if let Some(id) = orphan(q)? {
-            result.first_broken = Some(BrokenRecord {
+        let id = c.query_opt(q, params![], |r| {
+            Ok(match r.value(0)? {
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ => String::new(),
+            })
+        })?;
+        if let Some(id) = id {
+            return Ok(Some(BrokenRecord {
                 seq: None,
                 kind: k.to_string(),
                 ref_id: id.clone(),
                 message: msg.replace("{}", &id),
-            });
-            return Ok(result);
+            }));
         }
     }
+    Ok(None)
+}
+
+fn verify_in(c: &mut dyn Conn) -> Result<AuditVerification, StoreError> {
+    let records = c.query_i64("SELECT count(*) FROM audit", params![])?;
+    let mut result = AuditVerification {
+        verified: false,
+        records: super::rows::count(records),
+        head: head(c)?,
+        first_broken: None,
+    };
+    let purges_recorded = match walk_chain(c)? {
+        Walk::Broken(b) => {
+            result.first_broken = Some(b);
+            return Ok(result);
+        }
+        Walk::Whole { purges_recorded } => purges_recorded,
+    };
+    if let Some(b) = find_orphan(c)? {
+        result.first_broken = Some(b);
+        return Ok(result);
+    }
     // Every purged body is accounted for by an `evidence.purge` record.
-    let (purged, recorded): (i64, i64) = conn
-        .query_row(
-            "SELECT (SELECT count(*) FROM evidence WHERE body_gz IS NULL),
-                    (SELECT coalesce(sum(json_extract(payload, '$.count')), 0) FROM audit
-                     WHERE kind = 'evidence.purge')",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(sql)?;
-    if purged != recorded {
+    let purged = c.query_i64(
+        "SELECT count(*) FROM evidence WHERE body_gz IS NULL",
+        params![],
+    )?;
+    if purged != purges_recorded {
         result.first_broken = Some(BrokenRecord {
             seq: None,
             kind: "evidence".into(),
             ref_id: String::new(),
             message: format!(
-                "{purged} kept pages are purged but the trail records {recorded} purges"
+                "{purged} kept pages are purged but the trail records {purges_recorded} purges"
             ),
         });
         return Ok(result);

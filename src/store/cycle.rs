@@ -1,34 +1,32 @@
 //! Probe cycles: a fresh random order per site and cycle, walked with
 //! keyset pagination over the `probe_state_cycle` index.
 
-use rusqlite::{Connection, TransactionBehavior, params};
-
-use super::db::{ENTRY_COLS, count, entry_at, sql};
+use super::rows::{ENTRY_COLS, count, entry_at};
+use super::sql::{Conn, params};
 use super::{CycleCursor, StoreError};
 use crate::domain::{Entry, EntryId};
 
-pub(super) fn start_cycle(conn: &mut Connection, site: &str) -> Result<u64, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql)?;
-    tx.execute(
-        "INSERT OR IGNORE INTO probe_state (site, entry_id, shuffle_key)
-         SELECT ?1, id, 0 FROM entries WHERE active = 1",
-        [site],
-    )
-    .map_err(sql)?;
-    tx.execute(
-        "UPDATE probe_state SET shuffle_key = random() WHERE site = ?1",
-        [site],
-    )
-    .map_err(sql)?;
-    let n: i64 = tx
-        .query_row("SELECT count(*) FROM entries WHERE active = 1", [], |r| {
-            r.get(0)
-        })
-        .map_err(sql)?;
-    tx.commit().map_err(sql)?;
-    Ok(count(n))
+pub(super) fn start_cycle(c: &mut dyn Conn, site: &str) -> Result<u64, StoreError> {
+    let n = c.write(|tx| {
+        tx.execute(
+            "INSERT INTO probe_state (site, entry_id, shuffle_key)
+             SELECT ?1, id, 0 FROM entries WHERE active = 1
+             ON CONFLICT DO NOTHING",
+            params![site],
+        )?;
+        let shuffle = format!(
+            "UPDATE probe_state SET shuffle_key = {} WHERE site = ?1",
+            tx.dialect().random_key()
+        );
+        tx.execute(&shuffle, params![site])?;
+        let n = tx.query_i64("SELECT count(*) FROM entries WHERE active = 1", params![])?;
+        Ok(count(n))
+    })?;
+    // Every key changed: the batches that walk them are planned afresh.
+    if let Some(analyze) = c.dialect().analyze("probe_state") {
+        c.batch(&analyze)?;
+    }
+    Ok(n)
 }
 
 /// The batch query. The row-value comparison after the `site` equality is
@@ -46,7 +44,7 @@ pub(super) fn batch_sql() -> String {
 }
 
 pub(super) fn cycle_batch(
-    conn: &Connection,
+    c: &mut dyn Conn,
     site: &str,
     after: Option<CycleCursor>,
     limit: usize,
@@ -54,18 +52,14 @@ pub(super) fn cycle_batch(
     // Entry ids are positive, so (i64::MIN, i64::MIN) is before every row.
     let (key, id) = after.map_or((i64::MIN, i64::MIN), |c| (c.shuffle_key, c.entry.0));
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(&batch_sql()).map_err(sql)?;
-    let rows = stmt
-        .query_map(params![site, key, id, limit], |r| {
-            let entry = EntryId(r.get(1)?);
-            let cursor = CycleCursor {
-                shuffle_key: r.get(0)?,
-                entry,
-            };
-            Ok((cursor, entry, entry_at(r, 2)?))
-        })
-        .map_err(sql)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+    c.query_map(&batch_sql(), params![site, key, id, limit], |r| {
+        let entry = EntryId(r.i64(1)?);
+        let cursor = CycleCursor {
+            shuffle_key: r.i64(0)?,
+            entry,
+        };
+        Ok((cursor, entry, entry_at(r, 2)?))
+    })
 }
 
 /// How far past the cursor joined entries are spread: wide enough to keep
@@ -80,28 +74,27 @@ const JOIN_SPREAD: i64 = 1 << 20;
 /// Entries still ahead of `after` are left where they are: the cycle gets
 /// to them, and reads them fresh when it does.
 pub(super) fn join_cycle(
-    conn: &mut Connection,
+    c: &mut dyn Conn,
     site: &str,
     after: CycleCursor,
 ) -> Result<u64, StoreError> {
     let lo = after.shuffle_key.saturating_add(1);
     let spread = JOIN_SPREAD.min(i64::MAX.saturating_sub(lo)).max(1);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql)?;
-    let n = tx
-        .execute(
+    c.write(|tx| {
+        let join = format!(
             "INSERT INTO probe_state (site, entry_id, shuffle_key)
-             SELECT ?1, e.id, ?2 + abs(random() % ?3)
+             SELECT ?1, e.id, ?2 + {}
              FROM entries AS e
              LEFT JOIN probe_state AS ps ON ps.site = ?1 AND ps.entry_id = e.id
              WHERE e.active = 1 AND (ps.entry_id IS NULL
                  OR ((ps.shuffle_key, ps.entry_id) <= (?4, ?5)
                      AND (ps.last_probe_at IS NULL OR ps.last_probe_at < e.updated_at)))
              ON CONFLICT (site, entry_id) DO UPDATE SET shuffle_key = excluded.shuffle_key",
+            tx.dialect().random_below("?3")
+        );
+        tx.execute(
+            &join,
             params![site, lo, spread, after.shuffle_key, after.entry.0],
         )
-        .map_err(sql)?;
-    tx.commit().map_err(sql)?;
-    Ok(n as u64)
+    })
 }

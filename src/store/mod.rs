@@ -1,20 +1,25 @@
 //! The store: the only code that speaks SQL.
 //!
 //! Architecture invariant: no other module contains SQL or sees a
-//! `rusqlite` type. Callers pass and get domain types and the small view
-//! structs below, so a PostgreSQL backend can implement the same methods.
+//! database type. Callers pass and get domain types and the small view
+//! structs below, whichever backend holds the data.
+//!
+//! Layout: the query modules (`audit`, `cycle`, `events`, `evidence`,
+//! `import`, `outbox`, `people`, `probe`, `queries`, `report`, `site`)
+//! write their SQL once, in the subset SQLite and PostgreSQL share, against
+//! the neutral layer in `sql` (typed parameters, typed row getters, a
+//! connection trait with transactions). `sqlite/` and `postgres/` each
+//! implement that layer and own their migrations.
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL` (a committed probe or
 //! alert survives power loss), `foreign_keys=ON`, a busy timeout, and the
 //! database file (and its -wal/-shm) at mode 0600. All methods are
-//! blocking; async callers use `spawn_blocking`. Times are stored as Unix
-//! milliseconds (INTEGER) and handed out as [`Ts`].
+//! blocking; async callers use [`blocking`]. Times are stored as Unix
+//! milliseconds (64-bit integers) and handed out as [`Ts`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-use rusqlite::Connection;
 
 use crate::domain::incident::{EventType, IncidentState, Step};
 use crate::domain::pseudonym::Pseudonymizer;
@@ -22,20 +27,27 @@ use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 
 mod audit;
+mod codec;
 mod cycle;
-mod db;
+mod events;
 mod evidence;
 mod import;
 mod outbox;
 mod people;
+mod postgres;
 mod probe;
 mod queries;
 mod report;
+mod rows;
 mod site;
+mod sql;
+mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub type Ts = time::OffsetDateTime;
+use sql::Conn;
+
+pub(crate) type Ts = time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -66,7 +78,7 @@ pub enum StoreError {
 }
 
 /// Runs store calls off the async workers: every `Store` method blocks.
-pub async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     match tokio::task::spawn_blocking(f).await {
@@ -477,14 +489,16 @@ pub struct CohortSummary {
     pub sites: Vec<CohortSite>,
 }
 
+/// The database behind a [`Store`].
+enum Backend {
+    Sqlite(sqlite::Db),
+    Postgres(postgres::Db),
+}
+
 /// Handle to the store; cheap to clone.
-///
-/// One connection behind a mutex: every method locks it for its own
-/// (synchronous) duration only.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    path: Arc<PathBuf>,
+    db: Arc<Backend>,
     /// Per site: the coverage scan and until when it may be reused.
     coverage: Arc<Mutex<std::collections::HashMap<String, (std::time::Instant, CoverageScan)>>>,
 }
@@ -494,30 +508,64 @@ type CoverageScan = (Option<i64>, i64);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        let mut d = f.debug_struct("Store");
+        match &*self.db {
+            Backend::Sqlite(db) => d.field("path", &db.path()),
+            Backend::Postgres(db) => d.field("url", &db.label()),
+        };
+        d.finish()
     }
 }
 
 impl Store {
-    /// Runs `f` with the connection locked. A poisoned lock is taken over:
-    /// a panicking holder's open transaction was rolled back when it
-    /// unwound, so the connection is consistent.
+    /// Runs `f` on a connection (SQLite: the one connection, locked).
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut conn)
+        match &*self.db {
+            Backend::Sqlite(db) => db.with(f),
+            Backend::Postgres(db) => db.with(f),
+        }
     }
 
-    /// Opens (creating if missing, parent directory included) and migrates.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let conn = db::open(path)?;
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path: Arc::new(path.to_path_buf()),
+    fn from_backend(db: Backend) -> Store {
+        Store {
+            db: Arc::new(db),
             coverage: Arc::default(),
-        })
+        }
+    }
+
+    /// Opens the SQLite store at `path` (creating if missing, parent
+    /// directory included), migrates, and starts the audit trail.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let store = Store::from_backend(Backend::Sqlite(sqlite::Db::open(path)?));
+        store
+            .with(audit::start_trail)
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(store)
+    }
+
+    /// Opens the PostgreSQL store at `url` (`postgresql://user@host:port/db`,
+    /// TLS by its `sslmode`: see `store::postgres`), with `password` when
+    /// the server asks for one, migrates, and starts the audit trail.
+    ///
+    /// Blocks: call it from a blocking thread (as [`blocking`] does), never
+    /// on an async worker.
+    pub fn open_postgres(url: &str, password: Option<&str>) -> Result<Store, StoreError> {
+        let db = postgres::Db::open(url, password)?;
+        let label = db.label().to_owned();
+        let store = Store::from_backend(Backend::Postgres(db));
+        store
+            .with(audit::start_trail)
+            .map_err(|e| StoreError::Open {
+                path: label,
+                message: e.to_string(),
+            })?;
+        Ok(store)
     }
 
     /// The secret key for pseudonyms: 32 random bytes created on first use
@@ -616,7 +664,11 @@ impl Store {
         resolve_after_clean: u32,
         routes: &Routes,
     ) -> Result<ProbeEffect, StoreError> {
-        self.with(|c| probe::record_probe(c, probe, resolve_after_clean, routes))
+        self.with(|c| {
+            probe::record_probes(c, std::slice::from_ref(probe), resolve_after_clean, routes)
+        })?
+        .pop()
+        .ok_or_else(|| StoreError::Backend("recording a probe had no effect".into()))
     }
 
     pub fn incidents(&self, open_only: bool) -> Result<Vec<IncidentView>, StoreError> {
@@ -841,15 +893,7 @@ impl Store {
 
     /// Proves the store is writable (for `/healthz`): a tiny durable write.
     pub fn ping_write(&self) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO meta(key, value) VALUES ('heartbeat', ?1)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [time::OffsetDateTime::now_utc().unix_timestamp().to_string()],
-            )
-            .map(|_| ())
-            .map_err(db::sql)
-        })
+        self.with(queries::ping_write)
     }
 
     /// Acknowledges, dismisses or un-dismisses an incident, recorded with
@@ -933,7 +977,7 @@ impl Store {
         now: Ts,
         routes: &Routes,
     ) -> Result<bool, StoreError> {
-        self.with(|c| people::receiver_failing(c, receiver, error, payload, now, routes))
+        self.with(|c| people::set_receiver_health(c, receiver, Some(error), payload, now, routes))
     }
 
     /// Clears a receiver's failing mark and tells the others, if it was set.
@@ -944,7 +988,7 @@ impl Store {
         now: Ts,
         routes: &Routes,
     ) -> Result<bool, StoreError> {
-        self.with(|c| people::receiver_ok(c, receiver, payload, now, routes))
+        self.with(|c| people::set_receiver_health(c, receiver, None, payload, now, routes))
     }
 
     pub fn receiver_failing_since(&self, receiver: &str) -> Result<Option<Ts>, StoreError> {
@@ -961,11 +1005,11 @@ impl Store {
         self.with(|c| queries::last_reload(c))
     }
 
-    /// Folds the WAL into the main file (at shutdown).
+    /// Folds the WAL into the main file (at shutdown; SQLite only).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(db::sql)
-        })
+        match &*self.db {
+            Backend::Sqlite(db) => db.checkpoint(),
+            Backend::Postgres(_) => Ok(()),
+        }
     }
 }

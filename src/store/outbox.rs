@@ -3,31 +3,23 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-
-use super::db::{count, exposed_col, masked_col, ms, opt_ts, sql, ts, u32_col};
-use super::probe::insert_event;
-use super::queries::state_col;
+use super::events::insert_event;
+use super::rows::{
+    count_col, event_type_col, exposed_col, masked_col, ms, opt_ts, state_col, ts, ts_at, u32_col,
+};
+use super::sql::{Conn, Row, params};
 use super::{EventIncident, MessageRow, OutboxStats, PendingGroup, StoreError, Ts};
 use crate::domain::incident::EventType;
-
-fn event_type_col(r: &Row<'_>, idx: usize) -> rusqlite::Result<EventType> {
-    let s: String = r.get(idx)?;
-    EventType::parse(&s).ok_or_else(|| super::db::corrupt(idx, "event type"))
-}
+use crate::domain::route::Routes;
 
 pub(super) fn raise_site_event(
-    conn: &mut Connection,
+    c: &mut dyn Conn,
     site: &str,
     event_type: EventType,
     now: Ts,
-    routes: &crate::domain::route::Routes,
+    routes: &Routes,
 ) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql)?;
-    insert_event(&tx, event_type, site, None, ms(now), routes)?;
-    tx.commit().map_err(sql)
+    c.write(|tx| insert_event(tx, event_type, site, None, ms(now), routes).map(|_| ()))
 }
 
 /// Unformed deliveries of `receiver` grouped by (site, type), oldest first.
@@ -39,21 +31,17 @@ pub(super) const PENDING_SQL: &str = "
     ORDER BY min(ev.created_at), min(ev.id)";
 
 pub(super) fn pending_groups(
-    conn: &Connection,
+    c: &mut dyn Conn,
     receiver: &str,
 ) -> Result<Vec<PendingGroup>, StoreError> {
-    let mut stmt = conn.prepare_cached(PENDING_SQL).map_err(sql)?;
-    let rows = stmt
-        .query_map([receiver], |r| {
-            Ok(PendingGroup {
-                site: r.get(0)?,
-                event_type: event_type_col(r, 1)?,
-                oldest: ts(r, 2)?,
-                count: count(r.get(3)?),
-            })
+    c.query_map(PENDING_SQL, params![receiver], |r| {
+        Ok(PendingGroup {
+            site: r.text(0)?,
+            event_type: event_type_col(r, 1)?,
+            oldest: ts(r, 2)?,
+            count: count_col(r, 3)?,
         })
-        .map_err(sql)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+    })
 }
 
 /// Unformed deliveries of (receiver, site, type) with their incidents;
@@ -68,8 +56,48 @@ pub(super) const FORM_SQL: &str = "
     WHERE d.receiver = ?1 AND d.message_id IS NULL AND ev.site = ?2 AND ev.type = ?3
     ORDER BY ev.id, d.id";
 
+/// What goes into one message: the deliveries it takes, their incidents
+/// (each once), and the newest event payload.
+#[derive(Default)]
+struct Group {
+    deliveries: Vec<i64>,
+    incidents: Vec<EventIncident>,
+    payload: Option<String>,
+}
+
+fn unformed_group(
+    tx: &mut dyn Conn,
+    receiver: &str,
+    site: &str,
+    event_type: EventType,
+) -> Result<Group, StoreError> {
+    let mut g = Group::default();
+    let mut seen: HashSet<String> = HashSet::new();
+    tx.query_each(
+        FORM_SQL,
+        params![receiver, site, event_type.as_str()],
+        &mut |r| {
+            g.deliveries.push(r.i64(0)?);
+            // Events with a payload (digest, receiver health): the newest
+            // wins, as it supersedes older figures of the same kind.
+            if let Some(p) = r.opt_text(9)? {
+                g.payload = Some(p);
+            }
+            // Site events carry no incident. The same incident twice in one
+            // message (a receiver listed twice) is reported once.
+            if let Some(id) = r.opt_text(1)?
+                && seen.insert(id.clone())
+            {
+                g.incidents.push(event_incident(r, id)?);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(g)
+}
+
 pub(super) fn form_message(
-    conn: &mut Connection,
+    c: &mut dyn Conn,
     receiver: &str,
     site: &str,
     event_type: EventType,
@@ -77,82 +105,50 @@ pub(super) fn form_message(
     now: Ts,
     build_body: &mut dyn FnMut(&[EventIncident], Option<&str>) -> String,
 ) -> Result<Option<MessageRow>, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql)?;
-    let mut deliveries: Vec<i64> = Vec::new();
-    let mut incidents: Vec<EventIncident> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    // Events with a payload (digest, receiver health): the newest wins, as
-    // it supersedes older figures of the same kind.
-    let mut payload: Option<String> = None;
-    {
-        let mut stmt = tx.prepare_cached(FORM_SQL).map_err(sql)?;
-        let mut rows = stmt
-            .query(params![receiver, site, event_type.as_str()])
-            .map_err(sql)?;
-        while let Some(r) = rows.next().map_err(sql)? {
-            deliveries.push(r.get(0).map_err(sql)?);
-            if let Some(p) = r.get::<_, Option<String>>(9).map_err(sql)? {
-                payload = Some(p);
-            }
-            // Site events carry no incident.
-            let Some(id) = r.get::<_, Option<String>>(1).map_err(sql)? else {
-                continue;
-            };
-            // The same incident twice in one message (a receiver listed
-            // twice) is reported once.
-            if seen.insert(id.clone()) {
-                incidents.push(event_incident(r, id).map_err(sql)?);
-            }
+    c.write(|tx| {
+        let g = unformed_group(tx, receiver, site, event_type)?;
+        if g.deliveries.is_empty() {
+            return Ok(None);
         }
-    }
-    if deliveries.is_empty() {
-        return Ok(None);
-    }
-
-    let body = build_body(&incidents, payload.as_deref());
-    let now_ms = ms(now);
-    tx.execute(
-        "INSERT INTO messages (id, receiver, type, site, body, created_at, state, attempts,
-             next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?6)",
-        params![
-            message_id,
-            receiver,
-            event_type.as_str(),
-            site,
+        let body = build_body(&g.incidents, g.payload.as_deref());
+        let now_ms = ms(now);
+        tx.execute(
+            "INSERT INTO messages (id, receiver, type, site, body, created_at, state, attempts,
+                 next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?6)",
+            params![
+                message_id,
+                receiver,
+                event_type.as_str(),
+                site,
+                body,
+                now_ms
+            ],
+        )?;
+        for d in &g.deliveries {
+            tx.execute(
+                "UPDATE deliveries SET message_id = ?1 WHERE id = ?2",
+                params![message_id, d],
+            )?;
+        }
+        Ok(Some(MessageRow {
+            id: message_id.to_owned(),
+            receiver: receiver.to_owned(),
+            event_type,
+            site: site.to_owned(),
             body,
-            now_ms
-        ],
-    )
-    .map_err(sql)?;
-    {
-        let mut stmt = tx
-            .prepare_cached("UPDATE deliveries SET message_id = ?1 WHERE id = ?2")
-            .map_err(sql)?;
-        for d in &deliveries {
-            stmt.execute(params![message_id, d]).map_err(sql)?;
-        }
-    }
-    tx.commit().map_err(sql)?;
-    Ok(Some(MessageRow {
-        id: message_id.to_owned(),
-        receiver: receiver.to_owned(),
-        event_type,
-        site: site.to_owned(),
-        body,
-        attempts: 0,
-        next_attempt_at: super::db::ts_at(now_ms, 0).map_err(sql)?,
-        created_at: super::db::ts_at(now_ms, 0).map_err(sql)?,
-    }))
+            attempts: 0,
+            next_attempt_at: ts_at(now_ms, 0)?,
+            created_at: ts_at(now_ms, 0)?,
+        }))
+    })
 }
 
 /// Columns 2.. of the `form_message` query.
-fn event_incident(r: &Row<'_>, id: String) -> rusqlite::Result<EventIncident> {
+fn event_incident(r: &dyn Row, id: String) -> Result<EventIncident, StoreError> {
     Ok(EventIncident {
         id,
-        entry_ref: r.get(2)?,
+        entry_ref: r.text(2)?,
         masked_number: masked_col(r, 3)?,
         exposed: exposed_col(r, 4)?,
         state: state_col(r, 5)?,
@@ -162,32 +158,32 @@ fn event_incident(r: &Row<'_>, id: String) -> rusqlite::Result<EventIncident> {
     })
 }
 
-const MESSAGE_COLS: &str = "id, receiver, type, site, body, attempts, next_attempt_at, created_at";
-
-fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
+fn message_row(r: &dyn Row) -> Result<MessageRow, StoreError> {
     Ok(MessageRow {
-        id: r.get(0)?,
-        receiver: r.get(1)?,
+        id: r.text(0)?,
+        receiver: r.text(1)?,
         event_type: event_type_col(r, 2)?,
-        site: r.get(3)?,
-        body: r.get(4)?,
+        site: r.text(3)?,
+        body: r.text(4)?,
         attempts: u32_col(r, 5)?,
         next_attempt_at: ts(r, 6)?,
         created_at: ts(r, 7)?,
     })
 }
 
+/// The head of a receiver's queue: delivery is FIFO, by when a message was
+/// formed and then by its insertion order `n`.
+pub(super) const NEXT_SQL: &str = "
+    SELECT id, receiver, type, site, body, attempts, next_attempt_at, created_at, last_error
+    FROM messages
+    WHERE receiver = ?1 AND state = 'pending'
+    ORDER BY created_at, n LIMIT 1";
+
 pub(super) fn next_message(
-    conn: &Connection,
+    c: &mut dyn Conn,
     receiver: &str,
 ) -> Result<Option<MessageRow>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLS} FROM messages
-         WHERE receiver = ?1 AND state = 'pending'
-         ORDER BY created_at, rowid LIMIT 1"
-    ))
-    .and_then(|mut s| s.query_row([receiver], message_row).optional())
-    .map_err(sql)
+    c.query_opt(NEXT_SQL, params![receiver], message_row)
 }
 
 fn unknown_message() -> StoreError {
@@ -195,70 +191,71 @@ fn unknown_message() -> StoreError {
 }
 
 pub(super) fn mark_delivered(
-    conn: &mut Connection,
+    c: &mut dyn Conn,
     message_id: &str,
     now: Ts,
     status: u16,
 ) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql)?;
-    let now = ms(now);
-    let n = tx
-        .execute(
-            "UPDATE messages SET state = 'delivered', delivered_at = ?2, last_status = ?3,
-                 last_error = NULL, attempts = attempts + 1
-             WHERE id = ?1",
-            params![message_id, now, status],
-        )
-        .map_err(sql)?;
-    if n == 0 {
-        return Err(unknown_message());
-    }
-    tx.execute(
-        "INSERT INTO attempts (message_id, time, status, error) VALUES (?1, ?2, ?3, NULL)",
-        params![message_id, now, status],
-    )
-    .map_err(sql)?;
-    tx.commit().map_err(sql)
+    record_attempt(c, message_id, ms(now), None, Some(status), None)
 }
 
 pub(super) fn mark_attempt_failed(
-    conn: &mut Connection,
+    c: &mut dyn Conn,
     message_id: &str,
     now: Ts,
     next_attempt_at: Ts,
     status: Option<u16>,
     error: &str,
 ) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql)?;
-    let now = ms(now);
-    let n = tx
-        .execute(
-            "UPDATE messages SET attempts = attempts + 1, next_attempt_at = ?2,
-                 last_status = ?3, last_error = ?4
-             WHERE id = ?1",
-            params![message_id, ms(next_attempt_at), status, error],
-        )
-        .map_err(sql)?;
-    if n == 0 {
-        return Err(unknown_message());
-    }
-    tx.execute(
-        "INSERT INTO attempts (message_id, time, status, error) VALUES (?1, ?2, ?3, ?4)",
-        params![message_id, now, status, error],
+    record_attempt(
+        c,
+        message_id,
+        ms(now),
+        Some(ms(next_attempt_at)),
+        status,
+        Some(error),
     )
-    .map_err(sql)?;
-    tx.commit().map_err(sql)
 }
 
-pub(super) fn outbox_stats(conn: &Connection, receiver: &str) -> Result<OutboxStats, StoreError> {
-    let one = |q: &str| -> Result<u64, StoreError> {
-        conn.query_row(q, [receiver], |r| r.get::<_, i64>(0))
-            .map(count)
-            .map_err(sql)
+/// One delivery attempt: a success (`retry_at` None) marks the message
+/// delivered; a failure counts it and sets when to try again.
+fn record_attempt(
+    c: &mut dyn Conn,
+    message_id: &str,
+    now: i64,
+    retry_at: Option<i64>,
+    status: Option<u16>,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    c.write(|tx| {
+        let n = match retry_at {
+            None => tx.execute(
+                "UPDATE messages SET state = 'delivered', delivered_at = ?2, last_status = ?3,
+                     last_error = NULL, attempts = attempts + 1
+                 WHERE id = ?1",
+                params![message_id, now, status],
+            )?,
+            Some(at) => tx.execute(
+                "UPDATE messages SET attempts = attempts + 1, next_attempt_at = ?2,
+                     last_status = ?3, last_error = ?4
+                 WHERE id = ?1",
+                params![message_id, at, status, error],
+            )?,
+        };
+        if n == 0 {
+            return Err(unknown_message());
+        }
+        tx.execute(
+            "INSERT INTO attempts (message_id, time, status, error) VALUES (?1, ?2, ?3, ?4)",
+            params![message_id, now, status, error],
+        )?;
+        Ok(())
+    })
+}
+
+pub(super) fn outbox_stats(c: &mut dyn Conn, receiver: &str) -> Result<OutboxStats, StoreError> {
+    let mut one = |q: &str| -> Result<u64, StoreError> {
+        c.query_one(q, params![receiver], |r| count_col(r, 0))
     };
     let undelivered_events = one(
         "SELECT count(*) FROM deliveries AS d LEFT JOIN messages AS m ON m.id = d.message_id
@@ -268,16 +265,9 @@ pub(super) fn outbox_stats(conn: &Connection, receiver: &str) -> Result<OutboxSt
         one("SELECT count(*) FROM messages WHERE receiver = ?1 AND state = 'pending'")?;
     let delivered_messages =
         one("SELECT count(*) FROM messages WHERE receiver = ?1 AND state = 'delivered'")?;
-    let head: Option<(u32, Option<String>)> = conn
-        .query_row(
-            "SELECT attempts, last_error FROM messages
-             WHERE receiver = ?1 AND state = 'pending'
-             ORDER BY created_at, rowid LIMIT 1",
-            [receiver],
-            |r| Ok((u32_col(r, 0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(sql)?;
+    let head = c.query_opt(NEXT_SQL, params![receiver], |r| {
+        Ok((u32_col(r, 5)?, r.opt_text(8)?))
+    })?;
     let (head_attempts, last_error) = head.unwrap_or((0, None));
     Ok(OutboxStats {
         undelivered_events,

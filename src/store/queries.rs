@@ -1,16 +1,15 @@
-//! Read-side queries: entries, incidents, history, coverage, and the
-//! pseudonym key.
+//! Read-side queries: entries, incidents, history, coverage; and the small
+//! `meta` values (pseudonym key, last reload, heartbeat).
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-
-use super::db::{
-    ENTRY_COLS, count, entry_at, exposed_col, masked_col, ms, opt_ts, sql, ts, u16_col,
+use super::rows::{
+    ENTRY_COLS, count, entry_at, exposed_col, masked_col, ms, opt_ts, outcome_col, state_col, ts,
+    ts_at, u16_col,
 };
+use super::sql::{Conn, params};
 use super::{IncidentView, ProbeView, ReloadRecord, SiteCoverage, StoreError, Ts};
-use crate::domain::incident::IncidentState;
-use crate::domain::{Entry, EntryId, OutcomeKind};
+use crate::domain::{Entry, EntryId};
 
 const PSEUDONYM_KEY: &str = "pseudonym_key";
 const PSEUDONYM_KEY_LEN: usize = 32;
@@ -18,24 +17,16 @@ const PSEUDONYM_KEY_LEN: usize = 32;
 /// How many recent outcomes `site_coverage` returns.
 const RECENT: i64 = 50;
 
-pub(super) fn pseudonym_key(conn: &mut Connection) -> Result<Vec<u8>, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql)?;
+const META_VALUE: &str = "SELECT value FROM meta WHERE key = ?1";
+
+pub(super) fn pseudonym_key(c: &mut dyn Conn) -> Result<Vec<u8>, StoreError> {
     let fresh: [u8; PSEUDONYM_KEY_LEN] = rand::random();
-    tx.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+    // The first caller's key wins, on any number of hosts.
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         params![PSEUDONYM_KEY, &fresh[..]],
-    )
-    .map_err(sql)?;
-    let key: Vec<u8> = tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [PSEUDONYM_KEY],
-            |r| r.get(0),
-        )
-        .map_err(sql)?;
-    tx.commit().map_err(sql)?;
+    )?;
+    let key = c.query_one(META_VALUE, params![PSEUDONYM_KEY], |r| r.bytes(0))?;
     if key.len() != PSEUDONYM_KEY_LEN {
         return Err(StoreError::Corrupt(
             "stored pseudonym key has the wrong length".into(),
@@ -44,47 +35,47 @@ pub(super) fn pseudonym_key(conn: &mut Connection) -> Result<Vec<u8>, StoreError
     Ok(key)
 }
 
+fn set_meta(c: &mut dyn Conn, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .map(|_| ())
+}
+
+/// Proves the store is writable (for `/healthz`): a tiny durable write.
+pub(super) fn ping_write(c: &mut dyn Conn) -> Result<(), StoreError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    set_meta(c, "heartbeat", now.as_bytes())
+}
+
 const LAST_RELOAD: &str = "last_reload";
 
 pub(super) fn set_last_reload(
-    conn: &Connection,
+    c: &mut dyn Conn,
     r: Option<&ReloadRecord>,
 ) -> Result<(), StoreError> {
     let Some(r) = r else {
-        conn.execute("DELETE FROM meta WHERE key = ?1", [LAST_RELOAD])
-            .map_err(sql)?;
+        c.execute("DELETE FROM meta WHERE key = ?1", params![LAST_RELOAD])?;
         return Ok(());
     };
     let value = serde_json::json!({
         "time": ms(r.time), "ok": r.ok, "error": r.error, "needs_restart": r.needs_restart,
     })
     .to_string();
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![LAST_RELOAD, value],
-    )
-    .map_err(sql)?;
-    Ok(())
+    set_meta(c, LAST_RELOAD, value.as_bytes())
 }
 
-pub(super) fn last_reload(conn: &Connection) -> Result<Option<ReloadRecord>, StoreError> {
-    let Some(text) = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [LAST_RELOAD],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()
-        .map_err(sql)?
-    else {
+pub(super) fn last_reload(c: &mut dyn Conn) -> Result<Option<ReloadRecord>, StoreError> {
+    let Some(bytes) = c.query_opt(META_VALUE, params![LAST_RELOAD], |r| r.bytes(0))? else {
         return Ok(None);
     };
     let bad = || StoreError::Corrupt("stored last_reload".into());
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     let time = v["time"]
         .as_i64()
-        .and_then(|t| Ts::from_unix_timestamp_nanos(i128::from(t) * 1_000_000).ok())
+        .and_then(|t| ts_at(t, 0).ok())
         .ok_or_else(bad)?;
     Ok(Some(ReloadRecord {
         time,
@@ -101,67 +92,54 @@ pub(super) fn last_reload(conn: &Connection) -> Result<Option<ReloadRecord>, Sto
     }))
 }
 
-pub(super) fn roster_size(conn: &Connection) -> Result<u64, StoreError> {
-    conn.query_row("SELECT count(*) FROM entries WHERE active = 1", [], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map(count)
-    .map_err(sql)
+pub(super) fn roster_size(c: &mut dyn Conn) -> Result<u64, StoreError> {
+    c.query_i64("SELECT count(*) FROM entries WHERE active = 1", params![])
+        .map(count)
 }
 
 pub(super) fn entry_by_ref(
-    conn: &Connection,
+    c: &mut dyn Conn,
     entry_ref: &str,
 ) -> Result<Option<(EntryId, Entry)>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT e.id, {ENTRY_COLS} FROM entries AS e WHERE e.ref = ?1 AND e.erased_at IS NULL"
-    ))
-    .and_then(|mut s| {
-        s.query_row([entry_ref], |r| Ok((EntryId(r.get(0)?), entry_at(r, 1)?)))
-            .optional()
-    })
-    .map_err(sql)
+    c.query_opt(
+        &format!(
+            "SELECT e.id, {ENTRY_COLS} FROM entries AS e WHERE e.ref = ?1 AND e.erased_at IS NULL"
+        ),
+        params![entry_ref],
+        |r| Ok((EntryId(r.i64(0)?), entry_at(r, 1)?)),
+    )
 }
 
 pub(super) fn entry_by_number_hmac(
-    conn: &Connection,
+    c: &mut dyn Conn,
     hmac: &str,
 ) -> Result<Option<(EntryId, Entry)>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT e.id, {ENTRY_COLS} FROM entries AS e
-         WHERE e.phone_hmac = ?1 AND e.active = 1 ORDER BY e.id LIMIT 1"
-    ))
-    .and_then(|mut s| {
-        s.query_row([hmac], |r| Ok((EntryId(r.get(0)?), entry_at(r, 1)?)))
-            .optional()
-    })
-    .map_err(sql)
+    c.query_opt(
+        &format!(
+            "SELECT e.id, {ENTRY_COLS} FROM entries AS e
+             WHERE e.phone_hmac = ?1 AND e.active = 1 ORDER BY e.id LIMIT 1"
+        ),
+        params![hmac],
+        |r| Ok((EntryId(r.i64(0)?), entry_at(r, 1)?)),
+    )
 }
 
 pub(super) fn incidents(
-    conn: &Connection,
+    c: &mut dyn Conn,
     open_only: bool,
 ) -> Result<Vec<IncidentView>, StoreError> {
-    let filter = if open_only {
-        "WHERE i.state != 'resolved'"
-    } else {
-        ""
-    };
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT i.id, i.site, e.ref, e.phone, i.exposed, i.state, i.first_seen,
-                 i.last_seen, i.resolved_at
-             FROM incidents AS i JOIN entries AS e ON e.id = i.entry_id
-             {filter}
-             ORDER BY i.first_seen, i.id"
-        ))
-        .map_err(sql)?;
-    let rows = stmt
-        .query_map([], |r| {
+    c.query_map(
+        "SELECT i.id, i.site, e.ref, e.phone, i.exposed, i.state, i.first_seen,
+             i.last_seen, i.resolved_at
+         FROM incidents AS i JOIN entries AS e ON e.id = i.entry_id
+         WHERE ?1 = 0 OR i.state != 'resolved'
+         ORDER BY i.first_seen, i.id",
+        params![open_only],
+        |r| {
             Ok(IncidentView {
-                id: r.get(0)?,
-                site: r.get(1)?,
-                entry_ref: r.get(2)?,
+                id: r.text(0)?,
+                site: r.text(1)?,
+                entry_ref: r.text(2)?,
                 masked_number: masked_col(r, 3)?,
                 exposed: exposed_col(r, 4)?,
                 state: state_col(r, 5)?,
@@ -169,61 +147,44 @@ pub(super) fn incidents(
                 last_seen: ts(r, 7)?,
                 resolved_at: opt_ts(r, 8)?,
             })
-        })
-        .map_err(sql)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+        },
+    )
 }
 
-pub(super) fn state_col(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<IncidentState> {
-    let s: String = r.get(idx)?;
-    IncidentState::parse(&s).ok_or_else(|| super::db::corrupt(idx, "incident state"))
-}
-
-fn outcome_col(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<OutcomeKind> {
-    let s: String = r.get(idx)?;
-    OutcomeKind::parse(&s).ok_or_else(|| super::db::corrupt(idx, "outcome"))
-}
-
-pub(super) fn open_incident_count(conn: &Connection) -> Result<u64, StoreError> {
-    conn.query_row(
+pub(super) fn open_incident_count(c: &mut dyn Conn) -> Result<u64, StoreError> {
+    c.query_i64(
         "SELECT count(*) FROM incidents WHERE state != 'resolved'",
-        [],
-        |r| r.get::<_, i64>(0),
+        params![],
     )
     .map(count)
-    .map_err(sql)
 }
 
 pub(super) fn history(
-    conn: &Connection,
+    c: &mut dyn Conn,
     entry_ref: &str,
 ) -> Result<Option<Vec<ProbeView>>, StoreError> {
-    let id: Option<i64> = conn
-        .query_row("SELECT id FROM entries WHERE ref = ?1", [entry_ref], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(sql)?;
+    let id = c.query_opt(
+        "SELECT id FROM entries WHERE ref = ?1",
+        params![entry_ref],
+        |r| r.i64(0),
+    )?;
     let Some(id) = id else {
         return Ok(None);
     };
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT time, site, outcome, http_status, page_sha256, reason, why
-             FROM probes WHERE entry_id = ?1 ORDER BY time, id",
-        )
-        .map_err(sql)?;
-    let rows = stmt
-        .query_map([id], |r| {
+    c.query_map(
+        "SELECT time, site, outcome, http_status, page_sha256, reason, why
+         FROM probes WHERE entry_id = ?1 ORDER BY time, id",
+        params![id],
+        |r| {
             Ok(ProbeView {
                 time: ts(r, 0)?,
-                site: r.get(1)?,
+                site: r.text(1)?,
                 outcome: outcome_col(r, 2)?,
                 http_status: u16_col(r, 3)?,
-                page_sha256: r.get(4)?,
-                reason: r.get(5)?,
+                page_sha256: r.opt_text(4)?,
+                reason: r.opt_text(5)?,
                 why: r
-                    .get::<_, Option<String>>(6)?
+                    .opt_text(6)?
                     .map(|w| {
                         w.split(',')
                             .filter(|p| !p.is_empty())
@@ -232,9 +193,9 @@ pub(super) fn history(
                     })
                     .unwrap_or_default(),
             })
-        })
-        .map_err(sql)?;
-    rows.collect::<Result<Vec<_>, _>>().map(Some).map_err(sql)
+        },
+    )
+    .map(Some)
 }
 
 /// One pass over the active entries (the covering `entries_active (active,
@@ -250,15 +211,16 @@ pub(super) const COVERAGE_SQL: &str = "
 /// (or addition) time and how many active entries were never probed
 /// conclusively. It reads every active entry, so callers may cache it.
 pub(super) fn coverage_scan(
-    conn: &Connection,
+    c: &mut dyn Conn,
     site: &str,
 ) -> Result<(Option<i64>, i64), StoreError> {
-    conn.query_row(COVERAGE_SQL, [site], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql)
+    c.query_one(COVERAGE_SQL, params![site], |r| {
+        Ok((r.opt_i64(0)?, r.i64(1)?))
+    })
 }
 
 pub(super) fn site_coverage(
-    conn: &Connection,
+    c: &mut dyn Conn,
     site: &str,
     now: Ts,
     scan: (Option<i64>, i64),
@@ -268,28 +230,18 @@ pub(super) fn site_coverage(
         let age_ms = ms(now).saturating_sub(t).max(0);
         Duration::from_millis(u64::try_from(age_ms).unwrap_or(0))
     });
-
-    let (total, conclusive): (i64, i64) = conn
-        .query_row(
+    let (total, conclusive) = c
+        .query_opt(
             "SELECT probes_total, probes_conclusive FROM site_stats WHERE site = ?1",
-            [site],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(sql)?
+            params![site],
+            |r| Ok((r.i64(0)?, r.i64(1)?)),
+        )?
         .unwrap_or((0, 0));
-
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT outcome FROM probes WHERE site = ?1 ORDER BY time DESC, id DESC LIMIT ?2",
-        )
-        .map_err(sql)?;
-    let recent = stmt
-        .query_map(params![site, RECENT], |r| outcome_col(r, 0))
-        .map_err(sql)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(sql)?;
-
+    let recent = c.query_map(
+        "SELECT outcome FROM probes WHERE site = ?1 ORDER BY time DESC, id DESC LIMIT ?2",
+        params![site, RECENT],
+        |r| outcome_col(r, 0),
+    )?;
     Ok(SiteCoverage {
         oldest_probe_age,
         never_probed: count(never),

@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Instant;
 
+use super::sql::{Dialect, params};
 use super::*;
 use crate::domain::incident::{EventType, IncidentState, Step};
 use crate::domain::pseudonym::Pseudonymizer;
@@ -21,6 +22,71 @@ fn new_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("unlistd.db")).unwrap();
     (dir, store)
+}
+
+/// What a test's store lives in: a temporary directory (removed when this
+/// is dropped), or a database of the test cluster (which lives as long as
+/// the cluster).
+enum Keep {
+    Dir(tempfile::TempDir),
+    Database(String),
+}
+
+impl Keep {
+    /// Another handle on the same store, with its own connection: what a
+    /// second daemon or a CLI command would open.
+    fn open_again(&self) -> Store {
+        match self {
+            Keep::Dir(d) => Store::open(&d.path().join("unlistd.db")).unwrap(),
+            Keep::Database(url) => Store::open_postgres(url, None).unwrap(),
+        }
+    }
+}
+
+/// Where a parametrised test gets its stores: each call a fresh one.
+enum Fresh {
+    Sqlite,
+    Postgres(&'static pg::Cluster),
+}
+
+impl Fresh {
+    fn store(&self) -> (Keep, Store) {
+        match self {
+            Fresh::Sqlite => {
+                let (d, s) = new_store();
+                (Keep::Dir(d), s)
+            }
+            Fresh::Postgres(cluster) => {
+                let url = cluster.fresh_database();
+                let store = Store::open_postgres(&url, None).unwrap();
+                (Keep::Database(url), store)
+            }
+        }
+    }
+}
+
+/// The throwaway PostgreSQL cluster shared with the integration tests.
+#[path = "../../tests/common/pg.rs"]
+#[allow(unreachable_pub)] // Public for the integration tests, which share it.
+mod pg;
+
+/// Runs each named test body (`fn name(be: &Fresh)`) once per backend:
+/// `store::tests::sqlite::name` and `store::tests::postgres::name`. The
+/// PostgreSQL half skips (with one notice) where PostgreSQL is not
+/// installed, and fails instead when `CI` is set.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(&super::Fresh::Sqlite) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() {
+                if let Some(c) = super::pg::cluster() {
+                    super::$name(&super::Fresh::Postgres(c))
+                }
+            })*
+        }
+    };
 }
 
 fn pseudo(store: &Store) -> Pseudonymizer {
@@ -111,9 +177,30 @@ fn receivers() -> Routes {
 }
 
 fn scalar(store: &Store, q: &str) -> i64 {
+    store.with(|c| c.query_i64(q, params![])).unwrap()
+}
+
+fn text_of(store: &Store, q: &str) -> String {
     store
-        .with(|c| c.query_row(q, [], |r| r.get(0)).map_err(db::sql))
+        .with(|c| c.query_one(q, params![], |r| r.text(0)))
         .unwrap()
+}
+
+fn dialect(store: &Store) -> Dialect {
+    store.with(|c| Ok(c.dialect())).unwrap()
+}
+
+/// Staging tables left behind by an import (on any connection).
+fn staging_tables(store: &Store) -> i64 {
+    scalar(
+        store,
+        match dialect(store) {
+            Dialect::Sqlite => {
+                "SELECT count(*) FROM temp.sqlite_master WHERE name = 'import_stage'"
+            }
+            Dialect::Postgres => "SELECT count(*) FROM pg_class WHERE relname = 'import_stage'",
+        },
+    )
 }
 
 fn mode(p: &Path) -> u32 {
@@ -142,7 +229,7 @@ impl Drop for Umask {
 
 #[test]
 fn migrations_validate() {
-    db::MIGRATIONS.validate().unwrap();
+    crate::store::sqlite::MIGRATIONS.validate().unwrap();
 }
 
 #[test]
@@ -159,34 +246,29 @@ fn open_creates_private_files_and_sets_pragmas() {
     assert_eq!(mode(&dir.path().join("state/sub")), 0o700);
     assert_eq!(mode(&path), 0o600);
     for suffix in ["-wal", "-shm"] {
-        let p = db::sidecar(&path, suffix);
+        let p = crate::store::sqlite::sidecar(&path, suffix);
         assert_eq!(mode(&p), 0o600, "{suffix}");
     }
 
-    let text = |q: &str| -> String {
-        store
-            .with(|c| c.query_row(q, [], |r| r.get(0)).map_err(db::sql))
-            .unwrap()
-    };
-    assert_eq!(text("PRAGMA journal_mode"), "wal");
+    assert_eq!(text_of(&store, "PRAGMA journal_mode"), "wal");
     assert_eq!(scalar(&store, "PRAGMA synchronous"), 2, "FULL");
     assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
     assert_eq!(scalar(&store, "PRAGMA secure_delete"), 1);
     assert_eq!(scalar(&store, "PRAGMA busy_timeout"), 5000);
     assert_eq!(
         scalar(&store, "PRAGMA user_version"),
-        db::MIGRATION_LIST.len() as i64
+        crate::store::sqlite::MIGRATION_LIST.len() as i64
     );
 
     // A second opener (the store is still open, so -wal/-shm exist) fixes
     // loosened modes of all three files.
     for suffix in ["", "-wal", "-shm"] {
-        let p = db::sidecar(&path, suffix);
+        let p = crate::store::sqlite::sidecar(&path, suffix);
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     let again = Store::open(&path).unwrap();
     for suffix in ["", "-wal", "-shm"] {
-        let p = db::sidecar(&path, suffix);
+        let p = crate::store::sqlite::sidecar(&path, suffix);
         assert_eq!(mode(&p), 0o600, "reopen {suffix:?}");
     }
     // Same key from both handles: the schema was not re-created.
@@ -225,9 +307,8 @@ fn pseudonym_key_is_created_once() {
 
 // ---------------------------------------------------------------- roster
 
-#[test]
-fn import_counts_across_imports() {
-    let (_d, store) = new_store();
+fn import_counts_across_imports(be: &Fresh) {
+    let (_d, store) = be.store();
     let c = applied(import(&store, (0..10).map(entry).collect(), t(0)));
     assert_eq!(
         c,
@@ -269,14 +350,7 @@ fn import_counts_across_imports() {
             unchanged: 9
         }
     );
-    assert_eq!(
-        scalar(
-            &store,
-            "SELECT count(*) FROM temp.sqlite_master WHERE name = 'import_stage'"
-        ),
-        0,
-        "staging table dropped"
-    );
+    assert_eq!(staging_tables(&store), 0, "staging table dropped");
 
     // An empty roster removes everyone.
     let c = applied(import(&store, vec![], t(30)));
@@ -284,9 +358,8 @@ fn import_counts_across_imports() {
     assert_eq!(store.roster_size().unwrap(), 0);
 }
 
-#[test]
-fn entries_round_trip_and_lookup_by_pseudonym() {
-    let (_d, store) = new_store();
+fn entries_round_trip_and_lookup_by_pseudonym(be: &Fresh) {
+    let (_d, store) = be.store();
     let p = pseudo(&store);
     applied(import(&store, (0..4).map(entry).collect(), t(0)));
     for i in 0..4 {
@@ -301,14 +374,7 @@ fn entries_round_trip_and_lookup_by_pseudonym() {
     }
     assert!(store.entry_by_ref("nope").unwrap().is_none());
     // The stored pseudonym is the full keyed HMAC, not the number.
-    let stored: String = store
-        .with(|c| {
-            c.query_row("SELECT phone_hmac FROM entries WHERE ref = 'r1'", [], |r| {
-                r.get(0)
-            })
-            .map_err(db::sql)
-        })
-        .unwrap();
+    let stored = text_of(&store, "SELECT phone_hmac FROM entries WHERE ref = 'r1'");
     assert_eq!(stored, p.number(&entry(1).phone));
 
     // Removed entries: still found by ref, not by pseudonym.
@@ -325,22 +391,17 @@ fn entries_round_trip_and_lookup_by_pseudonym() {
 fn snapshot(store: &Store) -> Vec<(i64, String, i64, i64, Option<i64>)> {
     store
         .with(|c| {
-            let mut s = c
-                .prepare("SELECT id, ref, active, updated_at, removed_at FROM entries ORDER BY id")
-                .map_err(db::sql)?;
-            let rows = s
-                .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
-                .map_err(db::sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db::sql)
+            c.query_map(
+                "SELECT id, ref, active, updated_at, removed_at FROM entries ORDER BY id",
+                params![],
+                |r| Ok((r.i64(0)?, r.text(1)?, r.i64(2)?, r.i64(3)?, r.opt_i64(4)?)),
+            )
         })
         .unwrap()
 }
 
-#[test]
-fn rejected_import_changes_nothing() {
-    let (_d, store) = new_store();
+fn rejected_import_changes_nothing(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..5).map(entry).collect(), t(0)));
     let before = snapshot(&store);
 
@@ -380,18 +441,11 @@ fn rejected_import_changes_nothing() {
     assert_eq!(store.roster_size().unwrap(), 5);
     assert!(store.entry_by_ref("r7").unwrap().is_none());
     // No staging data left behind.
-    assert_eq!(
-        scalar(
-            &store,
-            "SELECT count(*) FROM temp.sqlite_master WHERE name = 'import_stage'"
-        ),
-        0
-    );
+    assert_eq!(staging_tables(&store), 0);
 }
 
-#[test]
-fn duplicate_ref_names_both_lines() {
-    let (_d, store) = new_store();
+fn duplicate_ref_names_both_lines(be: &Fresh) {
+    let (_d, store) = be.store();
     let p = pseudo(&store);
     let mut dup = entry(9);
     dup.entry_ref = "r1".into();
@@ -412,9 +466,8 @@ fn duplicate_ref_names_both_lines() {
     assert_eq!(store.roster_size().unwrap(), 0);
 }
 
-#[test]
-fn many_problems_keep_the_first_thousand_sorted() {
-    let (_d, store) = new_store();
+fn many_problems_keep_the_first_thousand_sorted(be: &Fresh) {
+    let (_d, store) = be.store();
     let p = pseudo(&store);
     // 2500 invalid rows in reverse line order.
     let mut rows = (0..2500u64).rev().map(|i| RosterRow::Invalid {
@@ -434,9 +487,8 @@ fn many_problems_keep_the_first_thousand_sorted() {
     assert_eq!(problems[999].line, 1001);
 }
 
-#[test]
-fn removed_entry_keeps_incidents_and_history_and_comes_back_with_its_id() {
-    let (_d, store) = new_store();
+fn removed_entry_keeps_incidents_and_history_and_comes_back_with_its_id(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..3).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
     store
@@ -462,18 +514,18 @@ fn removed_entry_keeps_incidents_and_history_and_comes_back_with_its_id() {
     assert_eq!(store.history("r1").unwrap().unwrap().len(), 2);
     let removed_at: Option<i64> = store
         .with(|c| {
-            c.query_row("SELECT removed_at FROM entries WHERE ref = 'r1'", [], |r| {
-                r.get(0)
-            })
-            .map_err(db::sql)
+            c.query_one(
+                "SELECT removed_at FROM entries WHERE ref = 'r1'",
+                params![],
+                |r| r.opt_i64(0),
+            )
         })
         .unwrap();
     assert_eq!(removed_at, None);
 }
 
-#[test]
-fn import_of_100k_rows_streams_in_reasonable_time() {
-    let (_d, store) = new_store();
+fn import_of_100k_rows_streams_in_reasonable_time(be: &Fresh) {
+    let (_d, store) = be.store();
     let p = pseudo(&store);
     let n = 100_000u32;
     let rows = || {
@@ -538,9 +590,8 @@ fn rest_of_cycle(
     out
 }
 
-#[test]
-fn every_active_entry_once_per_cycle_in_a_fresh_order() {
-    let (_d, store) = new_store();
+fn every_active_entry_once_per_cycle_in_a_fresh_order(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..200).map(entry).collect(), t(0)));
     let all: HashSet<EntryId> = (0..200).map(|i| id_of(&store, &format!("r{i}"))).collect();
 
@@ -576,9 +627,8 @@ fn every_active_entry_once_per_cycle_in_a_fresh_order() {
     assert!(store.cycle_batch("nowhere", None, 10).unwrap().is_empty());
 }
 
-#[test]
-fn a_resumed_cycle_takes_new_and_changed_entries_next() {
-    let (_d, store) = new_store();
+fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..100).map(entry).collect(), t(0)));
     // First cycle, 30 entries in: the 70 still ahead are never probed yet,
     // and stay where they are.
@@ -653,9 +703,8 @@ fn a_resumed_cycle_takes_new_and_changed_entries_next() {
     assert_eq!(store.join_cycle("118.dk", bottom).unwrap(), 1);
 }
 
-#[test]
-fn the_last_reload_is_kept_and_forgotten() {
-    let (_d, store) = new_store();
+fn the_last_reload_is_kept_and_forgotten(be: &Fresh) {
+    let (_d, store) = be.store();
     assert_eq!(store.last_reload().unwrap(), None);
     let r = ReloadRecord {
         time: t(5),
@@ -669,17 +718,9 @@ fn the_last_reload_is_kept_and_forgotten() {
     assert_eq!(store.last_reload().unwrap(), None);
 }
 
-fn plan(store: &Store, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Vec<String> {
+fn plan(store: &Store, sql: &str, params: &[sql::Param<'_>]) -> Vec<String> {
     store
-        .with(|c| {
-            let mut s = c
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .map_err(db::sql)?;
-            let rows = s
-                .query_map(params, |r| r.get::<_, String>(3))
-                .map_err(db::sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db::sql)
-        })
+        .with(|c| c.query_map(&format!("EXPLAIN QUERY PLAN {sql}"), params, |r| r.text(3)))
         .unwrap()
 }
 
@@ -688,14 +729,12 @@ fn hot_queries_are_index_driven() {
     let (_d, store) = new_store();
     applied(import(&store, (0..50).map(entry).collect(), t(0)));
     store.start_cycle("118.dk").unwrap();
-    store
-        .with(|c| c.execute_batch("ANALYZE").map_err(db::sql))
-        .unwrap();
+    store.with(|c| c.batch("ANALYZE")).unwrap();
 
     let p = plan(
         &store,
         &cycle::batch_sql(),
-        &[&"118.dk", &0i64, &0i64, &100i64],
+        params!["118.dk", 0i64, 0i64, 100i64],
     );
     println!("cycle_batch plan: {p:?}");
     assert!(p.iter().any(|d| d.contains("probe_state_cycle")), "{p:?}");
@@ -708,23 +747,23 @@ fn hot_queries_are_index_driven() {
     let p = plan(
         &store,
         "SELECT id FROM incidents WHERE entry_id = ?1 AND site = ?2 AND state != 'resolved'",
-        &[&1i64, &"118.dk"],
+        params![1i64, "118.dk"],
     );
     assert!(p.iter().any(|d| d.contains("incidents_active")), "{p:?}");
 
     let p = plan(
         &store,
         "SELECT time FROM probes WHERE entry_id = ?1 ORDER BY time, id",
-        &[&1i64],
+        params![1i64],
     );
     assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
     let p = plan(
         &store,
         "SELECT outcome FROM probes WHERE site = ?1 ORDER BY time DESC, id DESC LIMIT 50",
-        &[&"118.dk"],
+        params!["118.dk"],
     );
     assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
-    let p = plan(&store, queries::COVERAGE_SQL, &[&"118.dk"]);
+    let p = plan(&store, queries::COVERAGE_SQL, params!["118.dk"]);
     println!("site_coverage plan: {p:?}");
     assert!(
         p.iter()
@@ -738,19 +777,19 @@ fn hot_queries_are_index_driven() {
     let p = plan(
         &store,
         outbox::FORM_SQL,
-        &[&"hook", &"118.dk", &"exposure.opened"],
+        params!["hook", "118.dk", "exposure.opened"],
     );
     println!("form_message plan: {p:?}");
     assert!(p.iter().any(|d| d.contains("deliveries_receiver")), "{p:?}");
-    let p = plan(&store, outbox::PENDING_SQL, &[&"hook"]);
+    let p = plan(&store, outbox::PENDING_SQL, params!["hook"]);
     println!("pending_groups plan: {p:?}");
     assert!(p.iter().any(|d| d.contains("deliveries_receiver")), "{p:?}");
 
     let p = plan(
         &store,
         "SELECT id FROM messages WHERE receiver = ?1 AND state = 'pending'
-         ORDER BY created_at, rowid LIMIT 1",
-        &[&"hook"],
+         ORDER BY created_at, n LIMIT 1",
+        params!["hook"],
     );
     assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
 }
@@ -767,9 +806,10 @@ fn pending_count(store: &Store, receiver: &str, ty: EventType) -> u64 {
         .sum()
 }
 
-#[test]
-fn incident_lifecycle_through_record_probe() {
-    let (_d, store) = new_store();
+// Long on purpose: one incident's whole life, each step checked where it
+// happens, reads better as one story than split into fixtures.
+fn incident_lifecycle_through_record_probe(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
     let rx = receivers();
@@ -907,22 +947,20 @@ fn incident_lifecycle_through_record_probe() {
     // The opening probe and the incident point at each other; `why` kept.
     let (opened, why): (i64, String) = store
         .with(|c| {
-            c.query_row(
+            c.query_one(
                 "SELECT i.opened_probe, p.why FROM incidents i JOIN probes p ON p.id = i.opened_probe
                  WHERE i.id = ?1 AND p.incident_id = i.id",
-                [&inc],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                params![inc],
+                |r| Ok((r.i64(0)?, r.text(1)?)),
             )
-            .map_err(db::sql)
         })
         .unwrap();
     assert!(opened > 0);
     assert_eq!(why, "number,name");
 }
 
-#[test]
-fn record_probe_for_unknown_entry_fails_without_side_effects() {
-    let (_d, store) = new_store();
+fn record_probe_for_unknown_entry_fails_without_side_effects(be: &Fresh) {
+    let (_d, store) = be.store();
     let err = store
         .record_probe(
             &probe(EntryId(42), "118.dk", t(0), exposed()),
@@ -936,9 +974,8 @@ fn record_probe_for_unknown_entry_fails_without_side_effects() {
     assert_eq!(scalar(&store, "SELECT count(*) FROM deliveries"), 0);
 }
 
-#[test]
-fn site_coverage_tracks_conclusive_probes() {
-    let (_d, store) = new_store();
+fn site_coverage_tracks_conclusive_probes(be: &Fresh) {
+    let (_d, store) = be.store();
     let site = "118.dk";
     assert_eq!(
         store.site_coverage(site, t(0)).unwrap().oldest_probe_age,
@@ -992,9 +1029,10 @@ fn site_coverage_tracks_conclusive_probes() {
 
 // ---------------------------------------------------------------- outbox
 
-#[test]
-fn outbox_groups_incidents_into_one_message_and_delivers_fifo() {
-    let (_d, store) = new_store();
+// Long on purpose: a message's whole life (grouping, forming, retries,
+// delivery, FIFO), each step checked where it happens.
+fn outbox_groups_incidents_into_one_message_and_delivers_fifo(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..4).map(entry).collect(), t(0)));
     let rx = Routes::all(&["hook"]);
     let mut opened = Vec::new();
@@ -1160,9 +1198,8 @@ fn outbox_groups_incidents_into_one_message_and_delivers_fifo() {
     );
 }
 
-#[test]
-fn site_events_form_messages_without_incidents() {
-    let (_d, store) = new_store();
+fn site_events_form_messages_without_incidents(be: &Fresh) {
+    let (_d, store) = be.store();
     let rx = Routes::all(&["hook", "mail"]);
     store
         .raise_site_event("118.dk", EventType::SiteDegraded, t(1), &rx)
@@ -1196,9 +1233,8 @@ fn site_events_form_messages_without_incidents() {
     assert_eq!(store.pending_groups("hook").unwrap().len(), 2);
 }
 
-#[test]
-fn store_is_shareable_across_threads() {
-    let (_d, store) = new_store();
+fn store_is_shareable_across_threads(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..20).map(entry).collect(), t(0)));
     let ids: Vec<EntryId> = (0..20).map(|i| id_of(&store, &format!("r{i}"))).collect();
     let handles: Vec<_> = ids
@@ -1228,15 +1264,11 @@ fn store_is_shareable_across_threads() {
     );
 }
 
-#[test]
-fn corrupt_values_read_back_are_errors_without_the_value() {
-    let (_d, store) = new_store();
+fn corrupt_values_read_back_are_errors_without_the_value(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, vec![entry(1)], t(0)));
     store
-        .with(|c| {
-            c.execute_batch("UPDATE entries SET phone = '20000001x'")
-                .map_err(db::sql)
-        })
+        .with(|c| c.batch("UPDATE entries SET phone = '20000001x'"))
         .unwrap();
     let err = store.entry_by_ref("r1").unwrap_err();
     let msg = err.to_string();
@@ -1246,33 +1278,27 @@ fn corrupt_values_read_back_are_errors_without_the_value() {
 
 // ---------------------------------------------------------------- audit trail
 
-fn exec(store: &Store, q: &str) -> usize {
-    store.with(|c| c.execute(q, []).map_err(db::sql)).unwrap()
+fn exec(store: &Store, q: &str) -> u64 {
+    store.with(|c| c.execute(q, params![])).unwrap()
+}
+
+fn texts(store: &Store, q: &str) -> Vec<String> {
+    store
+        .with(|c| c.query_map(q, params![], |r| r.text(0)))
+        .unwrap()
 }
 
 fn kinds(store: &Store) -> Vec<String> {
-    store
-        .with(|c| {
-            let mut s = c.prepare("SELECT kind FROM audit ORDER BY seq").unwrap();
-            let v = s
-                .query_map([], |r| r.get::<_, String>(0))
-                .unwrap()
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap();
-            Ok(v)
-        })
-        .unwrap()
+    texts(store, "SELECT kind FROM audit ORDER BY seq")
 }
 
 fn audit_seq_of(store: &Store, kind: &str, ref_id: &str) -> i64 {
     store
         .with(|c| {
-            c.query_row(
+            c.query_i64(
                 "SELECT seq FROM audit WHERE kind = ?1 AND ref_id = ?2",
-                [kind, ref_id],
-                |r| r.get(0),
+                params![kind, ref_id],
             )
-            .map_err(db::sql)
         })
         .unwrap()
 }
@@ -1304,9 +1330,8 @@ fn story(store: &Store, id: EntryId, from: i64, outcomes: Vec<Outcome>, k: u32) 
         .collect()
 }
 
-#[test]
-fn every_change_appends_a_chained_record() {
-    let (_d, store) = new_store();
+fn every_change_appends_a_chained_record(be: &Fresh) {
+    let (_d, store) = be.store();
     assert_eq!(kinds(&store), ["trail.start"]);
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
@@ -1342,12 +1367,11 @@ fn every_change_appends_a_chained_record() {
     // The hash is the documented construction over the stored fields.
     let (prev, payload, kind, time, hash): (String, String, String, i64, String) = store
         .with(|c| {
-            c.query_row(
+            c.query_one(
                 "SELECT prev_hash, payload, kind, time, hash FROM audit WHERE seq = 9",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                params![],
+                |r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.i64(3)?, r.text(4)?)),
             )
-            .map_err(db::sql)
         })
         .unwrap();
     assert_eq!(
@@ -1359,36 +1383,20 @@ fn every_change_appends_a_chained_record() {
     assert_eq!(p["closing_probes"].as_array().unwrap().len(), 2);
 
     // Payloads carry ids, counts and hashes, never roster data.
-    let all: String = store
-        .with(|c| {
-            c.query_row("SELECT group_concat(payload, ' ') FROM audit", [], |r| {
-                r.get(0)
-            })
-            .map_err(db::sql)
-        })
-        .unwrap();
+    let all = texts(&store, "SELECT payload FROM audit ORDER BY seq").join(" ");
     for secret in ["2000000", "2000001", "Person", "Ågade", "8000"] {
         assert!(!all.contains(secret), "audit payload holds {secret}: {all}");
     }
-    let import: serde_json::Value = serde_json::from_str(
-        &store
-            .with(|c| {
-                c.query_row(
-                    "SELECT payload FROM audit WHERE kind = 'roster.import'",
-                    [],
-                    |r| r.get::<_, String>(0),
-                )
-                .map_err(db::sql)
-            })
-            .unwrap(),
-    )
+    let import: serde_json::Value = serde_json::from_str(&text_of(
+        &store,
+        "SELECT payload FROM audit WHERE kind = 'roster.import'",
+    ))
     .unwrap();
     assert_eq!(import["added"], 2);
 }
 
-#[test]
-fn editing_or_deleting_rows_behind_the_stores_back_is_detected() {
-    let (_d, store) = new_store();
+fn editing_or_deleting_rows_behind_the_stores_back_is_detected(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
     let ids = story(
@@ -1470,9 +1478,8 @@ fn editing_or_deleting_rows_behind_the_stores_back_is_detected() {
     assert!(b.message.contains("hash"), "{}", b.message);
 }
 
-#[test]
-fn deleted_records_and_rows_are_named() {
-    let (_d, store) = new_store();
+fn deleted_records_and_rows_are_named(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
     let ids = story(
@@ -1491,7 +1498,7 @@ fn deleted_records_and_rows_are_named() {
     assert!(b.message.contains("missing"), "{}", b.message);
 
     // An audit record deleted from the middle: the next one says so.
-    let (_d, store) = new_store();
+    let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
     let ids = story(
@@ -1513,7 +1520,7 @@ fn deleted_records_and_rows_are_named() {
 
     // The record and its row deleted together in the middle: still a gap.
     // A probe added without a record: named as such.
-    let (_d, store) = new_store();
+    let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
     story(&store, id, 1, vec![Outcome::Clean], 3);
@@ -1536,20 +1543,20 @@ fn deleted_records_and_rows_are_named() {
 fn evidence_rows(store: &Store) -> Vec<(i64, bool)> {
     store
         .with(|c| {
-            let mut s = c
-                .prepare("SELECT probe_id, body_gz IS NOT NULL FROM evidence ORDER BY probe_id")
-                .unwrap();
-            Ok(s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap())
+            c.query_map(
+                "SELECT probe_id, CASE WHEN body_gz IS NOT NULL THEN 1 ELSE 0 END
+                 FROM evidence ORDER BY probe_id",
+                params![],
+                |r| Ok((r.i64(0)?, r.i64(1)? == 1)),
+            )
         })
         .unwrap()
 }
 
-#[test]
-fn evidence_is_kept_for_exposures_and_the_probes_that_close_them() {
-    let (_d, store) = new_store();
+// Long on purpose: which pages a story of probes keeps, then how a report
+// and the audit see them, on the same data.
+fn evidence_is_kept_for_exposures_and_the_probes_that_close_them(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
     use Outcome::Clean;
@@ -1636,21 +1643,20 @@ fn evidence_is_kept_for_exposures_and_the_probes_that_close_them() {
 
     // A kept page replaced: detected at its probe's record.
     let seq = audit_seq_of(&store, "probe", &ids[5].to_string());
-    let other = super::evidence::gzip(b"<html>forged</html>").unwrap();
+    let other = super::codec::gzip(b"<html>forged</html>").unwrap();
     store
         .with(|c| {
             c.execute(
                 "UPDATE evidence SET body_gz = ?1 WHERE probe_id = ?2",
-                rusqlite::params![other, ids[5]],
+                params![other, ids[5]],
             )
-            .map_err(db::sql)
         })
         .unwrap();
     let b = broken(&store);
     assert_eq!(b.seq, Some(seq));
     assert!(b.message.contains("kept page"), "{b}");
     // A kept page dropped without a purge record.
-    let (_d, store) = new_store();
+    let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
     let ids = story(&store, id, 1, vec![exposed()], 3);
@@ -1666,9 +1672,8 @@ fn evidence_is_kept_for_exposures_and_the_probes_that_close_them() {
 
 const DAY: i64 = 86400;
 
-#[test]
-fn purge_honours_retention_and_never_touches_open_incidents() {
-    let (_d, store) = new_store();
+fn purge_honours_retention_and_never_touches_open_incidents(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..3).map(entry).collect(), t(0)));
     let (a, b) = (id_of(&store, "r0"), id_of(&store, "r1"));
     use Outcome::Clean;
@@ -1720,20 +1725,12 @@ fn purge_honours_retention_and_never_touches_open_incidents() {
     ));
 }
 
-#[test]
-fn removed_entries_are_forgotten_after_roster_retention() {
-    let (_d, store) = new_store();
+fn removed_entries_are_forgotten_after_roster_retention(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..3).map(entry).collect(), t(0)));
     let id = id_of(&store, "r1");
     story(&store, id, 1, vec![exposed()], 2);
-    let hmac_before: String = store
-        .with(|c| {
-            c.query_row("SELECT phone_hmac FROM entries WHERE ref = 'r1'", [], |r| {
-                r.get(0)
-            })
-            .map_err(db::sql)
-        })
-        .unwrap();
+    let hmac_before = text_of(&store, "SELECT phone_hmac FROM entries WHERE ref = 'r1'");
     // r1 leaves the roster at t(10).
     applied(import(&store, vec![entry(0), entry(2)], t(10)));
     let retention = Retention {
@@ -1764,19 +1761,26 @@ fn removed_entries_are_forgotten_after_roster_retention() {
         String,
     ) = store
         .with(|c| {
-            c.query_row(
+            c.query_one(
                 "SELECT phone, name, street, postcode, phone_hmac FROM entries WHERE ref = 'r1'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                params![],
+                |r| {
+                    Ok((
+                        r.opt_text(0)?,
+                        r.opt_text(1)?,
+                        r.opt_text(2)?,
+                        r.opt_text(3)?,
+                        r.text(4)?,
+                    ))
+                },
             )
-            .map_err(db::sql)
         })
         .unwrap();
     assert_eq!(row, (None, None, None, None, hmac_before));
     // Incidents keep the ref; the number is gone even masked.
     let inc = &store.incidents(false).unwrap()[0];
     assert_eq!(inc.entry_ref, "r1");
-    assert_eq!(inc.masked_number, db::ERASED);
+    assert_eq!(inc.masked_number, rows::ERASED);
     assert!(store.entry_by_ref("r1").unwrap().is_none());
     assert_eq!(store.history("r1").unwrap().unwrap().len(), 1);
     // Active entries are never erased, however old.
@@ -1813,7 +1817,7 @@ fn a_store_from_before_the_trail_is_backfilled_on_open() {
     let path = dir.path().join("old.db");
     {
         let mut c = rusqlite::Connection::open(&path).unwrap();
-        rusqlite_migration::Migrations::from_slice(&db::MIGRATION_LIST[..2])
+        rusqlite_migration::Migrations::from_slice(&crate::store::sqlite::MIGRATION_LIST[..2])
             .to_latest(&mut c)
             .unwrap();
         c.execute_batch(
@@ -1827,7 +1831,14 @@ fn a_store_from_before_the_trail_is_backfilled_on_open() {
              VALUES (1, 1, '118.dk', 1000, 'exposed', '/q', 'inc_old'),
                     (2, 1, '118.dk', 2000, 'clean', '/q', 'inc_old'),
                     (3, 1, '118.dk', 3000, 'clean', '/q', 'inc_old');
-             UPDATE incidents SET opened_probe = 1;",
+             UPDATE incidents SET opened_probe = 1;
+             INSERT INTO messages (id, receiver, type, site, body, created_at, state,
+                 next_attempt_at)
+             VALUES ('m_b', 'hook', 'exposure.opened', '118.dk', 'b', 5000, 'pending', 5000),
+                    ('m_a', 'hook', 'exposure.opened', '118.dk', 'a', 5000, 'pending', 5000);
+             INSERT INTO events (id, type, site, incident_id, created_at)
+             VALUES (1, 'exposure.opened', '118.dk', 'inc_old', 1000);
+             INSERT INTO deliveries (event_id, receiver, message_id) VALUES (1, 'hook', 'm_b');",
         )
         .unwrap();
     }
@@ -1852,6 +1863,12 @@ fn a_store_from_before_the_trail_is_backfilled_on_open() {
     assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
     let _ = Store::open(&path).unwrap();
     assert_eq!(kinds(&store).len(), 6, "the backfill runs once");
+    // Messages kept their order across the rebuild of version 5 (same
+    // created_at: the older row first, whatever the ids).
+    assert_eq!(store.next_message("hook").unwrap().unwrap().id, "m_b");
+    store.mark_delivered("m_b", t(1), 200).unwrap();
+    assert_eq!(store.next_message("hook").unwrap().unwrap().id, "m_a");
+    assert_eq!(store.outbox_stats("hook").unwrap().delivered_messages, 1);
 }
 
 // ------------------------------------------------------- people and noise
@@ -1874,9 +1891,8 @@ fn deliveries(store: &Store, receiver: &str, kind: &str) -> i64 {
     )
 }
 
-#[test]
-fn dismissal_names_the_listings_and_undo_reopens_a_quiet_incident() {
-    let (_d, store) = new_store();
+fn dismissal_names_the_listings_and_undo_reopens_a_quiet_incident(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let (a, b) = (id_of(&store, "r0"), id_of(&store, "r1"));
     let rx = receivers();
@@ -1921,9 +1937,8 @@ fn dismissal_names_the_listings_and_undo_reopens_a_quiet_incident() {
     assert!(store.audit_verify().unwrap().verified);
 }
 
-#[test]
-fn ack_refuses_resolved_and_unknown_incidents() {
-    let (_d, store) = new_store();
+fn ack_refuses_resolved_and_unknown_incidents(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, vec![entry(0)], t(0)));
     let a = id_of(&store, "r0");
     let rx = receivers();
@@ -1950,9 +1965,8 @@ fn ack_refuses_resolved_and_unknown_incidents() {
     assert!(e.to_string().contains("no recorded listing"), "{e}");
 }
 
-#[test]
-fn reminders_skip_acknowledged_and_respect_the_interval() {
-    let (_d, store) = new_store();
+fn reminders_skip_acknowledged_and_respect_the_interval(be: &Fresh) {
+    let (_d, store) = be.store();
     applied(import(&store, (0..2).map(entry).collect(), t(0)));
     let rx = receivers();
     let (a, b) = (id_of(&store, "r0"), id_of(&store, "r1"));
@@ -1987,9 +2001,8 @@ fn reminders_skip_acknowledged_and_respect_the_interval() {
     assert_eq!(deliveries(&store, "hook", "exposure.reminder"), 2);
 }
 
-#[test]
-fn silences_match_site_type_and_cohort_and_hold_back_deliveries() {
-    let (_d, store) = new_store();
+fn silences_match_site_type_and_cohort_and_hold_back_deliveries(be: &Fresh) {
+    let (_d, store) = be.store();
     let mut es: Vec<Entry> = (0..3).map(entry).collect();
     es[0].cohort = Some("migr".into());
     applied(import(&store, es, t(0)));
@@ -2053,9 +2066,8 @@ fn silences_match_site_type_and_cohort_and_hold_back_deliveries() {
     assert!(matches!(e, StoreError::BadInput(_)));
 }
 
-#[test]
-fn digest_is_queued_once_per_day_and_receiver_health_tells_the_others() {
-    let (_d, store) = new_store();
+fn digest_is_queued_once_per_day_and_receiver_health_tells_the_others(be: &Fresh) {
+    let (_d, store) = be.store();
     let rx = receivers();
     assert_eq!(store.last_digest_day().unwrap(), None);
     assert!(
@@ -2099,3 +2111,317 @@ fn digest_is_queued_once_per_day_and_receiver_health_tells_the_others() {
     assert_eq!(deliveries(&store, "mail", "receiver.recovered"), 1);
     assert!(store.receiver_failing_since("hook").unwrap().is_none());
 }
+
+// ------------------------------------------------------- reports, cohorts
+
+fn reports_and_cohorts_read_the_same_on_every_backend(be: &Fresh) {
+    let (_k, store) = be.store();
+    // r0 and r3 are the cohort "batch-1".
+    applied(import(&store, (0..6).map(entry).collect(), t(0)));
+    let (r0, r1, r3) = (
+        id_of(&store, "r0"),
+        id_of(&store, "r1"),
+        id_of(&store, "r3"),
+    );
+    let rx = receivers();
+    for (id, site, at, o) in [
+        (r0, "118.dk", 100, Outcome::Clean),
+        (r1, "118.dk", 150, Outcome::Clean),
+        (r3, "118.dk", 200, exposed()),
+        (r3, "krak.dk", 250, exposed()),
+        (r0, "118.dk", 400, Outcome::Clean),
+        (r1, "118.dk", 450, inconclusive()),
+    ] {
+        store
+            .record_probe(&probe(id, site, t(at), o), 3, &rx)
+            .unwrap();
+    }
+    assert_eq!(store.cohort_size("batch-1").unwrap(), 2);
+    let page = store.cohort_entries("batch-1", None, 10).unwrap();
+    assert_eq!(page.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [r0, r3]);
+    assert_eq!(page[1].1, entry(3));
+    let rest = store.cohort_entries("batch-1", Some(r0), 10).unwrap();
+    assert_eq!(rest.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [r3]);
+
+    let sum = store.cohort_summary("batch-1").unwrap();
+    assert_eq!(
+        (sum.entries, sum.active, sum.erased, sum.entries_exposed),
+        (2, 2, 0, 1)
+    );
+    let sites: Vec<_> = sum
+        .sites
+        .iter()
+        .map(|s| (s.site.as_str(), s.incidents, s.open, s.entries))
+        .collect();
+    assert_eq!(sites, [("118.dk", 1, 1, 1), ("krak.dk", 1, 1, 1)]);
+
+    let cohort = ReportScope::Filter {
+        cohort: Some("batch-1".into()),
+        since: None,
+        until: None,
+    };
+    assert_eq!(store.report_scope_start(&cohort).unwrap(), Some(t(0)));
+    let everyone = ReportScope::Filter {
+        cohort: None,
+        since: None,
+        until: None,
+    };
+    assert_eq!(store.report_scope_start(&everyone).unwrap(), Some(t(0)));
+    let inc = store.incidents(true).unwrap()[0].id.clone();
+    assert!(store.incident_exists(&inc).unwrap());
+    assert!(!store.incident_exists("inc_nope").unwrap());
+    assert_eq!(
+        store
+            .report_scope_start(&ReportScope::Incident(inc))
+            .unwrap(),
+        Some(t(0))
+    );
+
+    assert_eq!(
+        store.probe_counts_since(t(0)).unwrap(),
+        [
+            ("118.dk".to_string(), "clean".to_string(), 3),
+            ("118.dk".to_string(), "exposed".to_string(), 1),
+            ("118.dk".to_string(), "inconclusive".to_string(), 1),
+            ("krak.dk".to_string(), "exposed".to_string(), 1),
+        ]
+    );
+    assert_eq!(store.probe_counts_since(t(300)).unwrap().len(), 2);
+
+    // r0: conclusive at 100 and 400 (a 300 s gap); r3: at 200 only (gaps
+    // of 200 s and 300 s up to the end of the period).
+    let cov = store
+        .report_coverage(
+            &cohort,
+            &["118.dk".to_string()],
+            t(0),
+            t(500),
+            Duration::from_secs(150),
+        )
+        .unwrap();
+    assert_eq!(cov.len(), 1);
+    let c = &cov[0];
+    assert_eq!((c.entries, c.covered, c.gaps), (2, 0, 3));
+    assert_eq!(c.longest_gap, Some(Duration::from_secs(300)));
+    assert_eq!(c.examples.len(), 3);
+    assert_eq!(
+        (
+            c.examples[0].entry_ref.as_str(),
+            c.examples[0].from,
+            c.examples[0].to
+        ),
+        ("r0", t(100), t(400))
+    );
+    // Everyone, over a period r1 was probed conclusively once: one gap.
+    let all = store
+        .report_coverage(
+            &everyone,
+            &["118.dk".to_string()],
+            t(0),
+            t(500),
+            Duration::from_secs(1000),
+        )
+        .unwrap();
+    assert_eq!((all[0].entries, all[0].covered, all[0].gaps), (6, 6, 0));
+}
+
+// ------------------------------------------------------- PostgreSQL only
+
+#[test]
+fn postgres_cycle_batches_walk_the_cycle_index_right_after_a_big_import() {
+    let Some(c) = pg::cluster() else { return };
+    let (_k, store) = Fresh::Postgres(c).store();
+    applied(import(&store, (0..5000).map(entry).collect(), t(0)));
+    store.start_cycle("118.dk").unwrap();
+    let sql = cycle::batch_sql();
+    let plan = store
+        .with(|c| {
+            c.query_map(
+                &format!("EXPLAIN {sql}"),
+                params!["118.dk", 0i64, 0i64, 100i64],
+                |r| r.text(0),
+            )
+        })
+        .unwrap()
+        .join("\n");
+    assert!(plan.contains("probe_state_cycle"), "{plan}");
+    assert!(!plan.contains("Sort"), "{plan}");
+}
+
+#[test]
+fn postgres_open_failures_name_the_server_but_never_the_password() {
+    let Some(c) = pg::cluster() else { return };
+    // Nothing listens on a port just freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgresql://postgres:hunter2@127.0.0.1:{port}/x?sslmode=disable");
+    let err = Store::open_postgres(&url, Some("swordfish")).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}/x")), "{msg}");
+    assert!(
+        !msg.contains("hunter2") && !msg.contains("swordfish"),
+        "{msg}"
+    );
+    // A database that does not exist is the server's refusal, named.
+    let url = c.url("no_such_db");
+    let msg = Store::open_postgres(&url, None).unwrap_err().to_string();
+    assert!(msg.contains("no_such_db"), "{msg}");
+    // Two stores opened on one database share it: the schema is
+    // migrated once, the pseudonym key is the first opener's.
+    let url = c.fresh_database();
+    let a = Store::open_postgres(&url, None).unwrap();
+    let b = Store::open_postgres(&url, None).unwrap();
+    assert_eq!(a.pseudonym_key().unwrap(), b.pseudonym_key().unwrap());
+    assert_eq!(kinds(&b), ["trail.start"]);
+    assert_eq!(
+        format!("{a:?}"),
+        format!(
+            "Store {{ url: \"postgresql://postgres@127.0.0.1:{}/{}\" }}",
+            c.port(),
+            url.rsplit('/').next().unwrap().split('?').next().unwrap()
+        )
+    );
+}
+
+#[test]
+fn postgres_tls_follows_sslmode() {
+    let Some(c) = pg::cluster() else { return };
+    let url = c.fresh_database();
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let root = c.cert_path();
+    let root = root.display();
+    let encrypted = |store: &Store| {
+        scalar(
+            store,
+            "SELECT CASE WHEN ssl THEN 1 ELSE 0 END FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        )
+    };
+    let open = |host: &str, query: &str| Store::open_postgres(&c.url_with(db, host, query), None);
+    // libpq's meanings: require encrypts without checking the server ...
+    assert_eq!(encrypted(&open("127.0.0.1", "sslmode=require").unwrap()), 1);
+    assert_eq!(encrypted(&open("127.0.0.1", "sslmode=disable").unwrap()), 0);
+    // ... verify-full checks the chain and the name ...
+    let full = format!("sslmode=verify-full&sslrootcert={root}");
+    assert_eq!(encrypted(&open("localhost", &full).unwrap()), 1);
+    let wrong_name = open("127.0.0.1", &full).unwrap_err();
+    assert!(
+        matches!(wrong_name, StoreError::Open { .. }),
+        "{wrong_name}"
+    );
+    assert!(
+        wrong_name.to_string().contains("not valid for name"),
+        "{wrong_name}"
+    );
+    let unknown_ca = open("localhost", "sslmode=verify-full").unwrap_err();
+    assert!(
+        matches!(unknown_ca, StoreError::Open { .. }),
+        "{unknown_ca}"
+    );
+    // ... verify-ca the chain only; and a root cert makes require check it.
+    let ca = format!("sslmode=verify-ca&sslrootcert={root}");
+    assert_eq!(encrypted(&open("127.0.0.1", &ca).unwrap()), 1);
+    assert!(open("127.0.0.1", "sslmode=verify-ca").is_err());
+    let require = format!("sslmode=require&sslrootcert={root}");
+    assert_eq!(encrypted(&open("127.0.0.1", &require).unwrap()), 1);
+}
+
+// ------------------------------------------------------- several writers
+
+/// Four handles (four connections, as four daemons would have) record the
+/// same entries on the same site at once, and analysts act meanwhile: the
+/// writers are serialised, so the trail stays one gapless chain and each
+/// (entry, site) gets exactly one incident.
+fn concurrent_writers_keep_one_chain_and_one_incident_per_pair(be: &Fresh) {
+    let (keep, store) = be.store();
+    applied(import(&store, (0..8).map(entry).collect(), t(0)));
+    let ids: Vec<EntryId> = (0..8).map(|i| id_of(&store, &format!("r{i}"))).collect();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let s = keep.open_again();
+            let ids = ids.clone();
+            std::thread::spawn(move || {
+                for round in 0..10i64 {
+                    let batch: Vec<NewProbe> = ids
+                        .iter()
+                        .map(|id| {
+                            let o = if round % 3 == 2 {
+                                Outcome::Clean
+                            } else {
+                                exposed()
+                            };
+                            probe(*id, "118.dk", t(1 + round * 10 + w), o)
+                        })
+                        .collect();
+                    // Never resolved (k is out of reach), so each pair opens once.
+                    s.record_probes(&batch, 1000, &receivers()).unwrap();
+                    s.add_silence(
+                        &NewSilence {
+                            site: None,
+                            event_type: Some(EventType::Digest),
+                            cohort: None,
+                            reason: format!("writer {w}"),
+                            created_by: "test".into(),
+                            expires_at: t(100_000),
+                        },
+                        t(1),
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_verified(&store);
+    let records = scalar(&store, "SELECT count(*) FROM audit");
+    assert_eq!(scalar(&store, "SELECT max(seq) FROM audit"), records);
+    let of_kind = |k: &str| {
+        store
+            .with(|c| c.query_i64("SELECT count(*) FROM audit WHERE kind = ?1", params![k]))
+            .unwrap()
+    };
+    assert_eq!(of_kind("probe"), 4 * 10 * 8);
+    assert_eq!(of_kind("incident.open"), 8);
+    assert_eq!(of_kind("silence.add"), 4 * 10);
+    assert_eq!(scalar(&store, "SELECT count(*) FROM incidents"), 8);
+    assert_eq!(store.open_incident_count().unwrap(), 8);
+    assert_eq!(deliveries(&store, "hook", "exposure.opened"), 8);
+}
+
+on_both_backends!(
+    concurrent_writers_keep_one_chain_and_one_incident_per_pair,
+    reports_and_cohorts_read_the_same_on_every_backend,
+    import_counts_across_imports,
+    entries_round_trip_and_lookup_by_pseudonym,
+    rejected_import_changes_nothing,
+    duplicate_ref_names_both_lines,
+    many_problems_keep_the_first_thousand_sorted,
+    removed_entry_keeps_incidents_and_history_and_comes_back_with_its_id,
+    import_of_100k_rows_streams_in_reasonable_time,
+    every_active_entry_once_per_cycle_in_a_fresh_order,
+    a_resumed_cycle_takes_new_and_changed_entries_next,
+    the_last_reload_is_kept_and_forgotten,
+    incident_lifecycle_through_record_probe,
+    record_probe_for_unknown_entry_fails_without_side_effects,
+    site_coverage_tracks_conclusive_probes,
+    outbox_groups_incidents_into_one_message_and_delivers_fifo,
+    site_events_form_messages_without_incidents,
+    store_is_shareable_across_threads,
+    corrupt_values_read_back_are_errors_without_the_value,
+    every_change_appends_a_chained_record,
+    editing_or_deleting_rows_behind_the_stores_back_is_detected,
+    deleted_records_and_rows_are_named,
+    evidence_is_kept_for_exposures_and_the_probes_that_close_them,
+    purge_honours_retention_and_never_touches_open_incidents,
+    removed_entries_are_forgotten_after_roster_retention,
+    dismissal_names_the_listings_and_undo_reopens_a_quiet_incident,
+    ack_refuses_resolved_and_unknown_incidents,
+    reminders_skip_acknowledged_and_respect_the_interval,
+    silences_match_site_type_and_cohort_and_hold_back_deliveries,
+    digest_is_queued_once_per_day_and_receiver_health_tells_the_others,
+);

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+/// A throwaway PostgreSQL cluster (the store's unit tests use it too).
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;

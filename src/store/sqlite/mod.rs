@@ -1,0 +1,198 @@
+//! The SQLite backend: opening the file (directories 0700, files 0600),
+//! pragmas, migrations (`PRAGMA user_version`), and the one connection
+//! every call shares. Everything rusqlite-specific lives here.
+
+use std::fs::{self, DirBuilder, OpenOptions, Permissions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+
+use super::StoreError;
+use super::sql::Conn;
+
+mod conn;
+
+pub(crate) use conn::SqliteConn;
+use conn::{sql, sql_msg};
+
+pub(super) const MIGRATION_LIST: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_init.sql")),
+    M::up(include_str!("migrations/0002_site_state.sql")),
+    // Rebuilds `entries`: run with foreign keys off, then checked.
+    M::up(include_str!("migrations/0003_audit.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0004_people.sql")),
+    // Rebuilds `messages`: likewise.
+    M::up(include_str!("migrations/0005_message_order.sql")).foreign_key_check(),
+];
+
+/// The schema history; the version lives in `PRAGMA user_version`.
+pub(super) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
+
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Statements cached per connection: every statement of the store fits, so
+/// the hot path never re-prepares.
+const STATEMENT_CACHE: usize = 256;
+
+fn open_err(path: &Path, message: impl Into<String>) -> StoreError {
+    StoreError::Open {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// Creates the missing directories of `dir` at mode 0700 (whatever the
+/// umask). Existing directories are left alone.
+fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut missing: Vec<PathBuf> = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    for d in missing.iter().rev() {
+        match DirBuilder::new().mode(0o700).create(d) {
+            Ok(()) => fs::set_permissions(d, Permissions::from_mode(0o700))?,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Removes group/other permission bits from an existing file.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    let mode = fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(path, Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Creates the database file at mode 0600 before SQLite ever sees it, or
+/// tightens an existing file's mode.
+fn prepare_db_file(path: &Path) -> std::io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(f) => {
+            drop(f);
+            // The mode above is filtered by the umask; set it exactly.
+            fs::set_permissions(path, Permissions::from_mode(0o600))
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => make_private(path),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// An open SQLite store: one connection behind a mutex; every call locks
+/// it for its own (synchronous) duration only.
+pub(super) struct Db {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (creating if missing, parent directory included) and migrates.
+    /// Migrations write through the WAL, so -wal and -shm exist after.
+    pub(super) fn open(path: &Path) -> Result<Db, StoreError> {
+        if let Some(parent) = path.parent() {
+            create_private_dirs(parent)
+                .map_err(|e| open_err(path, format!("cannot create directory: {e}")))?;
+        }
+        prepare_db_file(path).map_err(|e| open_err(path, e.to_string()))?;
+
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(path, flags).map_err(|e| open_err(path, sql_msg(&e)))?;
+        configure(&conn).map_err(|e| open_err(path, e.to_string()))?;
+        migrate(&mut conn).map_err(|e| open_err(path, e))?;
+
+        // SQLite gives -wal/-shm the database file's mode; make sure anyway
+        // (they exist now: the migration check wrote through the WAL).
+        for suffix in ["-wal", "-shm"] {
+            let p = sidecar(path, suffix);
+            match make_private(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(open_err(&p, e.to_string())),
+            }
+        }
+        Ok(Db {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection locked. A poisoned lock is taken over:
+    /// a panicking holder's open transaction was rolled back when it
+    /// unwound, so the connection is consistent.
+    pub(super) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut SqliteConn(&conn))
+    }
+
+    /// Folds the WAL into the main file (at shutdown).
+    pub(super) fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(sql)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    // A migration that rebuilds a table needs foreign keys off (they cannot
+    // be switched inside its transaction); each such migration ends with a
+    // foreign key check instead.
+    conn.execute_batch("PRAGMA foreign_keys = OFF;")
+        .map_err(|e| sql_msg(&e))?;
+    let migrated = MIGRATIONS
+        .to_latest(conn)
+        .map_err(|e| format!("migration failed: {e}"));
+    conn.execute_batch("PRAGMA foreign_keys = ON;")
+        .map_err(|e| sql_msg(&e))?;
+    migrated
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sql)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "cannot switch to WAL journal mode (got {mode})"
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA secure_delete = ON;",
+    )
+    .map_err(sql)
+}

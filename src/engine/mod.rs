@@ -16,8 +16,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub(crate) use crate::telemetry::SiteStats;
-
 use tokio::sync::Notify;
 
 use crate::config::{ScanSettings, SiteSettings};
@@ -27,6 +25,7 @@ use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, Outcome, OutcomeKind};
 use crate::fetch::{ClientError, SiteFetcher};
 use crate::store::{NewProbe, Retention, Store, StoreError, blocking};
+use crate::telemetry::SiteStats;
 
 mod probe;
 mod recorder;

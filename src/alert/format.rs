@@ -98,6 +98,9 @@ pub fn headline(event: EventType, site: &str, n: usize, details: Option<&Value>)
         EventType::ExposureReminder => {
             format!("Reminder: {n} protected {entries} still exposed on {site}")
         }
+        EventType::ExposureOverdue => format!(
+            "Takedown overdue: {n} protected {entries} still listed on {site} past the removal deadline"
+        ),
         EventType::Digest => format!(
             "unlistd daily digest: {} open incident(s), {} probes in the last 24 h",
             detail_u64(details, "open_incidents"),

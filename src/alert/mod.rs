@@ -106,9 +106,9 @@ impl Sender {
             (Sender::Mail(mailer), _) => mailer.send(&m.id, m.created_at, &m.body).await,
             (Sender::Http(client), Channel::Webhook { secret }) => {
                 let headers = webhook::signature_headers(secret, &m.id, &m.body);
-                http::post(client, &hook.url, &m.id, &headers, &m.body).await
+                http::post(client, hook, &m.id, &headers, &m.body).await
             }
-            (Sender::Http(client), _) => http::post(client, &hook.url, &m.id, &[], &m.body).await,
+            (Sender::Http(client), _) => http::post(client, hook, &m.id, &[], &m.body).await,
         }
     }
 }

@@ -282,6 +282,9 @@ pub(crate) struct WebhookBody<'a> {
     /// Digest figures or receiver details, for events that carry them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// The site's `takedown_contact`, on exposure events when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub takedown_contact: Option<&'a str>,
 }
 
 /// Beyond this a message lists the first incidents and says how many there

@@ -416,6 +416,7 @@ mod tests {
             dashboard_url: Some("https://unlistd.example.net/dashboard?a=1&b=2".into()),
             remaining_open: 0,
             details: None,
+            takedown_contact: None,
         };
         let mut incidents = inc(&["R-<b>&\"x\"", "R-2"]);
         let many: Vec<String> = (0..60).map(|i| format!("B-{i:03}")).collect();

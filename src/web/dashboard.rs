@@ -1658,6 +1658,9 @@ struct RefQuery {
     entry_ref: Option<String>,
 }
 
+/// One entry's page as one maud template (the search form, its incidents,
+/// its probes), read top to bottom like the page.
+#[allow(clippy::too_many_lines)]
 #[utoipa::path(get, path = "/dashboard/entries", tag = "dashboard",
     params(("ref" = Option<String>, Query, description = "the entry's ref")),
     responses((status = 200, description = "HTML", content_type = "text/html"), (status = 303),

@@ -131,7 +131,11 @@ pub fn headline(event: EventType, site: &str, n: usize, details: Option<&Value>)
 pub(crate) fn text(event: EventType, incidents: &[EventIncident], ctx: &Context) -> Option<String> {
     if !incidents.is_empty() {
         let mut t = lines(incidents);
-        if let Some(c) = ctx.takedown_contact.as_deref().filter(|_| event.is_exposure()) {
+        if let Some(c) = ctx
+            .takedown_contact
+            .as_deref()
+            .filter(|_| event.is_exposure())
+        {
             t.push_str(&format!("\nTakedown contact: {c}"));
         }
         Some(t)

@@ -94,7 +94,10 @@ impl Timers {
         match blocking(move || store.queue_overdue(now(), &sla_of, &routes)).await {
             Ok(0) => {}
             Ok(n) => {
-                tracing::warn!(incidents = n, "Takedowns overdue: listings still up past the site's takedown_sla.");
+                tracing::warn!(
+                    incidents = n,
+                    "Takedowns overdue: listings still up past the site's takedown_sla."
+                );
                 self.notify.notify_waiters();
             }
             Err(e) => tracing::error!(error = %e, "Checking overdue takedowns failed."),

@@ -90,7 +90,12 @@ fn lists_page_by_keyset_without_gaps_or_repeats(be: &Fresh) {
         let e = id_of(&store, &format!("r{i}"));
         opened(&store, e, t(10 + i64::from(i / 2)));
     }
-    let all: Vec<String> = store.incidents(false).unwrap().into_iter().map(|i| i.id).collect();
+    let all: Vec<String> = store
+        .incidents(false)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
     let mut paged = Vec::new();
     let mut after: Option<(i64, String)> = None;
     loop {
@@ -112,7 +117,11 @@ fn lists_page_by_keyset_without_gaps_or_repeats(be: &Fresh) {
             .record_probe(&probe(a, "118.dk", t(20), Outcome::Clean), 9, &receivers())
             .unwrap();
         store
-            .record_probe(&probe(a, "118.dk", t(21 + s), inconclusive()), 9, &receivers())
+            .record_probe(
+                &probe(a, "118.dk", t(21 + s), inconclusive()),
+                9,
+                &receivers(),
+            )
             .unwrap();
     }
     let whole = store.history("r0").unwrap().unwrap();
@@ -128,7 +137,10 @@ fn lists_page_by_keyset_without_gaps_or_repeats(be: &Fresh) {
     }
     assert_eq!(
         seen,
-        whole.iter().map(|p| (p.time, p.outcome)).collect::<Vec<_>>()
+        whole
+            .iter()
+            .map(|p| (p.time, p.outcome))
+            .collect::<Vec<_>>()
     );
     assert!(store.history_page("nope", None, 4).unwrap().is_none());
 }
@@ -156,7 +168,10 @@ fn the_audit_feed_pages_in_order_and_holds_no_roster_data(be: &Fresh) {
         all.extend(page);
     }
     assert_eq!(all.len() as i64, head.seq);
-    assert!(all.windows(2).all(|w| w[1].seq == w[0].seq + 1 && w[1].prev_hash == w[0].hash));
+    assert!(
+        all.windows(2)
+            .all(|w| w[1].seq == w[0].seq + 1 && w[1].prev_hash == w[0].hash)
+    );
     assert_eq!(all.last().unwrap().hash, head.hash);
     let action = all.iter().find(|r| r.kind == "incident.action").unwrap();
     assert_eq!(action.subject["actor"], "alice");

@@ -65,11 +65,10 @@ async fn roles_names_pages_openapi_audit_and_takedowns() {
     let env = Env::new(Knobs {
         group_wait: "200ms",
         site_extra: format!("takedown_contact = \"{CONTACT}\"\ntakedown_sla = \"3s\""),
-        extra: format!(
-            "headers = {{ Authorization = {{ file = \"hook-auth\" }} }}\n\n\
+        extra: ("headers = { Authorization = { file = \"hook-auth\" } }\n\n\
              [[api.tokens]]\nname = \"viewer\"\ntoken_file = \"read-token\"\nrole = \"read\"\n\n\
-             [[api.tokens]]\nname = \"alice\"\ntoken_file = \"act-token\"\nrole = \"act\"\n"
-        ),
+             [[api.tokens]]\nname = \"alice\"\ntoken_file = \"act-token\"\nrole = \"act\"\n")
+            .into(),
         ..Knobs::default()
     })
     .await;

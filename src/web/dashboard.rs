@@ -436,12 +436,12 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .cards { display: flex; flex-wrap: wrap; gap: 1rem; margin: .5rem 0 1rem; }
 .card { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; min-width: 11rem; }
 .card .v { font-size: 1.6rem; font-weight: 700; }
-.strip { display: flex; gap: 2px; }
+.strip { display: flex; flex-wrap: wrap; gap: 2px; max-width: 15rem; }
 .strip span { width: 9px; height: 16px; display: inline-block; border: 1px solid #0002; }
 .strip .o-clean { background: #8fd19e; }
 .strip .o-exposed { background: #e57373; }
 .strip .o-inconclusive { background: #ffd54f; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: 1rem 2rem; margin: .5rem 0 1rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(22rem, 36rem)); gap: 1rem 2rem; margin: .5rem 0 1rem; }
 figure.site-chart { margin: 0; min-width: 0; }
 figure.site-chart svg, .picture svg { display: block; max-width: 100%; height: auto; }
 .picture { max-width: 100%; overflow: hidden; margin: .5rem 0 1rem; }

@@ -2,6 +2,9 @@
 //! [`super::declarative`]). Everything here is total: any input gives a
 //! result, never a panic.
 
+#[cfg(test)]
+pub(crate) mod pages;
+
 use scraper::{ElementRef, Node};
 
 use crate::domain::address::{split_address_text, split_post_line, split_street_line};

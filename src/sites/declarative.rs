@@ -835,6 +835,45 @@ mod tests {
     }
 
     #[test]
+    fn realistic_pages_read_like_the_small_ones() {
+        let a = adapter(hitta_spec());
+        check(&a, fixture!("realistic_hitta_no_hits.html"), Want::NoHits);
+        let mette = Some("Ågade 14B, 2. th, 8000 Aarhus C");
+        check(
+            &a,
+            fixture!("realistic_hitta_hits.html"),
+            Want::Hits(
+                vec![
+                    L(Some("Mette Lykke Kjærgaard"), vec!["13 57 24 68"], mette),
+                    L(Some("Mette Lykke Kjærgaard"), vec!["19 57 24 68"], mette),
+                    L(
+                        Some("Søren Ærbøl Ståhlkjær"),
+                        vec!["95 55 44 33", "19 55 44 33"],
+                        Some("Strålerup Allé 5, 4. tv, 2100 København Ø"),
+                    ),
+                ],
+                false,
+            ),
+        );
+        let first = |body: &str| match a.parse(body, 1) {
+            Ok(Page::Hits { listings, .. }) => listings.into_iter().next(),
+            other => panic!("hits expected, got {other:?}"),
+        };
+        assert_eq!(
+            first(fixture!("realistic_hitta_hits.html")),
+            first(fixture!("hitta_hits.html"))
+        );
+        // The chrome names the marker and an item in scripts only.
+        let unmarked = fixture!("realistic_hitta_no_hits.html")
+            .replace(r#"data-test="no-hits""#, r#"data-test="empty""#);
+        assert!(unmarked.contains("person-item") && unmarked.contains("no-hits"));
+        check(&a, &unmarked, Want::Unparseable(reason::NO_ITEMS_NO_MARKER));
+        let cut = fixture!("realistic_hitta_hits.html");
+        let cut = &cut[..cut.find("<main>").unwrap_or(0)];
+        check(&a, cut, Want::Unparseable(reason::NO_ITEMS_NO_MARKER));
+    }
+
+    #[test]
     fn n1881_shaped_site() {
         let a = adapter(n1881_spec());
         check(

@@ -580,6 +580,132 @@ mod tests {
         );
     }
 
+    /// The marker and blocks of the realistic pages (`common::pages`).
+    const MARKER: &str = "<div class=\"no-results\">\n<h2>Ingen resultater</h2>";
+
+    #[test]
+    fn realistic_pages_read_like_the_small_ones() {
+        let a = adapter();
+        check(fixture!("realistic_no_results"), Want::NoHits);
+        let mette = Some("Ågade 14B, 2. th, 8000 Aarhus C");
+        check(
+            fixture!("realistic_hits"),
+            Want::Hits(
+                vec![
+                    L(Some("Mette Lykke Kjærgaard"), vec!["13 57 24 68"], mette),
+                    L(Some("Mette Lykke Kjærgaard"), vec!["19 57 24 68"], mette),
+                    L(
+                        Some("Søren Ærbøl Ståhlkjær"),
+                        vec!["95 55 44 33", "19 55 44 33"],
+                        Some("Strålerup Allé 5, 4. tv, 2100 København Ø"),
+                    ),
+                ],
+                false,
+            ),
+        );
+        // The same listing as on the 2 KB page, parts included.
+        let first = |body: &str| match a.parse_page(body, 1) {
+            Ok(Page::Hits { listings, .. }) => listings.into_iter().next(),
+            other => panic!("hits expected, got {other:?}"),
+        };
+        assert_eq!(
+            first(fixture!("realistic_hits")),
+            first(fixture!("one_hit"))
+        );
+        assert_eq!(
+            a.parse_page(fixture!("realistic_no_results"), 1),
+            a.parse_page(fixture!("no_results"), 1)
+        );
+    }
+
+    /// The chrome of the realistic pages names the marker and the result
+    /// blocks in scripts, a template, `noscript` and a comment. None of
+    /// those is markup: without the real marker the page stays unreadable.
+    #[test]
+    fn markers_in_scripts_comments_and_attributes_do_not_count() {
+        let page = fixture!("realistic_no_results");
+        assert!(page.contains(MARKER));
+        let unmarked = page.replace(
+            MARKER,
+            "<div class=\"empty-state\">\n<h2>Ingen resultater</h2>",
+        );
+        for needle in ["<div class=\"no-results\">", "<div class=\"result-block\""] {
+            assert!(unmarked.contains(needle), "the chrome mentions {needle}");
+        }
+        check(&unmarked, Want::Unparseable(reason::NO_BLOCKS_NO_MARKER));
+        // The results container gone altogether.
+        let start = page.find("<div class=\"search-result\">").unwrap_or(0);
+        let end = page.find("<aside class=\"ads\">").unwrap_or(0);
+        let gone = format!("{}{}", &page[..start], &page[end..]);
+        check(&gone, Want::Unparseable(reason::NO_BLOCKS_NO_MARKER));
+        // The marker only as text of elements that hold raw text, or inside
+        // an attribute value or a comment.
+        for wrapped in [
+            "<textarea name=\"t\"><div class=\"no-results\">x</div></textarea>",
+            "<title><div class=\"no-results\">x</div></title>",
+            "<noscript><div class=\"no-results\">x</div></noscript>",
+            "<style>/* <div class=\"no-results\"> */</style>",
+            "<script>var x = '</div><div class=\"no-results\">';</script>",
+            "<xmp><div class=\"no-results\">x</div></xmp>",
+            "<iframe><div class=\"no-results\">x</div></iframe>",
+            "<a title='<div class=\"no-results\">x</div>' href=\"/\">x</a>",
+            "<a data-x=<div class=no-results>x</a>",
+            "<!-- <div class=\"no-results\">x</div> -->",
+            "<!--> <div class=\"no-results\" hidden>x</div> -->",
+            "<div data-class=\"no-results\">x</div>",
+            "<div class=\"no-results-banner\">x</div>",
+            "<div class=\"No-Results\">x</div>",
+        ] {
+            let body = unmarked.replace("<div class=\"empty-state\">", &format!("{wrapped}<div>"));
+            let got = adapter().parse_page(&body, 1);
+            // `<!-->` closes at once, so the marker after it is real markup.
+            if wrapped.starts_with("<!-->") {
+                assert_eq!(got, Ok(Page::NoHits), "{wrapped}");
+            } else {
+                assert_page(&got, Want::Unparseable(reason::NO_BLOCKS_NO_MARKER));
+            }
+        }
+        // Cut before the results arrived.
+        let hits = fixture!("realistic_hits");
+        let cut = hits.find("<div class=\"result-block\"").unwrap_or(0);
+        check(&hits[..cut], Want::Unparseable(reason::NO_BLOCKS_NO_MARKER));
+    }
+
+    #[test]
+    fn marker_and_blocks_are_found_whatever_the_attribute_spelling() {
+        let page = fixture!("realistic_no_results");
+        for marker in [
+            "<div id=\"empty\" class=\"no-results\">",
+            "<DIV CLASS=\"no-results\">",
+            "<div class='big no-results'>",
+            "<div class=no-results>",
+            "<div\nclass=\"\tno-results\n\">",
+            "<div class=\"no&#45;results\">",
+            "<div class=\"no&#x2D;results\" class=\"other\">",
+        ] {
+            let body = page.replace(
+                "<div class=\"no-results\">\n<h2>",
+                &format!("{marker}\n<h2>"),
+            );
+            assert_eq!(adapter().parse_page(&body, 1), Ok(Page::NoHits), "{marker}");
+        }
+        // A second class attribute is ignored (the first one wins).
+        let body = page.replace(
+            "<div class=\"no-results\">\n<h2>",
+            "<div class=\"empty\" class=\"no-results\">\n<h2>",
+        );
+        check(&body, Want::Unparseable(reason::NO_BLOCKS_NO_MARKER));
+        // A result block spelled oddly is still a result block.
+        let hits = fixture!("realistic_hits").replace(
+            "<div class=\"result-block\" id=\"listing1\"",
+            "<DIV data-x='>' CLASS='result-block' id=listing1",
+        );
+        let Ok(Page::Hits { listings, .. }) = adapter().parse_page(&hits, 1) else {
+            panic!("hits expected");
+        };
+        assert_eq!(listings.len(), 3);
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(body in any::<String>()) {

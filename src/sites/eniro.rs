@@ -874,6 +874,105 @@ mod tests {
         assert!(a.parse(fixture!("challenge.html"), 1).is_err());
     }
 
+    #[test]
+    fn realistic_pages_read_like_the_small_ones() {
+        let build = fixture!("realistic_no_hits.html")
+            .split("\"buildId\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(str::to_owned);
+        assert!(build.as_deref().is_some_and(|b| b.starts_with("k3Rk-")));
+        let build = build.as_deref();
+        check(
+            fixture!("realistic_no_hits.html"),
+            Route::Html(build, 1),
+            Want::NoHits,
+        );
+        let mette = Some("Ågade 14B, 2. th, 8000 Aarhus C");
+        check(
+            fixture!("realistic_hits.html"),
+            Route::Html(build, 1),
+            Want::Hits(
+                vec![
+                    L(Some("Mette Lykke Kjærgaard"), vec!["+4513572468"], mette),
+                    L(Some("Mette Lykke Kjærgaard"), vec!["+4519572468"], mette),
+                    L(
+                        Some("Søren Ærbøl Ståhlkjær"),
+                        vec!["+4595554433", "+4519554433"],
+                        Some("Strålerup Allé 5, 4. tv, 2100 København Ø"),
+                    ),
+                ],
+                false,
+            ),
+        );
+        // The same person as on the small page (which lists her second
+        // number on the same card), address parts included.
+        let small = listings(fixture!("hits.html"), Route::Html(BUILD, 1));
+        let big = listings(fixture!("realistic_hits.html"), Route::Html(build, 1));
+        assert_eq!(big[0].name, small[0].name);
+        assert!(big[0].address == small[0].address);
+        assert_eq!(big[0].phones[..], small[0].phones[..1]);
+    }
+
+    /// `__NEXT_DATA__` named in a comment, a string or raw text is not the
+    /// data script; the first real one is.
+    #[test]
+    fn only_a_real_next_data_script_counts() {
+        let page = fixture!("realistic_no_hits.html");
+        let real = "<script id=\"__NEXT_DATA__\" type=\"application/json\">";
+        assert!(page.contains(real));
+        let renamed = page.replace(
+            real,
+            "<script id=\"__NEXT_STATE__\" type=\"application/json\">",
+        );
+        check(
+            &renamed,
+            Route::Html(None, 1),
+            Want::Unparseable(reason::NO_NEXT_DATA),
+        );
+        let decoy_data = "{\"props\":{\"pageProps\":{}}}";
+        for decoy in [
+            format!("<!-- {real}{decoy_data}</script> -->"),
+            format!("<noscript>{real}{decoy_data}</script></noscript>"),
+            format!("<textarea>{real}{decoy_data}</script></textarea>"),
+            format!("<script>var s = '{real}{decoy_data}';</script>"),
+            format!("<div title='{real}{decoy_data}'></div>"),
+        ] {
+            // Before the renamed script: never taken for it.
+            let body = renamed.replacen("<main>", &format!("{decoy}<main>"), 1);
+            check(
+                &body,
+                Route::Html(None, 1),
+                Want::Unparseable(reason::NO_NEXT_DATA),
+            );
+            // Before the real one: the real one is read.
+            let body = page.replacen("<main>", &format!("{decoy}<main>"), 1);
+            assert_eq!(
+                adapter().parse_html(&body).map(|(_, p)| p),
+                Ok(Page::NoHits),
+                "{decoy}"
+            );
+        }
+        // Two real scripts: the first in document order wins.
+        let first = format!("{real}{{\"props\":{{}}}}</script>");
+        let body = page.replacen("<main>", &format!("{first}<main>"), 1);
+        check(
+            &body,
+            Route::Html(None, 1),
+            Want::Unparseable(reason::NO_PAGE_PROPS),
+        );
+        // Attribute spelling does not matter; CRLF inside is whitespace.
+        let odd = page.replace(real, "<SCRIPT type=application/json ID=__NEXT_DATA__>\r\n");
+        assert_eq!(adapter().parse_html(&odd).map(|(_, p)| p), Ok(Page::NoHits));
+        // Truncated inside the data: not JSON.
+        let cut = page.len() - 200;
+        check(
+            &page[..cut],
+            Route::Html(None, 1),
+            Want::Unparseable(reason::BAD_JSON),
+        );
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(body in any::<String>()) {

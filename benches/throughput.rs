@@ -284,7 +284,7 @@ impl Server {
             .port();
         let r = root.display();
         let conf = format!(
-            "daemon off;\nworker_processes 1;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp; fastcgi_temp_path {r}/tmp; uwsgi_temp_path {r}/tmp; scgi_temp_path {r}/tmp;\n  tcp_nodelay on;\n  keepalive_requests 10000000;\n  keepalive_timeout 120s;\n  map $arg_what $spaced {{ \"~^(\\d\\d)(\\d\\d)(\\d\\d)(\\d\\d)$\" \"$1 $2 $3 $4\"; default $arg_what; }}\n  server {{\n    listen 127.0.0.1:{port};\n    location = /search/go {{\n      alias {r}/page.html;\n      default_type \"text/html; charset=utf-8\";\n      add_header Set-Cookie \"JSESSIONID=3F9A1C0E7B2D4A6F8E1B3C5D7F9A0B2C.node2; Path=/; HttpOnly\";\n      sub_filter_once off;\n      sub_filter \"{PAGE_NUMBER}\" \"$arg_what\";\n      sub_filter \"{PAGE_NUMBER_SPACED}\" \"$spaced\";\n    }}\n    location / {{ return 404; }}\n  }}\n}}\n"
+            "daemon off;\nworker_processes auto;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp; fastcgi_temp_path {r}/tmp; uwsgi_temp_path {r}/tmp; scgi_temp_path {r}/tmp;\n  tcp_nodelay on;\n  keepalive_requests 10000000;\n  keepalive_timeout 120s;\n  map $arg_what $spaced {{ \"~^(\\d\\d)(\\d\\d)(\\d\\d)(\\d\\d)$\" \"$1 $2 $3 $4\"; default $arg_what; }}\n  server {{\n    listen 127.0.0.1:{port};\n    location = /search/go {{\n      alias {r}/page.html;\n      default_type text/html;\n      charset utf-8;\n      add_header Set-Cookie \"JSESSIONID=3F9A1C0E7B2D4A6F8E1B3C5D7F9A0B2C.node2; Path=/; HttpOnly\";\n      sub_filter_once off;\n      sub_filter \"{PAGE_NUMBER}\" \"$arg_what\";\n      sub_filter \"{PAGE_NUMBER_SPACED}\" \"$spaced\";\n    }}\n    location / {{ return 404; }}\n  }}\n}}\n"
         );
         let conf_path = root.join("nginx.conf");
         std::fs::write(&conf_path, conf).expect("nginx.conf");
@@ -293,6 +293,7 @@ impl Server {
             .arg(&conf_path)
             .arg("-p")
             .arg(&root)
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start nginx");
@@ -321,7 +322,12 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Server::Nginx { child, .. } = self {
-            let _ = child.kill();
+            // SIGTERM, not SIGKILL: the master stops its workers on the way
+            // out; killed outright, it would orphan them.
+            if let Ok(pid) = i32::try_from(child.id()) {
+                // SAFETY: signalling our own child process.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
             let _ = child.wait();
         }
     }

@@ -41,9 +41,12 @@
 //! into `streetNumber` (`"14B, 2. th"`, split with the address helpers) and
 //! as separate `floor`/`door` keys (which win when both are present).
 
+use std::borrow::Cow;
+
 use scraper::{Html, Selector};
 use serde_json::{Map, Value};
 
+use super::common::scan;
 use super::common::{collapse, encode_component, push_phone, render_address};
 use super::{Page, Query, Unparseable};
 use crate::domain::address::split_street_line;
@@ -173,14 +176,16 @@ impl Eniro {
         if body.trim().is_empty() {
             return Err(reason::EMPTY_BODY);
         }
-        let text = {
-            let doc = Html::parse_document(body);
-            let script = doc.select(&self.next_data).next();
-            match script {
-                Some(s) => s.text().collect::<String>(),
-                None if super::looks_like_challenge(body) => return Err(reason::CHALLENGE),
-                None => return Err(reason::NO_NEXT_DATA),
-            }
+        // The pre-scan finds the script without building the DOM; where it
+        // cannot vouch for the page, the whole tree is built.
+        let script = match scan::only_script_text(body, "__NEXT_DATA__") {
+            Ok(found) => found,
+            Err(scan::Unsure) => self.next_data_from_tree(body).map(Cow::Owned),
+        };
+        let text = match script {
+            Some(t) => t,
+            None if super::common::looks_like_challenge(body) => return Err(reason::CHALLENGE),
+            None => return Err(reason::NO_NEXT_DATA),
         };
         let data: Value = serde_json::from_str(&text).map_err(|_| reason::BAD_JSON)?;
         let Some(top) = data.as_object() else {
@@ -207,13 +212,22 @@ impl Eniro {
     }
 }
 
+impl Eniro {
+    /// The text of the first `script#__NEXT_DATA__`, from the whole DOM.
+    fn next_data_from_tree(&self, body: &str) -> Option<String> {
+        let doc = Html::parse_document(body);
+        let script = doc.select(&self.next_data).next()?;
+        Some(script.text().collect::<String>())
+    }
+}
+
 fn json_inner(body: &str, page: u32) -> Result<Page, &'static str> {
     if body.trim().is_empty() {
         return Err(reason::EMPTY_BODY);
     }
     let data: Value = match serde_json::from_str(body) {
         Ok(v) => v,
-        Err(_) if super::looks_like_challenge(body) => return Err(reason::CHALLENGE),
+        Err(_) if super::common::looks_like_challenge(body) => return Err(reason::CHALLENGE),
         Err(_) => return Err(reason::BAD_JSON),
     };
     let Some(top) = data.as_object() else {
@@ -874,6 +888,47 @@ mod tests {
         assert!(a.parse(fixture!("challenge.html"), 1).is_err());
     }
 
+    fn mutation() -> impl Strategy<Value = String> {
+        let real = r#"<script id="__NEXT_DATA__" type="application/json">"#;
+        prop_oneof![
+            Just(format!("{real}{{\"props\":{{}}}}</script>")),
+            Just(real.to_owned()),
+            Just("<script id=__NEXT_DATA__>".to_owned()),
+            Just("<SCRIPT ID='__NEXT_DATA__'>[]</SCRIPT>".to_owned()),
+            Just("<div id=\"__NEXT_DATA__\"></div>".to_owned()),
+            Just("</script>".to_owned()),
+            Just("<script>".to_owned()),
+            Just("<!--".to_owned()),
+            Just("-->".to_owned()),
+            Just("<noscript>".to_owned()),
+            Just("<textarea>".to_owned()),
+            Just("<table>".to_owned()),
+            Just("<svg>".to_owned()),
+            Just("\r\n".to_owned()),
+            Just("\"".to_owned()),
+            Just("<".to_owned()),
+            crate::sites::dk118::tests::mutation(),
+        ]
+    }
+
+    /// The realistic pages go through the pre-scan.
+    #[test]
+    fn the_pre_scan_finds_the_data_script() {
+        for body in [
+            fixture!("realistic_no_hits.html"),
+            fixture!("realistic_hits.html"),
+            fixture!("hits.html"),
+            fixture!("no_hits.html"),
+            fixture!("page1.html"),
+        ] {
+            let found = scan::only_script_text(body, "__NEXT_DATA__");
+            assert_eq!(
+                found.map(|f| f.map(Cow::into_owned)),
+                Ok(adapter().next_data_from_tree(body))
+            );
+        }
+    }
+
     #[test]
     fn realistic_pages_read_like_the_small_ones() {
         let build = fixture!("realistic_no_hits.html")
@@ -979,6 +1034,24 @@ mod tests {
             let a = adapter();
             let _ = a.parse_html(&body);
             let _ = a.parse_json(&body, 1);
+        }
+
+        /// Wherever the pre-scan finds the data script (or proves there is
+        /// none), the DOM agrees.
+        #[test]
+        fn the_pre_scan_finds_the_script_the_tree_finds(
+            which in 0usize..3,
+            inserts in proptest::collection::vec((any::<usize>(), mutation()), 1..4),
+        ) {
+            let src = [
+                fixture!("realistic_no_hits.html"),
+                fixture!("realistic_hits.html"),
+                fixture!("hits.html"),
+            ][which];
+            let body = crate::sites::dk118::tests::mutate(src, &inserts);
+            if let Ok(found) = scan::only_script_text(&body, "__NEXT_DATA__") {
+                prop_assert_eq!(found.map(Cow::into_owned), adapter().next_data_from_tree(&body));
+            }
         }
 
         #[test]

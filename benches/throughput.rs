@@ -7,6 +7,7 @@
 //! cargo bench --bench throughput
 //! UNLISTD_BENCH_ENTRIES=1000000 cargo bench --bench throughput   # 10⁶ roster
 //! UNLISTD_BENCH_CONCURRENCY=1,4,16 UNLISTD_BENCH_SERVER=rust cargo bench --bench throughput
+//! UNLISTD_BENCH_BIN=/tmp/unlistd-old cargo bench --bench throughput   # another build, for A/B
 //! ```
 //!
 //! For each concurrency it makes a fresh store, imports a generated roster
@@ -31,7 +32,11 @@ const PAGE: &str = include_str!("../tests/fixtures/118/realistic_no_results.html
 const PAGE_NUMBER: &str = "19283746";
 const PAGE_NUMBER_SPACED: &str = "19 28 37 46";
 
-const BIN: &str = env!("CARGO_BIN_EXE_unlistd");
+/// The binary under test: this package's (built by `cargo bench`), or
+/// `UNLISTD_BENCH_BIN` to compare another build on the same machine state.
+fn bin() -> String {
+    std::env::var("UNLISTD_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_unlistd").to_owned())
+}
 
 fn main() {
     let entries: usize = env_or("UNLISTD_BENCH_ENTRIES", "10000")
@@ -56,7 +61,8 @@ fn main() {
     let work = tempfile::tempdir().expect("temp dir");
     let server = Server::start(work.path());
     println!(
-        "unlistd scan --once: {entries} number-protected entries, one dk118 site, {} KB page from {}",
+        "{} scan --once: {entries} number-protected entries, one dk118 site, {} KB page from {}",
+        bin(),
         PAGE.len() / 1000,
         server.describe()
     );
@@ -135,7 +141,7 @@ struct Run {
 fn run(config: &Path, args: &[&str]) -> Run {
     let log = config.with_file_name(format!("{}.log", args.join("_").replace(['/', '.'], "")));
     let started = Instant::now();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .arg("--config")
         .arg(config)
         .args(args)

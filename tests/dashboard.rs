@@ -898,6 +898,13 @@ impl Cdp {
     }
 
     fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|err| panic!("{method} failed: {err}"))
+    }
+
+    /// [`Cdp::call`], with the protocol's error as a value (a page that
+    /// navigates while it is asked something answers with one).
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         let id = self.send(method, params);
         loop {
             let msg = self
@@ -910,9 +917,9 @@ impl Cdp {
                 continue; // an event, or a late answer
             }
             if let Some(err) = v.get("error") {
-                panic!("{method} failed: {err}");
+                return Err(err.clone());
             }
-            return v["result"].clone();
+            return Ok(v["result"].clone());
         }
     }
 
@@ -939,7 +946,12 @@ impl Cdp {
         let expr = format!("document.readyState === 'complete' && ({cond})");
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            if self.eval(&expr) == Value::Bool(true) {
+            // Mid-navigation the page cannot answer: that is "not yet".
+            let r = self.try_call(
+                "Runtime.evaluate",
+                json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+            );
+            if r.is_ok_and(|r| r["result"]["value"] == Value::Bool(true)) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -209,6 +209,14 @@ async fn roles_names_pages_openapi_audit_and_takedowns() {
             .collect::<Vec<_>>(),
         both
     );
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            json(&env.cmd(&["--json", "history", "R-03"]))["probes"]
+                .as_array()
+                .is_some_and(|p| p.len() >= 2)
+        })
+        .await
+    );
     let r = api
         .get(READ_TOKEN, "/api/v1/entries/R-03/history?limit=1")
         .await;
@@ -356,6 +364,36 @@ async fn roles_names_pages_openapi_audit_and_takedowns() {
     assert_eq!(ack["subject"]["actor"], "alice (by mallory)");
     assert!(records.iter().any(|r| r["kind"] == "incident.takedown"));
 
+    // --- The CLI records takedowns too, and prints the contact.
+    let r02 = open_incidents(&env)
+        .into_iter()
+        .find(|i| i["entry_ref"] == "R-02")
+        .unwrap();
+    let r02 = r02["id"].as_str().unwrap();
+    let out = env.cmd(&[
+        "--json",
+        "takedown",
+        r02,
+        "--via",
+        "mail to the source feed",
+        "--by",
+        "carol",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let t = json(&out);
+    assert_eq!(
+        (t["by"].as_str(), t["ticket"].as_str()),
+        (Some("carol"), None)
+    );
+    assert_eq!(t["takedown_contact"], CONTACT);
+    let out = env.cmd(&["takedown", r02, "--via", "phone", "--ticket", "T-9"]);
+    assert!(stdout(&out).contains(CONTACT), "{}", stdout(&out));
+    let out = env.cmd(&["takedown", "inc_0000000000000000", "--via", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = env.cmd(&["takedown", r02, "--via", " "]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--via"), "{}", stderr(&out));
+
     // --- Removal: the admin's report shows requested → removed.
     env.sim.remove_number("13500003");
     assert!(
@@ -389,6 +427,13 @@ async fn roles_names_pages_openapi_audit_and_takedowns() {
     ] {
         assert!(html.contains(want), "the HTML report lacks {want}");
     }
+    let out = env.cmd(&["takedown", &id, "--via", "too late"]);
+    assert_eq!(out.status.code(), Some(2), "resolved: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already resolved"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         api.post(TOKEN, "/api/v1/reload", json!({})).await.status(),
         202
@@ -429,4 +474,65 @@ fn token_names_and_roles_are_checked_at_startup() {
         assert!(stderr(&out).contains(key), "{extra}: {}", stderr(&out));
         assert!(!stderr(&out).contains("Zq9x"), "a token is quoted");
     }
+}
+
+/// A single-sign-on proxy on loopback names the user in a header: the API
+/// and the dashboard take them as `sso:<name>` with the configured role.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trusted_proxy_header_names_the_user() {
+    let env = Env::new(Knobs::default()).await;
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    let cfg = cfg.replacen(
+        "token_file = \"api-token\"\n",
+        "token_file = \"api-token\"\ntrusted_user_header = \"X-Forwarded-User\"\n\
+         trusted_user_role = \"act\"\n",
+        1,
+    );
+    std::fs::write(env.config(), cfg).unwrap();
+    env.import(ROSTER);
+    env.sim.add(r03_listing());
+    let daemon = env.spawn_daemon();
+    assert!(
+        eventually(Duration::from_secs(20), || open_incidents(&env).len() == 1).await,
+        "{}",
+        daemon.log()
+    );
+    let id = open_incidents(&env)[0]["id"].as_str().unwrap().to_string();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let as_user = |user: &'static str, path: String| {
+        http.get(env.api(&path)).header("X-Forwarded-User", user)
+    };
+    assert_eq!(
+        as_user("carol", "/api/v1/status".into())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for bad in ["carol smith", "sso:carol", ""] {
+        let r = as_user(bad, "/api/v1/status".into()).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{bad:?}");
+    }
+    let r = http
+        .post(env.api(&format!("/api/v1/incidents/{id}/ack")))
+        .header("X-Forwarded-User", "carol")
+        .json(&json!({"reason": "seen in the SSO session"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let res: Value = r.json().await.unwrap();
+    assert_eq!(res["by"], "sso:carol");
+    // The dashboard needs no login for them, and names them.
+    let r = as_user("carol", "/dashboard".into()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("sso:carol") && html.contains("id=\"silence-form\""));
+    let r = http.get(env.api("/dashboard")).send().await.unwrap();
+    assert_eq!(r.status(), 303, "without the header: the login form");
+    assert_eq!(daemon.stop(), Some(0));
 }

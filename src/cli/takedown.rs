@@ -35,7 +35,9 @@ pub(super) async fn takedown(
     });
     let w = wire::Takedown::from(&t);
     if cli.json {
-        print_json(&w)?;
+        let mut v = serde_json::to_value(&w).unwrap_or_default();
+        v["takedown_contact"] = serde_json::json!(contact);
+        print_json(&v)?;
     } else {
         println!(
             "{}: takedown requested via {} by {} at {}{}",

@@ -781,6 +781,51 @@ mod tests {
     }
 
     #[test]
+    fn takedowns_give_the_time_to_removal_per_incident_and_cohort() {
+        let r = sample_report();
+        let i = &r.incidents[0];
+        // Requested at +15 s; the first closing clean check at +30 s.
+        assert_eq!(time_to_removal(i), Some(Duration::from_secs(15)));
+        let mut open = i.clone();
+        open.incident.state = IncidentState::Resolved;
+        open.incident.resolved_at = None;
+        assert_eq!(time_to_removal(&open), None, "not removed yet");
+        let mut unasked = i.clone();
+        unasked.takedowns.clear();
+        assert_eq!(time_to_removal(&unasked), None, "never requested");
+        let st = removal_stats(&[i.clone(), unasked, open]);
+        assert_eq!((st.requested, st.removed), (2, 1));
+        assert_eq!(st.median, Some(Duration::from_secs(15)));
+        let mut with_cohort = r.clone();
+        with_cohort.cohort = Some(CohortSummary {
+            tag: "b".into(),
+            entries: 1,
+            active: 1,
+            erased: 0,
+            entries_exposed: 1,
+            sites: vec![],
+        });
+        let html = html::render(&with_cohort);
+        for want in [
+            "Time to removal",
+            "15 seconds",
+            "class=\"timeline-svg\"",
+            "m-takedown",
+            "class=\"cohort-chart\"",
+            "Median time to removal",
+            "Removal requested via 118.dk &lt;form&gt; (ticket T-1) by alice",
+        ] {
+            assert!(html.contains(want), "the HTML lacks {want}");
+        }
+        let v = json::value(&with_cohort);
+        assert_eq!(v["incidents"][0]["removal"]["time_to_removal_seconds"], 15);
+        assert_eq!(
+            v["cohort"]["takedowns"]["median_time_to_removal_seconds"],
+            15
+        );
+    }
+
+    #[test]
     fn durations_in_words() {
         assert_eq!(human_duration(Duration::from_secs(0)), "less than a second");
         assert_eq!(human_duration(Duration::from_secs(1)), "1 second");

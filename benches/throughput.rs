@@ -8,7 +8,16 @@
 //! UNLISTD_BENCH_ENTRIES=1000000 cargo bench --bench throughput   # 10⁶ roster
 //! UNLISTD_BENCH_CONCURRENCY=1,4,16 UNLISTD_BENCH_SERVER=rust cargo bench --bench throughput
 //! UNLISTD_BENCH_BIN=/tmp/unlistd-old cargo bench --bench throughput   # another build, for A/B
+//! UNLISTD_BENCH_SITES=3 cargo bench --bench throughput   # three sites, each the whole roster
+//! UNLISTD_BENCH_SECONDS=120 cargo bench --bench throughput   # stop each scan after 120 s
 //! ```
+//!
+//! With `UNLISTD_BENCH_SECONDS` the scan gets SIGINT (as Ctrl-C) after that
+//! long: it records what is in flight and prints its totals, and probes/s
+//! is the probes recorded over the seconds until the signal (store open,
+//! cycle start and the first batch included). That is how a 10⁶ roster is
+//! measured without waiting for the whole cycle; CPU and peak RSS are the
+//! whole process's.
 //!
 //! For each concurrency it makes a fresh store, imports a generated roster
 //! (number-protected entries from the spare 13… series), writes a config
@@ -58,13 +67,24 @@ fn main() {
         PAGE.contains(PAGE_NUMBER) && PAGE.contains(PAGE_NUMBER_SPACED),
         "the page echoes its number"
     );
+    let sites: usize = env_or("UNLISTD_BENCH_SITES", "1")
+        .parse()
+        .expect("UNLISTD_BENCH_SITES: a number");
+    assert!((1..=9).contains(&sites), "UNLISTD_BENCH_SITES: 1 to 9");
+    let limit: Option<Duration> = std::env::var("UNLISTD_BENCH_SECONDS")
+        .ok()
+        .map(|s| Duration::from_secs(s.parse().expect("UNLISTD_BENCH_SECONDS: whole seconds")));
     let work = tempfile::tempdir().expect("temp dir");
     let server = Server::start(work.path());
     println!(
-        "{} scan --once: {entries} number-protected entries, one dk118 site, {} KB page from {}",
+        "{} scan --once: {entries} number-protected entries, {sites} dk118 site(s), {} KB page from {}{}",
         bin(),
         PAGE.len() / 1000,
-        server.describe()
+        server.describe(),
+        limit.map_or(String::new(), |l| format!(
+            ", stopped after {} s",
+            l.as_secs()
+        ))
     );
     let roster = work.path().join("roster.csv");
     write_roster(&roster, entries);
@@ -75,10 +95,14 @@ fn main() {
     for c in concurrency {
         let dir = work.path().join(format!("c{c}"));
         std::fs::create_dir_all(&dir).expect("run dir");
-        let config = write_config(&dir, &server.base_url(), c);
-        let import = run(&config, &["import", roster.to_str().expect("utf-8 path")]);
+        let config = write_config(&dir, &server.base_url(), c, sites);
+        let import = run(
+            &config,
+            &["import", roster.to_str().expect("utf-8 path")],
+            None,
+        );
         assert!(import.ok, "import failed: {}", import.stderr_tail);
-        let scan = run(&config, &["--json", "scan", "--once"]);
+        let scan = run(&config, &["--json", "scan", "--once"], limit);
         assert!(scan.ok, "scan failed: {}", scan.stderr_tail);
         let summary: serde_json::Value =
             serde_json::from_str(&scan.stdout).expect("scan --json prints JSON");
@@ -86,12 +110,13 @@ fn main() {
         let clean = summary["clean"].as_u64().unwrap_or(0);
         // Every page is the conclusive no-results page: anything else means
         // the bench measured errors, not probes.
-        assert_eq!(
-            (probes, clean),
-            (entries as u64, entries as u64),
-            "{summary}"
-        );
-        let secs = scan.wall.as_secs_f64();
+        let all = (entries * sites) as u64;
+        if scan.stopped_after.is_some() {
+            assert!(probes > 0 && probes <= all && clean == probes, "{summary}");
+        } else {
+            assert_eq!((probes, clean), (all, all), "{summary}");
+        }
+        let secs = scan.stopped_after.unwrap_or(scan.wall).as_secs_f64();
         println!(
             "| {c} | {probes} | {secs:.1} | {:.0} | {:.3} | {:.1} | {:.1} | {:.1} |",
             probes as f64 / secs,
@@ -117,17 +142,29 @@ fn write_roster(path: &Path, entries: usize) {
     std::fs::write(path, csv).expect("roster");
 }
 
-fn write_config(dir: &Path, base_url: &str, concurrency: u32) -> PathBuf {
+fn write_config(dir: &Path, base_url: &str, concurrency: u32, sites: usize) -> PathBuf {
     let path = dir.join("config.toml");
-    let text = format!(
-        "[store]\npath = \"unlistd.db\"\n\n[[sites]]\nname = \"118.dk\"\nadapter = \"dk118\"\nbase_url = \"{base_url}\"\nrate = \"1000000/s\"\nconcurrency = {concurrency}\ntimeout = \"30s\"\n"
-    );
+    let mut text = String::from("[store]\npath = \"unlistd.db\"\n");
+    for i in 0..sites {
+        // The same server under other names: the daemon treats them as
+        // separate sites (own cycle, client, limiter, counters).
+        let name = if i == 0 {
+            "118.dk".to_owned()
+        } else {
+            format!("118-{}.dk", i + 1)
+        };
+        text.push_str(&format!(
+            "\n[[sites]]\nname = \"{name}\"\nadapter = \"dk118\"\nbase_url = \"{base_url}\"\nrate = \"1000000/s\"\nconcurrency = {concurrency}\ntimeout = \"30s\"\n"
+        ));
+    }
     std::fs::write(&path, text).expect("config");
     path
 }
 
 struct Run {
     ok: bool,
+    /// When the run was stopped with SIGINT: how long after its start.
+    stopped_after: Option<Duration>,
     stdout: String,
     stderr_tail: String,
     wall: Duration,
@@ -137,8 +174,9 @@ struct Run {
 
 /// Runs the binary and reaps it with `wait4`, which gives the child's own
 /// CPU time and peak RSS (not this process's, which also runs the server).
+/// With `limit`, the child gets SIGINT after that long.
 #[expect(clippy::zombie_processes, reason = "reaped by wait4, not Child::wait")]
-fn run(config: &Path, args: &[&str]) -> Run {
+fn run(config: &Path, args: &[&str], limit: Option<Duration>) -> Run {
     let log = config.with_file_name(format!("{}.log", args.join("_").replace(['/', '.'], "")));
     let started = Instant::now();
     let mut child = Command::new(bin())
@@ -150,11 +188,29 @@ fn run(config: &Path, args: &[&str]) -> Run {
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("start unlistd");
+    let pid = i32::try_from(child.id()).expect("pid");
+    let stopper = limit.map(|limit| {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            // Woken early (disconnected) when the child ends by itself.
+            if rx.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                // SAFETY: signalling our own child, not reaped until wait4
+                // below, so the pid cannot have been reused.
+                unsafe { libc::kill(pid, libc::SIGINT) };
+                return Some(started.elapsed());
+            }
+            None
+        });
+        (tx, t)
+    });
     let mut stdout = String::new();
     if let Some(mut out) = child.stdout.take() {
         out.read_to_string(&mut stdout).expect("child stdout");
     }
-    let pid = i32::try_from(child.id()).expect("pid");
+    let stopped_after = stopper.and_then(|(tx, t)| {
+        drop(tx);
+        t.join().expect("stopper thread")
+    });
     let mut status = 0;
     // SAFETY: `rusage` is plain data that wait4 fills in; the pid is our
     // own unreaped child (std's `Child` is never waited on after this).
@@ -170,6 +226,7 @@ fn run(config: &Path, args: &[&str]) -> Run {
     Run {
         // Exit 0: no incident open after the pass (every page says "none").
         ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stopped_after,
         stdout,
         stderr_tail: stderr.get(tail_from..).unwrap_or("").to_owned(),
         wall,

@@ -109,14 +109,38 @@ impl Engine {
         id: EntryId,
         entry: &Entry,
     ) -> Result<(OutcomeKind, Step), StoreError> {
-        let store = self.store.clone();
-        let name = site.name().to_string();
-        let dismissed = blocking(move || store.dismissed_listings(id, &name)).await?;
+        self.probe_and_record_known(site, id, entry, None, None)
+            .await
+    }
+
+    /// [`Engine::probe_and_record`] with the entry's dismissed listings on
+    /// the site when the caller knows them already (a cycle batch marks
+    /// the entries that have none); `None` looks them up. `slot` (the
+    /// scheduler's fetch slot) is released once the page is read, before
+    /// the commit is awaited; the result is still returned, counted and
+    /// logged only after the commit.
+    pub(crate) async fn probe_and_record_known(
+        &self,
+        site: &Site,
+        id: EntryId,
+        entry: &Entry,
+        dismissed: Option<Vec<String>>,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<(OutcomeKind, Step), StoreError> {
+        let dismissed = match dismissed {
+            Some(d) => d,
+            None => {
+                let store = self.store.clone();
+                let name = site.name().to_string();
+                blocking(move || store.dismissed_listings(id, &name)).await?
+            }
+        };
         let lens = Lens {
             pseudo: &self.pseudo,
             dismissed: &dismissed,
         };
         let r = probe_with(site, entry, Some(lens)).await;
+        drop(slot);
         let kind = r.outcome.kind();
         site.stats.count(kind);
         let np = NewProbe {

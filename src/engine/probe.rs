@@ -106,17 +106,25 @@ async fn read_page(
     let mut req = search.request(page_no);
     loop {
         let url_masked = mask_number_in_url(&req.path, entry_number);
-        let fetched = site.fetcher.get(&req.path).await;
+        let mut fetched = site.fetcher.get(&req.path).await;
         let page = match search.verdict(&req, fetched.status) {
             Verdict::Retry(next) => {
                 req = next;
                 continue;
             }
             Verdict::GiveUp(reason) => Err(reason.to_string()),
-            Verdict::Read => match (&fetched.failure, &fetched.body) {
-                (Some(f), _) => Err(f.to_string()),
+            Verdict::Read => match (&fetched.failure, fetched.body.take()) {
+                (Some(f), body) => {
+                    fetched.body = body;
+                    Err(f.to_string())
+                }
                 (None, None) => Err("no body".to_string()),
-                (None, Some(body)) => read_body(search, &req, body.clone()).await,
+                (None, Some(body)) => {
+                    // The body goes to the parser and comes back: no copy.
+                    let (page, body) = read_body(search, &req, body).await;
+                    fetched.body = body;
+                    page
+                }
             },
         };
         return PageResult {
@@ -131,20 +139,29 @@ async fn read_page(
 
 /// Reads `body` with the search's adapter on the blocking pool: parsing is
 /// CPU work on a possibly large page, and a panic in a parser must not take
-/// the daemon down (the page is then unread).
-async fn read_body(search: &mut Search, req: &Request, body: String) -> Result<Page, String> {
+/// the daemon down (the page is then unread, and its body is lost with the
+/// task: an inconclusive probe keeps no evidence). The body is moved there
+/// and back, never copied.
+async fn read_body(
+    search: &mut Search,
+    req: &Request,
+    body: String,
+) -> (Result<Page, String>, Option<String>) {
     let (mut s, req) = (search.clone(), req.clone());
     match tokio::task::spawn_blocking(move || {
         let page = s.read(&req, &body);
-        (s, page)
+        (s, page, body)
     })
     .await
     {
-        Ok((s, page)) => {
+        Ok((s, page, body)) => {
             *search = s;
-            page.map_err(|e| format!("unparseable page: {e}"))
+            (
+                page.map_err(|e| format!("unparseable page: {e}")),
+                Some(body),
+            )
         }
-        Err(_) => Err("parser failed".to_string()),
+        Err(_) => (Err("parser failed".to_string()), None),
     }
 }
 
@@ -168,13 +185,16 @@ pub(crate) async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>
         let mut search = site.settings.adapter.search(&query);
         let mut page_no = 1;
         loop {
-            let r = read_page(site, entry.phone.national(), &mut search, page_no).await;
-            let base = |outcome: Outcome| ProbeResult {
+            let mut r = read_page(site, entry.phone.national(), &mut search, page_no).await;
+            // Each page's result is built at most once, so it takes the
+            // body rather than copying it.
+            let mut body = r.body.take();
+            let mut base = |outcome: Outcome| ProbeResult {
                 outcome,
                 http_status: r.http_status,
                 page_sha256: r.sha256.clone(),
                 url_masked: r.url_masked.clone(),
-                body: r.body.as_ref().map(|b| b.as_bytes().to_vec()),
+                body: body.take().map(String::into_bytes),
                 listing_keys: Vec::new(),
             };
             let (listings, more) = match &r.page {

@@ -85,18 +85,20 @@ impl Recorder {
                     Err(_) => break,
                 }
             }
-            let probes: Vec<NewProbe> = jobs.iter().map(|j| j.probe.clone()).collect();
+            // The probes (bodies included) move to the store, not copied.
+            let (probes, replies): (Vec<NewProbe>, Vec<_>) =
+                jobs.into_iter().map(|j| (j.probe, j.reply)).unzip();
             let (st, k, rs) = (store.clone(), resolve_after_clean, routes.clone());
             match blocking(move || st.record_probes(&probes, k, &rs)).await {
                 Ok(effects) => {
-                    for (job, effect) in jobs.into_iter().zip(effects) {
-                        let _ = job.reply.send(Ok(effect));
+                    for (reply, effect) in replies.into_iter().zip(effects) {
+                        let _ = reply.send(Ok(effect));
                     }
                 }
                 Err(e) => {
                     let msg = e.to_string();
-                    for job in jobs {
-                        let _ = job.reply.send(Err(StoreError::Backend(msg.clone())));
+                    for reply in replies {
+                        let _ = reply.send(Err(StoreError::Backend(msg.clone())));
                     }
                 }
             }

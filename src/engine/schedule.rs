@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +22,15 @@ use super::{Engine, Site};
 
 /// Entries fetched from the store per scheduling batch.
 const BATCH: usize = 200;
+
+/// Probes of one pass whose page is read and whose record waits for its
+/// commit, beyond the site's concurrency. A probe gives its fetch slot back
+/// once the page is read, so the next request goes out while the commit's
+/// fsync runs, and the probes finishing meanwhile share the next commit:
+/// the group commit grows with the fsync's latency instead of capping a
+/// pass at `concurrency` probes per fsync. Bounded, since each holds its
+/// page (up to the body cap) until the commit.
+const AWAITING_COMMIT: usize = 64;
 
 /// Totals of a scan, for `scan --once`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -123,10 +133,13 @@ enum Entries {
 }
 
 /// One entry of a pass; `at` is its place in the cycle (cycles only).
+/// `no_dismissals`: the batch query found none for the entry on the site,
+/// so its probe skips looking them up.
 struct Item {
     at: Option<CycleCursor>,
     id: EntryId,
     entry: Entry,
+    no_dismissals: bool,
 }
 
 impl Entries {
@@ -135,16 +148,17 @@ impl Entries {
         match self {
             Entries::Cycle { site, cursor } => {
                 let (store, name, after) = (store.clone(), site.clone(), *cursor);
-                let batch = blocking(move || store.cycle_batch(&name, after, BATCH)).await?;
+                let batch = blocking(move || store.cycle_batch_marked(&name, after, BATCH)).await?;
                 if let Some(last) = batch.last() {
-                    *cursor = Some(last.0);
+                    *cursor = Some(last.at);
                 }
                 Ok(batch
                     .into_iter()
-                    .map(|(at, id, entry)| Item {
-                        at: Some(at),
-                        id,
-                        entry,
+                    .map(|b| Item {
+                        at: Some(b.at),
+                        id: b.id,
+                        entry: b.entry,
+                        no_dismissals: !b.dismissals,
                     })
                     .collect())
             }
@@ -160,6 +174,7 @@ impl Entries {
                         at: None,
                         id,
                         entry,
+                        no_dismissals: false,
                     })
                     .collect())
             }
@@ -169,6 +184,7 @@ impl Entries {
                     at: None,
                     id,
                     entry,
+                    no_dismissals: false,
                 })
                 .collect()),
         }
@@ -209,6 +225,9 @@ impl Engine {
         mut done: impl FnMut(Result<Probed, JoinError>) -> Result<(), StoreError>,
     ) -> Result<Option<CycleCursor>, StoreError> {
         let concurrency = site.settings.policy.concurrency.max(1) as usize;
+        // At most `concurrency` probes fetch or parse at once; up to
+        // AWAITING_COMMIT more wait for their commit.
+        let slots = Arc::new(Semaphore::new(concurrency));
         let mut inflight = JoinSet::new();
         let mut last_started = None;
         'batches: loop {
@@ -217,11 +236,20 @@ impl Engine {
                 break;
             }
             for item in batch {
-                while inflight.len() >= concurrency {
+                while inflight.len() >= concurrency + AWAITING_COMMIT {
                     if let Some(r) = inflight.join_next().await {
                         done(r)?;
                     }
                 }
+                let slot = loop {
+                    tokio::select! {
+                        p = slots.clone().acquire_owned() => match p {
+                            Ok(p) => break p,
+                            Err(_) => break 'batches,
+                        },
+                        Some(r) = inflight.join_next() => done(r)?,
+                    }
+                };
                 if stop.drain.is_cancelled() {
                     break 'batches;
                 }
@@ -240,12 +268,18 @@ impl Engine {
                 let site = site.clone();
                 let abort = stop.abort.clone();
                 inflight.spawn(async move {
-                    let Item { at, id, entry } = item;
+                    let Item {
+                        at,
+                        id,
+                        entry,
+                        no_dismissals,
+                    } = item;
+                    let known = no_dismissals.then(Vec::new);
                     let result = tokio::select! {
                         // Abandon cleanly: nothing half-recorded, the entry is
                         // probed again by the successor or next cycle.
                         _ = abort.cancelled() => Ok(None),
-                        r = me.probe_and_record(&site, id, &entry) => r.map(Some),
+                        r = me.probe_and_record_known(&site, id, &entry, known, Some(slot)) => r.map(Some),
                     };
                     Probed {
                         at,

@@ -197,10 +197,16 @@ pub(crate) struct Body {
 
 /// Streams the decoded body, hashing as it goes, and stops as soon as the
 /// cap is passed so a 100 MB page or a gzip bomb costs at most `cap` bytes
-/// of memory.
+/// of memory. The buffer is sized once from `Content-Length` (within the
+/// cap; a compressed answer's length is only a first guess), so a page
+/// costs one allocation instead of a doubling series of copies.
 pub(crate) async fn read_capped(resp: &mut reqwest::Response, cap: usize, keep: bool) -> Body {
     let mut hasher = Sha256::new();
-    let mut buf = Vec::new();
+    let hint = resp
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut buf = Vec::with_capacity(if keep { hint.min(cap) } else { 0 });
     let mut len = 0usize;
     loop {
         match resp.chunk().await {

@@ -1,9 +1,9 @@
 //! Probe cycles: a fresh random order per site and cycle, walked with
 //! keyset pagination over the `probe_state_cycle` index.
 
-use super::rows::{ENTRY_COLS, count, entry_at};
+use super::rows::{ENTRY_COLS, ENTRY_FIELDS, bool_col, count, entry_at};
 use super::sql::{Conn, params};
-use super::{CycleCursor, StoreError};
+use super::{CycleCursor, CycleEntry, StoreError};
 use crate::domain::{Entry, EntryId};
 
 pub(super) fn start_cycle(c: &mut dyn Conn, site: &str) -> Result<u64, StoreError> {
@@ -32,10 +32,16 @@ pub(super) fn start_cycle(c: &mut dyn Conn, site: &str) -> Result<u64, StoreErro
 /// The batch query. The row-value comparison after the `site` equality is
 /// a range on the `probe_state_cycle (site, shuffle_key, entry_id)` index,
 /// which also yields the ORDER BY: no sort, `limit` index steps per batch
-/// (plus one primary-key lookup into `entries` per row).
+/// (plus one primary-key lookup into `entries` per row). The last column
+/// says whether the entry has an active dismissal on the site (one probe
+/// of the `dismissals_active` index), so the engine looks the dismissed
+/// listings up only for the few entries that have any, instead of one
+/// store round trip per probe.
 pub(super) fn batch_sql() -> String {
     format!(
-        "SELECT ps.shuffle_key, e.id, {ENTRY_COLS}
+        "SELECT ps.shuffle_key, e.id, {ENTRY_COLS},
+             EXISTS (SELECT 1 FROM dismissals AS d
+                     WHERE d.entry_id = e.id AND d.site = ?1 AND d.revoked_at IS NULL)
          FROM probe_state AS ps JOIN entries AS e ON e.id = ps.entry_id
          WHERE ps.site = ?1 AND (ps.shuffle_key, ps.entry_id) > (?2, ?3) AND e.active = 1
          ORDER BY ps.shuffle_key, ps.entry_id
@@ -49,16 +55,33 @@ pub(super) fn cycle_batch(
     after: Option<CycleCursor>,
     limit: usize,
 ) -> Result<Vec<(CycleCursor, EntryId, Entry)>, StoreError> {
+    Ok(cycle_batch_marked(c, site, after, limit)?
+        .into_iter()
+        .map(|b| (b.at, b.id, b.entry))
+        .collect())
+}
+
+pub(super) fn cycle_batch_marked(
+    c: &mut dyn Conn,
+    site: &str,
+    after: Option<CycleCursor>,
+    limit: usize,
+) -> Result<Vec<CycleEntry>, StoreError> {
     // Entry ids are positive, so (i64::MIN, i64::MIN) is before every row.
     let (key, id) = after.map_or((i64::MIN, i64::MIN), |c| (c.shuffle_key, c.entry.0));
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     c.query_map(&batch_sql(), params![site, key, id, limit], |r| {
         let entry = EntryId(r.i64(1)?);
-        let cursor = CycleCursor {
+        let at = CycleCursor {
             shuffle_key: r.i64(0)?,
             entry,
         };
-        Ok((cursor, entry, entry_at(r, 2)?))
+        Ok(CycleEntry {
+            at,
+            id: entry,
+            entry: entry_at(r, 2)?,
+            dismissals: bool_col(r, 2 + ENTRY_FIELDS)?,
+        })
     })
 }
 

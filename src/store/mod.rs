@@ -153,6 +153,16 @@ pub struct CycleCursor {
     pub entry: EntryId,
 }
 
+/// One entry of a cycle batch ([`Store::cycle_batch_marked`]).
+#[derive(Debug, Clone)]
+pub struct CycleEntry {
+    pub at: CycleCursor,
+    pub id: EntryId,
+    pub entry: Entry,
+    /// The entry has an active false-positive dismissal on the site.
+    pub dismissals: bool,
+}
+
 /// A probe to record.
 #[derive(Debug, Clone)]
 pub struct NewProbe {
@@ -665,6 +675,17 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(CycleCursor, EntryId, Entry)>, StoreError> {
         self.with(|c| cycle::cycle_batch(c, site, after, limit))
+    }
+
+    /// [`Store::cycle_batch`], each entry marked with whether it has an
+    /// active dismissal on `site` (the same index-driven query).
+    pub fn cycle_batch_marked(
+        &self,
+        site: &str,
+        after: Option<CycleCursor>,
+        limit: usize,
+    ) -> Result<Vec<CycleEntry>, StoreError> {
+        self.with(|c| cycle::cycle_batch_marked(c, site, after, limit))
     }
 
     /// Brings entries the rest of `site`'s cycle would miss (imported, or

@@ -738,6 +738,7 @@ fn hot_queries_are_index_driven() {
     );
     println!("cycle_batch plan: {p:?}");
     assert!(p.iter().any(|d| d.contains("probe_state_cycle")), "{p:?}");
+    assert!(p.iter().any(|d| d.contains("dismissals_active")), "{p:?}");
     assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
     assert!(
         p.iter().any(|d| d.contains("e USING INTEGER PRIMARY KEY")),
@@ -1918,12 +1919,33 @@ fn dismissal_names_the_listings_and_undo_reopens_a_quiet_incident(be: &Fresh) {
     // That entry on that site only.
     assert!(store.dismissed_listings(b, "118.dk").unwrap().is_empty());
     assert!(store.dismissed_listings(a, "krak.dk").unwrap().is_empty());
+    // The cycle batch marks exactly the entries that have one on the site,
+    // so the engine looks up dismissals for those only.
+    let marked = |site: &str| {
+        store.start_cycle(site).unwrap();
+        let mut m: Vec<(EntryId, bool)> = store
+            .cycle_batch_marked(site, None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.id, c.dismissals))
+            .collect();
+        m.sort_by_key(|(id, _)| id.0);
+        m
+    };
+    let mut want = vec![(a, true), (b, false)];
+    want.sort_by_key(|(id, _)| id.0);
+    assert_eq!(marked("118.dk"), want);
+    assert!(marked("krak.dk").iter().all(|(_, d)| !d));
 
     let st = store
         .incident_action(&id, IncidentAction::Undismiss, "bob", "wrong call", t(3))
         .unwrap();
     assert_eq!(st, IncidentState::Open, "the dismissal was its only ack");
     assert!(store.dismissed_listings(a, "118.dk").unwrap().is_empty());
+    assert!(
+        marked("118.dk").iter().all(|(_, d)| !d),
+        "a revoked one is no mark"
+    );
     let acts = store.incident_actions(&id).unwrap();
     assert_eq!(
         acts.iter()
@@ -2429,3 +2451,9 @@ on_both_backends!(
 // Takedowns, the overdue alarm, list pages and the audit feed (issue 16).
 #[path = "tests_people.rs"]
 mod people_tests;
+
+#[test]
+fn entry_fields_counts_the_entry_columns() {
+    // The cycle batch reads its dismissal mark right after them.
+    assert_eq!(rows::ENTRY_COLS.split(',').count(), rows::ENTRY_FIELDS);
+}

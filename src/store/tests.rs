@@ -2416,6 +2416,7 @@ fn concurrent_writers_keep_one_chain_and_one_incident_per_pair(be: &Fresh) {
 }
 
 on_both_backends!(
+    a_new_cycle_redraws_every_position,
     concurrent_writers_keep_one_chain_and_one_incident_per_pair,
     reports_and_cohorts_read_the_same_on_every_backend,
     import_counts_across_imports,
@@ -2456,4 +2457,28 @@ mod people_tests;
 fn entry_fields_counts_the_entry_columns() {
     // The cycle batch reads its dismissal mark right after them.
     assert_eq!(rows::ENTRY_COLS.split(',').count(), rows::ENTRY_FIELDS);
+}
+
+fn a_new_cycle_redraws_every_position(be: &Fresh) {
+    let (_d, store) = be.store();
+    // 50 entries: the shuffle's chunks (7 in the tests) and a short last one.
+    applied(import(&store, (0..50).map(entry).collect(), t(0)));
+    let keys = |store: &Store| -> std::collections::HashMap<i64, i64> {
+        store
+            .cycle_batch("118.dk", None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(at, id, _)| (id.0, at.shuffle_key))
+            .collect()
+    };
+    assert_eq!(store.start_cycle("118.dk").unwrap(), 50);
+    let first = keys(&store);
+    assert_eq!(first.len(), 50);
+    assert_eq!(store.start_cycle("118.dk").unwrap(), 50);
+    let second = keys(&store);
+    assert_eq!(second.len(), 50);
+    // Random 64-bit keys: a repeat means the entry was not redrawn.
+    for (id, k) in &first {
+        assert_ne!(second.get(id), Some(k), "entry {id} kept its position");
+    }
 }

@@ -182,7 +182,7 @@ async fn dashboard_login_overview_and_incident_timeline_in_chromium() {
     };
     assert!(delivered, "no delivered alert in /metrics:\n{metrics}");
     for needle in [
-        "unlistd_conclusive_share{site=\"118.dk\"} ",
+        "unlistd_probes_conclusive_ratio{site=\"118.dk\"} ",
         "# TYPE unlistd_alert_delivered_messages_total counter",
         "unlistd_alert_failed_attempts{receiver=",
         "unlistd_alert_pending_messages{receiver=",

@@ -41,3 +41,6 @@ mod people;
 // Email alerts against a real SMTP server (a Rust sink on loopback): MIME shape,
 // AUTH, STARTTLS and certificate checks, retries.
 mod email;
+// whsec_ webhook secrets, metric names and the ops kit, man pages and
+// completions, progress of long commands.
+mod conventions;

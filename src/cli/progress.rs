@@ -98,8 +98,8 @@ fn bar(
     bar.set_prefix(label.to_string());
     loop {
         let s = poll();
-        bar.set_position(steps(s.fraction));
         bar.set_message(figures(&s, unit, started.elapsed()));
+        bar.set_position(steps(s.fraction));
         match done.recv_timeout(BAR_EVERY) {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -108,8 +108,9 @@ fn bar(
     bar.finish_and_clear();
 }
 
-/// `import roster.csv [=====>    ] 45% · 61000 rows · 40000 rows/s · ETA 8s`.
-const BAR_TEMPLATE: &str = "{prefix} [{bar:30}] {msg}";
+/// `import roster.csv [=====>    ] 45% · 61000 rows · 40000 rows/s · ETA 8s`,
+/// the figures cut to the terminal's width rather than wrapped.
+const BAR_TEMPLATE: &str = "{prefix} [{bar:30}] {wide_msg}";
 
 fn plain(
     label: &str,

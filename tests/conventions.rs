@@ -284,6 +284,8 @@ fn man_pages_and_completions_come_from_the_clap_definitions() {
         .unwrap()
         .lines()
         .take_while(|l| l.starts_with("  "))
+        // A long description wraps onto lines indented further.
+        .filter(|l| !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
         .collect();

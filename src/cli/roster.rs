@@ -1,7 +1,6 @@
 //! `import`: replace the roster with a CSV file, atomically.
 
 use std::path::Path;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;

@@ -13,6 +13,7 @@ mod demo;
 mod exit;
 mod probe;
 mod roster;
+mod store;
 mod views;
 
 use std::io::Write;
@@ -176,6 +177,25 @@ pub enum Command {
         #[command(subcommand)]
         action: SilenceAction,
     },
+    /// Encryption at rest of the SQLite store: encrypt it, or change its key.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Encrypt a plaintext store with [store] encryption_key_file
+    /// (atomically; stop `unlistd run` first).
+    Encrypt,
+    /// Move an encrypted store to a new key (atomically; stop `unlistd run`
+    /// first), then point encryption_key_file at the new key file.
+    Rekey {
+        /// The new key (at least 32 bytes of entropy, e.g. 64 hex characters).
+        #[arg(long, value_name = "PATH")]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,6 +298,11 @@ fn settings(cli: &Cli) -> Result<Settings, Failure> {
     Ok(config::load(&path)?)
 }
 
+/// The configured store (encrypted when the config names a key).
+fn open_store(s: &Settings) -> Result<crate::store::Store, crate::store::StoreError> {
+    crate::store::Store::open_with(&s.store_path, s.store_key.as_ref())
+}
+
 async fn open(cli: &Cli) -> Result<App, Failure> {
     let s = settings(cli)?;
     Ok(tokio::task::spawn_blocking(move || App::open(s))
@@ -346,6 +371,10 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             action: AuditAction::Verify,
         } => compliance::audit_verify(cli).await,
         Command::Verify { cohort, retries } => probe::verify_cohort(cli, cohort, *retries).await,
+        Command::Store { action } => match action {
+            StoreAction::Encrypt => store::encrypt(cli).await,
+            StoreAction::Rekey { new_key_file } => store::rekey_cmd(cli, new_key_file).await,
+        },
     }
 }
 

@@ -30,7 +30,7 @@ pub use alerts::{
 pub use sites::SiteSettings;
 
 use crate::fetch::Rate;
-use crate::store::Retention;
+use crate::store::{Retention, StoreKey};
 use raw::RawConfig;
 
 /// A configuration problem; `Display` is `FILE:LINE: KEY: message`.
@@ -49,6 +49,8 @@ pub struct Settings {
     /// The file these settings came from (for messages).
     pub source: PathBuf,
     pub store_path: PathBuf,
+    /// `[store] encryption_key_file`: the SQLite store is encrypted at rest.
+    pub store_key: Option<StoreKey>,
     pub api: ApiSettings,
     pub scan: ScanSettings,
     pub sites: Vec<SiteSettings>,

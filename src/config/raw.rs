@@ -29,6 +29,7 @@ pub(super) struct RawStore {
     pub(super) path: Spanned<String>,
     pub(super) evidence_retention: Option<Spanned<String>>,
     pub(super) roster_retention: Option<Spanned<String>>,
+    pub(super) encryption_key_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,7 +16,7 @@ use super::{
     DEFAULT_USER_AGENT, ReportSettings, ScanSettings, Settings, Validator, parse_rate, read_secret,
 };
 use crate::fetch::{Rate, is_loopback_url};
-use crate::store::Retention;
+use crate::store::{Retention, StoreKey};
 
 impl Validator<'_> {
     pub(super) fn line_of(&self, offset: usize) -> usize {
@@ -167,6 +167,7 @@ impl Validator<'_> {
     /// file with several are reported.
     pub(super) fn settings(&self, raw: RawConfig) -> Result<Settings, ConfigError> {
         let store_path = self.store_path(raw.store.as_ref())?;
+        let store_key = self.store_key(raw.store.as_ref())?;
         let api = self.api(raw.api.as_ref())?;
         let (scan, user_agent) = self.scan(raw.scan.as_ref())?;
         let sites = self.sites(&raw.sites, &user_agent)?;
@@ -177,6 +178,7 @@ impl Validator<'_> {
         Ok(Settings {
             source: self.path.to_path_buf(),
             store_path,
+            store_key,
             api,
             scan,
             sites,
@@ -194,6 +196,19 @@ impl Validator<'_> {
             }
             Some(s) => Ok(self.relative(s.path.get_ref())),
             None => self.err("store.path", None, "missing: add [store] path = \"...\""),
+        }
+    }
+
+    /// `[store] encryption_key_file`: a secret with at least 32 bytes of
+    /// entropy.
+    fn store_key(&self, st: Option<&RawStore>) -> Result<Option<StoreKey>, ConfigError> {
+        let Some(f) = st.and_then(|s| s.encryption_key_file.as_ref()) else {
+            return Ok(None);
+        };
+        let secret = self.secret("store.encryption_key_file", f)?;
+        match StoreKey::from_secret(&secret) {
+            Ok(k) => Ok(Some(k)),
+            Err(e) => self.err("store.encryption_key_file", Some(f.span()), e.to_string()),
         }
     }
 

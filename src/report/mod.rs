@@ -452,17 +452,42 @@ pub(crate) fn key_path(store_path: &Path) -> PathBuf {
     }
 }
 
-/// The configured key, else the one beside the store; `create` makes that
-/// one (32 random bytes, mode 0600) on first use.
+/// Where the generated key lives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyHome<'a> {
+    /// `report-key` beside the SQLite store at this path.
+    Beside(&'a Path),
+    /// Inside the store: an encrypted store keeps it there, so no key is
+    /// readable beside it. The path names it in messages.
+    Store(&'a Store, &'a Path),
+}
+
+/// The configured key, else the generated one; `create` makes that one
+/// (32 random bytes; beside the store at mode 0600, or inside it) on first
+/// use.
 pub(crate) fn signing_key(
     configured: Option<&[u8]>,
     config_source: &Path,
-    store_path: &Path,
+    home: KeyHome<'_>,
     create: bool,
 ) -> Result<SigningKey, KeyError> {
     if let Some(k) = configured {
         return Ok(SigningKey::new(k.to_vec(), config_source.to_path_buf()));
     }
+    let store_path = match home {
+        KeyHome::Beside(p) => p,
+        KeyHome::Store(store, p) => {
+            let inside = PathBuf::from(format!("{} (inside the store)", p.display()));
+            return match store.report_key(create) {
+                Ok(Some(k)) => Ok(SigningKey::new(k, inside)),
+                Ok(None) => Err(KeyError::Missing(inside)),
+                Err(e) => Err(KeyError::Io {
+                    path: inside,
+                    message: e.to_string(),
+                }),
+            };
+        }
+    };
     let path = key_path(store_path);
     let io = |e: std::io::Error| KeyError::Io {
         path: path.clone(),
@@ -771,18 +796,49 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("unlistd.db");
         assert!(matches!(
-            signing_key(None, Path::new("c"), &store, false),
+            signing_key(None, Path::new("c"), KeyHome::Beside(&store), false),
             Err(KeyError::Missing(_))
         ));
-        let a = signing_key(None, Path::new("c"), &store, true).unwrap();
-        let b = signing_key(None, Path::new("c"), &store, true).unwrap();
-        let c = signing_key(None, Path::new("c"), &store, false).unwrap();
+        let a = signing_key(None, Path::new("c"), KeyHome::Beside(&store), true).unwrap();
+        let b = signing_key(None, Path::new("c"), KeyHome::Beside(&store), true).unwrap();
+        let c = signing_key(None, Path::new("c"), KeyHome::Beside(&store), false).unwrap();
         assert_eq!((a.id.len(), &a.id, &a.id), (16, &b.id, &c.id));
         let meta = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(meta.len(), 32);
-        let configured =
-            signing_key(Some(b"configured-key"), Path::new("c"), &store, true).unwrap();
+        let configured = signing_key(
+            Some(b"configured-key"),
+            Path::new("c"),
+            KeyHome::Beside(&store),
+            true,
+        )
+        .unwrap();
         assert_ne!(configured.id, a.id);
+    }
+
+    #[test]
+    fn a_key_kept_in_the_store_leaves_no_file_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unlistd.db");
+        let store = Store::open(&path).unwrap();
+        let home = KeyHome::Store(&store, &path);
+        assert!(matches!(
+            signing_key(None, Path::new("c"), home, false),
+            Err(KeyError::Missing(_))
+        ));
+        let a = signing_key(None, Path::new("c"), home, true).unwrap();
+        let b = signing_key(None, Path::new("c"), home, false).unwrap();
+        assert_eq!(a.id, b.id);
+        assert!(!dir.path().join(KEY_FILE).exists());
+        // A key file adopted later does not replace the store's key.
+        assert!(
+            !store
+                .adopt_report_key(b"another-key-of-32-bytes-xxxxxxxx")
+                .unwrap()
+        );
+        assert_eq!(
+            signing_key(None, Path::new("c"), home, false).unwrap().id,
+            a.id
+        );
     }
 }

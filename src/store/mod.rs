@@ -28,10 +28,12 @@ use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 
 mod audit;
 mod codec;
+mod custody;
 mod cycle;
 mod events;
 mod evidence;
 mod import;
+mod key;
 mod outbox;
 mod people;
 mod postgres;
@@ -45,7 +47,9 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use key::StoreKey;
 use sql::Conn;
+pub(crate) use sqlite::Progress as RekeyProgress;
 
 pub(crate) type Ts = time::OffsetDateTime;
 
@@ -54,6 +58,15 @@ pub(crate) type Ts = time::OffsetDateTime;
 pub enum StoreError {
     #[error("cannot open store {path}: {message}")]
     Open { path: String, message: String },
+    /// The store's encryption and its key disagree: a key for a plaintext
+    /// store or none for an encrypted one (`config`: the fix is in the
+    /// config, exit 2), or a key that does not open it (exit 1).
+    #[error("cannot open store {path}: {message}")]
+    Key {
+        path: String,
+        message: String,
+        config: bool,
+    },
     /// The database refused or failed a statement (SQL error, I/O, full disk).
     #[error("store error: {0}")]
     Backend(String),
@@ -539,7 +552,14 @@ impl Store {
     /// Opens the SQLite store at `path` (creating if missing, parent
     /// directory included), migrates, and starts the audit trail.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let store = Store::from_backend(Backend::Sqlite(sqlite::Db::open(path)?));
+        Store::open_with(path, None)
+    }
+
+    /// [`Store::open`], encrypted at rest with `key` (SQLCipher) when one
+    /// is given. A key for a plaintext store, none for an encrypted one and
+    /// the wrong key are [`StoreError::Key`], and nothing is written.
+    pub fn open_with(path: &Path, key: Option<&StoreKey>) -> Result<Store, StoreError> {
+        let store = Store::from_backend(Backend::Sqlite(sqlite::Db::open(path, key)?));
         store
             .with(audit::start_trail)
             .map_err(|e| StoreError::Open {
@@ -566,6 +586,31 @@ impl Store {
                 message: e.to_string(),
             })?;
         Ok(store)
+    }
+
+    /// Moves the SQLite store at `path` to `new_key` atomically: from
+    /// plaintext (`old_key` `None`, `unlistd store encrypt`) or from
+    /// `old_key` (`unlistd store rekey`). See `sqlite::cipher`.
+    pub(crate) fn encrypt_file(
+        path: &Path,
+        old_key: Option<&StoreKey>,
+        new_key: &StoreKey,
+        progress: &(dyn Fn(RekeyProgress) + Sync),
+    ) -> Result<(), StoreError> {
+        sqlite::encrypt_file(path, old_key, new_key, progress)
+    }
+
+    /// The report signing key kept inside the store (an encrypted store
+    /// keeps it there rather than beside it); `create` makes one on first
+    /// use.
+    pub fn report_key(&self, create: bool) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| custody::report_key(c, create))
+    }
+
+    /// Takes `key` (a `report-key` file's) as the store's report signing
+    /// key unless it has one; true when it is the store's key now.
+    pub fn adopt_report_key(&self, key: &[u8]) -> Result<bool, StoreError> {
+        self.with(|c| custody::adopt_report_key(c, key))
     }
 
     /// The secret key for pseudonyms: 32 random bytes created on first use

@@ -13,10 +13,13 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 use super::StoreError;
+use super::key::StoreKey;
 use super::sql::Conn;
 
+mod cipher;
 mod conn;
 
+pub(crate) use cipher::{Progress, encrypt_file};
 pub(crate) use conn::SqliteConn;
 use conn::{sql, sql_msg};
 
@@ -112,16 +115,18 @@ pub(super) struct Db {
 impl Db {
     /// Opens (creating if missing, parent directory included) and migrates.
     /// Migrations write through the WAL, so -wal and -shm exist after.
-    pub(super) fn open(path: &Path) -> Result<Db, StoreError> {
+    /// With `key` the store is encrypted (SQLCipher); a plaintext file with
+    /// a key, an encrypted one without, or the wrong key is refused before
+    /// anything is written.
+    pub(super) fn open(path: &Path, key: Option<&StoreKey>) -> Result<Db, StoreError> {
         if let Some(parent) = path.parent() {
             create_private_dirs(parent)
                 .map_err(|e| open_err(path, format!("cannot create directory: {e}")))?;
         }
+        cipher::check_key_fits(path, key)?;
         prepare_db_file(path).map_err(|e| open_err(path, e.to_string()))?;
 
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn =
-            Connection::open_with_flags(path, flags).map_err(|e| open_err(path, sql_msg(&e)))?;
+        let mut conn = connect(path, key)?;
         configure(&conn).map_err(|e| open_err(path, e.to_string()))?;
         migrate(&mut conn).map_err(|e| open_err(path, e))?;
 
@@ -178,6 +183,18 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     migrated
 }
 
+/// A connection to `path`, keyed before anything else touches the file,
+/// and proven readable (SQLCipher only finds a wrong key on the first read).
+fn connect(path: &Path, key: Option<&StoreKey>) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_err(path, sql_msg(&e)))?;
+    if let Some(k) = key {
+        cipher::apply_key(&conn, "main", k).map_err(|e| open_err(path, e.to_string()))?;
+    }
+    cipher::check_readable(&conn, path, key.is_some())?;
+    Ok(conn)
+}
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -189,10 +206,14 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
             "cannot switch to WAL journal mode (got {mode})"
         )));
     }
+    // temp_store: the import's staging table (the whole roster) and large
+    // sorts stay in memory; a temp file would be a plaintext copy of
+    // roster values outside the store, left to the file system to forget.
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA secure_delete = ON;",
+         PRAGMA secure_delete = ON;
+         PRAGMA temp_store = MEMORY;",
     )
     .map_err(sql)
 }

@@ -1,0 +1,120 @@
+//! Custody of the roster: encryption at rest, erasure that erases, and no
+//! stray copies of a roster value anywhere (the privacy canary).
+
+use crate::common::{Env, Knobs, ROSTER, stderr, stdout};
+
+/// A 64-hex-digit key file (32 bytes of entropy).
+fn write_key(env: &Env, name: &str, seed: u8) -> std::path::PathBuf {
+    let hex: String = (0..32u8)
+        .map(|i| format!("{:02x}", i.wrapping_mul(73).wrapping_add(seed)))
+        .collect();
+    let p = env.path(name);
+    std::fs::write(&p, format!("{hex}\n")).unwrap();
+    p
+}
+
+fn with_key(env: &Env, key_file: &str) {
+    let text = std::fs::read_to_string(env.config()).unwrap();
+    let text = text.replacen(
+        "[store]\n",
+        &format!("[store]\nencryption_key_file = \"{key_file}\"\n"),
+        1,
+    );
+    std::fs::write(env.config(), text).unwrap();
+}
+
+#[tokio::test]
+async fn a_plaintext_store_is_encrypted_and_refuses_a_wrong_or_missing_key() {
+    let env = Env::new(Knobs::default()).await;
+    env.import(ROSTER);
+    // A report signs with the key beside the plaintext store.
+    let report = env.path("r.json");
+    let report = report.to_str().unwrap();
+    let out = env.cmd(&["report", "--cohort", "batch-a", "--out", report]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(env.path("state/report-key").exists());
+
+    write_key(&env, "store-key", 1);
+    with_key(&env, "store-key");
+    let out = env.cmd(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unlistd store encrypt"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = env.cmd(&["store", "encrypt"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("store encrypt: 100%"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !env.path("state/report-key").exists(),
+        "the report key moved into the store"
+    );
+    let out = env.cmd(&["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("roster: 6 entries"),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.cmd(&["report", "verify", report]);
+    assert!(
+        out.status.success(),
+        "the moved key still verifies: {}",
+        stdout(&out)
+    );
+
+    // A second encrypt is refused; rekey moves it to a new key.
+    let out = env.cmd(&["store", "encrypt"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("store rekey"), "{}", stderr(&out));
+    let new = write_key(&env, "store-key-2", 2);
+    let out = env.cmd(&["store", "rekey", "--new-key-file", new.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The old key is wrong now (exit 1); no key at all is a config
+    // problem (exit 2); neither writes anything.
+    let before = std::fs::read(env.db()).unwrap();
+    let out = env.cmd(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not open"), "{}", stderr(&out));
+    let text = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        text.replace("encryption_key_file = \"store-key\"\n", ""),
+    )
+    .unwrap();
+    let out = env.cmd(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("encryption_key_file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(env.db()).unwrap(), before);
+    with_key(&env, "store-key-2");
+    let out = env.cmd(&["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A weak key is refused naming the key.
+    std::fs::write(env.path("weak-key"), "hunter2\n").unwrap();
+    let text = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        text.replace("\"store-key-2\"", "\"weak-key\""),
+    )
+    .unwrap();
+    let out = env.cmd(&["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("store.encryption_key_file: the key must hold at least 32 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("hunter2"));
+}

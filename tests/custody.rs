@@ -23,7 +23,7 @@ fn with_key(env: &Env, key_file: &str) {
     std::fs::write(env.config(), text).unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_plaintext_store_is_encrypted_and_refuses_a_wrong_or_missing_key() {
     let env = Env::new(Knobs::default()).await;
     env.import(ROSTER);
@@ -117,4 +117,59 @@ async fn a_plaintext_store_is_encrypted_and_refuses_a_wrong_or_missing_key() {
         stderr(&out)
     );
     assert!(!stderr(&out).contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erase_withdraws_the_incident_and_reports_say_withdrawn() {
+    let env = Env::new(Knobs::default()).await;
+    env.import(ROSTER);
+    env.sim.add(crate::common::r03_listing());
+    let out = env.cmd(&["scan", "--once"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = env.cmd(&["--json", "incidents", "--open"]);
+    let v = crate::common::json(&out);
+    let inc = v["incidents"][0]["id"].as_str().unwrap().to_string();
+
+    let out = env.cmd(&["erase", "R-99", "--reason", "subject request"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("REF: no entry"), "{}", stderr(&out));
+    let out = env.cmd(&["erase", "R-03"]);
+    assert_eq!(out.status.code(), Some(2), "--reason is required");
+    let out = env.cmd(&[
+        "--json",
+        "erase",
+        "R-03",
+        "--reason",
+        "data-subject request 2026-118",
+        "--by",
+        "alice",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = crate::common::json(&out);
+    assert_eq!(v["incidents_withdrawn"][0], inc.as_str());
+    assert!(v["pages_purged"].as_u64().unwrap() >= 1);
+    let out = env.cmd(&["erase", "R-03", "--reason", "again"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("already erased"), "{}", stderr(&out));
+
+    let out = env.cmd(&["--json", "incidents"]);
+    let v = crate::common::json(&out);
+    assert_eq!(v["incidents"][0]["state"], "withdrawn");
+    assert_eq!(v["incidents"][0]["number_masked"], "(erased)");
+    let out = env.cmd(&["incidents", "--open"]);
+    assert!(stdout(&out).contains("no incidents"), "{}", stdout(&out));
+    let out = env.cmd(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    for (fmt, want) in [
+        ("json", "\"withdrawn\""),
+        ("csv", "withdrawn"),
+        ("html", "Withdrawn"),
+    ] {
+        let out = env.cmd(&["report", "--incident", &inc, "--format", fmt]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(want), "{fmt}: {text}");
+        assert!(text.contains("erased"), "{fmt}: {text}");
+    }
 }

@@ -10,6 +10,7 @@
 mod actions;
 mod compliance;
 mod demo;
+mod erase;
 mod exit;
 mod probe;
 mod roster;
@@ -176,6 +177,19 @@ pub enum Command {
     Silence {
         #[command(subcommand)]
         action: SilenceAction,
+    },
+    /// Erase one roster entry now (a data-subject request): its number, name
+    /// and address leave every table, stored request and kept page; its
+    /// open incidents are withdrawn.
+    Erase {
+        /// The entry's ref from the roster.
+        entry_ref: String,
+        /// Why (recorded with who and when in the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $SUDO_USER, else $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
     },
     /// Encryption at rest of the SQLite store: encrypt it, or change its key.
     Store {
@@ -371,6 +385,11 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             action: AuditAction::Verify,
         } => compliance::audit_verify(cli).await,
         Command::Verify { cohort, retries } => probe::verify_cohort(cli, cohort, *retries).await,
+        Command::Erase {
+            entry_ref,
+            reason,
+            by,
+        } => erase::erase(cli, entry_ref, reason, by.as_deref()).await,
         Command::Store { action } => match action {
             StoreAction::Encrypt => store::encrypt(cli).await,
             StoreAction::Rekey { new_key_file } => store::rekey_cmd(cli, new_key_file).await,

@@ -125,9 +125,10 @@ impl Report {
             (ReportScope::Incident(_), [one]) => short_sentence(one, self.resolve_after_clean),
             (_, []) => format!("No exposure was recorded{scope} {period}."),
             (_, many) => {
-                let open = many
+                let open = many.iter().filter(|i| i.incident.state.is_active()).count();
+                let withdrawn = many
                     .iter()
-                    .filter(|i| i.incident.state != IncidentState::Resolved)
+                    .filter(|i| i.incident.state == IncidentState::Withdrawn)
                     .count();
                 let entries = {
                     let mut refs: Vec<&str> =
@@ -136,10 +137,20 @@ impl Report {
                     refs.dedup();
                     refs.len()
                 };
-                let state = if open == 0 {
-                    "all of them are resolved, each confirmed by consecutive clean checks".into()
-                } else {
-                    format!("{open} still open")
+                let state = match (open, withdrawn) {
+                    (0, 0) => {
+                        "all of them are resolved, each confirmed by consecutive clean checks"
+                            .into()
+                    }
+                    (0, w) => format!(
+                        "{w} withdrawn (their entries were erased, so they are no longer \
+                         checked), the rest resolved"
+                    ),
+                    (o, 0) => format!("{o} still open"),
+                    (o, w) => format!(
+                        "{o} still open, {w} withdrawn (their entries were erased, so they \
+                         are no longer checked)"
+                    ),
                 };
                 format!(
                     "{} exposures of {} entries were recorded{scope} {period}; {state}.",
@@ -176,6 +187,11 @@ fn exposed_words(fields: &[ExposedField]) -> &'static str {
     }
 }
 
+/// What a report says of a withdrawn incident.
+const WITHDRAWN: &str = "The incident was withdrawn: the entry was erased from unlistd (a \
+    data-subject request, or its removal from the roster longer ago than the retention), so it \
+    is no longer checked. Its end was not confirmed by clean checks.";
+
 /// One incident in one or two sentences (the report's summary).
 fn short_sentence(r: &IncidentReport, k: u32) -> String {
     let i = &r.incident;
@@ -197,6 +213,7 @@ fn short_sentence(r: &IncidentReport, k: u32) -> String {
         (IncidentState::Resolved, Some(at), None) => {
             format!("{head} The incident was closed at {}.", human_time(at))
         }
+        (IncidentState::Withdrawn, ..) => format!("{head} {WITHDRAWN}"),
         _ => format!(
             "{head} It is still open (last seen at {}; {} of {} clean checks so far).",
             human_time(i.last_seen),
@@ -264,6 +281,10 @@ pub(crate) fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) ->
         }
         (IncidentState::Resolved, Some(at), None) => {
             s += &format!(" The incident was closed at {}.", human_time(at));
+        }
+        (IncidentState::Withdrawn, ..) => {
+            s += " ";
+            s += WITHDRAWN;
         }
         _ => {
             s += &format!(

@@ -364,6 +364,15 @@ pub struct PurgeCounts {
     pub entries_erased: u64,
 }
 
+/// What [`Store::erase`] did besides erasing the entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasure {
+    /// Incidents of the entry that were open, now `withdrawn`.
+    pub incidents_withdrawn: Vec<String>,
+    /// Kept pages purged.
+    pub pages_purged: u64,
+}
+
 /// The newest record of the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditHead {
@@ -873,9 +882,52 @@ impl Store {
     }
 
     /// The retention purges (see [`Retention`]), each recorded in the
-    /// trail. Call once per cycle; cheap when there is nothing to purge.
-    pub fn purge(&self, now: Ts, retention: &Retention) -> Result<PurgeCounts, StoreError> {
-        self.with(|c| evidence::purge(c, now, retention))
+    /// trail; entries past `roster_retention` are erased as by
+    /// [`Store::erase`] (their incidents' `exposure.resolved` events are
+    /// routed by `routes`). Call once per cycle; cheap when there is
+    /// nothing to purge.
+    pub fn purge(
+        &self,
+        now: Ts,
+        retention: &Retention,
+        routes: &Routes,
+    ) -> Result<PurgeCounts, StoreError> {
+        let p = self.with(|c| custody::purge(c, now, retention, routes))?;
+        if p.entries_erased > 0 {
+            self.forget_freed_pages();
+        }
+        Ok(p)
+    }
+
+    /// Erases one entry now (`unlistd erase`, a data-subject request): its
+    /// number, name and address from every table, stored request and kept
+    /// page; its keyed hash replaced by a random value; its open incidents
+    /// withdrawn. Recorded in the trail with who and why. `NotFound` for an
+    /// unknown ref, `Conflict` when already erased, `BadInput` without a
+    /// reason.
+    pub fn erase(
+        &self,
+        entry_ref: &str,
+        reason: &str,
+        actor: &str,
+        now: Ts,
+        routes: &Routes,
+    ) -> Result<Erasure, StoreError> {
+        let e =
+            self.with(|c| custody::erase_ref(c, entry_ref, reason, actor, rows::ms(now), routes))?;
+        self.forget_freed_pages();
+        Ok(Erasure {
+            incidents_withdrawn: e.incidents_withdrawn,
+            pages_purged: e.pages_purged,
+        })
+    }
+
+    /// After an erasure: the WAL still holds the pages as they were before
+    /// it, so it is folded into the file (whose freed space
+    /// `secure_delete` zeroed) and truncated. Best effort: a reader in
+    /// another process can hold it back until its next checkpoint.
+    fn forget_freed_pages(&self) {
+        let _ = self.checkpoint();
     }
 
     /// The kept page of a probe, decompressed; `None` when only its hash

@@ -302,6 +302,7 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .s-acknowledged, .s-inconclusive, .s-overridden { color: var(--warn); }
 .badge.s-acknowledged { border-style: dashed; }
 .s-resolved, .s-clean, .s-healthy { color: var(--ok); }
+.s-withdrawn { color: var(--muted); }
 .cards { display: flex; flex-wrap: wrap; gap: 1rem; margin: .5rem 0 1rem; }
 .card { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; min-width: 11rem; }
 .card .v { font-size: 1.6rem; font-weight: 700; }
@@ -477,6 +478,9 @@ fn state_hint(s: IncidentState) -> &'static str {
             "acknowledged: no more reminders, but it resolves only after clean probes"
         }
         IncidentState::Resolved => "resolved by clean probes",
+        IncidentState::Withdrawn => {
+            "withdrawn: the entry was erased, so it is no longer watched (not resolved)"
+        }
     }
 }
 

@@ -5,7 +5,6 @@
 
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::{Entry, Listing, Outcome, matcher};
-use crate::fetch::mask_number_in_url;
 use crate::sites::{Page, Query, Request, Search, Verdict};
 
 use super::Site;
@@ -97,15 +96,11 @@ struct PageResult {
 /// Page `page_no` of `search`: the request the adapter asks for, and any
 /// it asks for instead once it has seen the answer's status (Eniro: a
 /// stale `buildId`). The result is the last answer's.
-async fn read_page(
-    site: &Site,
-    entry_number: &str,
-    search: &mut Search,
-    page_no: u32,
-) -> PageResult {
+async fn read_page(site: &Site, search: &mut Search, page_no: u32) -> PageResult {
     let mut req = search.request(page_no);
     loop {
-        let url_masked = mask_number_in_url(&req.path, entry_number);
+        // The adapter's redacted form: nothing else of a request is kept.
+        let url_masked = req.stored.clone();
         let fetched = site.fetcher.get(&req.path).await;
         let page = match search.verdict(&req, fetched.status) {
             Verdict::Retry(next) => {
@@ -168,7 +163,7 @@ pub(crate) async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>
         let mut search = site.settings.adapter.search(&query);
         let mut page_no = 1;
         loop {
-            let r = read_page(site, entry.phone.national(), &mut search, page_no).await;
+            let r = read_page(site, &mut search, page_no).await;
             let base = |outcome: Outcome| ProbeResult {
                 outcome,
                 http_status: r.http_status,

@@ -173,3 +173,45 @@ async fn erase_withdraws_the_incident_and_reports_say_withdrawn() {
         assert!(text.contains("erased"), "{fmt}: {text}");
     }
 }
+
+/// `unlistd check` with the number on standard input (no argument, or `-`).
+fn check_stdin(env: &Env, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(crate::common::BIN)
+        .arg("--config")
+        .arg(env.config())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reads_the_number_from_standard_input() {
+    let env = Env::new(Knobs::default()).await;
+    env.import(ROSTER);
+    env.sim.add(crate::common::r03_listing());
+    for args in [&["check"][..], &["check", "-"][..]] {
+        let out = check_stdin(&env, args, "13 50 00 03\n");
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("+45 13 50 •• ••"), "{}", stdout(&out));
+        assert!(stdout(&out).contains("listed"), "{}", stdout(&out));
+    }
+    let out = check_stdin(&env, &["check"], "19 50 00 05\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = check_stdin(&env, &["check"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("PHONE:"), "{}", stderr(&out));
+    let out = check_stdin(&env, &["check"], "1350\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("1350"), "{}", stderr(&out));
+}

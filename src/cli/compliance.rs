@@ -1,6 +1,7 @@
 //! Compliance: `report` (signed HTML/JSON/CSV), `report verify`, `audit
 //! verify`.
 
+use crate::telemetry::task_failure;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -67,7 +68,7 @@ pub(super) async fn report(cli: &Cli, a: ReportArgs) -> Result<u8, Failure> {
     };
     let built = tokio::task::spawn_blocking(move || build(&s, &req, format))
         .await
-        .map_err(|e| Failure::operational(e.to_string()))?;
+        .map_err(|e| Failure::operational(task_failure(&e)))?;
     let (rep, key, bytes) = built?;
     if !rep.audit.verified {
         eprintln!(
@@ -264,7 +265,7 @@ pub(super) async fn audit_verify(cli: &Cli) -> Result<u8, Failure> {
         Ok(open_store(&s)?.audit_verify()?)
     })
     .await
-    .map_err(|e| Failure::operational(e.to_string()))??;
+    .map_err(|e| Failure::operational(task_failure(&e)))??;
     if cli.json {
         print_json(&serde_json::json!({
             "verified": v.verified,

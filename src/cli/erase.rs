@@ -3,6 +3,7 @@
 use super::actions::actor;
 use super::{Cli, EXIT_OK, Failure, open_store, print_json, settings};
 use crate::store::StoreError;
+use crate::telemetry::task_failure;
 
 pub(super) async fn erase(
     cli: &Cli,
@@ -21,7 +22,7 @@ pub(super) async fn erase(
         open_store(&s)?.erase(&r, &why, &w, time::OffsetDateTime::now_utc(), &routes)
     })
     .await
-    .map_err(|e| Failure::operational(e.to_string()))?
+    .map_err(|e| Failure::operational(task_failure(&e)))?
     .map_err(|e| match e {
         StoreError::NotFound(m) | StoreError::Conflict(m) => {
             Failure::bad_input(format!("REF: {m}"))

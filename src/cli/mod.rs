@@ -17,6 +17,7 @@ mod roster;
 mod store;
 mod views;
 
+use crate::telemetry::task_failure;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,8 +83,11 @@ pub enum Command {
     },
     /// Probe every enabled site for one number now and show what each shows.
     Check {
-        /// A Danish number in any common form.
-        phone: String,
+        /// A Danish number in any common form. Without it, or with `-`, the
+        /// number is read from standard input: an argument is visible to
+        /// every user of the machine in the process list and is kept in
+        /// shell history.
+        phone: Option<PhoneArg>,
         /// Record the probes as evidence (the number must be on the roster).
         #[arg(long)]
         record: bool,
@@ -212,6 +216,24 @@ pub enum StoreAction {
     },
 }
 
+/// The `check` command's number as typed. Its `Debug` (and so `Cli`'s)
+/// never shows it.
+#[derive(Clone)]
+pub struct PhoneArg(String);
+
+impl std::str::FromStr for PhoneArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<PhoneArg, Self::Err> {
+        Ok(PhoneArg(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for PhoneArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PhoneArg([REDACTED])")
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SilenceAction {
     /// Add a silence; matching events are recorded but not delivered.
@@ -288,6 +310,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         _ => "warn",
     };
     crate::telemetry::init_logging(default_level, cli.log_format == LogFormat::Json);
+    crate::telemetry::install_panic_hook();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -321,7 +344,7 @@ async fn open(cli: &Cli) -> Result<App, Failure> {
     let s = settings(cli)?;
     Ok(tokio::task::spawn_blocking(move || App::open(s))
         .await
-        .map_err(|e| Failure::operational(e.to_string()))??)
+        .map_err(|e| Failure::operational(task_failure(&e)))??)
 }
 
 async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
@@ -336,7 +359,13 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             }
             probe::scan_once(cli).await
         }
-        Command::Check { phone, record } => probe::check(cli, phone, *record).await,
+        Command::Check { phone, record } => {
+            let phone = match phone {
+                Some(PhoneArg(p)) if p != "-" => p.clone(),
+                _ => probe::number_from_stdin()?,
+            };
+            probe::check(cli, &phone, *record).await
+        }
         Command::Status => views::status(cli).await,
         Command::Ack { id, reason, by } => {
             actions::incident_action(cli, id, IncidentAction::Ack, reason, by.as_deref()).await

@@ -1,5 +1,6 @@
 //! `import`: replace the roster with a CSV file, atomically.
 
+use crate::telemetry::task_failure;
 use std::path::Path;
 
 use super::{Cli, EXIT_OK, Failure, open_store, print_json, settings};
@@ -18,7 +19,7 @@ pub(super) async fn import(
     let json = cli.json;
     tokio::task::spawn_blocking(move || import_blocking(&s, &file, encoding, json))
         .await
-        .map_err(|e| Failure::operational(e.to_string()))?
+        .map_err(|e| Failure::operational(task_failure(&e)))?
 }
 
 fn import_blocking(

@@ -2,6 +2,7 @@
 //! store, applied to a store that exists, atomically, with progress on
 //! stderr.
 
+use crate::telemetry::task_failure;
 use std::path::Path;
 
 use super::{Cli, EXIT_OK, Failure, settings};
@@ -23,7 +24,7 @@ pub(super) async fn encrypt(cli: &Cli) -> Result<u8, Failure> {
     let s2 = s.clone();
     tokio::task::spawn_blocking(move || rekey(&s2, None, &key, "store encrypt"))
         .await
-        .map_err(|e| Failure::operational(e.to_string()))??;
+        .map_err(|e| Failure::operational(task_failure(&e)))??;
     println!(
         "store {} is encrypted now; every later command opens it with [store] encryption_key_file",
         s.store_path.display()
@@ -55,7 +56,7 @@ pub(super) async fn rekey_cmd(cli: &Cli, new_key_file: &Path) -> Result<u8, Fail
     let s2 = s.clone();
     tokio::task::spawn_blocking(move || rekey(&s2, Some(&old), &new, "store rekey"))
         .await
-        .map_err(|e| Failure::operational(e.to_string()))??;
+        .map_err(|e| Failure::operational(task_failure(&e)))??;
     println!(
         "store {} now opens with the key in {}; point [store] encryption_key_file at it \
          before the next command or start",

@@ -54,7 +54,7 @@ pub(crate) async fn run_file(path: &Path) -> Result<(), DaemonError> {
     let s = loaded.settings;
     let app = tokio::task::spawn_blocking(move || App::open(s))
         .await
-        .map_err(|e| DaemonError::Task(e.to_string()))??;
+        .map_err(|e| DaemonError::Task(crate::telemetry::task_failure(&e)))??;
     // One pending request is enough: a reload reads the file as it is then.
     let (reload_tx, requests) = tokio::sync::mpsc::channel(1);
     // Installed now, before READY=1 is sent: a SIGHUP that arrived before

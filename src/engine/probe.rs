@@ -13,8 +13,9 @@ use super::Site;
 /// lookup with more than 100 hits is not an answer we can vouch for.
 pub(crate) const MAX_PAGES: u32 = 4;
 
-/// What one probe found, ready to record.
-#[derive(Debug, Clone)]
+/// What one probe found, ready to record. Its `Debug` leaves the page
+/// out (it shows what was searched for).
+#[derive(Clone)]
 pub(crate) struct ProbeResult {
     pub outcome: Outcome,
     pub http_status: Option<u16>,
@@ -25,6 +26,22 @@ pub(crate) struct ProbeResult {
     /// Exposed: keyed fingerprints of the listings that matched (empty
     /// when probed without a [`Lens`]).
     pub listing_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for ProbeResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeResult")
+            .field("outcome", &self.outcome)
+            .field("http_status", &self.http_status)
+            .field("page_sha256", &self.page_sha256)
+            .field("url_masked", &self.url_masked)
+            .field(
+                "body",
+                &self.body.as_ref().map(|b| format!("[{} bytes]", b.len())),
+            )
+            .field("listing_keys", &self.listing_keys.len())
+            .finish()
+    }
 }
 
 /// How the engine looks at listings: fingerprinted with the store's key,

@@ -191,8 +191,9 @@ pub enum ClientError {
     Build { site: String, reason: String },
 }
 
-/// The result of one logical fetch (after retries).
-#[derive(Debug, Clone)]
+/// The result of one logical fetch (after retries). Its `Debug` leaves
+/// the body out: a result page shows the number or the name searched for.
+#[derive(Clone)]
 pub(crate) struct Fetched {
     /// Final HTTP status, if any response arrived.
     pub status: Option<u16>,
@@ -208,6 +209,19 @@ pub(crate) struct Fetched {
     pub failure: Option<FailKind>,
     /// Attempts made (1 + retries).
     pub attempts: u32,
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched")
+            .field("status", &self.status)
+            .field("sha256", &self.sha256)
+            .field("body_len", &self.body_len)
+            .field("body", &self.body.as_ref().map(|_| "[REDACTED]"))
+            .field("failure", &self.failure)
+            .field("attempts", &self.attempts)
+            .finish()
+    }
 }
 
 /// Redirect hops followed within one attempt (sites use one or two for

@@ -580,13 +580,29 @@ fn invalid(r: impl Into<String>) -> Verdict {
     Verdict::Invalid { reason: r.into() }
 }
 
+/// A field of the file being verified, as a message may show it: quoted,
+/// control and invisible characters escaped, cut at 64 characters (the
+/// file may be hostile, and the message goes to a terminal).
+fn shown(field: &str) -> String {
+    let mut out: String = field
+        .chars()
+        .take(64)
+        .flat_map(char::escape_debug)
+        .collect();
+    if field.chars().count() > 64 {
+        out.push('…');
+    }
+    format!("\"{out}\"")
+}
+
 fn check_fields(key: &SigningKey, signed: &[u8], alg: &str, key_id: &str, value: &str) -> Verdict {
     if alg != ALG {
-        return invalid(format!("unknown algorithm {alg:?}"));
+        return invalid(format!("unknown algorithm {}", shown(alg)));
     }
     if key_id != key.id {
         return invalid(format!(
-            "signed with another key (key_id {key_id}; the key at {} has key_id {})",
+            "signed with another key (key_id {}; the key at {} has key_id {})",
+            shown(key_id),
             key.source.display(),
             key.id
         ));
@@ -810,6 +826,32 @@ mod tests {
             verify(b"a,b\n1,2\n", &key),
             Verdict::Unsigned { .. }
         ));
+    }
+
+    #[test]
+    fn a_hostile_files_fields_are_shown_escaped() {
+        let key = SigningKey::new(b"k".repeat(32), "k".into());
+        let csv = format!(
+            "x\n# unlistd-signature: alg=hmac-sha256 key_id=\u{1b}[2J\u{202e}{} value=00",
+            "a".repeat(100)
+        );
+        let Verdict::Invalid { reason } = verify(csv.as_bytes(), &key) else {
+            panic!("not invalid");
+        };
+        assert!(
+            !reason.contains('\u{1b}') && !reason.contains('\u{202e}'),
+            "{reason}"
+        );
+        assert!(reason.contains("\\u{1b}[2J\\u{202e}"), "{reason}");
+        assert!(reason.contains('…') && reason.len() < 300, "{reason}");
+        let json = r#"{"a":1,"signature":{"alg":"\u001b]0;pwned\u0007","key_id":"x","value":"y"}}"#;
+        let Verdict::Invalid { reason } = verify(json.as_bytes(), &key) else {
+            panic!("not invalid");
+        };
+        assert!(
+            !reason.contains('\u{1b}') && !reason.contains('\u{7}'),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -96,7 +96,10 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
-        Err(e) => Err(StoreError::Unavailable(format!("store task failed: {e}"))),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "store task failed: {}",
+            crate::telemetry::task_failure(&e)
+        ))),
     }
 }
 
@@ -158,8 +161,9 @@ pub struct CycleCursor {
     pub entry: EntryId,
 }
 
-/// A probe to record.
-#[derive(Debug, Clone)]
+/// A probe to record. Its `Debug` leaves the page out (it shows what was
+/// searched for).
+#[derive(Clone)]
 pub struct NewProbe {
     pub entry: EntryId,
     pub site: String,
@@ -176,6 +180,25 @@ pub struct NewProbe {
     /// Exposed probes: keyed fingerprints of the listings that matched
     /// (what a false-positive dismissal refers to).
     pub listing_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for NewProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewProbe")
+            .field("entry", &self.entry)
+            .field("site", &self.site)
+            .field("time", &self.time)
+            .field("outcome", &self.outcome)
+            .field("http_status", &self.http_status)
+            .field("page_sha256", &self.page_sha256)
+            .field("url_masked", &self.url_masked)
+            .field(
+                "body",
+                &self.body.as_ref().map(|b| format!("[{} bytes]", b.len())),
+            )
+            .field("listing_keys", &self.listing_keys.len())
+            .finish()
+    }
 }
 
 /// What an analyst did to an incident.

@@ -215,3 +215,94 @@ async fn check_reads_the_number_from_standard_input() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!stderr(&out).contains("1350"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_answers_only_its_own_host_names() {
+    let env = Env::new(Knobs {
+        extra: String::new(),
+        ..Knobs::default()
+    })
+    .await;
+    let text = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        text.replacen(
+            "[api]\n",
+            "[api]\nhostnames = [\"unlistd.example.net\"]\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let daemon = env.spawn_daemon();
+    assert!(crate::common::eventually(std::time::Duration::from_secs(20), || env.api_up()).await);
+    let http = reqwest::Client::new();
+    let get = |host: &'static str| {
+        let http = http.clone();
+        let url = env.api("/healthz");
+        async move {
+            http.get(url)
+                .header(reqwest::header::HOST, host)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(get("unlistd.example.net").await, 200);
+    assert_eq!(get("localhost").await, 200);
+    // A rebound name is refused on every route, before authentication.
+    assert_eq!(get("rebind.attacker.example").await, 421);
+    let r = http
+        .get(env.api("/api/v1/status"))
+        .header(reqwest::header::HOST, "rebind.attacker.example:9477")
+        .bearer_auth(crate::common::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 421);
+    let r = http
+        .get(env.api("/api/v1/status"))
+        .bearer_auth(crate::common::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the listen address itself");
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_config_comes_from_the_flag_the_environment_or_etc_only() {
+    let env = Env::new(Knobs::default()).await;
+    // A config.toml in the working directory is never used.
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::copy(env.config(), cwd.path().join("config.toml")).unwrap();
+    let run = |vars: &[(&str, &std::path::Path)]| {
+        std::process::Command::new(crate::common::BIN)
+            .arg("status")
+            .current_dir(cwd.path())
+            .env_remove("UNLISTD_CONFIG")
+            .envs(vars.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    if !std::path::Path::new("/etc/unlistd/config.toml").exists() {
+        let out = run(&[]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("/etc/unlistd/config.toml: --config: no /etc/unlistd/config.toml; pass --config PATH or set UNLISTD_CONFIG"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!cwd.path().join("state").exists(), "no store was made here");
+    }
+    let out = run(&[("UNLISTD_CONFIG", &env.config())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = std::process::Command::new(crate::common::BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("/etc/unlistd/config.toml"));
+    assert!(!stdout(&out).contains("./config.toml"), "{}", stdout(&out));
+}

@@ -38,7 +38,8 @@ use compliance::ReportArgs;
     about = "Proves, continuously, that unlisted numbers and addresses are not on public directory sites."
 )]
 pub struct Cli {
-    /// Config file (default ./config.toml, then /etc/unlistd/config.toml).
+    /// Config file (default: $UNLISTD_CONFIG, else /etc/unlistd/config.toml;
+    /// never one in the working directory).
     #[arg(long, global = true, env = "UNLISTD_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Print results as JSON.

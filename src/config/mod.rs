@@ -89,6 +89,11 @@ pub struct ApiSettings {
     pub listen: SocketAddr,
     /// Bearer token for `/api/v1/*`; without one those routes answer 401.
     pub token: Option<Vec<u8>>,
+    /// `allow_remote`: a `listen` address beyond loopback was confirmed.
+    pub allow_remote: bool,
+    /// `hostnames`: names (lowercase) the API answers to besides its
+    /// listen address and `localhost` (a reverse proxy's name).
+    pub hostnames: Vec<String>,
 }
 
 impl std::fmt::Debug for ApiSettings {
@@ -96,6 +101,8 @@ impl std::fmt::Debug for ApiSettings {
         f.debug_struct("ApiSettings")
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("allow_remote", &self.allow_remote)
+            .field("hostnames", &self.hostnames)
             .finish()
     }
 }
@@ -113,23 +120,32 @@ pub const DEFAULT_USER_AGENT: &str = concat!(
     " (unlisted-number leak monitor run by the subscriber's telephone operator)"
 );
 
-/// The config file to use: `--config`, else `./config.toml`, else
-/// `/etc/unlistd/config.toml`.
+/// The config file when neither `--config` nor `UNLISTD_CONFIG` names one.
+pub const SYSTEM_CONFIG: &str = "/etc/unlistd/config.toml";
+
+/// The config file to use: `--config` (or `UNLISTD_CONFIG`, which clap
+/// reads into the same flag), else [`SYSTEM_CONFIG`]. Never a file in the
+/// working directory: `sudo unlistd import` run in a directory someone
+/// else controls must not be pointed at their store.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    locate_in(explicit, Path::new(SYSTEM_CONFIG))
+}
+
+fn locate_in(explicit: Option<&Path>, system: &Path) -> Result<PathBuf, ConfigError> {
     if let Some(p) = explicit {
         return Ok(p.to_path_buf());
     }
-    for candidate in ["config.toml", "/etc/unlistd/config.toml"] {
-        let p = PathBuf::from(candidate);
-        if p.is_file() {
-            return Ok(p);
-        }
+    if system.is_file() {
+        return Ok(system.to_path_buf());
     }
     Err(ConfigError {
-        file: "config.toml".into(),
+        file: system.display().to_string(),
         line: None,
         key: "--config".into(),
-        message: "no ./config.toml or /etc/unlistd/config.toml; pass --config PATH".into(),
+        message: format!(
+            "no {}; pass --config PATH or set UNLISTD_CONFIG",
+            system.display()
+        ),
     })
 }
 

@@ -43,6 +43,8 @@ pub(super) struct RawReport {
 pub(super) struct RawApi {
     pub(super) listen: Option<Spanned<String>>,
     pub(super) token_file: Option<Spanned<String>>,
+    pub(super) allow_remote: Option<Spanned<bool>>,
+    pub(super) hostnames: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

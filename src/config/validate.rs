@@ -218,6 +218,8 @@ impl Validator<'_> {
             return Ok(ApiSettings {
                 listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
                 token: None,
+                allow_remote: false,
+                hostnames: Vec::new(),
             });
         };
         let listen = match &a.listen {
@@ -233,11 +235,46 @@ impl Validator<'_> {
                 }
             },
         };
+        let allow_remote = a.allow_remote.as_ref().is_some_and(|b| *b.get_ref());
+        if !listen.ip().is_loopback() && !allow_remote {
+            return self.err(
+                "api.listen",
+                a.listen.as_ref().map(Spanned::span),
+                "listens beyond this machine (the API and the dashboard would face the \
+                 network): set [api] allow_remote = true to confirm, and put TLS in front",
+            );
+        }
         let token = match &a.token_file {
             Some(t) => Some(self.secret("api.token_file", t)?),
             None => None,
         };
-        Ok(ApiSettings { listen, token })
+        let mut hostnames = Vec::new();
+        if let Some(h) = &a.hostnames {
+            for name in h.get_ref() {
+                let n = name.trim().trim_end_matches('.').to_ascii_lowercase();
+                let ok = !n.is_empty()
+                    && n.len() <= 253
+                    && n.split('.').all(|l| {
+                        !l.is_empty()
+                            && !l.starts_with('-')
+                            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    });
+                if !ok {
+                    return self.err(
+                        "api.hostnames",
+                        Some(h.span()),
+                        format!("{name:?} is not a host name (give names like \"unlistd.example.net\", without port or scheme)"),
+                    );
+                }
+                hostnames.push(n);
+            }
+        }
+        Ok(ApiSettings {
+            listen,
+            token,
+            allow_remote,
+            hostnames,
+        })
     }
 
     /// `[scan]`, and the user agent every site's fetcher sends.

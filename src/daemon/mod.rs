@@ -101,6 +101,14 @@ pub(crate) async fn run(
             addr: app.settings.api.listen.to_string(),
             message: e.to_string(),
         })?;
+    if !app.settings.api.listen.ip().is_loopback() {
+        // Confirmed by `allow_remote`, and still worth a line in the journal.
+        tracing::warn!(
+            listen = %app.settings.api.listen,
+            "The API and the dashboard listen beyond this machine ([api] allow_remote = true); \
+             keep TLS and a firewall in front of them."
+        );
+    }
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let progress = app.engine.progress.clone();

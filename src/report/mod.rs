@@ -533,7 +533,17 @@ pub(crate) fn signing_key(
             Err(e) => return Err(io(e)),
         }
     }
-    match std::fs::read(&path) {
+    // Never through a symbolic link: whoever owns the store's directory
+    // must not be able to point root's key read elsewhere.
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .and_then(|mut f| {
+            let mut k = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut k).map(|_| k)
+        });
+    match read {
         Ok(k) if k.len() >= 16 => Ok(SigningKey::new(k, path)),
         Ok(_) => Err(KeyError::Io {
             path: path.clone(),

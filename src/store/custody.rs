@@ -278,3 +278,24 @@ pub(super) fn purge(
         })
     })
 }
+
+/// What tests outside the store look at: the health check's heartbeat.
+#[cfg(test)]
+impl super::Store {
+    pub(crate) fn last_heartbeat(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            c.query_opt(
+                "SELECT value FROM meta WHERE key = 'heartbeat'",
+                params![],
+                |r| r.bytes(0),
+            )
+        })
+    }
+
+    pub(crate) fn forget_heartbeat(&self) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute("DELETE FROM meta WHERE key = 'heartbeat'", params![])
+                .map(|_| ())
+        })
+    }
+}

@@ -1,7 +1,9 @@
 //! The HTTP API served by `unlistd run` (contract: "HTTP API").
 //!
-//! `/healthz` and `/metrics` (`metrics.rs`) are open (bind to loopback, the
-//! default); `/api/v1/*` needs `Authorization: Bearer <token>` (`auth.rs`).
+//! Every route first checks the `Host` header (`host.rs`, against DNS
+//! rebinding). `/healthz` (`health.rs`, a cached write check) and
+//! `/metrics` (`metrics.rs`) are open (bind to loopback, the default);
+//! `/api/v1/*` needs `Authorization: Bearer <token>` (`auth.rs`).
 //! `/dashboard/*` is the HTML dashboard (`dashboard.rs`), behind a session
 //! cookie that the same token obtains. Acting on incidents and silences is
 //! `crate::ops`, shared with the CLI; errors map to statuses by variant,
@@ -9,6 +11,8 @@
 
 mod auth;
 mod dashboard;
+mod health;
+mod host;
 mod metrics;
 
 use axum::Router;
@@ -49,27 +53,24 @@ pub(crate) fn router(live: LiveApp) -> Router {
             live.clone(),
             auth::require_token,
         ));
+    let health = health::Health::default();
     Router::new()
-        .route("/healthz", get(healthz))
+        .route(
+            "/healthz",
+            get(move |State(app): State<App>| async move { health.answer(app.store()).await }),
+        )
         .route("/metrics", get(metrics::metrics))
         .merge(api)
         .with_state(live.clone())
-        .merge(dashboard::router(live))
+        .merge(dashboard::router(live.clone()))
+        .layer(middleware::from_fn_with_state(
+            live,
+            host::require_known_host,
+        ))
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
     (status, Json(serde_json::json!({ "error": msg }))).into_response()
-}
-
-async fn healthz(State(app): State<App>) -> Response {
-    let store = app.store().clone();
-    match blocking(move || store.ping_write()).await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "Health check: store not writable.");
-            (StatusCode::SERVICE_UNAVAILABLE, "store not writable\n").into_response()
-        }
-    }
 }
 
 async fn status(State(app): State<App>) -> Response {

@@ -144,6 +144,7 @@ pub(crate) fn encrypt_file(
     new_key: &StoreKey,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(), StoreError> {
+    super::check_owner(path)?;
     match (file_kind(path)?, old_key) {
         (FileKind::New, _) => return Err(open_err(path, "there is no store here yet")),
         (FileKind::Opaque, None) => {
@@ -198,6 +199,7 @@ pub(crate) fn encrypt_file(
     // inode is zeroed through this handle.
     let old = OpenOptions::new()
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| open_err(path, e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| open_err(path, format!("cannot replace: {e}")))?;

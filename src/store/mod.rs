@@ -18,6 +18,7 @@
 //! milliseconds (64-bit integers) and handed out as [`Ts`].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -544,6 +545,8 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Backend>,
+    /// An erasure's checkpoint did not complete: the next purge retries.
+    unforgotten: Arc<AtomicBool>,
     /// Per site: the coverage scan and until when it may be reused.
     coverage: Arc<Mutex<std::collections::HashMap<String, (std::time::Instant, CoverageScan)>>>,
 }
@@ -577,6 +580,7 @@ impl Store {
     fn from_backend(db: Backend) -> Store {
         Store {
             db: Arc::new(db),
+            unforgotten: Arc::default(),
             coverage: Arc::default(),
         }
     }
@@ -916,7 +920,7 @@ impl Store {
         routes: &Routes,
     ) -> Result<PurgeCounts, StoreError> {
         let p = self.with(|c| custody::purge(c, now, retention, routes))?;
-        if p.entries_erased > 0 {
+        if p.entries_erased > 0 || self.unforgotten.load(Ordering::Relaxed) {
             self.forget_freed_pages();
         }
         Ok(p)
@@ -945,12 +949,18 @@ impl Store {
         })
     }
 
-    /// After an erasure: the WAL still holds the pages as they were before
-    /// it, so it is folded into the file (whose freed space
-    /// `secure_delete` zeroed) and truncated. Best effort: a reader in
-    /// another process can hold it back until its next checkpoint.
+    /// After an erasure: the main file still holds the pages as they were
+    /// before it (the new ones are in the WAL), and the WAL may hold older
+    /// copies, so the WAL is folded into the file (freed space is zeroed:
+    /// `secure_delete`) and truncated. A reader in another process can
+    /// hold that back beyond the busy timeout; then the next purge tries
+    /// again.
     fn forget_freed_pages(&self) {
-        let _ = self.checkpoint();
+        let done = match &*self.db {
+            Backend::Sqlite(db) => db.checkpoint().unwrap_or(false),
+            Backend::Postgres(_) => true,
+        };
+        self.unforgotten.store(!done, Ordering::Relaxed);
     }
 
     /// The kept page of a probe, decompressed; `None` when only its hash
@@ -1128,7 +1138,7 @@ impl Store {
     /// Folds the WAL into the main file (at shutdown; SQLite only).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         match &*self.db {
-            Backend::Sqlite(db) => db.checkpoint(),
+            Backend::Sqlite(db) => db.checkpoint().map(|_| ()),
             Backend::Postgres(_) => Ok(()),
         }
     }

@@ -222,11 +222,15 @@ impl Db {
         f(&mut SqliteConn(&conn))
     }
 
-    /// Folds the WAL into the main file (at shutdown).
-    pub(super) fn checkpoint(&self) -> Result<(), StoreError> {
+    /// Folds the WAL into the main file and truncates it (at shutdown, and
+    /// after an erasure). False when a reader kept it from completing
+    /// within the busy timeout.
+    pub(super) fn checkpoint(&self) -> Result<bool, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(sql)
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(sql)?;
+        Ok(busy == 0)
     }
 }
 

@@ -217,7 +217,8 @@ impl Validator<'_> {
         let Some(a) = a else {
             return Ok(ApiSettings {
                 listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
-                token: None,
+                tokens: Vec::new(),
+                trusted_user: None,
                 allow_remote: false,
                 hostnames: Vec::new(),
             });
@@ -244,10 +245,7 @@ impl Validator<'_> {
                  network): set [api] allow_remote = true to confirm, and put TLS in front",
             );
         }
-        let token = match &a.token_file {
-            Some(t) => Some(self.secret("api.token_file", t)?),
-            None => None,
-        };
+        let (tokens, trusted_user) = self.api_people(a)?;
         let mut hostnames = Vec::new();
         if let Some(h) = &a.hostnames {
             for name in h.get_ref() {
@@ -271,7 +269,8 @@ impl Validator<'_> {
         }
         Ok(ApiSettings {
             listen,
-            token,
+            tokens,
+            trusted_user,
             allow_remote,
             hostnames,
         })

@@ -2614,3 +2614,7 @@ on_both_backends!(
     erasure_withdraws_purges_and_still_verifies,
     legacy_request_hashes_verify_before_and_after_erasure,
 );
+
+// Takedowns, the overdue alarm, list pages and the audit feed (issue 16).
+#[path = "tests_people.rs"]
+mod people_tests;

@@ -33,6 +33,7 @@ pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0005_message_order.sql")).foreign_key_check(),
     // Rebuilds `incidents`: likewise.
     M::up(include_str!("migrations/0006_custody.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0009_takedowns.sql")),
 ];
 
 /// The schema history; the version lives in `PRAGMA user_version`.

@@ -1175,7 +1175,7 @@ impl Store {
     // ------------------------------------------------------------ takedowns, pages
 
     /// Records a takedown request for an incident (audited). `NotFound`
-    /// for an unknown incident, `Conflict` for a resolved one.
+    /// for an unknown incident, `Conflict` for a resolved or withdrawn one.
     pub fn record_takedown(
         &self,
         incident_id: &str,
@@ -1192,8 +1192,8 @@ impl Store {
         self.with(|c| takedown::of_incident(c, incident_id))
     }
 
-    /// Raises `exposure.overdue` once per unresolved incident whose first
-    /// takedown request is older than its site's SLA (`sla_of`).
+    /// Raises `exposure.overdue` once per open or acknowledged incident
+    /// whose first takedown request is older than its site's SLA (`sla_of`).
     pub fn queue_overdue(
         &self,
         now: Ts,

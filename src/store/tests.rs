@@ -2425,6 +2425,9 @@ fn erasure_withdraws_purges_and_still_verifies(be: &Fresh) {
     store
         .incident_action(&inc, IncidentAction::Ack, "bob", "looking", t(12))
         .unwrap();
+    store
+        .record_takedown(&inc, "118.dk removal form", None, "bob", t(13))
+        .unwrap();
     // r1: resolved; its pages stay until r1 itself is erased.
     story(
         &store,
@@ -2472,7 +2475,27 @@ fn erasure_withdraws_purges_and_still_verifies(be: &Fresh) {
     assert_eq!(w.state, IncidentState::Withdrawn);
     assert_eq!(w.masked_number, rows::ERASED);
     assert!(store.incidents(true).unwrap().is_empty());
+    assert!(store.incidents_page(true, None, 10).unwrap().is_empty());
+    assert_eq!(store.incidents_page(false, None, 10).unwrap().len(), 2);
     assert_eq!(store.open_incident_count().unwrap(), 0);
+    // Nobody acts on it any more, and its takedown never goes overdue.
+    for action in [IncidentAction::Ack, IncidentAction::Dismiss] {
+        assert!(matches!(
+            store.incident_action(&inc, action, "bob", "late", t(22)),
+            Err(StoreError::Conflict(m)) if m.contains("withdrawn")
+        ));
+    }
+    assert!(matches!(
+        store.record_takedown(&inc, "118.dk removal form", None, "bob", t(22)),
+        Err(StoreError::Conflict(m)) if m.contains("withdrawn")
+    ));
+    let sla = |_: &str| Some(std::time::Duration::from_secs(1));
+    assert_eq!(
+        store
+            .queue_overdue(t(9000 * DAY), &sla, &receivers())
+            .unwrap(),
+        0
+    );
     // Announced as ended, with the state that says why; no reminder.
     assert_eq!(
         scalar(

@@ -77,7 +77,7 @@ pub(super) fn number_from_stdin() -> Result<String, Failure> {
     let number = line.trim().to_owned();
     if number.is_empty() {
         return Err(Failure::bad_input(
-            "PHONE: give the number on standard input (echo 13572468 | unlistd check), or as              an argument",
+            "PHONE: give the number on standard input (echo 13572468 | unlistd check), or as an argument",
         ));
     }
     Ok(number)

@@ -2641,3 +2641,53 @@ on_both_backends!(
 // Takedowns, the overdue alarm, list pages and the audit feed (issue 16).
 #[path = "tests_people.rs"]
 mod people_tests;
+
+/// A store written by the release that shipped takedowns as its sixth
+/// migration upgrades in place: the migrations that came later run after
+/// it, and the incident rebuild keeps the takedown columns.
+#[test]
+fn a_store_with_takedowns_as_the_sixth_migration_upgrades() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("released.db");
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA foreign_keys = OFF;").unwrap();
+        rusqlite_migration::Migrations::from_slice(&crate::store::sqlite::MIGRATION_LIST[..6])
+            .to_latest(&mut c)
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO entries (id, ref, phone, phone_hmac, hide_number, hide_address, active,
+                 added_at, updated_at)
+             VALUES (1, 'old-1', '+4513500001', 'h1', 1, 0, 1, 0, 0);
+             INSERT INTO incidents (id, entry_id, site, exposed, state, first_seen, last_seen,
+                 consecutive_clean, overdue_at)
+             VALUES ('inc_old', 1, '118.dk', 'number', 'open', 1000, 1000, 0, 4000);
+             INSERT INTO takedowns (incident_id, via, ticket, actor, requested_at)
+             VALUES ('inc_old', 'site', 'T-1', 'ops', 2000);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT overdue_at FROM incidents WHERE id = 'inc_old'"
+        ),
+        4000
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM takedowns WHERE incident_id = 'inc_old'"
+        ),
+        1
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM pragma_table_info('incidents') WHERE name = 'withdrawn_at'"
+        ),
+        1
+    );
+    assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
+}

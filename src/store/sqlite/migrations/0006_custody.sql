@@ -1,4 +1,5 @@
--- unlistd schema, version 6: custody of the roster. An incident of an
+-- unlistd schema, version 7 (after 0009_takedowns, which shipped sixth):
+-- custody of the roster. An incident of an
 -- erased entry ends `withdrawn` (at `withdrawn_at`): it no longer counts as
 -- open, stops reminders, and no longer blocks a new incident should the
 -- ref come back on the roster.
@@ -22,12 +23,13 @@ CREATE TABLE incidents_new (
     last_notified_at  INTEGER,
     acknowledged_at   INTEGER,
     withdrawn_at      INTEGER,
+    overdue_at        INTEGER,
     CHECK ((state = 'withdrawn') = (withdrawn_at IS NOT NULL))
 );
 INSERT INTO incidents_new (id, entry_id, site, exposed, state, first_seen, last_seen,
-    resolved_at, consecutive_clean, opened_probe, last_notified_at, acknowledged_at)
+    resolved_at, consecutive_clean, opened_probe, last_notified_at, acknowledged_at, overdue_at)
 SELECT id, entry_id, site, exposed, state, first_seen, last_seen,
-    resolved_at, consecutive_clean, opened_probe, last_notified_at, acknowledged_at
+    resolved_at, consecutive_clean, opened_probe, last_notified_at, acknowledged_at, overdue_at
 FROM incidents;
 DROP TABLE incidents;
 ALTER TABLE incidents_new RENAME TO incidents;

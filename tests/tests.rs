@@ -46,3 +46,5 @@ mod email;
 // whsec_ webhook secrets, metric names and the ops kit, man pages and
 // completions, progress of long commands.
 mod conventions;
+// Custody of the roster: encryption at rest, erasure, the privacy canary.
+mod custody;

@@ -67,7 +67,7 @@ pub(crate) struct App {
 
 impl App {
     pub(crate) fn open(settings: Settings) -> Result<App, AppError> {
-        let store = Store::open(&settings.store_path)?;
+        let store = Store::open_with(&settings.store_path, settings.store_key.as_ref())?;
         let pseudo = Pseudonymizer::new(&store.pseudonym_key()?);
         let shared = Shared {
             pseudo,
@@ -123,7 +123,7 @@ impl App {
             // A changed site's counters run on: `/metrics` counters must not
             // reset on a reload.
             if let Some(o) = old.iter().find(|o| o.name() == s.name) {
-                site.stats = o.stats.clone();
+                site.keep_counters_of(o);
             }
             sites.push(Arc::new(site));
         }

@@ -12,8 +12,9 @@
 //! URL it disallows is never requested. Its Crawl-delay stretches the
 //! pacer's interval when it is longer than the configured one.
 //!
-//! Failures never carry the URL: it contains a protected number. Display
-//! and storage use [`mask_number_in_url`].
+//! Failures never carry the URL: it contains a protected number. What is
+//! shown and stored of a request is the adapter's redacted form
+//! (`sites::Request::stored`).
 
 mod politeness;
 pub(crate) mod robots;
@@ -22,6 +23,7 @@ mod transport;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use governor::clock::MonotonicClock;
@@ -30,6 +32,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::telemetry::{RequestCode, RequestStats};
 use politeness::{Backoff, MAX_RETRY_AFTER, NotBefore, Pacer, SendLog};
 pub(crate) use robots::RobotsPolicy;
 use robots::{Lookup, Rules};
@@ -190,8 +193,9 @@ pub enum ClientError {
     Build { site: String, reason: String },
 }
 
-/// The result of one logical fetch (after retries).
-#[derive(Debug, Clone)]
+/// The result of one logical fetch (after retries). Its `Debug` leaves
+/// the body out: a result page shows the number or the name searched for.
+#[derive(Clone)]
 pub(crate) struct Fetched {
     /// Final HTTP status, if any response arrived.
     pub status: Option<u16>,
@@ -207,6 +211,19 @@ pub(crate) struct Fetched {
     pub failure: Option<FailKind>,
     /// Attempts made (1 + retries).
     pub attempts: u32,
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched")
+            .field("status", &self.status)
+            .field("sha256", &self.sha256)
+            .field("body_len", &self.body_len)
+            .field("body", &self.body.as_ref().map(|_| "[REDACTED]"))
+            .field("failure", &self.failure)
+            .field("attempts", &self.attempts)
+            .finish()
+    }
 }
 
 /// Redirect hops followed within one attempt (sites use one or two for
@@ -238,6 +255,8 @@ pub(crate) struct SiteFetcher {
     /// One robots.txt fetch at a time: probes arriving meanwhile wait for
     /// its answer instead of fetching it again.
     robots_fetch: tokio::sync::Mutex<()>,
+    /// Every request sent, by status and duration (`/metrics`).
+    requests: Arc<RequestStats>,
 }
 
 impl std::fmt::Debug for SiteFetcher {
@@ -265,8 +284,20 @@ impl SiteFetcher {
             sends: SendLog::new(),
             robots: Default::default(),
             robots_fetch: tokio::sync::Mutex::new(()),
+            requests: Arc::default(),
             policy,
         })
+    }
+
+    /// The counters every request sent is recorded in.
+    pub(crate) fn requests(&self) -> &Arc<RequestStats> {
+        &self.requests
+    }
+
+    /// Records into `requests` from now on: the counters of the site this
+    /// fetcher replaces after a reload, so they run on.
+    pub(crate) fn count_requests_in(&mut self, requests: Arc<RequestStats>) {
+        self.requests = requests;
     }
 
     #[cfg(test)]
@@ -469,18 +500,23 @@ impl SiteFetcher {
         loop {
             self.pass_gate().await;
             self.sends.record();
+            let sent = Instant::now();
             // reqwest's own timeout covers the same span; this one also
             // bounds our body loop and cannot be lost in a builder change.
-            let deadline = Instant::now() + self.policy.total_timeout;
+            let deadline = sent + self.policy.total_timeout;
             let mut resp = match tokio::time::timeout_at(
                 deadline,
                 self.client.get(url.clone()).send(),
             )
             .await
             {
-                Err(_) => return (failed(None, FailKind::Timeout, 0), Next::Backoff),
+                Err(_) => {
+                    self.requests.record(RequestCode::Timeout, sent.elapsed());
+                    return (failed(None, FailKind::Timeout, 0), Next::Backoff);
+                }
                 Ok(Err(e)) => {
                     let (kind, retry) = classify(&e);
+                    self.requests.record(request_code(&kind), sent.elapsed());
                     return (failed(None, kind, 0), retry_or_done(retry));
                 }
                 Ok(Ok(r)) => r,
@@ -489,6 +525,8 @@ impl SiteFetcher {
             let code = status.as_u16();
 
             if matches!(code, 301 | 302 | 303 | 307 | 308) {
+                self.requests
+                    .record(RequestCode::Status(code), sent.elapsed());
                 let next = resp
                     .headers()
                     .get(LOCATION)
@@ -533,6 +571,8 @@ impl SiteFetcher {
                     failure: Some((FailKind::Timeout, true)),
                 },
             };
+            self.requests
+                .record(RequestCode::Status(code), sent.elapsed());
 
             let mut fetched = Fetched {
                 status: Some(code),
@@ -571,6 +611,15 @@ fn lock_robots(m: &std::sync::Mutex<robots::Cache>) -> std::sync::MutexGuard<'_,
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The `code` label of a request that got no answer.
+fn request_code(kind: &FailKind) -> RequestCode {
+    match kind {
+        FailKind::Timeout => RequestCode::Timeout,
+        FailKind::Connect => RequestCode::Connect,
+        _ => RequestCode::Error,
+    }
+}
+
 fn retry_or_done(retry: bool) -> Next {
     if retry { Next::Backoff } else { Next::Done }
 }
@@ -605,63 +654,6 @@ pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Opti
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Separators a number may carry inside a URL (`33 12 34 56` as typed).
-const URL_NUMBER_SEPARATORS: [&str; 5] = ["%20", "+", " ", "-", "."];
-
-/// Replaces the protected number in a request path with `NNNN••••` (first 4
-/// digits, the rest as bullets) for display and storage. Also catches the
-/// number written with separators (`33%2012%2034%2056`), and leaves a
-/// `+45`/`%2B45` prefix in place. A `national` with fewer than 8 digits
-/// reveals proportionally less.
-pub(crate) fn mask_number_in_url(path_and_query: &str, national: &str) -> String {
-    let digits: Vec<u8> = national.bytes().filter(u8::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return path_and_query.to_string();
-    }
-    let shown = 4.min(digits.len().saturating_sub(4));
-    let mut masked: String = digits[..shown].iter().map(|&b| char::from(b)).collect();
-    masked.push_str(&"•".repeat(digits.len() - shown));
-
-    let s = path_and_query;
-    let bytes = s.as_bytes();
-    let mut out = String::with_capacity(s.len() + 8);
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(end) = match_number_at(bytes, i, &digits) {
-            out.push_str(&masked);
-            i = end;
-        } else {
-            // Not a match start: copy one whole char (the input may hold
-            // non-ASCII text, and `i` must stay on a char boundary).
-            let ch = s[i..].chars().next().unwrap_or('\u{FFFD}');
-            out.push(ch);
-            i += ch.len_utf8().max(1);
-        }
-    }
-    out
-}
-
-/// End index of `digits` starting at `at`, allowing one separator between
-/// digits.
-fn match_number_at(s: &[u8], at: usize, digits: &[u8]) -> Option<usize> {
-    let mut j = at;
-    for (k, &d) in digits.iter().enumerate() {
-        if k > 0
-            && let Some(sep) = URL_NUMBER_SEPARATORS
-                .iter()
-                .find(|sep| s[j..].starts_with(sep.as_bytes()))
-            && s.get(j + sep.len()) == Some(&d)
-        {
-            j += sep.len();
-        }
-        if s.get(j) != Some(&d) {
-            return None;
-        }
-        j += 1;
-    }
-    Some(j)
 }
 
 /// Whether `url`'s host is this machine (`localhost`, 127.0.0.0/8, `::1`):

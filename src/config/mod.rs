@@ -27,7 +27,7 @@ use std::time::Duration;
 pub use alerts::{
     AlertSettings, Channel, ChannelSettings, EmailSettings, PAGERDUTY_URL, SmtpLogin, SmtpTls,
 };
-pub use sites::SiteSettings;
+pub use sites::{Canary, SiteSettings};
 
 use crate::fetch::Rate;
 use crate::store::Retention;
@@ -102,7 +102,13 @@ impl std::fmt::Debug for ApiSettings {
 pub struct ScanSettings {
     pub max_staleness: Duration,
     pub resolve_after_clean: u32,
+    /// The share of a site's budget that cohort escalation may take over
+    /// any stretch of one `max_staleness` (0 to 1; default 0.8).
+    pub escalation_share: f64,
 }
+
+/// `[scan] escalation_share` without the key.
+pub const DEFAULT_ESCALATION_SHARE: f64 = 0.8;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
 pub const DEFAULT_USER_AGENT: &str = concat!(

@@ -50,6 +50,7 @@ pub(super) struct RawScan {
     pub(super) max_staleness: Option<Spanned<String>>,
     pub(super) resolve_after_clean: Option<Spanned<i64>>,
     pub(super) user_agent: Option<Spanned<String>>,
+    pub(super) escalation_share: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,7 +67,7 @@ pub(super) struct RawSite {
     pub(super) timeout: Option<Spanned<String>>,
     pub(super) max_body_bytes: Option<Spanned<i64>>,
     pub(super) max_retries: Option<Spanned<i64>>,
-    pub(super) canaries: Option<Spanned<Vec<String>>>,
+    pub(super) canaries: Option<Spanned<Vec<RawCanary>>>,
     pub(super) absent_canaries: Option<Spanned<Vec<String>>>,
     pub(super) canary_interval: Option<Spanned<String>>,
     pub(super) declarative: Option<Spanned<DeclarativeSpec>>,
@@ -75,6 +76,22 @@ pub(super) struct RawSite {
     pub(super) proxy_file: Option<Spanned<String>>,
     pub(super) robots_txt: Option<Spanned<bool>>,
     pub(super) robots_txt_reason: Option<Spanned<String>>,
+}
+
+/// A `canaries` entry: a number, or a listing whose address must show too
+/// (`{ number = "33 00 00 00", address = "Havnen 1, 8000 Aarhus C" }`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawCanary {
+    Number(String),
+    Listing(RawCanaryListing),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCanaryListing {
+    pub(super) number: String,
+    pub(super) address: Option<String>,
 }
 
 /// `[sites.headers] "Name" = { file = "..." }`: the value is a secret, so it

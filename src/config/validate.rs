@@ -247,10 +247,22 @@ impl Validator<'_> {
             Some(u) => u.get_ref().trim().to_string(),
             None => DEFAULT_USER_AGENT.to_string(),
         };
+        let escalation_share = match s.and_then(|s| s.escalation_share.as_ref()) {
+            Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
+                return self.err(
+                    "scan.escalation_share",
+                    Some(v.span()),
+                    "must be a share between 0 and 1 (e.g. 0.8)",
+                );
+            }
+            Some(v) => *v.get_ref(),
+            None => super::DEFAULT_ESCALATION_SHARE,
+        };
         Ok((
             ScanSettings {
                 max_staleness,
                 resolve_after_clean,
+                escalation_share,
             },
             ua,
         ))

@@ -5,7 +5,7 @@
 
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::{Entry, Listing, Outcome, matcher};
-use crate::fetch::mask_number_in_url;
+use crate::fetch::{FailKind, mask_number_in_url};
 use crate::sites::{Page, Query, Request, Search, Verdict};
 
 use super::Site;
@@ -26,6 +26,15 @@ pub(crate) struct ProbeResult {
     /// Exposed: keyed fingerprints of the listings that matched (empty
     /// when probed without a [`Lens`]).
     pub listing_keys: Vec<String>,
+    /// When the deciding page arrived (before it was parsed or recorded):
+    /// the probe's time. For a clean probe, the last page it needed.
+    pub decided_at: Option<time::OffsetDateTime>,
+    /// Inconclusive because the site's answer could not be read (a page
+    /// the adapter does not understand, a challenge, an error status, no
+    /// answer at all), as opposed to a request never sent (robots.txt) or
+    /// a search too big to vouch for. A run of these is what makes the
+    /// scheduler check the canaries at once.
+    pub unreadable: bool,
 }
 
 /// How the engine looks at listings: fingerprinted with the store's key,
@@ -88,6 +97,11 @@ fn search_name(name: &str) -> String {
 /// One page of one query, fetched and read.
 struct PageResult {
     page: Result<Page, String>,
+    /// When the answer was in (the body read whole), before parsing.
+    arrived: time::OffsetDateTime,
+    /// Whether an `Err` page means the site's answer was unreadable (see
+    /// [`ProbeResult::unreadable`]).
+    unreadable: bool,
     http_status: Option<u16>,
     sha256: Option<String>,
     url_masked: String,
@@ -107,6 +121,14 @@ async fn read_page(
     loop {
         let url_masked = mask_number_in_url(&req.path, entry_number);
         let fetched = site.fetcher.get(&req.path).await;
+        // Taken before anything else can stall this task (parsing on the
+        // blocking pool, the recorder's commit): a page read before a
+        // layout change must not be stamped as if read after it.
+        let arrived = time::OffsetDateTime::now_utc();
+        let unreadable = !matches!(
+            fetched.failure,
+            Some(FailKind::RobotsDisallowed | FailKind::RobotsUnavailable(_))
+        );
         let page = match search.verdict(&req, fetched.status) {
             Verdict::Retry(next) => {
                 req = next;
@@ -121,6 +143,8 @@ async fn read_page(
         };
         return PageResult {
             page,
+            arrived,
+            unreadable,
             http_status: fetched.status,
             sha256: fetched.sha256,
             url_masked,
@@ -176,12 +200,17 @@ pub(crate) async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>
                 url_masked: r.url_masked.clone(),
                 body: r.body.as_ref().map(|b| b.as_bytes().to_vec()),
                 listing_keys: Vec::new(),
+                decided_at: Some(r.arrived),
+                unreadable: false,
             };
             let (listings, more) = match &r.page {
                 Err(reason) => {
-                    inconclusive.get_or_insert(base(Outcome::Inconclusive {
-                        reason: reason.clone(),
-                    }));
+                    inconclusive.get_or_insert(ProbeResult {
+                        unreadable: r.unreadable,
+                        ..base(Outcome::Inconclusive {
+                            reason: reason.clone(),
+                        })
+                    });
                     break;
                 }
                 Ok(Page::NoHits) => {
@@ -223,6 +252,8 @@ pub(crate) async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>
             url_masked: String::new(),
             body: None,
             listing_keys: Vec::new(),
+            decided_at: None,
+            unreadable: false,
         },
     }
 }

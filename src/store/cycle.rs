@@ -1,12 +1,27 @@
-//! Probe cycles: a fresh random order per site and cycle, walked with
-//! keyset pagination over the `probe_state_cycle` index.
+//! Probe cycles: a fresh random order per site and cycle, risk entries
+//! first, walked with keyset pagination over the `probe_state_cycle`
+//! index; and the escalation queue that puts an exposed entry's cohort and
+//! import batch ahead of the cycle (the scheduler decides how much of the
+//! budget it gets).
 
-use super::rows::{ENTRY_COLS, count, entry_at};
-use super::sql::{Conn, params};
-use super::{CycleCursor, StoreError};
+use super::rows::{ENTRY_COLS, count, entry_at, ms};
+use super::sql::{Conn, Param, params};
+use super::{CycleCursor, StoreError, Ts};
 use crate::domain::{Entry, EntryId};
 
-pub(super) fn start_cycle(c: &mut dyn Conn, site: &str) -> Result<u64, StoreError> {
+/// Half the key space: the rest of a cycle takes keys in `[0, 2^62)`,
+/// risk entries in `[-2^62, 0)`, so they come first.
+const HALF: i64 = 1 << 62;
+
+/// How long an exposure keeps an entry among the risk entries.
+pub(super) const RISK_WINDOW: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// A new cycle on `site`: every active entry gets a fresh random key, the
+/// risk entries (added or changed by the last import, or exposed within
+/// [`RISK_WINDOW`] or still) one below every other. Returns the number of
+/// entries in the cycle and how many of them are risk entries.
+pub(super) fn start_cycle(c: &mut dyn Conn, site: &str, now: Ts) -> Result<(u64, u64), StoreError> {
+    let recent = ms(now).saturating_sub(i64::try_from(RISK_WINDOW.as_millis()).unwrap_or(0));
     let n = c.write(|tx| {
         tx.execute(
             "INSERT INTO probe_state (site, entry_id, shuffle_key)
@@ -14,13 +29,32 @@ pub(super) fn start_cycle(c: &mut dyn Conn, site: &str) -> Result<u64, StoreErro
              ON CONFLICT DO NOTHING",
             params![site],
         )?;
+        let half = HALF.to_string();
         let shuffle = format!(
             "UPDATE probe_state SET shuffle_key = {} WHERE site = ?1",
-            tx.dialect().random_key()
+            tx.dialect().random_below(&half)
         );
         tx.execute(&shuffle, params![site])?;
+        let risk = tx.execute(
+            &format!(
+                "UPDATE probe_state SET shuffle_key = shuffle_key - {HALF}
+                 WHERE site = ?1 AND entry_id IN (
+                     SELECT id FROM entries
+                     WHERE active = 1 AND updated_at = (SELECT max(updated_at) FROM entries)
+                     UNION
+                     SELECT entry_id FROM incidents
+                     WHERE resolved_at IS NULL OR last_seen >= ?2)"
+            ),
+            params![site, recent],
+        )?;
+        // Entries that left the roster leave the escalation queue too.
+        tx.execute(
+            "DELETE FROM escalations WHERE site = ?1
+             AND entry_id IN (SELECT id FROM entries WHERE active = 0)",
+            params![site],
+        )?;
         let n = tx.query_i64("SELECT count(*) FROM entries WHERE active = 1", params![])?;
-        Ok(count(n))
+        Ok((count(n), risk))
     })?;
     // Every key changed: the batches that walk them are planned afresh.
     if let Some(analyze) = c.dialect().analyze("probe_state") {
@@ -67,16 +101,16 @@ pub(super) fn cycle_batch(
 /// before the rest of the cycle.
 const JOIN_SPREAD: i64 = 1 << 20;
 
-/// Brings the active entries this cycle would miss into its rest: new ones
-/// (no position on `site` yet), and those behind `after` not probed since
-/// they (re)joined the roster or changed. They go to random positions just
-/// after `after`, so they are probed next rather than a cycle later.
-/// Entries still ahead of `after` are left where they are: the cycle gets
-/// to them, and reads them fresh when it does.
+/// Brings the active entries this cycle would miss, or reach late, into
+/// its front: new ones (no position on `site` yet), and those added or
+/// changed since the cycle began (`since`) and not probed since, wherever
+/// they are. They go to random positions just after `after`, so they are
+/// probed next rather than when the walk gets to them or a cycle later.
 pub(super) fn join_cycle(
     c: &mut dyn Conn,
     site: &str,
     after: CycleCursor,
+    since: Ts,
 ) -> Result<u64, StoreError> {
     let lo = after.shuffle_key.saturating_add(1);
     let spread = JOIN_SPREAD.min(i64::MAX.saturating_sub(lo)).max(1);
@@ -87,14 +121,136 @@ pub(super) fn join_cycle(
              FROM entries AS e
              LEFT JOIN probe_state AS ps ON ps.site = ?1 AND ps.entry_id = e.id
              WHERE e.active = 1 AND (ps.entry_id IS NULL
-                 OR ((ps.shuffle_key, ps.entry_id) <= (?4, ?5)
+                 OR (e.updated_at >= ?4
                      AND (ps.last_probe_at IS NULL OR ps.last_probe_at < e.updated_at)))
              ON CONFLICT (site, entry_id) DO UPDATE SET shuffle_key = excluded.shuffle_key",
             tx.dialect().random_below("?3")
         );
-        tx.execute(
-            &join,
-            params![site, lo, spread, after.shuffle_key, after.entry.0],
-        )
+        tx.execute(&join, params![site, lo, spread, ms(since)])
     })
+}
+
+/// What changes when an import adds or changes entries: the newest
+/// `updated_at` of the roster (removals count too).
+pub(super) fn roster_mark(c: &mut dyn Conn) -> Result<i64, StoreError> {
+    c.query_i64(
+        "SELECT coalesce(max(updated_at), 0) FROM entries",
+        params![],
+    )
+}
+
+/// Queues, on each of `sites`, the other active entries of `entry`'s
+/// cohort and of its import batch (the entries the same import added or
+/// changed, unless that was the roster's first import: then the batch is
+/// the roster, which the sweep covers). On the site that saw the exposure
+/// the entry itself is left out; on the others it is queued too. A cause
+/// still pending on a site is not queued again. Returns the rows queued.
+pub(super) fn escalate(
+    c: &mut dyn Conn,
+    entry: EntryId,
+    exposed_on: &str,
+    sites: &[String],
+    now: Ts,
+) -> Result<u64, StoreError> {
+    c.write(|tx| {
+        let Some((cohort, batch)) = tx.query_opt(
+            "SELECT cohort, updated_at FROM entries WHERE id = ?1",
+            params![entry.0],
+            |r| Ok((r.opt_text(0)?, r.i64(1)?)),
+        )?
+        else {
+            return Ok(0);
+        };
+        let first_import = tx.query_i64(
+            "SELECT coalesce(min(added_at), 0) FROM entries WHERE active = 1",
+            params![],
+        )?;
+        let key = tx.dialect().random_key();
+        let mut queued = 0;
+        for site in sites {
+            let mut causes: Vec<(String, &str, Param<'_>)> = Vec::new();
+            if let Some(tag) = cohort.as_deref() {
+                causes.push((format!("cohort:{tag}"), "e.cohort = ?5", Param::Text(tag)));
+            }
+            if batch > first_import {
+                causes.push((
+                    format!("batch:{batch}"),
+                    "e.updated_at = ?5",
+                    Param::Int(batch),
+                ));
+            }
+            for (cause, filter, value) in causes {
+                let pending = tx.query_opt(
+                    "SELECT 1 FROM escalations AS x JOIN entries AS e ON e.id = x.entry_id
+                     WHERE x.site = ?1 AND x.cause = ?2 AND e.active = 1 LIMIT 1",
+                    params![site, cause],
+                    |_| Ok(()),
+                )?;
+                if pending.is_some() {
+                    continue;
+                }
+                let insert = format!(
+                    "INSERT INTO escalations (site, entry_id, cause, sort_key, since)
+                     SELECT ?1, e.id, ?2, {key}, ?3 FROM entries AS e
+                     WHERE e.active = 1 AND {filter} AND NOT (e.id = ?4 AND ?1 = ?6)
+                     ON CONFLICT (site, entry_id) DO NOTHING"
+                );
+                queued += tx.execute(
+                    &insert,
+                    &[
+                        Param::Text(site),
+                        Param::Text(&cause),
+                        Param::Int(ms(now)),
+                        Param::Int(entry.0),
+                        value,
+                        Param::Text(exposed_on),
+                    ],
+                )?;
+            }
+        }
+        Ok(queued)
+    })
+}
+
+/// The next `limit` queued escalations of `site` (active entries only).
+pub(super) fn escalated(
+    c: &mut dyn Conn,
+    site: &str,
+    limit: usize,
+) -> Result<Vec<(EntryId, Entry)>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    c.query_map(
+        &format!(
+            "SELECT e.id, {ENTRY_COLS}
+             FROM escalations AS x JOIN entries AS e ON e.id = x.entry_id
+             WHERE x.site = ?1 AND e.active = 1
+             ORDER BY x.sort_key, x.entry_id
+             LIMIT ?2"
+        ),
+        params![site, limit],
+        |r| Ok((EntryId(r.i64(0)?), entry_at(r, 1)?)),
+    )
+}
+
+/// The entry has been probed on `site`: its escalation is done.
+pub(super) fn escalation_done(
+    c: &mut dyn Conn,
+    site: &str,
+    entry: EntryId,
+) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM escalations WHERE site = ?1 AND entry_id = ?2",
+        params![site, entry.0],
+    )
+    .map(|_| ())
+}
+
+/// Escalations still queued on `site`.
+pub(super) fn escalations_pending(c: &mut dyn Conn, site: &str) -> Result<u64, StoreError> {
+    c.query_i64(
+        "SELECT count(*) FROM escalations AS x JOIN entries AS e ON e.id = x.entry_id
+         WHERE x.site = ?1 AND e.active = 1",
+        params![site],
+    )
+    .map(count)
 }

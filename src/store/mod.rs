@@ -28,6 +28,7 @@ use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 
 mod audit;
 mod codec;
+mod cohorts;
 mod cycle;
 mod events;
 mod evidence;
@@ -296,6 +297,24 @@ pub struct EventIncident {
     pub first_seen: Ts,
     pub last_seen: Ts,
     pub resolved_at: Option<Ts>,
+    /// The entry's cohort tag, and that cohort's figures when the message
+    /// was formed: its active entries, and how many of them are exposed
+    /// (an open or acknowledged incident on any site).
+    pub cohort: Option<String>,
+    pub cohort_size: u64,
+    pub exposed_in_cohort: u64,
+}
+
+/// Incidents of one cohort (`None`: entries without one), with the
+/// cohort's figures: `incidents --by-cohort`, `?group=cohort`.
+#[derive(Debug, Clone)]
+pub struct CohortIncidents {
+    pub cohort: Option<String>,
+    /// Active entries of the cohort.
+    pub cohort_size: u64,
+    /// Entries of the cohort with an open or acknowledged incident.
+    pub exposed_in_cohort: u64,
+    pub incidents: Vec<IncidentView>,
 }
 
 /// A formed alert message (outbox row). Body and id never change after
@@ -614,13 +633,22 @@ impl Store {
     /// Starts a new cycle on `site`: every active entry gets a fresh random
     /// position. Returns the number of entries in the cycle.
     pub fn start_cycle(&self, site: &str) -> Result<u64, StoreError> {
-        self.with(|c| cycle::start_cycle(c, site))
+        self.start_cycle_at(site, time::OffsetDateTime::now_utc())
+            .map(|(n, _)| n)
+    }
+
+    /// [`Store::start_cycle`] at `now`: the risk entries (added or changed
+    /// by the last import, or exposed within 30 days or still) take the
+    /// front of the new order. Returns the entries in the cycle and how
+    /// many of them are risk entries.
+    pub fn start_cycle_at(&self, site: &str, now: Ts) -> Result<(u64, u64), StoreError> {
+        self.with(|c| cycle::start_cycle(c, site, now))
     }
 
     /// The next `limit` active entries after `after` in `site`'s cycle order.
     ///
     /// Entries removed mid-cycle are skipped; entries added mid-cycle join
-    /// at the next `start_cycle` (or when a probe of them is recorded).
+    /// at the next `start_cycle` (or a `join_cycle`).
     pub fn cycle_batch(
         &self,
         site: &str,
@@ -630,12 +658,48 @@ impl Store {
         self.with(|c| cycle::cycle_batch(c, site, after, limit))
     }
 
-    /// Brings entries the rest of `site`'s cycle would miss (imported, or
-    /// behind `after` and changed since their last probe) into it: they
-    /// are placed, in random order, right after `after`. Returns how many
-    /// entries moved.
-    pub fn join_cycle(&self, site: &str, after: CycleCursor) -> Result<u64, StoreError> {
-        self.with(|c| cycle::join_cycle(c, site, after))
+    /// Brings entries the rest of `site`'s cycle would miss or reach late
+    /// (imported, or added or changed since `since`, the cycle's start, and
+    /// not probed since) into it: they are placed, in random order, right
+    /// after `after`. Returns how many entries moved.
+    pub fn join_cycle(&self, site: &str, after: CycleCursor, since: Ts) -> Result<u64, StoreError> {
+        self.with(|c| cycle::join_cycle(c, site, after, since))
+    }
+
+    /// Changes whenever an import adds, changes or removes entries (the
+    /// roster's newest `updated_at`, Unix ms).
+    pub fn roster_mark(&self) -> Result<i64, StoreError> {
+        self.with(cycle::roster_mark)
+    }
+
+    /// After an exposure of `entry` on `exposed_on`: queues the other
+    /// active entries of its cohort and import batch on every site of
+    /// `sites` (the entry itself too, except on `exposed_on`), unless the
+    /// same cause is still queued there. Returns the rows queued.
+    pub fn escalate(
+        &self,
+        entry: EntryId,
+        exposed_on: &str,
+        sites: &[String],
+        now: Ts,
+    ) -> Result<u64, StoreError> {
+        self.with(|c| cycle::escalate(c, entry, exposed_on, sites, now))
+    }
+
+    /// The next `limit` escalated entries of `site`, in queue order.
+    pub fn escalated(&self, site: &str, limit: usize) -> Result<Vec<(EntryId, Entry)>, StoreError> {
+        self.with(|c| cycle::escalated(c, site, limit))
+    }
+
+    /// The entry was probed on `site`: it leaves that site's escalation
+    /// queue.
+    pub fn escalation_done(&self, site: &str, entry: EntryId) -> Result<(), StoreError> {
+        self.with(|c| cycle::escalation_done(c, site, entry))
+    }
+
+    /// Escalated entries still queued on `site`.
+    pub fn escalations_pending(&self, site: &str) -> Result<u64, StoreError> {
+        self.with(|c| cycle::escalations_pending(c, site))
     }
 
     /// [`Store::record_probe`] for a batch, in one transaction (group
@@ -673,6 +737,13 @@ impl Store {
 
     pub fn incidents(&self, open_only: bool) -> Result<Vec<IncidentView>, StoreError> {
         self.with(|c| queries::incidents(c, open_only))
+    }
+
+    /// [`Store::incidents`] grouped by the entries' cohort, the cohort with
+    /// the most incidents first (ties by tag; entries without a cohort
+    /// last among equals).
+    pub fn incidents_by_cohort(&self, open_only: bool) -> Result<Vec<CohortIncidents>, StoreError> {
+        self.with(|c| cohorts::incidents_by_cohort(c, open_only))
     }
 
     /// Open or acknowledged incidents.

@@ -630,8 +630,9 @@ fn every_active_entry_once_per_cycle_in_a_fresh_order(be: &Fresh) {
 fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
     let (_d, store) = be.store();
     applied(import(&store, (0..100).map(entry).collect(), t(0)));
-    // First cycle, 30 entries in: the 70 still ahead are never probed yet,
-    // and stay where they are.
+    // First cycle (begun at t(5)), 30 entries in: the 70 still ahead are
+    // never probed yet, and stay where they are.
+    let since = t(5);
     store.start_cycle("118.dk").unwrap();
     let done = store.cycle_batch("118.dk", None, 30).unwrap();
     for (_, id, _) in &done {
@@ -645,11 +646,12 @@ fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
     }
     let at = done.last().unwrap().0;
     let ahead = rest_of_cycle(&store, "118.dk", 100, Some(at));
-    assert_eq!(store.join_cycle("118.dk", at).unwrap(), 0);
+    assert_eq!(store.join_cycle("118.dk", at, since).unwrap(), 0);
     assert_eq!(rest_of_cycle(&store, "118.dk", 100, Some(at)), ahead);
 
     // A re-import adds five entries and changes one already probed and
-    // one still ahead.
+    // one still ahead: all seven go next, the changed one ahead included
+    // (it was added or changed after the cycle began).
     let ix = |id: EntryId| -> usize {
         (0..100)
             .find(|i| id_of(&store, &format!("r{i}")) == id)
@@ -660,19 +662,25 @@ fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
     next[behind].name = Some("Renamed Behind".into());
     next[before].name = Some("Renamed Ahead".into());
     applied(import(&store, next.clone(), t(20)));
+    assert_eq!(store.roster_mark().unwrap(), t(20).unix_timestamp() * 1000);
 
-    assert_eq!(store.join_cycle("118.dk", at).unwrap(), 6);
+    assert_eq!(store.join_cycle("118.dk", at, since).unwrap(), 7);
     let rest = rest_of_cycle(&store, "118.dk", 7, Some(at));
     let joined: HashSet<EntryId> = (100..105)
         .map(|i| id_of(&store, &format!("r{i}")))
-        .chain([done[3].1])
+        .chain([done[3].1, ahead[10]])
         .collect();
     assert_eq!(
-        rest[..6].iter().copied().collect::<HashSet<_>>(),
+        rest[..7].iter().copied().collect::<HashSet<_>>(),
         joined,
         "the joined entries come first"
     );
-    assert_eq!(&rest[6..], &ahead[..], "the rest keeps its order");
+    let kept: Vec<EntryId> = ahead
+        .iter()
+        .copied()
+        .filter(|id| *id != ahead[10])
+        .collect();
+    assert_eq!(&rest[7..], &kept[..], "the rest keeps its order");
     // Probed since: nothing left to join.
     for id in &joined {
         store
@@ -683,7 +691,9 @@ fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
             )
             .unwrap();
     }
-    assert_eq!(store.join_cycle("118.dk", at).unwrap(), 0);
+    assert_eq!(store.join_cycle("118.dk", at, since).unwrap(), 0);
+    // Entries changed before the cycle began are where the cycle put them.
+    assert_eq!(store.join_cycle("118.dk", at, t(25)).unwrap(), 0);
     // The top and bottom of the key space cannot overflow.
     next.push(entry(105));
     applied(import(&store, next.clone(), t(40)));
@@ -691,16 +701,19 @@ fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
         shuffle_key: i64::MAX,
         entry: EntryId(i64::MAX),
     };
-    // Everything is behind the top: the 70 never probed, and the new one.
-    assert_eq!(store.join_cycle("118.dk", top).unwrap(), 71);
+    assert_eq!(store.join_cycle("118.dk", top, since).unwrap(), 1);
     next.push(entry(106));
     applied(import(&store, next, t(50)));
     let bottom = CycleCursor {
         shuffle_key: i64::MIN,
         entry: EntryId(0),
     };
-    // Nothing is behind the bottom: only the new one.
-    assert_eq!(store.join_cycle("118.dk", bottom).unwrap(), 1);
+    // The new one, and the one joined at the top (never probed since).
+    assert_eq!(store.join_cycle("118.dk", bottom, since).unwrap(), 2);
+    assert_eq!(
+        rest_of_cycle(&store, "118.dk", 100, Some(bottom)).len(),
+        107
+    );
 }
 
 fn the_last_reload_is_kept_and_forgotten(be: &Fresh) {

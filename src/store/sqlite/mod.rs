@@ -28,6 +28,7 @@ pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_people.sql")),
     // Rebuilds `messages`: likewise.
     M::up(include_str!("migrations/0005_message_order.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0008_detection.sql")),
 ];
 
 /// The schema history; the version lives in `PRAGMA user_version`.

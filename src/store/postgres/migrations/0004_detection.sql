@@ -1,0 +1,20 @@
+-- unlistd schema for PostgreSQL, version 4 (SQLite's 0008): detection.
+-- The cohort escalation queue, and an index for finding an import's batch
+-- (the entries it added or changed share its `updated_at`).
+
+-- Entries pulled to the front of a site's queue after an exposure of
+-- another entry of their cohort or import batch. A row goes when the entry
+-- has been probed on that site; `cause` ("cohort:<tag>", "batch:<ms>")
+-- keeps one cause from being queued again while it is still pending.
+CREATE TABLE escalations (
+    site     TEXT NOT NULL,
+    entry_id BIGINT NOT NULL REFERENCES entries (id),
+    cause    TEXT NOT NULL,
+    sort_key BIGINT NOT NULL,
+    since    BIGINT NOT NULL,
+    PRIMARY KEY (site, entry_id)
+);
+CREATE INDEX escalations_order ON escalations (site, sort_key, entry_id);
+CREATE INDEX escalations_cause ON escalations (site, cause);
+
+CREATE INDEX entries_updated ON entries (updated_at);

@@ -122,6 +122,36 @@ pub fn headline(event: EventType, site: &str, n: usize, details: Option<&Value>)
     }
 }
 
+/// The headline of a message about `incidents`: [`headline`], and for
+/// `exposure.opened` the root-cause hint when one cohort holds most of the
+/// message ("57 protected entries exposed on 118.dk — 57 of 57 in cohort
+/// migration-b2: likely one cause").
+pub fn headline_for(
+    event: EventType,
+    site: &str,
+    incidents: &[EventIncident],
+    details: Option<&Value>,
+) -> String {
+    let head = headline(event, site, incidents.len(), details);
+    match cohort_hint(event, incidents) {
+        Some(hint) => format!("{head} — {hint}"),
+        None => head,
+    }
+}
+
+/// "57 of 57 in cohort migration-b2: likely one cause", when the leading
+/// cohort of an `exposure.opened` message of two or more incidents holds
+/// more than half of them.
+pub fn cohort_hint(event: EventType, incidents: &[EventIncident]) -> Option<String> {
+    let n = incidents.len();
+    if event != EventType::ExposureOpened || n < 2 {
+        return None;
+    }
+    let lead = crate::wire::cohort_counts(incidents).into_iter().next()?;
+    let tag = lead.cohort?;
+    (lead.count * 2 > n).then(|| format!("{} of {n} in cohort {tag}: likely one cause", lead.count))
+}
+
 /// The body text below the headline: incident lines or event figures.
 pub(crate) fn text(event: EventType, incidents: &[EventIncident], ctx: &Context) -> Option<String> {
     if !incidents.is_empty() {

@@ -2,13 +2,13 @@
 
 use serde_json::json;
 
-use super::format::{Context, headline, text};
+use super::format::{Context, headline_for, text};
 use crate::domain::incident::EventType;
 use crate::store::EventIncident;
 
 /// The body for a group of incidents (or one figures event).
 pub fn body(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Context) -> String {
-    let head = headline(event, site, incidents.len(), ctx.details.as_ref());
+    let head = headline_for(event, site, incidents, ctx.details.as_ref());
     let mut body = vec![
         json!({"type": "TextBlock", "text": head, "weight": "Bolder", "size": "Medium", "wrap": true}),
     ];

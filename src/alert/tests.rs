@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::format::Context;
 use super::{backoff, new_message_id};
-use super::{pagerduty, slack, teams};
+use super::{pagerduty, slack, teams, webhook};
 use crate::domain::ExposedField;
 use crate::domain::incident::EventType;
 use crate::domain::incident::IncidentState;
@@ -124,4 +124,70 @@ fn message_ids_are_unique() {
     let a = new_message_id();
     assert!(a.starts_with("msg_") && a.len() == 30);
     assert_ne!(a, new_message_id());
+}
+
+/// 57 incidents of cohort migration-b2, 2 of another, 1 without a cohort.
+fn mixed() -> Vec<EventIncident> {
+    let mut v = inc(60);
+    for (i, x) in v.iter_mut().enumerate() {
+        (x.cohort, x.cohort_size, x.exposed_in_cohort) = match i {
+            0..57 => (Some("migration-b2".to_string()), 120, 59),
+            57 | 58 => (Some("crm-2019".to_string()), 4000, 2),
+            _ => (None, 10_000, 1),
+        };
+    }
+    v
+}
+
+#[test]
+fn exposure_opened_names_its_cohorts_most_first() {
+    let b: Value =
+        serde_json::from_str(&webhook::body("exposure.opened", "118.dk", &mixed(), None)).unwrap();
+    assert_eq!(
+        b["cohorts"],
+        serde_json::json!([
+            {"cohort": "migration-b2", "count": 57, "cohort_size": 120, "exposed_in_cohort": 59},
+            {"cohort": "crm-2019", "count": 2, "cohort_size": 4000, "exposed_in_cohort": 2},
+            {"cohort": null, "count": 1, "cohort_size": 10000, "exposed_in_cohort": 1},
+        ])
+    );
+    // Only the opening carries it.
+    let b: Value = serde_json::from_str(&webhook::body(
+        "exposure.resolved",
+        "118.dk",
+        &mixed(),
+        None,
+    ))
+    .unwrap();
+    assert!(b.get("cohorts").is_none(), "{b}");
+
+    // The chat and mail headlines name the leading cohort when it holds
+    // most of the message.
+    let ctx = Context::default();
+    let s: Value = serde_json::from_str(&slack::body(
+        EventType::ExposureOpened,
+        "118.dk",
+        &mixed(),
+        &ctx,
+    ))
+    .unwrap();
+    assert_eq!(
+        s["text"],
+        "60 protected entries exposed on 118.dk — 57 of 60 in cohort migration-b2: likely one cause"
+    );
+    let t = teams::body(EventType::ExposureOpened, "118.dk", &mixed(), &ctx);
+    assert!(
+        t.contains("57 of 60 in cohort migration-b2: likely one cause"),
+        "{t}"
+    );
+    // No majority, no hint.
+    let split: Vec<EventIncident> = mixed().into_iter().skip(55).collect();
+    let s: Value = serde_json::from_str(&slack::body(
+        EventType::ExposureOpened,
+        "118.dk",
+        &split,
+        &ctx,
+    ))
+    .unwrap();
+    assert_eq!(s["text"], "5 protected entries exposed on 118.dk");
 }

@@ -93,6 +93,10 @@ pub enum Command {
         /// Only open (or acknowledged) incidents.
         #[arg(long)]
         open: bool,
+        /// Grouped by the entries' cohort, the biggest group first, with
+        /// each cohort's size and how much of it is exposed.
+        #[arg(long)]
+        by_cohort: bool,
     },
     /// Every probe of one roster entry.
     History {
@@ -316,7 +320,13 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             actions::incident_action(cli, id, action, reason, by.as_deref()).await
         }
         Command::Silence { action } => actions::silence(cli, action).await,
-        Command::Incidents { open: only_open } => views::incidents(cli, *only_open).await,
+        Command::Incidents {
+            open: only_open,
+            by_cohort: true,
+        } => views::incidents_by_cohort(cli, *only_open).await,
+        Command::Incidents {
+            open: only_open, ..
+        } => views::incidents(cli, *only_open).await,
         Command::History { entry_ref } => views::history(cli, entry_ref).await,
         Command::Demo => demo::run(cli.json).await,
         Command::Report {

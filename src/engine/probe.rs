@@ -433,6 +433,83 @@ mod tests {
         assert_eq!(paths(&sim).len(), 5);
     }
 
+    /// A site of each adapter on the simulator, honouring its robots.txt.
+    fn site_of(sim: &crate::sim::SimDirectory, adapter: &str) -> Site {
+        let table = match adapter {
+            "declarative" => "adapter = \"declarative\"\n[sites.declarative]\nformat = \"html\"\n\
+                 search = \"/sok?vad={number_national}&sida={page}\"\n\
+                 search_name = \"/sok?vad={name}&var={place}&sida={page}\"\n\
+                 item = '[data-test=\"person-item\"]'\nname = '[data-test=\"search-result-title\"]'\n\
+                 phone = '[data-test=\"phone-link\"]'\naddress = \"address\"\n\
+                 no_results = '[data-test=\"no-hits\"]'\nnext_page = '[data-test=\"next\"]'\n"
+                .to_string(),
+            other => format!("adapter = \"{other}\"\n"),
+        };
+        let text = format!(
+            "[store]\npath = \"x.db\"\n[[sites]]\nname = \"s\"\nbase_url = \"{}\"\nrate = \"100/s\"\n\
+             timeout = \"3s\"\nmax_retries = 0\n{table}",
+            sim.base_url()
+        );
+        let s = crate::config::parse(&text, std::path::Path::new("/nonexistent/c.toml")).unwrap();
+        Site::new(s.sites[0].clone()).unwrap()
+    }
+
+    /// 60 people named like the entry in its town, none at its address:
+    /// the name query reads three pages and finds nothing of ours.
+    fn namesakes(sim: &crate::sim::SimDirectory) {
+        for i in 0..60 {
+            sim.add(crate::sim::SimListing {
+                name: "Birthe Lund".into(),
+                phones: vec![format!("950002{i:02}")],
+                street_line: Some(format!("Vestergade {}", i + 1)),
+                post_line: Some("8000 Aarhus C".into()),
+            });
+        }
+    }
+
+    /// The drift race made deterministic: the layout changes between the
+    /// number query and the name query of one probe, or between two pages
+    /// of the name query. Whatever was read before the change, the probe
+    /// is inconclusive, on every adapter: clean needs every page read.
+    #[tokio::test]
+    async fn a_layout_change_within_a_probe_makes_it_inconclusive() {
+        use crate::sim::Fault;
+        for adapter in ["dk118", "eniro", "declarative"] {
+            // Without a change: four pages (number, then the name on three
+            // pages), all read, nothing of ours: clean.
+            let sim = crate::sim::SimDirectory::start().await.unwrap();
+            namesakes(&sim);
+            let site = site_of(&sim, adapter);
+            let before = time::OffsetDateTime::now_utc();
+            let r = probe(&site, &entry("Birthe Lund")).await;
+            assert_eq!(r.outcome, Outcome::Clean, "{adapter}");
+            assert_eq!(paths(&sim).len(), 4, "{adapter}: {:?}", paths(&sim));
+            // Stamped with the last page's arrival, which was within the probe.
+            let at = r.decided_at.expect("a page was read");
+            assert!(at >= before && at <= time::OffsetDateTime::now_utc());
+            // The change lands after the number query (1 answer), after
+            // the first name page (2), after the second (3).
+            for after in 1..=3 {
+                let sim = crate::sim::SimDirectory::start().await.unwrap();
+                namesakes(&sim);
+                let site = site_of(&sim, adapter);
+                sim.set_fault(Fault::DriftAfter(after));
+                let r = probe(&site, &entry("Birthe Lund")).await;
+                assert!(
+                    matches!(r.outcome, Outcome::Inconclusive { .. }),
+                    "{adapter}, drift after {after} answers: {:?}",
+                    r.outcome
+                );
+                assert!(r.unreadable, "{adapter}: a drifted page is unreadable");
+                assert_eq!(
+                    paths(&sim).len(),
+                    usize::try_from(after).unwrap() + 1,
+                    "{adapter}: nothing is asked after the unreadable page of a query"
+                );
+            }
+        }
+    }
+
     #[test]
     fn name_queries_use_first_given_and_last_surname() {
         for (name, want) in [

@@ -879,10 +879,15 @@ async fn overview(State(d): State<Dash>) -> Response {
 #[derive(Debug, Deserialize)]
 struct StateQuery {
     state: Option<String>,
+    /// `cohort`: grouped by the entries' cohort.
+    group: Option<String>,
 }
 
 async fn incidents(State(d): State<Dash>, Query(q): Query<StateQuery>) -> Response {
     let open_only = q.state.as_deref() == Some("open");
+    if q.group.as_deref() == Some("cohort") {
+        return incidents_by_cohort(d, open_only).await;
+    }
     let store = d.app.store().clone();
     let list = match blocking(move || store.incidents(open_only)).await {
         Ok(l) => l,
@@ -893,6 +898,8 @@ async fn incidents(State(d): State<Dash>, Query(q): Query<StateQuery>) -> Respon
         p.noprint {
             @if open_only { a href="/dashboard/incidents" { "Show all" } }
             @else { a href="/dashboard/incidents?state=open" { "Show open only" } }
+            " · "
+            a href={ "/dashboard/incidents?group=cohort" (if open_only { "&state=open" } else { "" }) } { "By cohort" }
         }
         @if list.is_empty() {
             p.muted { "No incidents." }
@@ -901,6 +908,43 @@ async fn incidents(State(d): State<Dash>, Query(q): Query<StateQuery>) -> Respon
         }
     };
     page(StatusCode::OK, "Incidents", Some(Nav::Incidents), body)
+}
+
+/// `/dashboard/incidents?group=cohort`: one table per cohort, the biggest
+/// first, each with how much of the cohort is exposed (a mass leak is
+/// usually one migration or export).
+async fn incidents_by_cohort(d: Dash, open_only: bool) -> Response {
+    let store = d.app.store().clone();
+    let groups = match blocking(move || store.incidents_by_cohort(open_only)).await {
+        Ok(g) => g,
+        Err(e) => return failed(e),
+    };
+    let body = html! {
+        h1 { @if open_only { "Open incidents by cohort" } @else { "All incidents by cohort" } }
+        p.noprint {
+            a href={ "/dashboard/incidents" (if open_only { "?state=open" } else { "" }) } { "Ungrouped" }
+            " · "
+            @if open_only { a href="/dashboard/incidents?group=cohort" { "Show all" } }
+            @else { a href="/dashboard/incidents?group=cohort&state=open" { "Show open only" } }
+        }
+        @if groups.is_empty() {
+            p.muted { "No incidents." }
+        }
+        @for g in &groups {
+            h2 {
+                @match &g.cohort { Some(c) => { "Cohort " (c) }, None => "No cohort" }
+                " — " (g.incidents.len()) " incident(s); "
+                (g.exposed_in_cohort) " of " (g.cohort_size) " entries of the cohort exposed now"
+            }
+            (incidents_table(&g.incidents))
+        }
+    };
+    page(
+        StatusCode::OK,
+        "Incidents by cohort",
+        Some(Nav::Incidents),
+        body,
+    )
 }
 
 /// One row of an incident's timeline: a probe, a lifecycle mark, or what

@@ -96,6 +96,8 @@ fn internal(e: impl std::fmt::Display) -> Response {
 #[derive(Debug, Deserialize)]
 struct IncidentQuery {
     state: Option<String>,
+    /// `cohort`: grouped by the entries' cohort (a different shape).
+    group: Option<String>,
 }
 
 async fn incidents(State(app): State<App>, Query(q): Query<IncidentQuery>) -> Response {
@@ -105,6 +107,19 @@ async fn incidents(State(app): State<App>, Query(q): Query<IncidentQuery>) -> Re
         Some(_) => return error(StatusCode::BAD_REQUEST, "state must be open or all"),
     };
     let store = app.store().clone();
+    match q.group.as_deref() {
+        None => {}
+        Some("cohort") => {
+            return match blocking(move || store.incidents_by_cohort(open_only)).await {
+                Ok(v) => Json(wire::IncidentsByCohort {
+                    cohorts: v.iter().map(wire::CohortIncidents::from).collect(),
+                })
+                .into_response(),
+                Err(e) => internal(e),
+            };
+        }
+        Some(_) => return error(StatusCode::BAD_REQUEST, "group must be cohort"),
+    }
     match blocking(move || store.incidents(open_only)).await {
         Ok(v) => Json(wire::Incidents {
             incidents: v.iter().map(wire::Incident::from).collect(),

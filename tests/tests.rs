@@ -41,3 +41,6 @@ mod people;
 // Email alerts against a real SMTP server (a Rust sink on loopback): MIME shape,
 // AUTH, STARTTLS and certificate checks, retries.
 mod email;
+// Detection: drift degrades a site within seconds, address-free listings are
+// answers, a cohort leak is enumerated at the budget and named in the alert.
+mod detection;

@@ -13,6 +13,7 @@ mod demo;
 mod exit;
 mod probe;
 mod roster;
+mod simulate;
 mod views;
 
 use std::io::Write;
@@ -105,6 +106,30 @@ pub enum Command {
     },
     /// A self-contained demonstration on a simulated directory.
     Demo,
+    /// Detection figures of the real scheduler in virtual time: leaks of
+    /// 10 %, 1 %, 0.1 % and one entry, a cohort leak, a sweep (exit 1 when
+    /// a goal is missed).
+    Simulate {
+        /// Roster sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+        sizes: Vec<u32>,
+        /// The site's budget, requests per second.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Trials per leak fraction (the single entry and the cohort get a
+        /// tenth, at least 100).
+        #[arg(long, default_value_t = 2000)]
+        trials: u32,
+        /// Seed of the simulation's random choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// `[scan] max_staleness` (sets the escalation window).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        max_staleness: std::time::Duration,
+        /// `[scan] escalation_share`.
+        #[arg(long, default_value_t = crate::config::DEFAULT_ESCALATION_SHARE)]
+        escalation_share: f64,
+    },
     /// A signed compliance report: an incident, a cohort or a period
     /// (`report verify FILE` checks a report's signature).
     #[command(args_conflicts_with_subcommands = true)]
@@ -329,6 +354,22 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         } => views::incidents(cli, *only_open).await,
         Command::History { entry_ref } => views::history(cli, entry_ref).await,
         Command::Demo => demo::run(cli.json).await,
+        Command::Simulate {
+            sizes,
+            rate,
+            trials,
+            seed,
+            max_staleness,
+            escalation_share,
+        } => simulate::run(&simulate::Args {
+            sizes: sizes.clone(),
+            rate: *rate,
+            trials: *trials,
+            seed: *seed,
+            max_staleness: *max_staleness,
+            escalation_share: *escalation_share,
+            json: cli.json,
+        }),
         Command::Report {
             action: Some(ReportAction::Verify { file }),
             ..

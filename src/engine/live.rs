@@ -148,9 +148,10 @@ impl Driver for Live {
         blocking(move || store.escalated(&name, limit))
     }
 
-    fn escalation_done(&self, id: EntryId) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let (store, name) = (self.store(), self.name());
-        blocking(move || store.escalation_done(&name, id))
+    fn escalation_done(&self, _id: EntryId) -> impl Future<Output = Result<(), StoreError>> + Send {
+        // Recording the probe took it off the queue, in the same
+        // transaction (no second commit per escalated probe).
+        std::future::ready(Ok(()))
     }
 
     fn cohort_batch(

@@ -152,64 +152,82 @@ pub(super) fn escalate(
     sites: &[String],
     now: Ts,
 ) -> Result<u64, StoreError> {
+    let Some((cohort, batch)) = c.query_opt(
+        "SELECT cohort, updated_at FROM entries WHERE id = ?1",
+        params![entry.0],
+        |r| Ok((r.opt_text(0)?, r.i64(1)?)),
+    )?
+    else {
+        return Ok(0);
+    };
+    let first_import = c.query_i64(
+        "SELECT coalesce(min(added_at), 0) FROM entries WHERE active = 1",
+        params![],
+    )?;
+    let mut causes: Vec<(String, &str, Param<'_>)> = Vec::new();
+    if let Some(tag) = cohort.as_deref() {
+        causes.push((format!("cohort:{tag}"), "e.cohort = ?5", Param::Text(tag)));
+    }
+    if batch > first_import {
+        causes.push((
+            format!("batch:{batch}"),
+            "e.updated_at = ?5",
+            Param::Int(batch),
+        ));
+    }
+    // Most exposures of a mass leak find their cause queued already: that
+    // is read without a write transaction (no commit per exposure).
+    let mut todo: Vec<(&String, &(String, &str, Param<'_>))> = Vec::new();
+    for site in sites {
+        for cause in &causes {
+            if !pending(c, site, &cause.0)? {
+                todo.push((site, cause));
+            }
+        }
+    }
+    if todo.is_empty() {
+        return Ok(0);
+    }
     c.write(|tx| {
-        let Some((cohort, batch)) = tx.query_opt(
-            "SELECT cohort, updated_at FROM entries WHERE id = ?1",
-            params![entry.0],
-            |r| Ok((r.opt_text(0)?, r.i64(1)?)),
-        )?
-        else {
-            return Ok(0);
-        };
-        let first_import = tx.query_i64(
-            "SELECT coalesce(min(added_at), 0) FROM entries WHERE active = 1",
-            params![],
-        )?;
         let key = tx.dialect().random_key();
         let mut queued = 0;
-        for site in sites {
-            let mut causes: Vec<(String, &str, Param<'_>)> = Vec::new();
-            if let Some(tag) = cohort.as_deref() {
-                causes.push((format!("cohort:{tag}"), "e.cohort = ?5", Param::Text(tag)));
+        for (site, (cause, filter, value)) in todo {
+            // Checked again inside the transaction: another scheduler may
+            // have queued it meanwhile.
+            if pending(tx, site, cause)? {
+                continue;
             }
-            if batch > first_import {
-                causes.push((
-                    format!("batch:{batch}"),
-                    "e.updated_at = ?5",
-                    Param::Int(batch),
-                ));
-            }
-            for (cause, filter, value) in causes {
-                let pending = tx.query_opt(
-                    "SELECT 1 FROM escalations AS x JOIN entries AS e ON e.id = x.entry_id
-                     WHERE x.site = ?1 AND x.cause = ?2 AND e.active = 1 LIMIT 1",
-                    params![site, cause],
-                    |_| Ok(()),
-                )?;
-                if pending.is_some() {
-                    continue;
-                }
-                let insert = format!(
-                    "INSERT INTO escalations (site, entry_id, cause, sort_key, since)
-                     SELECT ?1, e.id, ?2, {key}, ?3 FROM entries AS e
-                     WHERE e.active = 1 AND {filter} AND NOT (e.id = ?4 AND ?1 = ?6)
-                     ON CONFLICT (site, entry_id) DO NOTHING"
-                );
-                queued += tx.execute(
-                    &insert,
-                    &[
-                        Param::Text(site),
-                        Param::Text(&cause),
-                        Param::Int(ms(now)),
-                        Param::Int(entry.0),
-                        value,
-                        Param::Text(exposed_on),
-                    ],
-                )?;
-            }
+            let insert = format!(
+                "INSERT INTO escalations (site, entry_id, cause, sort_key, since)
+                 SELECT ?1, e.id, ?2, {key}, ?3 FROM entries AS e
+                 WHERE e.active = 1 AND {filter} AND NOT (e.id = ?4 AND ?1 = ?6)
+                 ON CONFLICT (site, entry_id) DO NOTHING"
+            );
+            queued += tx.execute(
+                &insert,
+                &[
+                    Param::Text(site),
+                    Param::Text(cause),
+                    Param::Int(ms(now)),
+                    Param::Int(entry.0),
+                    *value,
+                    Param::Text(exposed_on),
+                ],
+            )?;
         }
         Ok(queued)
     })
+}
+
+/// Whether `cause` still has entries queued on `site`.
+fn pending(c: &mut dyn Conn, site: &str, cause: &str) -> Result<bool, StoreError> {
+    Ok(c.query_opt(
+        "SELECT 1 FROM escalations AS x JOIN entries AS e ON e.id = x.entry_id
+         WHERE x.site = ?1 AND x.cause = ?2 AND e.active = 1 LIMIT 1",
+        params![site, cause],
+        |_| Ok(()),
+    )?
+    .is_some())
 }
 
 /// The next `limit` queued escalations of `site` (active entries only).

@@ -137,7 +137,10 @@ impl Driver for Live {
             .filter(|s| s.settings.enabled)
             .map(|s| s.name().to_string())
             .collect();
-        blocking(move || store.escalate(id, &name, &sites, time::OffsetDateTime::now_utc()))
+        // Once per cohort and `max_staleness`: the exposures the escalation
+        // itself finds must not queue the cohort again.
+        let quiet = self.engine.scan.max_staleness;
+        blocking(move || store.escalate(id, &name, &sites, time::OffsetDateTime::now_utc(), quiet))
     }
 
     fn escalated(

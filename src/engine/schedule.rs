@@ -89,7 +89,8 @@ pub(crate) trait Driver: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Changes when an import changes the roster.
     fn roster_mark(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
-    /// Queues the cohort and import batch of an exposed entry, on every site.
+    /// Queues the cohort and import batch of an exposed entry, on every
+    /// site, at most once per cohort (or batch) and `max_staleness`.
     fn escalate(&self, id: EntryId) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn escalated(
         &self,
@@ -471,12 +472,12 @@ impl Lanes {
             self.esc_now = false;
             self.esc_checked = Some(Instant::now());
             let inflight = &self.esc_inflight;
-            self.esc.extend(
-                d.escalated(ESCALATION_BATCH)
-                    .await?
-                    .into_iter()
-                    .filter(|(id, _)| !inflight.contains(id)),
-            );
+            let got = d.escalated(ESCALATION_BATCH).await?;
+            // A full batch: more are waiting, fetch them as soon as these
+            // are out.
+            self.esc_now = got.len() >= ESCALATION_BATCH;
+            self.esc
+                .extend(got.into_iter().filter(|(id, _)| !inflight.contains(id)));
         }
         if !self.esc.is_empty()
             && self.share.allows()

@@ -102,6 +102,8 @@ struct State {
     /// The escalation queue, and the entries already probed from it.
     esc: VecDeque<u32>,
     esc_done: HashSet<u32>,
+    /// When the cohort was last queued.
+    cohort_queued: Option<Instant>,
     next_slot: Instant,
     /// Stop at the first exposure, or once every leaked entry is found.
     until_all: bool,
@@ -222,11 +224,15 @@ impl Driver for Sim {
     fn escalate(&self, id: EntryId) -> impl Future<Output = Result<u64, StoreError>> + Send {
         let ix = u32::try_from(id.0 - 1).unwrap_or(u32::MAX);
         let mut st = self.0.lock();
-        let pending = st.esc.iter().any(|e| !st.esc_done.contains(e));
+        let quiet = st
+            .cohort_queued
+            .is_some_and(|t| t.elapsed() < self.0.max_staleness);
         let mut queued = 0;
-        // The store's rule: the cohort, unless it is still queued; the
-        // exposed entry itself not again on its own site.
-        if ix < self.0.cohort_size && !pending {
+        // The store's rule: the cohort, unless it was queued within
+        // `max_staleness`; the exposed entry itself not again on its own
+        // site.
+        if ix < self.0.cohort_size && !quiet {
+            st.cohort_queued = Some(Instant::now());
             let mut members: Vec<u32> = (0..self.0.cohort_size).filter(|m| *m != ix).collect();
             for i in (1..members.len()).rev() {
                 let j = st.rng.random_range(0..=i);
@@ -388,6 +394,7 @@ impl Sim {
                 last_open: None,
                 esc: VecDeque::new(),
                 esc_done: HashSet::new(),
+                cohort_queued: None,
                 next_slot: Instant::now(),
                 until_all: false,
                 stop: CancellationToken::new(),
@@ -426,6 +433,7 @@ impl Sim {
             st.last_open = None;
             st.esc.clear();
             st.esc_done.clear();
+            st.cohort_queued = None;
             st.until_all = cohort;
             st.stop = stop.clone();
             let now = Instant::now();

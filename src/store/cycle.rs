@@ -144,14 +144,17 @@ pub(super) fn roster_mark(c: &mut dyn Conn) -> Result<i64, StoreError> {
 /// changed, unless that was the roster's first import: then the batch is
 /// the roster, which the sweep covers). On the site that saw the exposure
 /// the entry itself is left out; on the others it is queued too. A cause
-/// still pending on a site is not queued again. Returns the rows queued.
+/// queued on a site within `quiet` is not queued there again. Returns the
+/// rows queued.
 pub(super) fn escalate(
     c: &mut dyn Conn,
     entry: EntryId,
     exposed_on: &str,
     sites: &[String],
     now: Ts,
+    quiet: std::time::Duration,
 ) -> Result<u64, StoreError> {
+    let recent = ms(now).saturating_sub(i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX));
     let Some((cohort, batch)) = c.query_opt(
         "SELECT cohort, updated_at FROM entries WHERE id = ?1",
         params![entry.0],
@@ -180,7 +183,7 @@ pub(super) fn escalate(
     let mut todo: Vec<(&String, &(String, &str, Param<'_>))> = Vec::new();
     for site in sites {
         for cause in &causes {
-            if !pending(c, site, &cause.0)? {
+            if !queued_since(c, site, &cause.0, recent)? {
                 todo.push((site, cause));
             }
         }
@@ -194,9 +197,14 @@ pub(super) fn escalate(
         for (site, (cause, filter, value)) in todo {
             // Checked again inside the transaction: another scheduler may
             // have queued it meanwhile.
-            if pending(tx, site, cause)? {
+            if queued_since(tx, site, cause, recent)? {
                 continue;
             }
+            tx.execute(
+                "INSERT INTO escalation_causes (site, cause, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (site, cause) DO UPDATE SET at = excluded.at",
+                params![site, cause, ms(now)],
+            )?;
             let insert = format!(
                 "INSERT INTO escalations (site, entry_id, cause, sort_key, since)
                  SELECT ?1, e.id, ?2, {key}, ?3 FROM entries AS e
@@ -219,12 +227,11 @@ pub(super) fn escalate(
     })
 }
 
-/// Whether `cause` still has entries queued on `site`.
-fn pending(c: &mut dyn Conn, site: &str, cause: &str) -> Result<bool, StoreError> {
+/// Whether `cause` was queued on `site` at or after `since` (Unix ms).
+fn queued_since(c: &mut dyn Conn, site: &str, cause: &str, since: i64) -> Result<bool, StoreError> {
     Ok(c.query_opt(
-        "SELECT 1 FROM escalations AS x JOIN entries AS e ON e.id = x.entry_id
-         WHERE x.site = ?1 AND x.cause = ?2 AND e.active = 1 LIMIT 1",
-        params![site, cause],
+        "SELECT 1 FROM escalation_causes WHERE site = ?1 AND cause = ?2 AND at >= ?3",
+        params![site, cause, since],
         |_| Ok(()),
     )?
     .is_some())

@@ -675,15 +675,16 @@ impl Store {
     /// After an exposure of `entry` on `exposed_on`: queues the other
     /// active entries of its cohort and import batch on every site of
     /// `sites` (the entry itself too, except on `exposed_on`), unless the
-    /// same cause is still queued there. Returns the rows queued.
+    /// same cause was queued there within `quiet`. Returns the rows queued.
     pub fn escalate(
         &self,
         entry: EntryId,
         exposed_on: &str,
         sites: &[String],
         now: Ts,
+        quiet: Duration,
     ) -> Result<u64, StoreError> {
-        self.with(|c| cycle::escalate(c, entry, exposed_on, sites, now))
+        self.with(|c| cycle::escalate(c, entry, exposed_on, sites, now, quiet))
     }
 
     /// The next `limit` escalated entries of `site`, in queue order.

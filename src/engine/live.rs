@@ -198,7 +198,7 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<ScanTotals, StoreError> {
         let stop = Stop::together(cancel);
-        schedule::cycle(&Live::new(self, site), None, &stop)
+        schedule::cycle(&Live::new(self, site), None, &stop, schedule::Run::Once)
             .await
             .map(|(t, _)| t)
     }

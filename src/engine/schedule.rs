@@ -302,6 +302,21 @@ impl ShareWindow {
     }
 }
 
+/// What a cycle is for. Either way an entry the escalation lane probed is
+/// not probed again when the cycle's walk reaches it (it was probed after
+/// the exposure that queued it, in this cycle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Run {
+    /// The daemon's cycles, back to back: an escalation re-probes an
+    /// entry even when this cycle's walk already probed it, since that
+    /// probe may predate the leak and the next cycle may be days away.
+    Daemon,
+    /// `scan --once`: one pass, every entry once on every site. An
+    /// exposure still pulls its cohort forward, but only the entries the
+    /// pass has not probed yet (the queue keeps the rest for the daemon).
+    Once,
+}
+
 /// One entry of a pass: `at` is its place in the cycle (cycle lane only).
 struct Item {
     at: Option<CycleCursor>,
@@ -337,6 +352,56 @@ struct Lanes {
     esc_checked: Option<Instant>,
     esc_now: bool,
     share: ShareWindow,
+    run: Run,
+    /// Entries the escalation lane handed out this cycle: the walk skips
+    /// them.
+    esc_taken: HashSet<EntryId>,
+    /// With [`Run::Once`], entries the walk handed out: the escalation
+    /// lane skips them.
+    walk_taken: IdSet,
+}
+
+/// A set of entry ids as a bitmap: ids are the store's dense row ids, so a
+/// million-entry pass costs about 125 KiB, not a hash set's tens of MiB.
+/// An id too large for a sensible bitmap goes to a hash set instead.
+#[derive(Debug, Default)]
+struct IdSet {
+    bits: Vec<u64>,
+    outliers: HashSet<EntryId>,
+}
+
+/// Ids below this are bits (a bitmap of at most 32 MiB).
+const ID_BITS: i64 = 1 << 28;
+
+impl IdSet {
+    fn slot(id: EntryId) -> Option<(usize, u64)> {
+        if !(0..ID_BITS).contains(&id.0) {
+            return None;
+        }
+        let i = usize::try_from(id.0).ok()?;
+        Some((i / 64, 1 << (i % 64)))
+    }
+
+    fn insert(&mut self, id: EntryId) {
+        match Self::slot(id) {
+            Some((word, bit)) => {
+                if word >= self.bits.len() {
+                    self.bits.resize(word + 1, 0);
+                }
+                self.bits[word] |= bit;
+            }
+            None => {
+                self.outliers.insert(id);
+            }
+        }
+    }
+
+    fn contains(&self, id: EntryId) -> bool {
+        match Self::slot(id) {
+            Some((word, bit)) => self.bits.get(word).is_some_and(|w| w & bit != 0),
+            None => self.outliers.contains(&id),
+        }
+    }
 }
 
 /// Where a pass takes its entries from.
@@ -419,7 +484,7 @@ impl Source {
 }
 
 impl Lanes {
-    fn new<D: Driver>(d: &D, cursor: Option<CycleCursor>, since: Ts, mark: i64) -> Lanes {
+    fn new<D: Driver>(d: &D, cursor: Option<CycleCursor>, since: Ts, mark: i64, run: Run) -> Lanes {
         let (share, window) = d.escalation_budget();
         Lanes {
             start: cursor,
@@ -434,6 +499,9 @@ impl Lanes {
             esc_checked: None,
             esc_now: false,
             share: ShareWindow::new(share, window),
+            run,
+            esc_taken: HashSet::new(),
+            walk_taken: IdSet::default(),
         }
     }
 
@@ -479,12 +547,18 @@ impl Lanes {
             self.esc
                 .extend(got.into_iter().filter(|(id, _)| !inflight.contains(id)));
         }
-        if !self.esc.is_empty()
-            && self.share.allows()
+        while self.share.allows()
             && let Some((id, entry)) = self.esc.pop_front()
         {
+            if self.walk_taken.contains(id) {
+                // One pass probes an entry once: leave the queue as if
+                // probed, or the next fetch would return it again.
+                d.escalation_done(id).await?;
+                continue;
+            }
             self.share.count(true);
             self.esc_inflight.insert(id);
+            self.esc_taken.insert(id);
             return Ok(Some(Item {
                 at: None,
                 id,
@@ -492,23 +566,32 @@ impl Lanes {
                 escalated: true,
             }));
         }
-        if self.buf.is_empty() && !self.exhausted {
-            let batch = d.cycle_batch(self.cursor, BATCH).await?;
-            self.exhausted = batch.is_empty();
-            if let Some(last) = batch.last() {
-                self.cursor = Some(last.0);
+        loop {
+            if self.buf.is_empty() && !self.exhausted {
+                let batch = d.cycle_batch(self.cursor, BATCH).await?;
+                self.exhausted = batch.is_empty();
+                if let Some(last) = batch.last() {
+                    self.cursor = Some(last.0);
+                }
+                self.buf.extend(batch);
             }
-            self.buf.extend(batch);
-        }
-        Ok(self.buf.pop_front().map(|(at, id, entry)| {
+            let Some((at, id, entry)) = self.buf.pop_front() else {
+                return Ok(None);
+            };
+            if self.esc_taken.contains(&id) {
+                continue;
+            }
+            if self.run == Run::Once {
+                self.walk_taken.insert(id);
+            }
             self.share.count(false);
-            Item {
+            return Ok(Some(Item {
                 at: Some(at),
                 id,
                 entry,
                 escalated: false,
-            }
-        }))
+            }));
+        }
     }
 }
 
@@ -656,6 +739,7 @@ pub(crate) async fn cycle<D: Driver>(
     d: &D,
     resume: Option<Resume>,
     stop: &Stop,
+    run: Run,
 ) -> Result<(ScanTotals, Option<Resume>), StoreError> {
     let mark = d.roster_mark().await?;
     let (cursor, since) = match resume {
@@ -690,7 +774,7 @@ pub(crate) async fn cycle<D: Driver>(
     // abandoned: a successor continues before the latter, else after the
     // former.
     let mut first_abandoned: Option<CycleCursor> = None;
-    let source = Source::Cycle(Box::new(Lanes::new(d, cursor, since, mark)));
+    let source = Source::Cycle(Box::new(Lanes::new(d, cursor, since, mark, run)));
     let last_started = pass(d, source, stop, Canaries::Watch, |r| {
         collect(&mut totals, r, &mut first_abandoned)
     })
@@ -729,7 +813,7 @@ pub(crate) async fn schedule<D: Driver>(
     let mut failures = 0u32;
     while !stop.drain.is_cancelled() {
         let started = Instant::now();
-        match cycle(&d, resume.take(), &stop).await {
+        match cycle(&d, resume.take(), &stop, Run::Daemon).await {
             Ok((_, Some(r))) => return Some(r),
             Ok((t, None)) => {
                 failures = 0;

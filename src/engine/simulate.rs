@@ -107,6 +107,8 @@ struct State {
     next_slot: Instant,
     /// Stop at the first exposure, or once every leaked entry is found.
     until_all: bool,
+    /// Every probe's entry in order, when a test asks for it.
+    log: Option<Vec<u32>>,
     stop: CancellationToken,
 }
 
@@ -324,6 +326,9 @@ impl Driver for Sim {
             let outcome = matcher::assess(&entry, &listings);
             let mut st = world.lock();
             st.probes += 1;
+            if let Some(log) = st.log.as_mut() {
+                log.push(ix);
+            }
             let step = match outcome {
                 Outcome::Exposed { fields, .. } if st.opened.insert(ix) => {
                     let now = Instant::now();
@@ -397,6 +402,7 @@ impl Sim {
                 cohort_queued: None,
                 next_slot: Instant::now(),
                 until_all: false,
+                log: None,
                 stop: CancellationToken::new(),
             }),
         }))
@@ -452,6 +458,26 @@ impl Sim {
         }
     }
 
+    /// One whole cycle with `leaked` listed from its start, run as `run`:
+    /// every probe's entry, in order.
+    #[cfg(test)]
+    async fn cycle_log(&self, leaked: &[u32], run: schedule::Run) -> Vec<u32> {
+        {
+            let mut st = self.0.lock();
+            for &ix in leaked {
+                st.leaked[ix as usize] = true;
+            }
+            st.leaked_list = leaked.to_vec();
+            st.leaked_count = u32::try_from(leaked.len()).unwrap_or(u32::MAX);
+            st.until_all = true;
+            st.log = Some(Vec::new());
+            st.next_slot = Instant::now();
+        }
+        let cancel = CancellationToken::new();
+        let _ = schedule::cycle(self, None, &Stop::together(&cancel), run).await;
+        self.0.lock().log.take().unwrap_or_default()
+    }
+
     /// One whole cycle without a leak: its virtual length.
     async fn sweep(&self) -> (u64, f64) {
         {
@@ -465,7 +491,7 @@ impl Sim {
         }
         let t0 = Instant::now();
         let cancel = CancellationToken::new();
-        let _ = schedule::cycle(self, None, &Stop::together(&cancel)).await;
+        let _ = schedule::cycle(self, None, &Stop::together(&cancel), schedule::Run::Daemon).await;
         // The last probe's request went out at its slot; the cycle is done
         // when its interval is over (the next request could go then).
         let end = self.0.lock().next_slot;
@@ -706,5 +732,63 @@ mod tests {
         let ten = &figures[1];
         let (p50, p99) = ten.probes.unwrap();
         assert!(p50 <= 10.0 && p99 <= 60.0, "{table}");
+    }
+
+    /// How often each entry was probed, and the place of each probe of
+    /// `ix` in the log.
+    fn counts(log: &[u32], n: u32) -> Vec<u32> {
+        let mut c = vec![0; n as usize];
+        for &ix in log {
+            c[ix as usize] += 1;
+        }
+        c
+    }
+
+    /// One cohort member leaked, found by the walk: the rest of the cohort
+    /// is probed next (the escalation lane), and the walk does not probe
+    /// them again. The daemon re-probes the members its walk had already
+    /// probed (that probe may predate the leak); `scan --once` probes every
+    /// entry exactly once.
+    #[tokio::test(start_paused = true)]
+    async fn an_exposure_pulls_its_cohort_forward_and_the_walk_skips_it() {
+        const N: u32 = 2000;
+        const C: u32 = 40;
+        for run in [schedule::Run::Daemon, schedule::Run::Once] {
+            let sim = Sim::new(&plan(100), N, C, 11);
+            // Member 7 of the cohort (entries 0..C) is listed.
+            let log = sim.cycle_log(&[7], run).await;
+            let c = counts(&log, N);
+            let hit = log.iter().position(|&ix| ix == 7).unwrap();
+            let walked_before: Vec<u32> = log[..hit].iter().copied().filter(|&ix| ix < C).collect();
+            assert!(!walked_before.is_empty(), "the seed walks members first");
+            // Every member not probed before the hit comes right after it.
+            let next: HashSet<u32> = log[hit + 1..].iter().take(C as usize).copied().collect();
+            for m in (0..C).filter(|m| *m != 7) {
+                match run {
+                    schedule::Run::Daemon => assert!(next.contains(&m), "{run:?}: member {m}"),
+                    schedule::Run::Once if !walked_before.contains(&m) => {
+                        assert!(next.contains(&m), "{run:?}: member {m}");
+                    }
+                    schedule::Run::Once => {}
+                }
+            }
+            // Nobody outside the cohort twice; in a daemon cycle exactly
+            // the members walked before the hit twice, in one pass nobody.
+            assert!((C..N).all(|ix| c[ix as usize] == 1), "{run:?}");
+            let twice: Vec<u32> = (0..C).filter(|&m| c[m as usize] == 2).collect();
+            assert!((0..C).all(|m| (1..=2).contains(&c[m as usize])), "{run:?}");
+            match run {
+                schedule::Run::Daemon => {
+                    let mut want = walked_before.clone();
+                    want.sort_unstable();
+                    assert_eq!(twice, want, "{run:?}");
+                    assert_eq!(log.len(), (N as usize) + walked_before.len());
+                }
+                schedule::Run::Once => {
+                    assert!(twice.is_empty(), "{run:?}: {twice:?}");
+                    assert_eq!(log.len(), N as usize);
+                }
+            }
+        }
     }
 }

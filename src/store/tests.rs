@@ -2438,3 +2438,7 @@ on_both_backends!(
     silences_match_site_type_and_cohort_and_hold_back_deliveries,
     digest_is_queued_once_per_day_and_receiver_health_tells_the_others,
 );
+
+// Takedowns, the overdue alarm, list pages and the audit feed (issue 16).
+#[path = "tests_people.rs"]
+mod people_tests;

@@ -28,6 +28,9 @@ pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_people.sql")),
     // Rebuilds `messages`: likewise.
     M::up(include_str!("migrations/0005_message_order.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0009_takedowns.sql")),
+    // After 0009, which landed first: the version is the list's position,
+    // and databases made at 0009's position must still gain this one.
     M::up(include_str!("migrations/0008_detection.sql")),
 ];
 

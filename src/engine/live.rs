@@ -157,6 +157,14 @@ impl Driver for Live {
         std::future::ready(Ok(()))
     }
 
+    fn escalation_skipped(
+        &self,
+        id: EntryId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let (store, name) = (self.store(), self.name());
+        blocking(move || store.escalation_done(&name, id))
+    }
+
     fn cohort_batch(
         &self,
         tag: &str,

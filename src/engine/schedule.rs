@@ -97,6 +97,12 @@ pub(crate) trait Driver: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(EntryId, Entry)>, StoreError>> + Send;
     fn escalation_done(&self, id: EntryId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Takes an entry off the queue without probing it (a one-pass scan
+    /// had probed it already).
+    fn escalation_skipped(
+        &self,
+        id: EntryId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Active entries of a cohort after `after`, by id (`verify --cohort`).
     fn cohort_batch(
         &self,
@@ -553,7 +559,7 @@ impl Lanes {
             if self.walk_taken.contains(id) {
                 // One pass probes an entry once: leave the queue as if
                 // probed, or the next fetch would return it again.
-                d.escalation_done(id).await?;
+                d.escalation_skipped(id).await?;
                 continue;
             }
             self.share.count(true);

@@ -280,6 +280,13 @@ impl Driver for Sim {
         std::future::ready(Ok(()))
     }
 
+    fn escalation_skipped(
+        &self,
+        id: EntryId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.escalation_done(id)
+    }
+
     fn cohort_batch(
         &self,
         _tag: &str,

@@ -67,7 +67,7 @@ pub(crate) struct App {
 
 impl App {
     pub(crate) fn open(settings: Settings) -> Result<App, AppError> {
-        let store = Store::open(&settings.store_path)?;
+        let store = Store::open_with(&settings.store_path, settings.store_key.as_ref())?;
         let pseudo = Pseudonymizer::new(&store.pseudonym_key()?);
         let shared = Shared {
             pseudo,

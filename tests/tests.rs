@@ -46,3 +46,5 @@ mod email;
 // Detection: drift degrades a site within seconds, address-free listings are
 // answers, a cohort leak is enumerated at the budget and named in the alert.
 mod detection;
+// Custody of the roster: encryption at rest, erasure, the privacy canary.
+mod custody;

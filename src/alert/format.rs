@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::domain::incident::EventType;
+use crate::domain::incident::{EventType, IncidentState};
 use crate::store::EventIncident;
 
 /// Refs listed by name in a chat message; the rest are counted.
@@ -127,21 +127,49 @@ pub fn headline(event: EventType, site: &str, n: usize, details: Option<&Value>)
     }
 }
 
-/// The headline of a message about `incidents`: [`headline`], and for
-/// `exposure.opened` the root-cause hint when one cohort holds most of the
-/// message ("57 protected entries exposed on 118.dk — 57 of 57 in cohort
-/// migration-b2: likely one cause").
+/// The headline of a message about `incidents`: [`headline`]; an
+/// `exposure.resolved` whose incidents were withdrawn (their entries were
+/// erased) says so rather than "no longer shown", which nobody checked;
+/// for `exposure.opened` the root-cause hint when one cohort holds most of
+/// the message ("57 protected entries exposed on 118.dk — 57 of 57 in
+/// cohort migration-b2: likely one cause").
 pub fn headline_for(
     event: EventType,
     site: &str,
     incidents: &[EventIncident],
     details: Option<&Value>,
 ) -> String {
-    let head = headline(event, site, incidents.len(), details);
-    match cohort_hint(event, incidents) {
-        Some(hint) => format!("{head} — {hint}"),
-        None => head,
+    let n = incidents.len();
+    let withdrawn = incidents
+        .iter()
+        .filter(|i| i.state == IncidentState::Withdrawn)
+        .count();
+    match event {
+        EventType::ExposureResolved if withdrawn > 0 && withdrawn == n => format!(
+            "{n} exposure(s) on {site} withdrawn: the entries were erased and are no longer checked"
+        ),
+        EventType::ExposureResolved if withdrawn > 0 => format!(
+            "{n} exposure(s) on {site} ended: {} no longer shown, {withdrawn} withdrawn (entries \
+             erased, no longer checked)",
+            n - withdrawn
+        ),
+        _ => {
+            let head = headline(event, site, n, details);
+            match cohort_hint(event, incidents) {
+                Some(hint) => format!("{head} — {hint}"),
+                None => head,
+            }
+        }
     }
+}
+
+/// Escapes what Slack's mrkdwn and Teams' text read as markup (`<…>` makes
+/// a link or a mention, `&` an entity) in a value the operator or a site
+/// chose (an entry ref, a site name).
+pub fn escape_chat(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// "57 of 57 in cohort migration-b2: likely one cause", when the leading
@@ -180,14 +208,19 @@ pub(crate) fn lines(incidents: &[EventIncident]) -> String {
         .take(FIRST_N)
         .map(|i| {
             format!(
-                "• {} ({}) exposed: {}",
+                "• {} ({}) exposed: {}{}",
                 i.entry_ref,
                 i.masked_number,
                 i.exposed
                     .iter()
                     .map(|f| f.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if i.state == IncidentState::Withdrawn {
+                    " (withdrawn: entry erased)"
+                } else {
+                    ""
+                }
             )
         })
         .collect();

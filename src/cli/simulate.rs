@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{EXIT_FAILURE, EXIT_OK, Failure, print_json};
+use super::{Cli, Command, EXIT_FAILURE, EXIT_OK, Failure, print_json};
 use crate::engine::simulate::{self, Plan};
 
 /// What `unlistd simulate` was asked.
@@ -16,6 +16,30 @@ pub(super) struct Args {
     pub max_staleness: Duration,
     pub escalation_share: f64,
     pub json: bool,
+}
+
+/// `unlistd simulate` as parsed.
+pub(super) fn from_cli(cli: &Cli) -> Result<u8, Failure> {
+    let Command::Simulate {
+        sizes,
+        rate,
+        trials,
+        seed,
+        max_staleness,
+        escalation_share,
+    } = &cli.command
+    else {
+        return Err(Failure::operational("not the simulate command"));
+    };
+    run(&Args {
+        sizes: sizes.clone(),
+        rate: *rate,
+        trials: *trials,
+        seed: *seed,
+        max_staleness: *max_staleness,
+        escalation_share: *escalation_share,
+        json: cli.json,
+    })
 }
 
 pub(super) fn run(a: &Args) -> Result<u8, Failure> {

@@ -323,6 +323,10 @@ impl Supervisor {
             needs_restart.push("store.path");
             settings.store_path = old.settings.store_path.clone();
         }
+        if settings.store_key != old.settings.store_key {
+            needs_restart.push("store.encryption_key_file");
+            settings.store_key = old.settings.store_key.clone();
+        }
         if settings.api.listen != old.settings.api.listen {
             needs_restart.push("api.listen");
             settings.api.listen = old.settings.api.listen;

@@ -963,7 +963,10 @@ fn collect(
         Ok(Probed { result: Err(e), .. }) => Err(e),
         Err(e) => {
             // A panicking probe is a bug, but one entry must not stop the scan.
-            tracing::error!(error = %e, "Probe task failed.");
+            tracing::error!(
+                error = crate::telemetry::task_failure(&e),
+                "Probe task failed."
+            );
             Ok(())
         }
     }

@@ -30,6 +30,7 @@ use tls::TlsChoice;
 /// `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_custody.sql")),
     (4, include_str!("migrations/0004_detection.sql")),
     (5, include_str!("migrations/0005_takedowns.sql")),
 ];

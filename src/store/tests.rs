@@ -2704,3 +2704,7 @@ fn a_store_with_takedowns_as_the_sixth_migration_upgrades() {
     );
     assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
 }
+
+// Risk entries first and the escalation queue (issue 14).
+#[path = "tests_detection.rs"]
+mod detection_tests;

@@ -46,5 +46,8 @@ mod email;
 // Detection: drift degrades a site within seconds, address-free listings are
 // answers, a cohort leak is enumerated at the budget and named in the alert.
 mod detection;
+// whsec_ webhook secrets, metric names and the ops kit, man pages and
+// completions, progress of long commands.
+mod conventions;
 // Custody of the roster: encryption at rest, erasure, the privacy canary.
 mod custody;

@@ -431,6 +431,35 @@ async fn a_cohort_leak_is_enumerated_within_the_bound_and_the_alert_names_the_co
         Some(C as usize),
         "the ungrouped shape stays"
     );
+    // And the dashboard: one table for the cohort, with its share exposed.
+    let login = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = login
+        .post(env.api("/dashboard/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let page = login
+        .get(env.api("/dashboard/incidents?group=cohort&state=open"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert_eq!(page.matches("Cohort migration-b2").count(), 1, "{page}");
+    assert!(
+        page.contains(&format!("{C} of {C} entries of the cohort exposed now")),
+        "{page}"
+    );
+    assert!(!page.contains("No cohort"), "{page}");
     assert_eq!(daemon.stop(), Some(0));
 }
 

@@ -28,6 +28,17 @@ impl SiteStats {
     }
 }
 
+/// This process's name where several processes share a store: who holds
+/// a lease, in `status` and in the log. `HOST:PID`.
+pub(crate) fn instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
 /// Reload outcomes since the daemon started (`/metrics`).
 #[derive(Debug, Default)]
 pub(crate) struct ReloadCounters {

@@ -16,6 +16,8 @@ mod reload;
 mod faults;
 // The per-site budget holds, retries included; memory stays bounded.
 mod politeness;
+// One budget per site and one daemon per store, whatever else runs.
+mod budget;
 // robots.txt honoured (overrides need a reason), access headers, proxies.
 mod access;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.

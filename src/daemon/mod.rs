@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::{App, AppError, LiveApp};
 use crate::config::ConfigError;
 use crate::engine::log_chain_head;
-use crate::store::blocking;
+use crate::store::{LockError, StoreLock, blocking, lock_exclusive};
 use crate::{systemd, web};
 use supervisor::{SiteTables, Supervisor};
 
@@ -42,6 +42,9 @@ pub enum DaemonError {
     Listen { addr: String, message: String },
     #[error("cannot install signal handlers")]
     Signals,
+    /// Another daemon holds the store (exit 1).
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// Opening the store on the blocking pool failed to complete.
     #[error("{0}")]
     Task(String),
@@ -51,6 +54,10 @@ pub enum DaemonError {
 /// or `SIGINT`; `SIGHUP` re-reads `path`.
 pub(crate) async fn run_file(path: &Path) -> Result<(), DaemonError> {
     let loaded = supervisor::load(path)?;
+    // One daemon per store, taken before the store is even opened; held
+    // until this function returns (the kernel drops it if we die).
+    let lock: StoreLock = lock_exclusive(&loaded.settings.store_path)?;
+    tracing::debug!(lock = %lock.path().display(), "This daemon holds the store.");
     let s = loaded.settings;
     let app = tokio::task::spawn_blocking(move || App::open(s))
         .await
@@ -126,7 +133,8 @@ pub(crate) async fn run(
         Some(r) => (Some(r.config), r.sites, Some(r.requests)),
         None => (None, SiteTables::default(), None),
     };
-    let mut supervisor = Supervisor::start(live, path, tables, cancel.clone(), tracker.clone());
+    let mut supervisor =
+        Supervisor::start(live.clone(), path, tables, cancel.clone(), tracker.clone());
     if let Some(every) = systemd::watchdog_interval() {
         let p = progress.clone();
         let c = cancel.clone();
@@ -168,6 +176,8 @@ pub(crate) async fn run(
     {
         tracing::warn!("Some tasks did not stop within 20 s.");
     }
+    // Turns held but not used go back to the other processes at once.
+    live.get().engine.release_turns().await;
     // The store commits every transaction durably (synchronous=FULL);
     // a final checkpoint folds the WAL back so the file stands alone.
     let store = app.engine.store.clone();

@@ -23,7 +23,7 @@ use crate::domain::incident::Step;
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, Outcome, OutcomeKind};
-use crate::fetch::{ClientError, SiteFetcher};
+use crate::fetch::{ClientError, SharedBudget, SiteFetcher};
 use crate::store::{NewProbe, Retention, Store, StoreError, blocking};
 use crate::telemetry::SiteStats;
 
@@ -51,10 +51,17 @@ pub(crate) struct Site {
 }
 
 impl Site {
-    /// The site with its fetcher; fails when its HTTP client cannot be
-    /// built.
-    pub(crate) fn new(settings: SiteSettings) -> Result<Site, ClientError> {
-        let fetcher = SiteFetcher::new(settings.policy.clone())?;
+    /// The site with its fetcher, taking its turns from `budget` when
+    /// given (the budget every process shares); fails when its HTTP client
+    /// cannot be built.
+    pub(crate) fn new(
+        settings: SiteSettings,
+        budget: Option<Arc<dyn SharedBudget>>,
+    ) -> Result<Site, ClientError> {
+        let fetcher = match budget {
+            Some(b) => SiteFetcher::with_budget(settings.policy.clone(), b)?,
+            None => SiteFetcher::new(settings.policy.clone())?,
+        };
         Ok(Site {
             settings,
             fetcher,
@@ -101,6 +108,14 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
+    /// Hands every site's unused shared turns back (the process stops
+    /// asking the sites: a command ends, the daemon stops).
+    pub(crate) async fn release_turns(&self) {
+        for site in &self.sites {
+            site.fetcher.release_turns().await;
+        }
+    }
+
     /// Probes one entry on one site and records the result with its
     /// incident step and outbox rows, in one transaction.
     pub(crate) async fn probe_and_record(

@@ -118,6 +118,8 @@ enum Entries {
     },
     /// A cohort's active entries, by id after `after`.
     Cohort { tag: String, after: Option<EntryId> },
+    /// The whole active roster, by id after `after`.
+    Roster { after: Option<EntryId> },
     /// These, once (a round of retries).
     Listed(Vec<(EntryId, Entry)>),
 }
@@ -151,6 +153,21 @@ impl Entries {
             Entries::Cohort { tag, after } => {
                 let (store, tag, from) = (store.clone(), tag.clone(), *after);
                 let batch = blocking(move || store.cohort_entries(&tag, from, BATCH)).await?;
+                if let Some((id, _)) = batch.last() {
+                    *after = Some(*id);
+                }
+                Ok(batch
+                    .into_iter()
+                    .map(|(id, entry)| Item {
+                        at: None,
+                        id,
+                        entry,
+                    })
+                    .collect())
+            }
+            Entries::Roster { after } => {
+                let (store, from) = (store.clone(), *after);
+                let batch = blocking(move || store.roster_batch(from, BATCH)).await?;
                 if let Some((id, _)) = batch.last() {
                     *after = Some(*id);
                 }
@@ -270,16 +287,24 @@ impl Engine {
         Ok(last_started)
     }
 
-    /// One full cycle of `site` over the active roster in a fresh random
-    /// order. Stops early (without recording the abandoned probes) when
-    /// `cancel` fires.
-    pub(crate) async fn run_cycle(
+    /// One pass of `site` over the whole active roster (`scan --once`),
+    /// by entry id: it leaves the site's cycle order in the store alone, so
+    /// a daemon cycling the site meanwhile carries on where it is. Stops
+    /// early (without recording the abandoned probes) when `cancel` fires.
+    pub(crate) async fn run_pass(
         &self,
         site: &Arc<Site>,
         cancel: &CancellationToken,
     ) -> Result<ScanTotals, StoreError> {
         let stop = Stop::together(cancel);
-        self.cycle(site, None, &stop).await.map(|(t, _)| t)
+        let mut totals = ScanTotals::default();
+        let mut abandoned = None;
+        let entries = Entries::Roster { after: None };
+        self.pass(site, entries, &stop, Canaries::Watch, |r| {
+            collect(&mut totals, r, &mut abandoned)
+        })
+        .await?;
+        Ok(totals)
     }
 
     /// One cycle of `site`: a fresh one, or with `resume` the rest of the
@@ -455,6 +480,15 @@ impl Engine {
                         }
                     }
                 }
+                Err(StoreError::Busy(e)) => {
+                    // Another process held the store past the busy timeout;
+                    // nothing failed, the cycle starts again when it is free.
+                    tracing::warn!(site = site.name(), error = %e, "Store busy; the cycle goes on when it is free.");
+                    tokio::select! {
+                        _ = stop.drain.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     let wait = Duration::from_secs(1u64 << failures.min(6));
@@ -497,7 +531,7 @@ impl Engine {
             let me = self.clone();
             let site = site.clone();
             let cancel = cancel.clone();
-            set.spawn(async move { me.run_cycle(&site, &cancel).await });
+            set.spawn(async move { me.run_pass(&site, &cancel).await });
         }
         let mut totals = ScanTotals::default();
         while let Some(r) = set.join_next().await {

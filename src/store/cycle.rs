@@ -98,3 +98,24 @@ pub(super) fn join_cycle(
         )
     })
 }
+
+/// Active entries after `after`, by id: a one-off pass over the roster
+/// (`scan --once`) that leaves every site's cycle order as it is.
+pub(super) fn roster_batch(
+    c: &mut dyn Conn,
+    after: Option<EntryId>,
+    limit: usize,
+) -> Result<Vec<(EntryId, Entry)>, StoreError> {
+    c.query_map(
+        &format!(
+            "SELECT e.id, {ENTRY_COLS} FROM entries AS e
+             WHERE e.id > ?1 AND e.active = 1
+             ORDER BY e.id LIMIT ?2"
+        ),
+        params![
+            after.map_or(0, |a| a.0),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |r| Ok((EntryId(r.i64(0)?), entry_at(r, 1)?)),
+    )
+}

@@ -27,11 +27,14 @@ use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 
 mod audit;
+mod budget;
 mod codec;
 mod cycle;
 mod events;
 mod evidence;
 mod import;
+mod lease;
+mod lock;
 mod outbox;
 mod people;
 mod postgres;
@@ -46,6 +49,9 @@ mod sqlite;
 mod tests;
 
 use sql::Conn;
+
+pub(crate) use budget::TurnClaim;
+pub(crate) use lock::{LockError, StoreLock, lock_exclusive};
 
 pub(crate) type Ts = time::OffsetDateTime;
 
@@ -71,6 +77,10 @@ pub enum StoreError {
     /// The request itself is malformed (no reason, a silence already over).
     #[error("{0}")]
     BadInput(String),
+    /// Another process held the store's write lock for longer than the
+    /// busy timeout (SQLite): nothing was done, and trying again is safe.
+    #[error("store busy: {0}")]
+    Busy(String),
     /// The store's worker is gone (its blocking task panicked, the probe
     /// recorder stopped): the store itself may be fine.
     #[error("store unavailable: {0}")]
@@ -489,9 +499,19 @@ pub struct CohortSummary {
     pub sites: Vec<CohortSite>,
 }
 
+/// A lease in force: `holder` has `name` since `since`, until `expires`
+/// unless it renews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseView {
+    pub name: String,
+    pub holder: String,
+    pub since: Ts,
+    pub expires: Ts,
+}
+
 /// The database behind a [`Store`].
 enum Backend {
-    Sqlite(sqlite::Db),
+    Sqlite(Box<sqlite::Db>),
     Postgres(postgres::Db),
 }
 
@@ -529,6 +549,18 @@ impl Store {
         }
     }
 
+    /// Runs `f` where the small shared writes go (budget turns, leases):
+    /// SQLite's side connection, a pooled one on PostgreSQL.
+    fn with_side<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &*self.db {
+            Backend::Sqlite(db) => db.with_side(f),
+            Backend::Postgres(db) => db.with(f),
+        }
+    }
+
     fn from_backend(db: Backend) -> Store {
         Store {
             db: Arc::new(db),
@@ -539,7 +571,7 @@ impl Store {
     /// Opens the SQLite store at `path` (creating if missing, parent
     /// directory included), migrates, and starts the audit trail.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let store = Store::from_backend(Backend::Sqlite(sqlite::Db::open(path)?));
+        let store = Store::from_backend(Backend::Sqlite(Box::new(sqlite::Db::open(path)?)));
         store
             .with(audit::start_trail)
             .map_err(|e| StoreError::Open {
@@ -628,6 +660,16 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(CycleCursor, EntryId, Entry)>, StoreError> {
         self.with(|c| cycle::cycle_batch(c, site, after, limit))
+    }
+
+    /// The next `limit` active entries after `after`, by id (a pass over
+    /// the roster that leaves the sites' cycles alone).
+    pub fn roster_batch(
+        &self,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<Vec<(EntryId, Entry)>, StoreError> {
+        self.with(|c| cycle::roster_batch(c, after, limit))
     }
 
     /// Brings entries the rest of `site`'s cycle would miss (imported, or
@@ -1003,6 +1045,79 @@ impl Store {
 
     pub fn last_reload(&self) -> Result<Option<ReloadRecord>, StoreError> {
         self.with(|c| queries::last_reload(c))
+    }
+
+    // ------------------------------------------------------------ shared budget
+
+    /// Claims `count` turns of at least `interval_us` on `site` for this
+    /// process: the first not before `now_us`, every turn after any other
+    /// process's and after the site's `Retry-After` gate, spaced by the
+    /// shared Crawl-delay when that is longer (see `budget.rs`).
+    pub fn claim_turns(
+        &self,
+        site: &str,
+        now_us: i64,
+        count: u32,
+        interval_us: i64,
+    ) -> Result<TurnClaim, StoreError> {
+        self.with_side(|c| budget::claim(c, site, now_us, count, interval_us))
+    }
+
+    /// Hands back the unused turns `[from_us, end_us)` of this process's
+    /// last claim, when nobody claimed after it.
+    pub fn give_back_turns(
+        &self,
+        site: &str,
+        from_us: i64,
+        end_us: i64,
+    ) -> Result<bool, StoreError> {
+        self.with_side(|c| budget::give_back(c, site, from_us, end_us))
+    }
+
+    /// Closes `site` for every process until `until_us` (a `Retry-After`);
+    /// a gate that closes later stays.
+    pub fn close_site(&self, site: &str, until_us: i64) -> Result<(), StoreError> {
+        self.with_side(|c| budget::close(c, site, until_us))
+    }
+
+    /// Until when `site` is closed (0: never was).
+    pub fn site_gate(&self, site: &str) -> Result<i64, StoreError> {
+        self.with_side(|c| budget::gate(c, site))
+    }
+
+    /// Shares the site's robots.txt Crawl-delay (`delay_us`, 0 for none)
+    /// until `until_us`.
+    pub fn share_crawl_delay(
+        &self,
+        site: &str,
+        delay_us: i64,
+        until_us: i64,
+    ) -> Result<(), StoreError> {
+        self.with_side(|c| budget::crawl_delay(c, site, delay_us, until_us))
+    }
+
+    // ------------------------------------------------------------ leases
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`;
+    /// false while another holder's lease has not expired.
+    pub fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Ts,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.with_side(|c| lease::take(c, name, holder, now, ttl))
+    }
+
+    /// Gives up `name` if `holder` has it.
+    pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.with_side(|c| lease::release(c, name, holder))
+    }
+
+    /// Unexpired leases whose name starts with `prefix`, by name.
+    pub fn leases(&self, prefix: &str, now: Ts) -> Result<Vec<LeaseView>, StoreError> {
+        self.with_side(|c| lease::current(c, prefix, now))
     }
 
     /// Folds the WAL into the main file (at shutdown; SQLite only).

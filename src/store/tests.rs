@@ -2425,3 +2425,6 @@ on_both_backends!(
     silences_match_site_type_and_cohort_and_hold_back_deliveries,
     digest_is_queued_once_per_day_and_receiver_health_tells_the_others,
 );
+
+// What processes sharing one store share: budgets, leases, imports.
+mod shared;

@@ -28,7 +28,10 @@ use tls::TlsChoice;
 
 /// The schema history, applied in order; each version once, recorded in
 /// `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (3, include_str!("migrations/0003_budget.sql")),
+];
 
 /// Held (session-scoped) while migrating, so daemons starting together do
 /// not migrate twice.

@@ -28,6 +28,7 @@ pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_people.sql")),
     // Rebuilds `messages`: likewise.
     M::up(include_str!("migrations/0005_message_order.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0007_budget.sql")),
 ];
 
 /// The schema history; the version lives in `PRAGMA user_version`.
@@ -48,7 +49,7 @@ fn open_err(path: &Path, message: impl Into<String>) -> StoreError {
 
 /// Creates the missing directories of `dir` at mode 0700 (whatever the
 /// umask). Existing directories are left alone.
-fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
     let mut missing: Vec<PathBuf> = Vec::new();
     let mut cur = Some(dir);
     while let Some(d) = cur {
@@ -69,7 +70,7 @@ fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Removes group/other permission bits from an existing file.
-fn make_private(path: &Path) -> std::io::Result<()> {
+pub(super) fn make_private(path: &Path) -> std::io::Result<()> {
     let mode = fs::metadata(path)?.permissions().mode();
     if mode & 0o077 != 0 {
         fs::set_permissions(path, Permissions::from_mode(0o600))?;
@@ -103,9 +104,13 @@ pub(super) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// An open SQLite store: one connection behind a mutex; every call locks
-/// it for its own (synchronous) duration only.
+/// it for its own (synchronous) duration only. A second one, `side`,
+/// carries the small writes every process shares many times a second
+/// (budget turns, leases): they never queue behind a probe batch or a
+/// report on `conn`, and commit with `synchronous = NORMAL`.
 pub(super) struct Db {
     conn: Mutex<Connection>,
+    side: Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -119,11 +124,16 @@ impl Db {
         }
         prepare_db_file(path).map_err(|e| open_err(path, e.to_string()))?;
 
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn =
-            Connection::open_with_flags(path, flags).map_err(|e| open_err(path, sql_msg(&e)))?;
-        configure(&conn).map_err(|e| open_err(path, e.to_string()))?;
+        let mut conn = connect(path)?;
         migrate(&mut conn).map_err(|e| open_err(path, e))?;
+        // What a power cut can lose of the side connection's commits is a
+        // few budget turns and lease renewals (both expire within seconds
+        // anyway); its commits cost microseconds instead of an fsync each.
+        // The WAL stays one sequence, so the next durable commit on `conn`
+        // makes them durable too.
+        let side = connect(path)?;
+        side.execute_batch("PRAGMA synchronous = NORMAL;")
+            .map_err(|e| open_err(path, sql_msg(&e)))?;
 
         // SQLite gives -wal/-shm the database file's mode; make sure anyway
         // (they exist now: the migration check wrote through the WAL).
@@ -137,6 +147,7 @@ impl Db {
         }
         Ok(Db {
             conn: Mutex::new(conn),
+            side: Mutex::new(side),
             path: path.to_path_buf(),
         })
     }
@@ -156,12 +167,29 @@ impl Db {
         f(&mut SqliteConn(&conn))
     }
 
+    /// [`Db::with`] on the side connection (budget turns, leases).
+    pub(super) fn with_side<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.side.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut SqliteConn(&conn))
+    }
+
     /// Folds the WAL into the main file (at shutdown).
     pub(super) fn checkpoint(&self) -> Result<(), StoreError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .map_err(sql)
     }
+}
+
+/// A configured connection to the file `path` (which exists by now).
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_err(path, sql_msg(&e)))?;
+    configure(&conn).map_err(|e| open_err(path, e.to_string()))?;
+    Ok(conn)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), String> {

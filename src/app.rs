@@ -157,11 +157,20 @@ impl App {
     }
 
     pub(crate) fn dispatchers(&self) -> Vec<Dispatcher> {
+        let contacts: Vec<(String, String)> = self
+            .settings
+            .sites
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.takedown_contact.clone()?)))
+            .collect();
         self.settings
             .alerts
             .channels
             .iter()
-            .map(|w| Dispatcher::new(self.engine.store.clone(), w.clone(), &self.settings.alerts))
+            .map(|w| {
+                Dispatcher::new(self.engine.store.clone(), w.clone(), &self.settings.alerts)
+                    .with_takedown_contacts(contacts.clone())
+            })
             .collect()
     }
 }

@@ -180,6 +180,8 @@ pub(crate) mod kind {
     pub(crate) const INCIDENT_RESOLVE: &str = "incident.resolve";
     /// An analyst's ack / dismiss / undismiss (ref: the action row id).
     pub(crate) const INCIDENT_ACTION: &str = "incident.action";
+    /// A takedown request (ref: the takedown row id).
+    pub(crate) const INCIDENT_TAKEDOWN: &str = "incident.takedown";
     pub(crate) const SILENCE_ADD: &str = "silence.add";
     pub(crate) const SILENCE_END: &str = "silence.end";
     pub(crate) const ROSTER_IMPORT: &str = "roster.import";

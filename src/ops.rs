@@ -5,7 +5,7 @@
 
 use crate::config::SiteSettings;
 use crate::domain::incident::{EventType, IncidentState};
-use crate::store::{IncidentAction, NewSilence, Store, StoreError, Ts, blocking};
+use crate::store::{IncidentAction, NewSilence, Store, StoreError, TakedownView, Ts, blocking};
 
 /// The part of a request that is wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub(crate) enum Field {
     /// How long a silence lasts (`--for`, `duration`).
     Duration,
     Reason,
+    /// How a takedown was requested (`--via`, `via`).
+    Via,
 }
 
 /// Why an action was refused or failed.
@@ -141,4 +143,30 @@ pub(crate) async fn end_silence(store: &Store, id: &str, by: &str) -> Result<boo
     let store = store.clone();
     let (i, w) = (id.to_string(), by.to_string());
     blocking(move || store.end_silence(&i, &w, Ts::now_utc())).await
+}
+
+/// Records that removal of incident `id`'s listing was requested `via`
+/// (the directory's form, a mail, the source feed), with an optional
+/// ticket, as `by`.
+pub(crate) async fn takedown(
+    store: &Store,
+    id: &str,
+    via: &str,
+    ticket: Option<&str>,
+    by: &str,
+) -> Result<TakedownView, OpsError> {
+    if via.trim().is_empty() {
+        return Err(invalid(
+            Field::Via,
+            "say how removal was requested, e.g. \"118.dk removal form\"",
+        ));
+    }
+    let store = store.clone();
+    let (i, v, t, w) = (
+        id.to_string(),
+        via.to_string(),
+        ticket.map(str::to_owned),
+        by.to_string(),
+    );
+    Ok(blocking(move || store.record_takedown(&i, &v, t.as_deref(), &w, Ts::now_utc())).await?)
 }

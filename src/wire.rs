@@ -33,7 +33,7 @@ pub(crate) struct ScanSummary {
     pub incidents_open: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Incident {
     pub id: String,
     pub site: String,
@@ -62,12 +62,12 @@ impl From<&IncidentView> for Incident {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Incidents {
     pub incidents: Vec<Incident>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Probe {
     pub time: String,
     pub site: String,
@@ -96,13 +96,13 @@ impl From<&ProbeView> for Probe {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct History {
     pub entry_ref: String,
     pub probes: Vec<Probe>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Status {
     pub roster: RosterStatus,
     pub incidents: IncidentStatus,
@@ -114,7 +114,7 @@ pub(crate) struct Status {
     pub last_reload: Option<LastReload>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct LastReload {
     /// `ok` or `error`.
     pub result: &'static str,
@@ -137,7 +137,7 @@ impl From<&crate::store::ReloadRecord> for LastReload {
 }
 
 /// A silence (`unlistd silence list`, `/api/v1/silences`, `status`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Silence {
     pub id: String,
     pub site: Option<String>,
@@ -167,13 +167,13 @@ impl From<&crate::store::SilenceView> for Silence {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Silences {
     pub silences: Vec<Silence>,
 }
 
 /// An analyst's action on an incident, as recorded.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Action {
     pub incident_id: String,
     pub action: &'static str,
@@ -195,7 +195,7 @@ impl From<&crate::store::ActionView> for Action {
 }
 
 /// The answer to ack / dismiss: the incident's state after it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ActionResult {
     pub id: String,
     pub action: &'static str,
@@ -204,21 +204,22 @@ pub(crate) struct ActionResult {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RosterStatus {
     pub size: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct IncidentStatus {
     pub open: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct SiteStatus {
     pub name: String,
     pub enabled: bool,
     #[serde(serialize_with = "site_state")]
+    #[schema(value_type = String)]
     pub state: SiteState,
     /// Why the site is degraded, when it is.
     pub state_reason: Option<String>,
@@ -247,7 +248,7 @@ fn site_state<S: serde::Serializer>(state: &SiteState, s: S) -> Result<S::Ok, S:
 }
 
 /// Whether the site's robots.txt is honoured, and why not when it is not.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RobotsStatus {
     pub honoured: bool,
     /// The operator's `robots_txt_reason` when not honoured.
@@ -256,7 +257,7 @@ pub(crate) struct RobotsStatus {
     pub crawl_delay_seconds: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ReceiverStatus {
     pub receiver: String,
     pub undelivered_events: u64,
@@ -281,6 +282,9 @@ pub(crate) struct WebhookBody<'a> {
     /// Digest figures or receiver details, for events that carry them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// The site's `takedown_contact`, on exposure events when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub takedown_contact: Option<&'a str>,
 }
 
 /// Beyond this a message lists the first incidents and says how many there
@@ -313,4 +317,70 @@ impl From<&EventIncident> for WebhookIncident {
             resolved_at: v.resolved_at.map(rfc3339),
         }
     }
+}
+
+/// A takedown request (`unlistd takedown --json`, the API).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Takedown {
+    pub id: i64,
+    pub incident_id: String,
+    pub via: String,
+    pub ticket: Option<String>,
+    pub by: String,
+    pub requested_at: String,
+}
+
+impl From<&crate::store::TakedownView> for Takedown {
+    fn from(v: &crate::store::TakedownView) -> Self {
+        Takedown {
+            id: v.id,
+            incident_id: v.incident_id.clone(),
+            via: v.via.clone(),
+            ticket: v.ticket.clone(),
+            by: v.actor.clone(),
+            requested_at: rfc3339(v.requested_at),
+        }
+    }
+}
+
+/// One record of the audit feed (`GET /api/v1/audit`): the chain's fields,
+/// the payload's SHA-256 and the ids it is about; no roster data.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditRecord {
+    pub seq: i64,
+    pub time: String,
+    /// Unix milliseconds, as the chain hashes it.
+    pub time_ms: i64,
+    pub kind: String,
+    pub ref_id: String,
+    /// Ids, site, action, actor, outcome: the record's subject.
+    #[schema(value_type = Object)]
+    pub subject: std::collections::BTreeMap<String, serde_json::Value>,
+    pub payload_sha256: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<&crate::store::AuditFeedRecord> for AuditRecord {
+    fn from(r: &crate::store::AuditFeedRecord) -> Self {
+        AuditRecord {
+            seq: r.seq,
+            time: rfc3339(r.time),
+            time_ms: crate::store::ms_of(r.time),
+            kind: r.kind.clone(),
+            ref_id: r.ref_id.clone(),
+            subject: r.subject.clone(),
+            payload_sha256: r.payload_sha256.clone(),
+            prev_hash: r.prev_hash.clone(),
+            hash: r.hash.clone(),
+        }
+    }
+}
+
+/// A page of the audit feed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditFeed {
+    pub records: Vec<AuditRecord>,
+    /// The `after` for the next page (the last `seq` here), null at the end.
+    pub next_after: Option<i64>,
 }

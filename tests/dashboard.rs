@@ -49,7 +49,11 @@ async fn dashboard_login_overview_and_incident_timeline_in_chromium() {
     let Some(browser_bin) = chromium() else {
         return;
     };
-    let env = Env::new(Knobs::default()).await;
+    let env = Env::new(Knobs {
+        site_extra: "takedown_contact = \"fjernelse@118.example\"".into(),
+        ..Knobs::default()
+    })
+    .await;
     env.import(ROSTER);
     env.sim.add(listing(
         "Søren Friis",
@@ -214,6 +218,110 @@ async fn dashboard_login_overview_and_incident_timeline_in_chromium() {
             eprintln!("daemon log:\n{}", daemon.log());
             std::panic::resume_unwind(e.into_panic());
         }
+    };
+
+    // --- A forged POST (no CSRF token, or a wrong one) is refused, even
+    // with a good session, and changes nothing.
+    let session = log_in(&http, &env).await;
+    // What a forged form could change: the incidents' states.
+    let states = || -> Vec<(Value, Value)> {
+        json(&env.cmd(&["--json", "incidents"]))["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["id"].clone(), i["state"].clone()))
+            .collect()
+    };
+    let before = states();
+    for body in [
+        "action=dismiss&reason=forged".to_string(),
+        "action=dismiss&reason=forged&csrf=not-the-token".to_string(),
+    ] {
+        let r = http
+            .post(env.api(&format!("/dashboard/incidents/{incident_id}/act")))
+            .header("cookie", &session)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{body}");
+        assert!(r.text().await.unwrap().contains("CSRF"));
+    }
+    let r = http
+        .post(env.api("/dashboard/silences"))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("duration=1h&reason=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a silence without the CSRF token");
+    assert_eq!(states(), before);
+    let silences: Value = http
+        .get(env.api("/api/v1/silences"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        silences["silences"],
+        json!([]),
+        "a forged silence was added"
+    );
+    let actions: Value = http
+        .get(env.api(&format!("/api/v1/incidents/{incident_id}/actions")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        actions["actions"].as_array().unwrap().len(),
+        1,
+        "only the ack from the form: {actions}"
+    );
+    assert_eq!(actions["actions"][0]["by"], "default");
+
+    // --- The listing goes; the report of the resolved incident shows the
+    // takedown, the time to removal and its timeline.
+    env.sim.remove_number("13500003");
+    let resolved = eventually(WAIT, || {
+        json(&env.cmd(&["--json", "incidents"]))["incidents"]
+            .as_array()
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|i| i["id"] == incident_id.as_str() && i["state"] == "resolved")
+            })
+    })
+    .await;
+    assert!(resolved, "never resolved: {}", daemon.log());
+    let report = env.path("report.html");
+    let out = env.cmd(&[
+        "report",
+        "--incident",
+        &incident_id,
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("Time to removal") && html.contains("m-takedown"));
+    let browser_bin = chromium().unwrap();
+    let profile = env.path("chromium-profile-2");
+    let out = tokio::task::spawn_blocking(move || {
+        view_report(&browser_bin, &profile, &report, &shots);
+        shots
+    })
+    .await;
+    let shots = match out {
+        Ok(s) => s,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
     if let Some(keep) = std::env::var_os("UNLISTD_KEEP_SCREENSHOTS") {
         std::fs::create_dir_all(&keep).unwrap();
@@ -449,7 +557,7 @@ fn browse(bin: &Path, profile: &Path, base: &str, incident_id: &str, shots: &Pat
         "the error message",
         "document.querySelector('p.error') !== null",
     );
-    assert!(page.text("p.error").contains("not the API token"));
+    assert!(page.text("p.error").contains("not a configured token"));
 
     // The right token lands on the overview.
     page.click("#token");
@@ -457,6 +565,8 @@ fn browse(bin: &Path, profile: &Path, base: &str, incident_id: &str, shots: &Pat
     page.click("section.login button[type=submit]");
     page.wait_path("/dashboard");
     assert_eq!(page.text("h1"), "Overview");
+    assert_eq!(page.text("#who-name"), "default", "who is logged in");
+    assert_eq!(page.text("#who-role"), "admin");
     assert_eq!(page.text("#open-count"), "1");
     assert_eq!(page.text("#roster-size"), "6");
     let row = page.text("table.incidents tbody tr");
@@ -482,7 +592,21 @@ fn browse(bin: &Path, profile: &Path, base: &str, incident_id: &str, shots: &Pat
     assert!(page.text("#no-silences").starts_with("None in force"));
     assert_eq!(page.count("#last-reload"), 0, "no reload happened");
     assert_no_pii(&page.html(), "overview");
+    // The charts: per site, probes by outcome per 15 minutes and the
+    // oldest probe's age against max_staleness.
+    assert_eq!(
+        page.count("figure.site-chart[data-site='118.dk'] svg.probe-chart"),
+        1
+    );
+    assert!(
+        page.count("svg.probe-chart rect.bar.o-exposed") >= 1
+            && page.count("svg.probe-chart rect.bar.o-clean") >= 1,
+        "the chart lacks the probes of the last minutes"
+    );
+    assert_eq!(page.count("svg.staleness line.bound"), 1);
+    assert_fits(&mut page, "overview");
     page.screenshot(&shots.join("overview.png"));
+    page.screenshot_of("#charts", &shots.join("overview-charts.png"));
 
     // The session cookie as the browser keeps it.
     let cookies = page.call("Network.getCookies", json!({}));
@@ -517,6 +641,54 @@ fn browse(bin: &Path, profile: &Path, base: &str, incident_id: &str, shots: &Pat
     );
     assert!(page.text("#no-actions").starts_with("Nobody has"));
     assert_no_pii(&page.html(), "incident");
+    assert_eq!(
+        page.count("#exposure-window svg.timeline-svg .m-first-seen"),
+        1
+    );
+    assert_eq!(
+        page.count("#exposure-window svg.timeline-svg .m-takedown"),
+        0
+    );
+
+    // Acknowledge it from the page.
+    page.click("#action-reason");
+    page.type_text("customer called <today>");
+    page.click("#ack-button");
+    page.wait_for("the notice", "document.querySelector('#flash') !== null");
+    assert!(page.text("#flash").starts_with("Acknowledged"));
+    assert_eq!(page.text("#incident-state"), "acknowledged");
+    let actions = page.text("#actions");
+    assert!(
+        actions.contains("default") && actions.contains("customer called <today>"),
+        "{actions}"
+    );
+
+    // Record a takedown request from the page.
+    assert!(
+        page.text("#takedown-contact")
+            .contains("fjernelse@118.example")
+    );
+    page.click("#takedown-via");
+    page.type_text("118.dk removal form");
+    page.click("#takedown-ticket");
+    page.type_text("T-118-7");
+    page.click("#takedown-form button[type=submit]");
+    page.wait_for(
+        "the takedown notice",
+        "document.querySelector('#flash') !== null && document.querySelector('#takedowns') !== null",
+    );
+    assert!(page.text("#flash").contains("Takedown request recorded"));
+    let td = page.text("#takedowns");
+    assert!(
+        td.contains("118.dk removal form") && td.contains("T-118-7") && td.contains("default"),
+        "{td}"
+    );
+    assert_eq!(
+        page.count("#exposure-window svg.timeline-svg .m-takedown"),
+        1
+    );
+    assert!(page.text("#timeline").contains("takedown requested"));
+    assert_fits(&mut page, "incident");
     page.screenshot(&shots.join("incident.png"));
 
     // The entry's history through the search form.
@@ -539,11 +711,63 @@ fn browse(bin: &Path, profile: &Path, base: &str, incident_id: &str, shots: &Pat
     page.goto(&format!("{base}/dashboard"));
     page.wait_path("/dashboard/login");
 
-    for f in ["overview.png", "incident.png"] {
+    for f in ["overview.png", "overview-charts.png", "incident.png"] {
         let png = std::fs::read(shots.join(f)).unwrap();
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{f} is not a PNG");
         assert!(png.len() > 10_000, "{f} is suspiciously small");
     }
+    browser.close(page);
+}
+
+/// Nothing is wider than the page: no horizontal scrolling, and every
+/// picture ends inside the viewport.
+fn assert_fits(page: &mut Cdp, what: &str) {
+    let wide = page.eval(
+        "(() => { const w = document.documentElement.clientWidth; \
+         const over = [...document.querySelectorAll('svg, table, figure')] \
+           .filter(e => e.getBoundingClientRect().right > w + 1); \
+         return [document.documentElement.scrollWidth - w, over.length, \
+           over.map(e => e.tagName + '.' + e.getAttribute('class') + ':' + \
+             Math.round(e.getBoundingClientRect().right)).join(' ')]; })()",
+    );
+    assert_eq!(wide[0].as_i64(), Some(0), "{what} scrolls sideways: {wide}");
+    assert_eq!(
+        wide[1].as_i64(),
+        Some(0),
+        "{what} has elements past the page width: {wide}"
+    );
+}
+
+/// The signed HTML report of the resolved incident: its timeline has
+/// every mark, nothing overflows (at a wide and a narrow window), and a
+/// screenshot is taken.
+fn view_report(bin: &Path, profile: &Path, report: &Path, shots: &Path) {
+    let browser = Browser::launch(bin, profile);
+    let mut page = browser.new_page();
+    for (width, shot) in [(1280, "report.png"), (720, "report-narrow.png")] {
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        page.goto(&format!("file://{}", report.display()));
+        page.wait_for(
+            "the report",
+            "document.querySelector('svg.timeline-svg') !== null",
+        );
+        // Listed from the first check: no clean check before it to mark.
+        for mark in ["m-first-seen", "m-closing", "m-resolved", "m-takedown"] {
+            assert!(
+                page.count(&format!("svg.timeline-svg .{mark}")) >= 1,
+                "the report's timeline lacks {mark}"
+            );
+        }
+        assert!(page.count("svg.timeline-svg rect.uncertain") >= 1);
+        assert!(page.text("body").contains("Time to removal"));
+        assert_fits(&mut page, "the report");
+        page.screenshot(&shots.join(shot));
+    }
+    let png = std::fs::read(shots.join("report.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
     browser.close(page);
 }
 
@@ -697,6 +921,13 @@ impl Cdp {
     }
 
     fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|err| panic!("{method} failed: {err}"))
+    }
+
+    /// [`Cdp::call`], with the protocol's error as a value (a page that
+    /// navigates while it is asked something answers with one).
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         let id = self.send(method, params);
         loop {
             let msg = self
@@ -709,9 +940,9 @@ impl Cdp {
                 continue; // an event, or a late answer
             }
             if let Some(err) = v.get("error") {
-                panic!("{method} failed: {err}");
+                return Err(err.clone());
             }
-            return v["result"].clone();
+            return Ok(v["result"].clone());
         }
     }
 
@@ -738,7 +969,12 @@ impl Cdp {
         let expr = format!("document.readyState === 'complete' && ({cond})");
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            if self.eval(&expr) == Value::Bool(true) {
+            // Mid-navigation the page cannot answer: that is "not yet".
+            let r = self.try_call(
+                "Runtime.evaluate",
+                json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+            );
+            if r.is_ok_and(|r| r["result"]["value"] == Value::Bool(true)) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -809,6 +1045,26 @@ impl Cdp {
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    /// A screenshot of one element (scrolled into view).
+    fn screenshot_of(&mut self, selector: &str, to: &Path) {
+        let r = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({}); e.scrollIntoView(); \
+             const r = e.getBoundingClientRect(); \
+             return [r.x + window.scrollX, r.y + window.scrollY, r.width, r.height]; }})()",
+            json!(selector)
+        ));
+        let clip = json!({"x": r[0], "y": r[1], "width": r[2], "height": r[3], "scale": 1});
+        let shot = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "clip": clip, "captureBeyondViewport": true}),
+        );
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .unwrap();
+        std::fs::write(to, png).unwrap();
     }
 
     fn screenshot(&mut self, to: &Path) {

@@ -40,6 +40,8 @@ mod report;
 mod address;
 // Ack, dismiss, silences, reminders, routes, digest, receiver health.
 mod people;
+// Named tokens and roles, paging, OpenAPI, the audit feed, takedowns.
+mod people_api;
 // Email alerts against a real SMTP server (a Rust sink on loopback): MIME shape,
 // AUTH, STARTTLS and certificate checks, retries.
 mod email;

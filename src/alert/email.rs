@@ -44,7 +44,10 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `[unlistd] exposure.opened on 118.dk: 500 incidents`.
 pub fn subject(event: EventType, site: &str, n: usize) -> String {
     match event {
-        EventType::ExposureOpened | EventType::ExposureResolved | EventType::ExposureReminder => {
+        EventType::ExposureOpened
+        | EventType::ExposureResolved
+        | EventType::ExposureReminder
+        | EventType::ExposureOverdue => {
             let incidents = if n == 1 { "incident" } else { "incidents" };
             format!("[unlistd] {} on {site}: {n} {incidents}", event.as_str())
         }
@@ -413,6 +416,7 @@ mod tests {
             dashboard_url: Some("https://unlistd.example.net/dashboard?a=1&b=2".into()),
             remaining_open: 0,
             details: None,
+            takedown_contact: None,
         };
         let mut incidents = inc(&["R-<b>&\"x\"", "R-2"]);
         let many: Vec<String> = (0..60).map(|i| format!("B-{i:03}")).collect();

@@ -22,6 +22,8 @@ pub struct Context {
     pub remaining_open: u64,
     /// The event's payload (digest figures, receiver failure details).
     pub details: Option<Value>,
+    /// The site's `takedown_contact`, for exposure events.
+    pub takedown_contact: Option<String>,
 }
 
 pub(crate) fn detail_str<'a>(details: Option<&'a Value>, key: &str) -> &'a str {
@@ -98,6 +100,9 @@ pub fn headline(event: EventType, site: &str, n: usize, details: Option<&Value>)
         EventType::ExposureReminder => {
             format!("Reminder: {n} protected {entries} still exposed on {site}")
         }
+        EventType::ExposureOverdue => format!(
+            "Takedown overdue: {n} protected {entries} still listed on {site} past the removal deadline"
+        ),
         EventType::Digest => format!(
             "unlistd daily digest: {} open incident(s), {} probes in the last 24 h",
             detail_u64(details, "open_incidents"),
@@ -125,7 +130,15 @@ pub fn headline(event: EventType, site: &str, n: usize, details: Option<&Value>)
 /// The body text below the headline: incident lines or event figures.
 pub(crate) fn text(event: EventType, incidents: &[EventIncident], ctx: &Context) -> Option<String> {
     if !incidents.is_empty() {
-        Some(lines(incidents))
+        let mut t = lines(incidents);
+        if let Some(c) = ctx
+            .takedown_contact
+            .as_deref()
+            .filter(|_| event.is_exposure())
+        {
+            t.push_str(&format!("\nTakedown contact: {c}"));
+        }
+        Some(t)
     } else {
         detail_lines(event, ctx.details.as_ref())
     }

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use url::Url;
-
 use super::Failure;
+use crate::config::ChannelSettings;
 
 /// One reqwest client for every HTTP channel: no redirects (a 3xx is a
 /// failure per Standard Webhooks), bounded timeouts.
@@ -19,18 +18,20 @@ pub(super) fn client() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
-/// POSTs `body` to `url` with `headers` (a signature, say). `Ok(status)`
-/// only for 2xx. Every channel gets the stable `webhook-id`, so receivers
-/// (and our tests) can deduplicate.
+/// POSTs `body` to the receiver's URL with its configured secret headers
+/// and `headers` (a signature, say). `Ok(status)` only for 2xx. Every
+/// channel gets the stable `webhook-id`, so receivers (and our tests) can
+/// deduplicate.
 pub(super) async fn post(
     client: &reqwest::Client,
-    url: &Url,
+    hook: &ChannelSettings,
     id: &str,
     headers: &[(&'static str, String)],
     body: &str,
 ) -> Result<u16, Failure> {
     let mut req = client
-        .post(url.clone())
+        .post(hook.url.clone())
+        .headers(hook.headers.map().clone())
         .header("content-type", "application/json")
         .header("webhook-id", id);
     for (name, value) in headers {

@@ -85,7 +85,17 @@ pub fn body_for(
 ) -> String {
     match channel {
         Channel::Webhook { .. } => {
-            webhook::body(event.as_str(), site, incidents, ctx.details.as_ref())
+            let contact = ctx
+                .takedown_contact
+                .as_deref()
+                .filter(|_| event.is_exposure());
+            webhook::body_with_contact(
+                event.as_str(),
+                site,
+                incidents,
+                ctx.details.as_ref(),
+                contact,
+            )
         }
         Channel::Slack => slack::body(event, site, incidents, ctx),
         Channel::Teams => teams::body(event, site, incidents, ctx),
@@ -121,9 +131,9 @@ impl Sender {
             (Sender::Mail(mailer), _) => mailer.send(&m.id, m.created_at, &m.body).await,
             (Sender::Http(client), Channel::Webhook { secret }) => {
                 let headers = webhook::signature_headers(secret, &m.id, &m.body);
-                http::post(client, &hook.url, &m.id, &headers, &m.body).await
+                http::post(client, hook, &m.id, &headers, &m.body).await
             }
-            (Sender::Http(client), _) => http::post(client, &hook.url, &m.id, &[], &m.body).await,
+            (Sender::Http(client), _) => http::post(client, hook, &m.id, &[], &m.body).await,
         }
     }
 }
@@ -165,6 +175,8 @@ pub struct Dispatcher {
     /// Who this dispatcher is in the receiver's lease: the process, and a
     /// tag so two dispatchers of one process are two holders.
     holder: String,
+    /// Per site: its `takedown_contact`, named in exposure messages.
+    contacts: Arc<Vec<(String, String)>>,
 }
 
 /// Failed attempts on one message after which its receiver counts as
@@ -190,6 +202,7 @@ impl Dispatcher {
             max_backoff: settings.max_backoff,
             routes: Arc::new(settings.routes()),
             holder: format!("{}#{:04x}", telemetry::instance_id(), rand::random::<u16>()),
+            contacts: Arc::default(),
         }
     }
 
@@ -217,6 +230,12 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Names each site's takedown contact in its exposure messages.
+    pub fn with_takedown_contacts(mut self, contacts: Vec<(String, String)>) -> Dispatcher {
+        self.contacts = Arc::new(contacts);
+        self
     }
 
     pub fn receiver(&self) -> &str {
@@ -437,6 +456,11 @@ impl Dispatcher {
             dashboard_url: self.dashboard_url.clone(),
             remaining_open,
             details: None,
+            takedown_contact: self
+                .contacts
+                .iter()
+                .find(|(s, _)| s == site)
+                .map(|(_, c)| c.clone()),
         })
     }
 

@@ -11,7 +11,10 @@ use crate::store::EventIncident;
 /// closes that same alert.
 pub fn dedup_key(event: EventType, site: &str, details: Option<&Value>) -> String {
     match event {
-        EventType::ExposureOpened | EventType::ExposureResolved | EventType::ExposureReminder => {
+        EventType::ExposureOpened
+        | EventType::ExposureResolved
+        | EventType::ExposureReminder
+        | EventType::ExposureOverdue => {
             format!("unlistd/{site}/exposure")
         }
         EventType::SiteDegraded | EventType::SiteRecovered => format!("unlistd/{site}/degraded"),
@@ -36,6 +39,7 @@ pub fn body(
         EventType::ExposureOpened
         | EventType::SiteDegraded
         | EventType::ExposureReminder
+        | EventType::ExposureOverdue
         | EventType::ReceiverFailing
         | EventType::Digest => "trigger",
         EventType::ReceiverRecovered => "resolve",

@@ -21,6 +21,9 @@ pub struct Received {
     pub json: serde_json::Value,
     /// The status we answered.
     pub answered: u16,
+    /// The `Authorization` header, when one was sent (a receiver's secret
+    /// header, `[[alerts.webhook]] headers`).
+    pub authorization: Option<String>,
 }
 
 impl Received {
@@ -206,6 +209,10 @@ async fn handle(
             body,
             json,
             answered: status,
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         });
         status
     };

@@ -13,6 +13,7 @@ pub fn body(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Con
         EventType::ExposureOpened
         | EventType::SiteDegraded
         | EventType::ExposureReminder
+        | EventType::ExposureOverdue
         | EventType::ReceiverFailing => ":rotating_light:",
         EventType::Digest => ":clipboard:",
         _ => ":white_check_mark:",

@@ -33,6 +33,7 @@ fn slack_and_teams_name_the_count_and_the_first_refs() {
         dashboard_url: Some("https://unlistd.example.net/dashboard".into()),
         remaining_open: 0,
         details: None,
+        takedown_contact: Some("fjernelse@118.example".into()),
     };
     let s: Value = serde_json::from_str(&slack::body(
         EventType::ExposureOpened,
@@ -44,6 +45,10 @@ fn slack_and_teams_name_the_count_and_the_first_refs() {
     assert_eq!(s["text"], "500 protected entries exposed on 118.dk");
     let text = s["blocks"][1]["text"]["text"].as_str().unwrap();
     assert!(text.contains("R-19") && !text.contains("R-20") && text.contains("480 more"));
+    assert!(
+        text.contains("Takedown contact: fjernelse@118.example"),
+        "{text}"
+    );
     assert_eq!(
         s["blocks"][2]["elements"][0]["url"],
         "https://unlistd.example.net/dashboard"

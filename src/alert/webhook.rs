@@ -15,7 +15,19 @@ pub fn body(
     incidents: &[EventIncident],
     details: Option<&serde_json::Value>,
 ) -> String {
+    body_with_contact(event_type, site, incidents, details, None)
+}
+
+/// [`body`] naming the site's takedown contact (exposure events).
+pub fn body_with_contact(
+    event_type: &str,
+    site: &str,
+    incidents: &[EventIncident],
+    details: Option<&serde_json::Value>,
+    takedown_contact: Option<&str>,
+) -> String {
     let body = WebhookBody {
+        takedown_contact,
         details: details.cloned(),
         event_type,
         site,

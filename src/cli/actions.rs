@@ -55,7 +55,7 @@ pub(super) async fn incident_action(
 }
 
 /// A refused action, naming the flag at fault.
-fn ops_failure(e: ops::OpsError) -> Failure {
+pub(super) fn ops_failure(e: ops::OpsError) -> Failure {
     match e {
         ops::OpsError::Invalid { field, message } => {
             let flag = match field {
@@ -64,6 +64,7 @@ fn ops_failure(e: ops::OpsError) -> Failure {
                 ops::Field::Cohort => "cohort",
                 ops::Field::Duration => "for",
                 ops::Field::Reason => "reason",
+                ops::Field::Via => "via",
             };
             Failure::bad_input(format!("--{flag}: {message}"))
         }

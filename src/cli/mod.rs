@@ -13,6 +13,7 @@ mod demo;
 mod exit;
 mod probe;
 mod roster;
+mod takedown;
 mod views;
 
 use std::io::Write;
@@ -176,6 +177,22 @@ pub enum Command {
         #[command(subcommand)]
         action: SilenceAction,
     },
+    /// Record that removal of an incident's listing was requested (from
+    /// the directory, or at the source feed): the site's takedown_sla runs
+    /// from the first request, and reports show the time to removal.
+    Takedown {
+        /// The incident id (`unlistd incidents`).
+        id: String,
+        /// How removal was requested, e.g. "118.dk removal form".
+        #[arg(long)]
+        via: String,
+        /// The directory's or your own ticket reference.
+        #[arg(long, value_name = "REF")]
+        ticket: Option<String>,
+        /// Who (default: $SUDO_USER, else $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -316,6 +333,12 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             actions::incident_action(cli, id, action, reason, by.as_deref()).await
         }
         Command::Silence { action } => actions::silence(cli, action).await,
+        Command::Takedown {
+            id,
+            via,
+            ticket,
+            by,
+        } => takedown::takedown(cli, id, via, ticket.as_deref(), by.as_deref()).await,
         Command::Incidents { open: only_open } => views::incidents(cli, *only_open).await,
         Command::History { entry_ref } => views::history(cli, entry_ref).await,
         Command::Demo => demo::run(cli.json).await,

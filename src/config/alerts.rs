@@ -58,6 +58,9 @@ pub struct ChannelSettings {
     pub channel: Channel,
     /// Which events this receiver gets (`events`, `sites`, `cohorts`).
     pub route: Route,
+    /// Extra request headers read from secret files (`[alerts.webhook.headers]`,
+    /// e.g. Splunk's `Authorization`); values never show in `Debug`.
+    pub headers: crate::fetch::SecretHeaders,
 }
 
 #[derive(Clone)]
@@ -237,6 +240,9 @@ pub(super) struct RawEmail {
 pub(super) struct RawWebhook {
     pub(super) url: Spanned<String>,
     pub(super) secret_file: Spanned<String>,
+    /// `headers = { Authorization = { file = "..." } }`, like a site's.
+    pub(super) headers:
+        Option<Spanned<std::collections::BTreeMap<String, Spanned<super::header::RawHeader>>>>,
     pub(super) name: Option<Spanned<String>>,
     pub(super) events: Option<Spanned<Vec<String>>>,
     pub(super) sites: Option<Spanned<Vec<String>>>,
@@ -255,6 +261,7 @@ struct Table<'r> {
     channel: Channel,
     /// `events`, `sites`, `cohorts`.
     filters: [&'r Option<Spanned<Vec<String>>>; 3],
+    headers: crate::fetch::SecretHeaders,
 }
 
 impl Validator<'_> {
@@ -332,7 +339,25 @@ impl Validator<'_> {
         let k = |f: &str| format!("alerts.webhook[{i}].{f}");
         let url = self.url(&k("url"), &w.url)?;
         let secret = self.secret(&k("secret_file"), &w.secret_file)?;
+        let headers = self.site_headers(&k("headers"), &w.headers)?;
+        // The signature and the body's type are unlistd's to set.
+        if let (Some(h), Some(name)) = (
+            &w.headers,
+            headers.map().keys().find(|n| {
+                matches!(
+                    n.as_str(),
+                    "content-type" | "webhook-id" | "webhook-timestamp" | "webhook-signature"
+                )
+            }),
+        ) {
+            return self.err(
+                &format!("{}.{}", k("headers"), name.as_str()),
+                Some(h.span()),
+                format!("{} is set by unlistd itself", name.as_str()),
+            );
+        }
         Ok(Table {
+            headers,
             prefix: format!("alerts.webhook[{i}]"),
             key: k("url"),
             span: w.url.span(),
@@ -359,6 +384,7 @@ impl Validator<'_> {
                 Channel::Teams
             },
             filters: [&c.events, &c.sites, &c.cohorts],
+            headers: Default::default(),
         })
     }
 
@@ -388,6 +414,7 @@ impl Validator<'_> {
             url,
             channel: Channel::PagerDuty { routing_key },
             filters: [&p.events, &p.sites, &p.cohorts],
+            headers: Default::default(),
         })
     }
 
@@ -402,6 +429,7 @@ impl Validator<'_> {
             url,
             channel: Channel::Email(Box::new(email)),
             filters: [&e.events, &e.sites, &e.cohorts],
+            headers: Default::default(),
         })
     }
 
@@ -444,6 +472,7 @@ impl Validator<'_> {
             url: t.url,
             channel: t.channel,
             route,
+            headers: t.headers,
         };
         self.route(&mut ch, &t.prefix, t.filters, site_names)?;
         channels.push(ch);

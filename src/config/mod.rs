@@ -14,6 +14,8 @@
 //!   settings ([`Channel`], [`EmailSettings`]).
 
 mod alerts;
+mod api;
+mod header;
 mod raw;
 mod sites;
 #[cfg(test)]
@@ -27,7 +29,8 @@ use std::time::Duration;
 pub use alerts::{
     AlertSettings, Channel, ChannelSettings, EmailSettings, PAGERDUTY_URL, SmtpLogin, SmtpTls,
 };
-pub use sites::SiteSettings;
+pub use api::{ApiToken, DEFAULT_TOKEN_NAME, Role, TrustedUser, valid_actor_name};
+pub use sites::{DEFAULT_TAKEDOWN_SLA, SiteSettings};
 
 use crate::fetch::Rate;
 use crate::store::Retention;
@@ -85,15 +88,20 @@ pub const DEFAULT_ROSTER_RETENTION: Duration = Duration::from_secs(30 * 86400);
 #[derive(Clone)]
 pub struct ApiSettings {
     pub listen: SocketAddr,
-    /// Bearer token for `/api/v1/*`; without one those routes answer 401.
-    pub token: Option<Vec<u8>>,
+    /// Bearer tokens for `/api/v1/*` and the dashboard: `[api] token_file`
+    /// (admin, named `default`) and `[[api.tokens]]`. Without any, those
+    /// routes answer 401.
+    pub tokens: Vec<ApiToken>,
+    /// `[api] trusted_user_header`, from a reverse proxy on loopback.
+    pub trusted_user: Option<TrustedUser>,
 }
 
 impl std::fmt::Debug for ApiSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiSettings")
             .field("listen", &self.listen)
-            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("tokens", &self.tokens)
+            .field("trusted_user", &self.trusted_user)
             .finish()
     }
 }

@@ -42,6 +42,11 @@ pub(super) struct RawReport {
 pub(super) struct RawApi {
     pub(super) listen: Option<Spanned<String>>,
     pub(super) token_file: Option<Spanned<String>>,
+    /// `[[api.tokens]]`: named tokens with roles (`api.rs`).
+    #[serde(default)]
+    pub(super) tokens: Vec<RawToken>,
+    pub(super) trusted_user_header: Option<Spanned<String>>,
+    pub(super) trusted_user_role: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,14 +80,19 @@ pub(super) struct RawSite {
     pub(super) proxy_file: Option<Spanned<String>>,
     pub(super) robots_txt: Option<Spanned<bool>>,
     pub(super) robots_txt_reason: Option<Spanned<String>>,
+    pub(super) takedown_contact: Option<Spanned<String>>,
+    pub(super) takedown_sla: Option<Spanned<String>>,
 }
 
-/// `[sites.headers] "Name" = { file = "..." }`: the value is a secret, so it
-/// only ever comes from a file.
+pub(super) use super::header::RawHeader;
+
+/// `[[api.tokens]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawHeader {
-    pub(super) file: Spanned<String>,
+pub(super) struct RawToken {
+    pub(super) name: Spanned<String>,
+    pub(super) token_file: Spanned<String>,
+    pub(super) role: Spanned<String>,
 }
 
 fn yes() -> bool {

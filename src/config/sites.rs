@@ -26,7 +26,15 @@ pub struct SiteSettings {
     pub canary_interval: Duration,
     pub adapter: Adapter,
     pub policy: SitePolicy,
+    /// Where removal is asked for (shown on the incident page and in alerts).
+    pub takedown_contact: Option<String>,
+    /// How long after a takedown request a listing may stay up before
+    /// `exposure.overdue` (default [`DEFAULT_TAKEDOWN_SLA`]).
+    pub takedown_sla: Duration,
 }
+
+/// Default `takedown_sla`: 48 hours.
+pub const DEFAULT_TAKEDOWN_SLA: Duration = Duration::from_secs(48 * 3600);
 
 impl Validator<'_> {
     /// Every `[[sites]]` table, in order; names are unique.
@@ -72,7 +80,25 @@ impl Validator<'_> {
             let headers = self.site_headers(&k("headers"), &s.headers)?;
             let proxy = self.site_proxy(&k, &s.proxy, &s.proxy_file)?;
             let robots = self.site_robots(&k, &s.robots_txt, &s.robots_txt_reason)?;
+            let takedown_contact = match &s.takedown_contact {
+                Some(c) => {
+                    let text = c.get_ref().trim();
+                    if text.is_empty() || text.len() > 300 || text.chars().any(char::is_control) {
+                        return self.err(
+                            &k("takedown_contact"),
+                            Some(c.span()),
+                            "must be 1 to 300 printable characters (an address, a form's URL, a phone line)",
+                        );
+                    }
+                    Some(text.to_string())
+                }
+                None => None,
+            };
+            let takedown_sla =
+                self.opt_duration(&k("takedown_sla"), &s.takedown_sla, DEFAULT_TAKEDOWN_SLA)?;
             sites.push(SiteSettings {
+                takedown_contact,
+                takedown_sla,
                 name,
                 enabled: s.enabled,
                 canaries,
@@ -177,7 +203,7 @@ impl Validator<'_> {
         Ok(out)
     }
 
-    fn site_headers(
+    pub(super) fn site_headers(
         &self,
         key: &str,
         v: &Option<Spanned<BTreeMap<String, Spanned<RawHeader>>>>,

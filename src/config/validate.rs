@@ -202,7 +202,8 @@ impl Validator<'_> {
         let Some(a) = a else {
             return Ok(ApiSettings {
                 listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
-                token: None,
+                tokens: Vec::new(),
+                trusted_user: None,
             });
         };
         let listen = match &a.listen {
@@ -218,11 +219,12 @@ impl Validator<'_> {
                 }
             },
         };
-        let token = match &a.token_file {
-            Some(t) => Some(self.secret("api.token_file", t)?),
-            None => None,
-        };
-        Ok(ApiSettings { listen, token })
+        let (tokens, trusted_user) = self.api_people(a)?;
+        Ok(ApiSettings {
+            listen,
+            tokens,
+            trusted_user,
+        })
     }
 
     /// `[scan]`, and the user agent every site's fetcher sends.

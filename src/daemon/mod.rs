@@ -64,6 +64,7 @@ pub(crate) async fn run_file(path: &Path) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Task(e.to_string()))??;
     // One pending request is enough: a reload reads the file as it is then.
     let (reload_tx, requests) = tokio::sync::mpsc::channel(1);
+    let api_reload_tx = reload_tx.clone();
     // Installed now, before READY=1 is sent: a SIGHUP that arrived before
     // the first poll of `shutdown` would otherwise kill the daemon (the
     // default action), and a SIGTERM would skip the graceful stop.
@@ -88,6 +89,7 @@ pub(crate) async fn run_file(path: &Path) -> Result<(), DaemonError> {
         config: path.to_path_buf(),
         sites: loaded.sites,
         requests,
+        trigger: api_reload_tx,
     };
     run(app, Some(reloads), shutdown).await
 }
@@ -118,9 +120,12 @@ pub(crate) async fn run(
     }
 
     let live = LiveApp::new(app.clone());
-    let api = web::router(live.clone());
+    let trigger = web::ReloadTrigger(reload.as_ref().map(|r| r.trigger.clone()));
+    let api = web::router(live.clone(), trigger);
     let c = cancel.clone();
     tracker.spawn(async move {
+        // The peer address tells the trusted proxy (loopback) from others.
+        let api = api.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let r = axum::serve(listener, api)
             .with_graceful_shutdown(c.cancelled_owned())
             .await;
@@ -200,8 +205,10 @@ pub(crate) struct Reloads {
     pub config: PathBuf,
     /// Its site tables, as read at start (with the settings).
     pub sites: SiteTables,
-    /// One message per request (`SIGHUP`).
+    /// One message per request (`SIGHUP`, `POST /api/v1/reload`).
     pub requests: tokio::sync::mpsc::Receiver<()>,
+    /// What the API sends a request with.
+    pub trigger: tokio::sync::mpsc::Sender<()>,
 }
 
 /// Feeds the systemd watchdog at half its interval, but only when the

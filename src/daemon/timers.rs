@@ -75,6 +75,32 @@ impl Timers {
                 }
                 Err(e) => tracing::error!(error = %e, "Queueing reminders failed."),
             }
+            self.overdue().await;
+        }
+    }
+
+    /// Raises `exposure.overdue` for listings still up past their site's
+    /// `takedown_sla` after removal was requested (on the reminders' tick).
+    async fn overdue(&self) {
+        let store = self.store.clone();
+        let routes = self.routes.clone();
+        let slas: Vec<(String, Duration)> = self
+            .settings
+            .sites
+            .iter()
+            .map(|s| (s.name.clone(), s.takedown_sla))
+            .collect();
+        let sla_of = move |site: &str| slas.iter().find(|(n, _)| n == site).map(|(_, d)| *d);
+        match blocking(move || store.queue_overdue(now(), &sla_of, &routes)).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(
+                    incidents = n,
+                    "Takedowns overdue: listings still up past the site's takedown_sla."
+                );
+                self.notify.notify_waiters();
+            }
+            Err(e) => tracing::error!(error = %e, "Checking overdue takedowns failed."),
         }
     }
 

@@ -119,6 +119,9 @@ pub enum EventType {
     /// An alert receiver keeps failing (told to the other receivers).
     ReceiverFailing,
     ReceiverRecovered,
+    /// A listing still up past its site's `takedown_sla` after removal was
+    /// requested.
+    ExposureOverdue,
 }
 
 impl EventType {
@@ -132,11 +135,12 @@ impl EventType {
             EventType::Digest => "digest",
             EventType::ReceiverFailing => "receiver.failing",
             EventType::ReceiverRecovered => "receiver.recovered",
+            EventType::ExposureOverdue => "exposure.overdue",
         }
     }
 
     /// Every event type, for validating routes.
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         EventType::ExposureOpened,
         EventType::ExposureResolved,
         EventType::SiteDegraded,
@@ -145,13 +149,17 @@ impl EventType {
         EventType::Digest,
         EventType::ReceiverFailing,
         EventType::ReceiverRecovered,
+        EventType::ExposureOverdue,
     ];
 
     /// Events about incidents (they carry incidents and an entry cohort).
     pub fn is_exposure(self) -> bool {
         matches!(
             self,
-            EventType::ExposureOpened | EventType::ExposureResolved | EventType::ExposureReminder
+            EventType::ExposureOpened
+                | EventType::ExposureResolved
+                | EventType::ExposureReminder
+                | EventType::ExposureOverdue
         )
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -164,6 +172,7 @@ impl EventType {
             "digest" => Some(EventType::Digest),
             "receiver.failing" => Some(EventType::ReceiverFailing),
             "receiver.recovered" => Some(EventType::ReceiverRecovered),
+            "exposure.overdue" => Some(EventType::ExposureOverdue),
             _ => None,
         }
     }

@@ -28,6 +28,9 @@ pub(crate) const COLUMNS: &[&str] = &[
     "closing_probe_page_sha256",
     "audit_verified",
     "audit_records",
+    "takedown_requested_at",
+    "removed_at",
+    "time_to_removal_seconds",
 ];
 
 /// A spreadsheet would run a cell starting with `=`, `+`, `-` or `@` as a
@@ -82,6 +85,11 @@ pub(crate) fn render(r: &Report) -> Vec<u8> {
             }),
             r.audit.verified.to_string(),
             r.audit.records.to_string(),
+            super::removal(ir).0.map(rfc3339).unwrap_or_default(),
+            super::removal(ir).1.map(rfc3339).unwrap_or_default(),
+            super::time_to_removal(ir)
+                .map(|d| d.as_secs().to_string())
+                .unwrap_or_default(),
         ];
         let _ = w.write_record(row.iter().map(|c| cell(c)));
     }

@@ -5,7 +5,10 @@
 
 use std::fmt::Write;
 
-use super::{Report, human_duration, human_time, incident_sentence};
+use super::{
+    Report, human_duration, human_time, incident_sentence, removal, removal_stats, svg,
+    time_to_removal, timeline_of,
+};
 use crate::audit::redact_url;
 use crate::domain::incident::IncidentState;
 use crate::store::{EvidenceProbe, IncidentReport, KeptEvidence, ReportScope};
@@ -58,11 +61,14 @@ dt { color: var(--muted); }
 dd { margin: 0; }
 section.incident { border: 1px solid var(--line); border-radius: 4px; padding: 4px 18px 10px; margin: 16px 0; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12.5px; }
+.picture { margin: 10px 0 14px; max-width: 100%; overflow: hidden; }
+.picture svg { display: block; max-width: 100%; height: auto; }
 @page { size: A4; margin: 14mm; }
 @media print {
   body { background: #fff; font-size: 11pt; }
   main { border: 0; margin: 0; padding: 0; max-width: none; }
-  section.incident, table, .verdict { break-inside: avoid; }
+  section.incident, table, .verdict, .picture { break-inside: avoid; }
+  .picture svg { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
   h2 { break-after: avoid; }
 }
 "#;
@@ -91,7 +97,30 @@ fn probe_row(out: &mut String, what: &str, p: &EvidenceProbe) {
     );
 }
 
-fn incident_section(out: &mut String, r: &IncidentReport, k: u32) {
+/// Requested → removed, and the time between, for one incident's facts.
+fn removal_rows(r: &IncidentReport) -> [(&'static str, String); 3] {
+    let (requested, removed) = removal(r);
+    [
+        (
+            "Removal requested",
+            requested
+                .map(human_time)
+                .unwrap_or_else(|| "no request recorded".into()),
+        ),
+        (
+            "Removed (gone by)",
+            removed.map(human_time).unwrap_or_else(|| "not yet".into()),
+        ),
+        (
+            "Time to removal",
+            time_to_removal(r)
+                .map(human_duration)
+                .unwrap_or_else(|| "—".into()),
+        ),
+    ]
+}
+
+fn incident_section(out: &mut String, r: &IncidentReport, k: u32, now: crate::store::Ts) {
     let i = &r.incident;
     let _ = write!(
         out,
@@ -117,10 +146,13 @@ fn incident_section(out: &mut String, r: &IncidentReport, k: u32) {
         ),
         ("Checks that found it", r.exposed_probes.to_string()),
     ];
+    let rows: Vec<(&str, String)> = rows.into_iter().chain(removal_rows(r)).collect();
     for (k, v) in rows {
         let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
     }
-    out.push_str("</dl>");
+    out.push_str("</dl><div class=\"picture\">");
+    out.push_str(&svg::timeline(&timeline_of(r, now)));
+    out.push_str("</div>");
     out.push_str(
         "<table><thead><tr><th>When (UTC)</th><th>What the check showed</th><th>Request (masked)</th>\
          <th>Page fingerprint (SHA-256)</th><th>Evidence</th></tr></thead><tbody>",
@@ -146,6 +178,19 @@ fn incident_section(out: &mut String, r: &IncidentReport, k: u32) {
             out,
             r#"<tr><td>{}</td><td>Listed: last seen</td><td colspan="3"></td></tr>"#,
             esc(&human_time(i.last_seen))
+        );
+    }
+    for t in &r.takedowns {
+        let _ = write!(
+            out,
+            r#"<tr class="takedown"><td>{}</td><td colspan="4">Removal requested via {}{} by {}</td></tr>"#,
+            esc(&human_time(t.requested_at)),
+            esc(&t.via),
+            t.ticket
+                .as_deref()
+                .map(|x| format!(" (ticket {})", esc(x)))
+                .unwrap_or_default(),
+            esc(&t.actor)
         );
     }
     let n = r.closing_probes.len();
@@ -289,6 +334,36 @@ pub(crate) fn render(r: &Report) -> String {
             }
             o.push_str("</tbody></table>");
         }
+        let _ = write!(
+            o,
+            "<h3>Exposures of the cohort over time</h3><div class=\"picture\">{}</div>",
+            svg::cohort_chart(
+                &c.tag,
+                &r.incidents
+                    .iter()
+                    .map(|i| (i.incident.first_seen, i.incident.resolved_at))
+                    .collect::<Vec<_>>(),
+                r.since.min(
+                    r.incidents
+                        .iter()
+                        .map(|i| i.incident.first_seen)
+                        .min()
+                        .unwrap_or(r.since)
+                ),
+                r.until,
+            )
+        );
+        let st = removal_stats(&r.incidents);
+        let _ = write!(
+            o,
+            "<h3>Takedowns</h3><dl class=\"removal\"><dt>Incidents with a removal request</dt><dd>{}</dd>\
+             <dt>Removed since</dt><dd>{}</dd><dt>Median time to removal</dt><dd>{}</dd>\
+             <dt>Longest time to removal</dt><dd>{}</dd></dl>",
+            st.requested,
+            st.removed,
+            esc(&st.median.map(human_duration).unwrap_or_else(|| "—".into())),
+            esc(&st.longest.map(human_duration).unwrap_or_else(|| "—".into())),
+        );
     }
 
     let _ = write!(o, "<h2>Incidents ({})</h2>", r.incidents.len());
@@ -296,12 +371,12 @@ pub(crate) fn render(r: &Report) -> String {
         o.push_str("<p>None.</p>");
     } else {
         o.push_str("<table><thead><tr><th>Incident</th><th>Site</th><th>Entry</th><th>Number</th><th>Shown</th>\
-            <th>State</th><th>First seen</th><th>Closed</th></tr></thead><tbody>");
+            <th>State</th><th>First seen</th><th>Closed</th><th>Time to removal</th></tr></thead><tbody>");
         for ir in &r.incidents {
             let i = &ir.incident;
             let _ = write!(
                 o,
-                r#"<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                r#"<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
                 esc(&i.id),
                 esc(&i.site),
                 esc(&i.entry_ref),
@@ -315,11 +390,14 @@ pub(crate) fn render(r: &Report) -> String {
                 state_pill(i.state),
                 esc(&human_time(i.first_seen)),
                 esc(&i.resolved_at.map(human_time).unwrap_or_else(|| "—".into())),
+                esc(&time_to_removal(ir)
+                    .map(human_duration)
+                    .unwrap_or_else(|| "—".into())),
             );
         }
         o.push_str("</tbody></table>");
         for ir in &r.incidents {
-            incident_section(&mut o, ir, r.resolve_after_clean);
+            incident_section(&mut o, ir, r.resolve_after_clean, r.generated_at);
         }
     }
 

@@ -57,6 +57,23 @@ fn incident(r: &IncidentReport, k: u32) -> Value {
         (Some(_), Some(p)) => Some(rfc3339(p.time)),
         _ => None,
     };
+    let (requested, removed) = super::removal(r);
+    v["takedowns"] = json!(
+        r.takedowns
+            .iter()
+            .map(|t| json!({
+                "requested_at": rfc3339(t.requested_at),
+                "via": t.via,
+                "ticket": t.ticket,
+                "by": t.actor,
+            }))
+            .collect::<Vec<_>>()
+    );
+    v["removal"] = json!({
+        "requested_at": requested.map(rfc3339),
+        "removed_at": removed.map(rfc3339),
+        "time_to_removal_seconds": super::time_to_removal(r).map(|d| d.as_secs()),
+    });
     v["exposure_window"] = json!({
         "began_after": r.last_clean_before.as_ref().map(|c| rfc3339(c.time)),
         "began_by": rfc3339(i.first_seen),
@@ -93,6 +110,7 @@ pub(crate) fn value(r: &Report) -> Value {
             })
         })
         .collect();
+    let st = super::removal_stats(&r.incidents);
     let cohort_summary = r.cohort.as_ref().map(|c| {
         json!({
             "tag": c.tag,
@@ -107,6 +125,12 @@ pub(crate) fn value(r: &Report) -> Value {
                 "open": s.open,
             })).collect::<Vec<_>>(),
             "all_resolved": c.sites.iter().all(|s| s.open == 0),
+            "takedowns": {
+                "requested": st.requested,
+                "removed": st.removed,
+                "median_time_to_removal_seconds": st.median.map(|d| d.as_secs()),
+                "longest_time_to_removal_seconds": st.longest.map(|d| d.as_secs()),
+            },
         })
     });
     json!({

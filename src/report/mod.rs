@@ -35,6 +35,7 @@ use crate::store::{
 pub(crate) mod csv;
 pub(crate) mod html;
 pub(crate) mod json;
+pub(crate) mod svg;
 
 /// The signature algorithm every report names.
 pub(crate) const ALG: &str = "hmac-sha256";
@@ -274,6 +275,62 @@ pub(crate) fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) ->
         }
     }
     s
+}
+
+/// When removal was first asked for, and when the listing was gone (the
+/// first of the clean checks that closed the incident): `None` for either
+/// that is not known (no request; not resolved).
+pub(crate) fn removal(r: &IncidentReport) -> (Option<Ts>, Option<Ts>) {
+    let requested = r.takedowns.first().map(|t| t.requested_at);
+    let removed = match (r.incident.resolved_at, r.closing_probes.first()) {
+        (Some(_), Some(p)) => Some(p.time),
+        _ => None,
+    };
+    (requested, removed)
+}
+
+/// Time from the first takedown request to the removal, when both are
+/// known (zero when it was gone before anyone asked).
+pub(crate) fn time_to_removal(r: &IncidentReport) -> Option<Duration> {
+    match removal(r) {
+        (Some(a), Some(b)) => Some(between(a, b)),
+        _ => None,
+    }
+}
+
+/// Over a report's incidents with a takedown request: how many, how many
+/// removed, and the median and longest time to removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RemovalStats {
+    pub requested: usize,
+    pub removed: usize,
+    pub median: Option<Duration>,
+    pub longest: Option<Duration>,
+}
+
+pub(crate) fn removal_stats(incidents: &[IncidentReport]) -> RemovalStats {
+    let requested = incidents.iter().filter(|i| !i.takedowns.is_empty()).count();
+    let mut times: Vec<Duration> = incidents.iter().filter_map(time_to_removal).collect();
+    times.sort();
+    RemovalStats {
+        requested,
+        removed: times.len(),
+        median: (!times.is_empty()).then(|| times[times.len() / 2]),
+        longest: times.last().copied(),
+    }
+}
+
+/// The timeline picture's input for one incident.
+pub(crate) fn timeline_of(r: &IncidentReport, now: Ts) -> svg::Timeline {
+    svg::Timeline {
+        last_clean_before: r.last_clean_before.as_ref().map(|p| p.time),
+        first_seen: r.incident.first_seen,
+        last_seen: r.incident.last_seen,
+        closing: r.closing_probes.iter().map(|p| p.time).collect(),
+        resolved_at: r.incident.resolved_at,
+        takedowns: r.takedowns.iter().map(|t| t.requested_at).collect(),
+        now,
+    }
 }
 
 fn between(a: Ts, b: Ts) -> Duration {
@@ -647,6 +704,14 @@ pub(crate) fn sample_report() -> Report {
             opened_by: Some(probe(2, 10)),
             last_clean_before: Some(probe(1, 5)),
             closing_probes: vec![probe(3, 30), probe(4, 40)],
+            takedowns: vec![crate::store::TakedownView {
+                id: 1,
+                incident_id: "inc_1".into(),
+                via: "118.dk <form>".into(),
+                ticket: Some("T-1".into()),
+                actor: "alice".into(),
+                requested_at: t(15),
+            }],
         }],
         cohort: None,
         coverage: vec![SiteCoverageReport {
@@ -713,6 +778,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn takedowns_give_the_time_to_removal_per_incident_and_cohort() {
+        let r = sample_report();
+        let i = &r.incidents[0];
+        // Requested at +15 s; the first closing clean check at +30 s.
+        assert_eq!(time_to_removal(i), Some(Duration::from_secs(15)));
+        let mut open = i.clone();
+        open.incident.state = IncidentState::Resolved;
+        open.incident.resolved_at = None;
+        assert_eq!(time_to_removal(&open), None, "not removed yet");
+        let mut unasked = i.clone();
+        unasked.takedowns.clear();
+        assert_eq!(time_to_removal(&unasked), None, "never requested");
+        let st = removal_stats(&[i.clone(), unasked, open]);
+        assert_eq!((st.requested, st.removed), (2, 1));
+        assert_eq!(st.median, Some(Duration::from_secs(15)));
+        let mut with_cohort = r.clone();
+        with_cohort.cohort = Some(CohortSummary {
+            tag: "b".into(),
+            entries: 1,
+            active: 1,
+            erased: 0,
+            entries_exposed: 1,
+            sites: vec![],
+        });
+        let html = html::render(&with_cohort);
+        for want in [
+            "Time to removal",
+            "15 seconds",
+            "class=\"timeline-svg\"",
+            "m-takedown",
+            "class=\"cohort-chart\"",
+            "Median time to removal",
+            "Removal requested via 118.dk &lt;form&gt; (ticket T-1) by alice",
+        ] {
+            assert!(html.contains(want), "the HTML lacks {want}");
+        }
+        let v = json::value(&with_cohort);
+        assert_eq!(v["incidents"][0]["removal"]["time_to_removal_seconds"], 15);
+        assert_eq!(
+            v["cohort"]["takedowns"]["median_time_to_removal_seconds"],
+            15
+        );
     }
 
     #[test]

@@ -36,6 +36,7 @@
 use scraper::{ElementRef, Html, Selector};
 use serde_json::Value;
 
+use super::common::scan::{self, Simple, Visit};
 use super::common::{
     collapse, element_lines, element_phones, encode_component, listed_address, push_phone,
     render_address,
@@ -206,6 +207,9 @@ impl Template {
 
 #[derive(Debug, Clone)]
 struct HtmlSpec {
+    /// `item` and `no_results` when both are simple enough for the
+    /// pre-scan to prove a page empty (see [`Declarative::scanned_empty`]).
+    simple: Option<(Simple, Simple)>,
     item: Selector,
     name: Option<Selector>,
     phone: Option<Selector>,
@@ -372,6 +376,9 @@ impl Declarative {
         }
         let format = match spec.format.as_str() {
             "html" => Format::Html(Box::new(HtmlSpec {
+                simple: Simple::parse(&spec.item)
+                    .filter(Simple::needs_attributes)
+                    .zip(spec.no_results.as_deref().and_then(Simple::parse)),
                 item: css("item", &spec.item)?,
                 name: opt_css("name", &spec.name)?,
                 phone: opt_css("phone", &spec.phone)?,
@@ -467,6 +474,49 @@ impl Declarative {
     }
 
     fn parse_html(&self, s: &HtmlSpec, body: &str) -> Result<Page, &'static str> {
+        if let Some(empty) = Self::scanned_empty(s, body) {
+            return empty;
+        }
+        self.parse_html_tree(s, body)
+    }
+
+    /// A page without items, read from the pre-scan ([`scan::walk`]): no
+    /// start tag could make an item, and the no-results marker is certain
+    /// or certainly absent. `None` otherwise (items may be there, or the
+    /// scan cannot vouch for the page): the DOM decides. Items are always
+    /// read from the DOM: item field selectors are arbitrary CSS, and an
+    /// arbitrary selector may reach outside the item's own markup.
+    fn scanned_empty(s: &HtmlSpec, body: &str) -> Option<Result<Page, &'static str>> {
+        let (item, marker) = s.simple.as_ref()?;
+        let (mut items, mut marked, mut maybe_marked) = (false, false, false);
+        // `html` and `body` tags merge their attributes into one element:
+        // with two of a kind the attributes of two tags could combine.
+        let (mut htmls, mut bodies) = (0u32, 0u32);
+        scan::walk(body, |tag| {
+            items = items || item.matches(tag);
+            if marker.matches(tag) {
+                if tag.creates_element() {
+                    marked = true;
+                } else {
+                    maybe_marked = true;
+                }
+            }
+            htmls += u32::from(!tag.foreign() && tag.is("html"));
+            bodies += u32::from(!tag.foreign() && tag.is("body"));
+            Visit::Skip
+        })
+        .ok()?;
+        if items || htmls > 1 || bodies > 1 {
+            return None;
+        }
+        match (marked, maybe_marked) {
+            (true, _) => Some(empty_page(Some(true), body)),
+            (false, true) => None,
+            (false, false) => Some(empty_page(Some(false), body)),
+        }
+    }
+
+    fn parse_html_tree(&self, s: &HtmlSpec, body: &str) -> Result<Page, &'static str> {
         let doc = Html::parse_document(body);
         let items: Vec<ElementRef<'_>> = doc.select(&s.item).collect();
         if items.is_empty() {
@@ -487,7 +537,7 @@ impl Declarative {
     fn parse_json(&self, s: &JsonSpec, body: &str) -> Result<Page, &'static str> {
         let doc: Value = match serde_json::from_str(body) {
             Ok(v) => v,
-            Err(_) if super::looks_like_challenge(body) => return Err(reason::CHALLENGE),
+            Err(_) if super::common::looks_like_challenge(body) => return Err(reason::CHALLENGE),
             Err(_) => return Err(reason::NOT_JSON),
         };
         let marked = s
@@ -544,7 +594,7 @@ impl Declarative {
 fn empty_page(marked: Option<bool>, body: &str) -> Result<Page, &'static str> {
     match marked {
         Some(true) => Ok(Page::NoHits),
-        _ if super::looks_like_challenge(body) => Err(reason::CHALLENGE),
+        _ if super::common::looks_like_challenge(body) => Err(reason::CHALLENGE),
         Some(false) => Err(reason::NO_ITEMS_NO_MARKER),
         None => Err(reason::NO_MARKER_CONFIGURED),
     }
@@ -834,6 +884,122 @@ mod tests {
             a.parse(&last, 2),
             Ok(Page::Hits { more: false, .. })
         ));
+    }
+
+    fn html_spec(a: &Declarative) -> &HtmlSpec {
+        match &a.format {
+            Format::Html(s) => s,
+            Format::Json(_) => panic!("html spec expected"),
+        }
+    }
+
+    /// Empty pages go through the pre-scan; pages with items do not.
+    #[test]
+    fn the_pre_scan_proves_empty_pages() {
+        for (spec, body, empty) in [
+            (hitta_spec(), fixture!("realistic_hitta_no_hits.html"), true),
+            (hitta_spec(), fixture!("hitta_no_hits.html"), true),
+            (hitta_spec(), fixture!("hitta_drift.html"), true),
+            (n1881_spec(), fixture!("n1881_no_hits.html"), true),
+            (hitta_spec(), fixture!("realistic_hitta_hits.html"), false),
+            (n1881_spec(), fixture!("n1881_hits.html"), false),
+        ] {
+            let a = adapter(spec);
+            let s = html_spec(&a);
+            let fast = Declarative::scanned_empty(s, body);
+            assert_eq!(fast.is_some(), empty);
+            if let Some(fast) = fast {
+                assert_eq!(fast, a.parse_html_tree(s, body));
+            }
+        }
+        // A marker the pre-scan cannot read: always the tree.
+        let a = adapter(DeclarativeSpec {
+            no_results: s("main > .empty"),
+            ..hitta_spec()
+        });
+        assert!(
+            Declarative::scanned_empty(html_spec(&a), fixture!("hitta_no_hits.html")).is_none()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn the_pre_scan_agrees_with_the_tree(
+            which in 0usize..3,
+            inserts in proptest::collection::vec((any::<usize>(), mutation()), 1..4),
+        ) {
+            let src = [
+                fixture!("realistic_hitta_no_hits.html"),
+                fixture!("realistic_hitta_hits.html"),
+                fixture!("hitta_no_hits.html"),
+            ][which];
+            let body = crate::sites::dk118::tests::mutate(src, &inserts);
+            let a = adapter(hitta_spec());
+            let s = html_spec(&a);
+            if let Some(fast) = Declarative::scanned_empty(s, &body) {
+                prop_assert_eq!(fast, a.parse_html_tree(s, &body));
+            }
+        }
+    }
+
+    fn mutation() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(r#"<div data-test="no-hits">x</div>"#.to_owned()),
+            Just(r#"<li data-test="person-item"><h2 data-test="search-result-title">Ida</h2><a data-test="phone-link" href="tel:+4519887766">19 88 77 66</a></li>"#.to_owned()),
+            Just(r#"<li data-test=person-item>"#.to_owned()),
+            Just(r#"<body data-test="no-hits">"#.to_owned()),
+            Just(r#"<body data-test="person-item">"#.to_owned()),
+            Just(r#"<svg data-test="no-hits"><path d=M0 /></svg>"#.to_owned()),
+            Just(r#"<td data-test="no-hits">"#.to_owned()),
+            Just(r#"<div data-test="no&#45;hits">"#.to_owned()),
+            Just(r#"<div data-test="No-Hits">"#.to_owned()),
+            Just("<!--".to_owned()),
+            Just("-->".to_owned()),
+            Just("<script>".to_owned()),
+            Just("</script>".to_owned()),
+            Just("<template>".to_owned()),
+            Just("captcha".to_owned()),
+            crate::sites::dk118::tests::mutation(),
+        ]
+    }
+
+    #[test]
+    fn realistic_pages_read_like_the_small_ones() {
+        let a = adapter(hitta_spec());
+        check(&a, fixture!("realistic_hitta_no_hits.html"), Want::NoHits);
+        let mette = Some("Ågade 14B, 2. th, 8000 Aarhus C");
+        check(
+            &a,
+            fixture!("realistic_hitta_hits.html"),
+            Want::Hits(
+                vec![
+                    L(Some("Mette Lykke Kjærgaard"), vec!["13 57 24 68"], mette),
+                    L(Some("Mette Lykke Kjærgaard"), vec!["19 57 24 68"], mette),
+                    L(
+                        Some("Søren Ærbøl Ståhlkjær"),
+                        vec!["95 55 44 33", "19 55 44 33"],
+                        Some("Strålerup Allé 5, 4. tv, 2100 København Ø"),
+                    ),
+                ],
+                false,
+            ),
+        );
+        let first = |body: &str| match a.parse(body, 1) {
+            Ok(Page::Hits { listings, .. }) => listings.into_iter().next(),
+            other => panic!("hits expected, got {other:?}"),
+        };
+        assert_eq!(
+            first(fixture!("realistic_hitta_hits.html")),
+            first(fixture!("hitta_hits.html"))
+        );
+        // The chrome names the marker and an item in scripts only.
+        let unmarked = fixture!("realistic_hitta_no_hits.html")
+            .replace(r#"data-test="no-hits""#, r#"data-test="empty""#);
+        assert!(unmarked.contains("person-item") && unmarked.contains("no-hits"));
+        check(&a, &unmarked, Want::Unparseable(reason::NO_ITEMS_NO_MARKER));
+        let cut = fixture!("realistic_hitta_hits.html");
+        let cut = &cut[..cut.find("<main>").unwrap_or(0)];
+        check(&a, cut, Want::Unparseable(reason::NO_ITEMS_NO_MARKER));
     }
 
     #[test]

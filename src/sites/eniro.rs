@@ -42,9 +42,12 @@
 //! into `streetNumber` (`"14B, 2. th"`, split with the address helpers) and
 //! as separate `floor`/`door` keys (which win when both are present).
 
+use std::borrow::Cow;
+
 use scraper::{Html, Selector};
 use serde_json::{Map, Value};
 
+use super::common::scan;
 use super::common::{collapse, encode_component, push_phone, render_address};
 use super::{Page, Query, Unparseable};
 use crate::domain::address::split_street_line;
@@ -174,14 +177,16 @@ impl Eniro {
         if body.trim().is_empty() {
             return Err(reason::EMPTY_BODY);
         }
-        let text = {
-            let doc = Html::parse_document(body);
-            let script = doc.select(&self.next_data).next();
-            match script {
-                Some(s) => s.text().collect::<String>(),
-                None if super::looks_like_challenge(body) => return Err(reason::CHALLENGE),
-                None => return Err(reason::NO_NEXT_DATA),
-            }
+        // The pre-scan finds the script without building the DOM; where it
+        // cannot vouch for the page, the whole tree is built.
+        let script = match scan::only_script_text(body, "__NEXT_DATA__") {
+            Ok(found) => found,
+            Err(scan::Unsure) => self.next_data_from_tree(body).map(Cow::Owned),
+        };
+        let text = match script {
+            Some(t) => t,
+            None if super::common::looks_like_challenge(body) => return Err(reason::CHALLENGE),
+            None => return Err(reason::NO_NEXT_DATA),
         };
         let data: Value = serde_json::from_str(&text).map_err(|_| reason::BAD_JSON)?;
         let Some(top) = data.as_object() else {
@@ -208,13 +213,22 @@ impl Eniro {
     }
 }
 
+impl Eniro {
+    /// The text of the first `script#__NEXT_DATA__`, from the whole DOM.
+    fn next_data_from_tree(&self, body: &str) -> Option<String> {
+        let doc = Html::parse_document(body);
+        let script = doc.select(&self.next_data).next()?;
+        Some(script.text().collect::<String>())
+    }
+}
+
 fn json_inner(body: &str, page: u32) -> Result<Page, &'static str> {
     if body.trim().is_empty() {
         return Err(reason::EMPTY_BODY);
     }
     let data: Value = match serde_json::from_str(body) {
         Ok(v) => v,
-        Err(_) if super::looks_like_challenge(body) => return Err(reason::CHALLENGE),
+        Err(_) if super::common::looks_like_challenge(body) => return Err(reason::CHALLENGE),
         Err(_) => return Err(reason::BAD_JSON),
     };
     let Some(top) = data.as_object() else {
@@ -952,12 +966,170 @@ mod tests {
         assert!(a.parse(fixture!("challenge.html"), 1).is_err());
     }
 
+    fn mutation() -> impl Strategy<Value = String> {
+        let real = r#"<script id="__NEXT_DATA__" type="application/json">"#;
+        prop_oneof![
+            Just(format!("{real}{{\"props\":{{}}}}</script>")),
+            Just(real.to_owned()),
+            Just("<script id=__NEXT_DATA__>".to_owned()),
+            Just("<SCRIPT ID='__NEXT_DATA__'>[]</SCRIPT>".to_owned()),
+            Just("<div id=\"__NEXT_DATA__\"></div>".to_owned()),
+            Just("</script>".to_owned()),
+            Just("<script>".to_owned()),
+            Just("<!--".to_owned()),
+            Just("-->".to_owned()),
+            Just("<noscript>".to_owned()),
+            Just("<textarea>".to_owned()),
+            Just("<table>".to_owned()),
+            Just("<svg>".to_owned()),
+            Just("\r\n".to_owned()),
+            Just("\"".to_owned()),
+            Just("<".to_owned()),
+            crate::sites::dk118::tests::mutation(),
+        ]
+    }
+
+    /// The realistic pages go through the pre-scan.
+    #[test]
+    fn the_pre_scan_finds_the_data_script() {
+        for body in [
+            fixture!("realistic_no_hits.html"),
+            fixture!("realistic_hits.html"),
+            fixture!("hits.html"),
+            fixture!("no_hits.html"),
+            fixture!("page1.html"),
+        ] {
+            let found = scan::only_script_text(body, "__NEXT_DATA__");
+            assert_eq!(
+                found.map(|f| f.map(Cow::into_owned)),
+                Ok(adapter().next_data_from_tree(body))
+            );
+        }
+    }
+
+    #[test]
+    fn realistic_pages_read_like_the_small_ones() {
+        let build = fixture!("realistic_no_hits.html")
+            .split("\"buildId\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(str::to_owned);
+        assert!(build.as_deref().is_some_and(|b| b.starts_with("k3Rk-")));
+        let build = build.as_deref();
+        check(
+            fixture!("realistic_no_hits.html"),
+            Route::Html(build, 1),
+            Want::NoHits,
+        );
+        let mette = Some("Ågade 14B, 2. th, 8000 Aarhus C");
+        check(
+            fixture!("realistic_hits.html"),
+            Route::Html(build, 1),
+            Want::Hits(
+                vec![
+                    L(Some("Mette Lykke Kjærgaard"), vec!["+4513572468"], mette),
+                    L(Some("Mette Lykke Kjærgaard"), vec!["+4519572468"], mette),
+                    L(
+                        Some("Søren Ærbøl Ståhlkjær"),
+                        vec!["+4595554433", "+4519554433"],
+                        Some("Strålerup Allé 5, 4. tv, 2100 København Ø"),
+                    ),
+                ],
+                false,
+            ),
+        );
+        // The same person as on the small page (which lists her second
+        // number on the same card), address parts included.
+        let small = listings(fixture!("hits.html"), Route::Html(BUILD, 1));
+        let big = listings(fixture!("realistic_hits.html"), Route::Html(build, 1));
+        assert_eq!(big[0].name, small[0].name);
+        assert!(big[0].address == small[0].address);
+        assert_eq!(big[0].phones[..], small[0].phones[..1]);
+    }
+
+    /// `__NEXT_DATA__` named in a comment, a string or raw text is not the
+    /// data script; the first real one is.
+    #[test]
+    fn only_a_real_next_data_script_counts() {
+        let page = fixture!("realistic_no_hits.html");
+        let real = "<script id=\"__NEXT_DATA__\" type=\"application/json\">";
+        assert!(page.contains(real));
+        let renamed = page.replace(
+            real,
+            "<script id=\"__NEXT_STATE__\" type=\"application/json\">",
+        );
+        check(
+            &renamed,
+            Route::Html(None, 1),
+            Want::Unparseable(reason::NO_NEXT_DATA),
+        );
+        let decoy_data = "{\"props\":{\"pageProps\":{}}}";
+        for decoy in [
+            format!("<!-- {real}{decoy_data}</script> -->"),
+            format!("<noscript>{real}{decoy_data}</script></noscript>"),
+            format!("<textarea>{real}{decoy_data}</script></textarea>"),
+            format!("<script>var s = '{real}{decoy_data}';</script>"),
+            format!("<div title='{real}{decoy_data}'></div>"),
+        ] {
+            // Before the renamed script: never taken for it.
+            let body = renamed.replacen("<main>", &format!("{decoy}<main>"), 1);
+            check(
+                &body,
+                Route::Html(None, 1),
+                Want::Unparseable(reason::NO_NEXT_DATA),
+            );
+            // Before the real one: the real one is read.
+            let body = page.replacen("<main>", &format!("{decoy}<main>"), 1);
+            assert_eq!(
+                adapter().parse_html(&body).map(|(_, p)| p),
+                Ok(Page::NoHits),
+                "{decoy}"
+            );
+        }
+        // Two real scripts: the first in document order wins.
+        let first = format!("{real}{{\"props\":{{}}}}</script>");
+        let body = page.replacen("<main>", &format!("{first}<main>"), 1);
+        check(
+            &body,
+            Route::Html(None, 1),
+            Want::Unparseable(reason::NO_PAGE_PROPS),
+        );
+        // Attribute spelling does not matter; CRLF inside is whitespace.
+        let odd = page.replace(real, "<SCRIPT type=application/json ID=__NEXT_DATA__>\r\n");
+        assert_eq!(adapter().parse_html(&odd).map(|(_, p)| p), Ok(Page::NoHits));
+        // Truncated inside the data: not JSON.
+        let cut = page.len() - 200;
+        check(
+            &page[..cut],
+            Route::Html(None, 1),
+            Want::Unparseable(reason::BAD_JSON),
+        );
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(body in any::<String>()) {
             let a = adapter();
             let _ = a.parse_html(&body);
             let _ = a.parse_json(&body, 1);
+        }
+
+        /// Wherever the pre-scan finds the data script (or proves there is
+        /// none), the DOM agrees.
+        #[test]
+        fn the_pre_scan_finds_the_script_the_tree_finds(
+            which in 0usize..3,
+            inserts in proptest::collection::vec((any::<usize>(), mutation()), 1..4),
+        ) {
+            let src = [
+                fixture!("realistic_no_hits.html"),
+                fixture!("realistic_hits.html"),
+                fixture!("hits.html"),
+            ][which];
+            let body = crate::sites::dk118::tests::mutate(src, &inserts);
+            if let Ok(found) = scan::only_script_text(&body, "__NEXT_DATA__") {
+                prop_assert_eq!(found.map(Cow::into_owned), adapter().next_data_from_tree(&body));
+            }
         }
 
         #[test]

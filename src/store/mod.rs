@@ -36,6 +36,7 @@ mod import;
 mod lease;
 mod lock;
 mod outbox;
+mod pages;
 mod people;
 mod postgres;
 mod probe;
@@ -45,6 +46,7 @@ mod rows;
 mod site;
 mod sql;
 mod sqlite;
+mod takedown;
 #[cfg(test)]
 mod tests;
 
@@ -54,6 +56,12 @@ pub(crate) use budget::TurnClaim;
 pub(crate) use lock::{LockError, StoreLock, lock_exclusive};
 
 pub(crate) type Ts = time::OffsetDateTime;
+
+/// A time as the store keeps it (Unix milliseconds): what list cursors
+/// carry.
+pub(crate) fn ms_of(t: Ts) -> i64 {
+    rows::ms(t)
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -458,6 +466,8 @@ pub struct IncidentReport {
     /// The clean probes after the last exposure (all of them closed it once
     /// it is resolved).
     pub closing_probes: Vec<EvidenceProbe>,
+    /// Requests for removal, oldest first.
+    pub takedowns: Vec<TakedownView>,
 }
 
 #[derive(Debug, Clone)]
@@ -507,6 +517,33 @@ pub struct LeaseView {
     pub holder: String,
     pub since: Ts,
     pub expires: Ts,
+}
+
+/// A request for removal of an incident's listing.
+#[derive(Debug, Clone)]
+pub struct TakedownView {
+    pub id: i64,
+    pub incident_id: String,
+    /// How it was asked for (the directory's form, a mail, the source feed).
+    pub via: String,
+    pub ticket: Option<String>,
+    pub actor: String,
+    pub requested_at: Ts,
+}
+
+/// One audit record as the SIEM feed gives it: the chain's fields, the
+/// payload's hash, and only the payload keys that name its subject (ids,
+/// site, action, actor, outcome), never roster data or free text.
+#[derive(Debug, Clone)]
+pub struct AuditFeedRecord {
+    pub seq: i64,
+    pub time: Ts,
+    pub kind: String,
+    pub ref_id: String,
+    pub subject: std::collections::BTreeMap<String, serde_json::Value>,
+    pub payload_sha256: String,
+    pub prev_hash: String,
+    pub hash: String,
 }
 
 /// The database behind a [`Store`].
@@ -1118,6 +1155,72 @@ impl Store {
     /// Unexpired leases whose name starts with `prefix`, by name.
     pub fn leases(&self, prefix: &str, now: Ts) -> Result<Vec<LeaseView>, StoreError> {
         self.with_side(|c| lease::current(c, prefix, now))
+    }
+
+    // ------------------------------------------------------------ takedowns, pages
+
+    /// Records a takedown request for an incident (audited). `NotFound`
+    /// for an unknown incident, `Conflict` for a resolved one.
+    pub fn record_takedown(
+        &self,
+        incident_id: &str,
+        via: &str,
+        ticket: Option<&str>,
+        actor: &str,
+        now: Ts,
+    ) -> Result<TakedownView, StoreError> {
+        self.with(|c| takedown::record(c, incident_id, via, ticket, actor, now))
+    }
+
+    /// An incident's takedown requests, oldest first.
+    pub fn takedowns(&self, incident_id: &str) -> Result<Vec<TakedownView>, StoreError> {
+        self.with(|c| takedown::of_incident(c, incident_id))
+    }
+
+    /// Raises `exposure.overdue` once per unresolved incident whose first
+    /// takedown request is older than its site's SLA (`sla_of`).
+    pub fn queue_overdue(
+        &self,
+        now: Ts,
+        sla_of: &dyn Fn(&str) -> Option<Duration>,
+        routes: &Routes,
+    ) -> Result<u64, StoreError> {
+        self.with(|c| takedown::queue_overdue(c, now, sla_of, routes))
+    }
+
+    /// One page of [`Store::incidents`], after `(first_seen ms, id)`.
+    pub fn incidents_page(
+        &self,
+        open_only: bool,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<IncidentView>, StoreError> {
+        self.with(|c| pages::incidents_page(c, open_only, after, limit))
+    }
+
+    /// One page of [`Store::history`] after `(time ms, probe id)`, each
+    /// probe with its id; `None` for an unknown ref.
+    pub fn history_page(
+        &self,
+        entry_ref: &str,
+        after: Option<(i64, i64)>,
+        limit: usize,
+    ) -> Result<Option<Vec<(i64, ProbeView)>>, StoreError> {
+        self.with(|c| pages::history_page(c, entry_ref, after, limit))
+    }
+
+    /// Audit records after `seq`, in order.
+    pub fn audit_feed(&self, after: i64, limit: usize) -> Result<Vec<AuditFeedRecord>, StoreError> {
+        self.with(|c| pages::audit_feed(c, after, limit))
+    }
+
+    /// (site, bucket, outcome, probes) since `since` in `bucket`-wide steps.
+    pub fn probe_buckets(
+        &self,
+        since: Ts,
+        bucket: Duration,
+    ) -> Result<Vec<(String, i64, OutcomeKind, u64)>, StoreError> {
+        self.with(|c| pages::probe_buckets(c, since, bucket))
     }
 
     /// Folds the WAL into the main file (at shutdown; SQLite only).

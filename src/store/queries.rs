@@ -7,7 +7,7 @@ use super::rows::{
     ENTRY_COLS, count, entry_at, exposed_col, masked_col, ms, opt_ts, outcome_col, state_col, ts,
     ts_at, u16_col,
 };
-use super::sql::{Conn, params};
+use super::sql::{Conn, Row, params};
 use super::{IncidentView, ProbeView, ReloadRecord, SiteCoverage, StoreError, Ts};
 use crate::domain::{Entry, EntryId};
 
@@ -135,20 +135,24 @@ pub(super) fn incidents(
          WHERE ?1 = 0 OR i.state != 'resolved'
          ORDER BY i.first_seen, i.id",
         params![open_only],
-        |r| {
-            Ok(IncidentView {
-                id: r.text(0)?,
-                site: r.text(1)?,
-                entry_ref: r.text(2)?,
-                masked_number: masked_col(r, 3)?,
-                exposed: exposed_col(r, 4)?,
-                state: state_col(r, 5)?,
-                first_seen: ts(r, 6)?,
-                last_seen: ts(r, 7)?,
-                resolved_at: opt_ts(r, 8)?,
-            })
-        },
+        incident_row,
     )
+}
+
+/// An incident from `id, site, ref, phone, exposed, state, first_seen,
+/// last_seen, resolved_at`.
+pub(super) fn incident_row(r: &dyn Row) -> Result<IncidentView, StoreError> {
+    Ok(IncidentView {
+        id: r.text(0)?,
+        site: r.text(1)?,
+        entry_ref: r.text(2)?,
+        masked_number: masked_col(r, 3)?,
+        exposed: exposed_col(r, 4)?,
+        state: state_col(r, 5)?,
+        first_seen: ts(r, 6)?,
+        last_seen: ts(r, 7)?,
+        resolved_at: opt_ts(r, 8)?,
+    })
 }
 
 pub(super) fn open_incident_count(c: &mut dyn Conn) -> Result<u64, StoreError> {
@@ -175,27 +179,30 @@ pub(super) fn history(
         "SELECT time, site, outcome, http_status, page_sha256, reason, why
          FROM probes WHERE entry_id = ?1 ORDER BY time, id",
         params![id],
-        |r| {
-            Ok(ProbeView {
-                time: ts(r, 0)?,
-                site: r.text(1)?,
-                outcome: outcome_col(r, 2)?,
-                http_status: u16_col(r, 3)?,
-                page_sha256: r.opt_text(4)?,
-                reason: r.opt_text(5)?,
-                why: r
-                    .opt_text(6)?
-                    .map(|w| {
-                        w.split(',')
-                            .filter(|p| !p.is_empty())
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
-        },
+        probe_row,
     )
     .map(Some)
+}
+
+/// A probe from `time, site, outcome, http_status, page_sha256, reason, why`.
+pub(super) fn probe_row(r: &dyn Row) -> Result<ProbeView, StoreError> {
+    Ok(ProbeView {
+        time: ts(r, 0)?,
+        site: r.text(1)?,
+        outcome: outcome_col(r, 2)?,
+        http_status: u16_col(r, 3)?,
+        page_sha256: r.opt_text(4)?,
+        reason: r.opt_text(5)?,
+        why: r
+            .opt_text(6)?
+            .map(|w| {
+                w.split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }
 
 /// One pass over the active entries (the covering `entries_active (active,

@@ -126,6 +126,7 @@ fn with_bounds(c: &mut dyn Conn, row: IncidentRow) -> Result<IncidentReport, Sto
          ORDER BY p.id",
         params![incident.id],
     )?;
+    let takedowns = super::takedown::of_incident(c, &incident.id)?;
     Ok(IncidentReport {
         incident,
         cohort,
@@ -133,6 +134,7 @@ fn with_bounds(c: &mut dyn Conn, row: IncidentRow) -> Result<IncidentReport, Sto
         opened_by,
         last_clean_before,
         closing_probes,
+        takedowns,
     })
 }
 

@@ -2428,3 +2428,6 @@ on_both_backends!(
 
 // What processes sharing one store share: budgets, leases, imports.
 mod shared;
+// Takedowns, the overdue alarm, list pages and the audit feed (issue 16).
+#[path = "tests_people.rs"]
+mod people_tests;

@@ -1,21 +1,31 @@
 //! The operator's dashboard: server-rendered HTML under `/dashboard`, served
 //! by `unlistd run` beside the API (no JavaScript at all).
 //!
-//! - `GET /dashboard`: the last config reload, sites (health, coverage,
-//!   recent outcomes, robots.txt overrides), open incidents, the latest
-//!   probes of exposed entries, silences in force, alert receivers.
+//! - `GET /dashboard`: the last config reload, sites (health, coverage, a
+//!   24-hour chart of probes by outcome, the oldest probe's age against
+//!   `max_staleness`, robots.txt overrides), open incidents, the latest
+//!   probes of exposed entries, silences in force (with a form to add one),
+//!   alert receivers.
 //! - `GET /dashboard/incidents?state=open|all` and
-//!   `GET /dashboard/incidents/{id}`: one incident with the analysts'
-//!   actions on it and its timeline (the entry's probes on that site, the
-//!   lifecycle marks and those actions).
+//!   `GET /dashboard/incidents/{id}`: one incident with its exposure-window
+//!   picture, takedown contact and requests, the analysts' actions, forms
+//!   to act, and its timeline.
+//! - `POST /dashboard/incidents/{id}/act` (ack, dismiss, undismiss,
+//!   takedown), `POST /dashboard/silences`, `POST /dashboard/silences/{id}/end`:
+//!   HTML forms, each with the session's CSRF token.
 //! - `GET /dashboard/entries?ref=REF`: one entry's probe history.
 //! - `GET|POST /dashboard/login`, `POST /dashboard/logout`.
 //!
-//! Login takes the API token (compared in constant time, like the API).
-//! A good token gets a random session id in an `HttpOnly; SameSite=Strict`
-//! cookie; the server keeps only the SHA-256 of live ids, in memory, so a
-//! restart logs everyone out and the token itself never travels again.
-//! Without a session every page redirects to the login form.
+//! Login takes any configured token (compared in constant time, like the
+//! API), and the page header names who is logged in. A good token gets a
+//! random session id in an `HttpOnly; SameSite=Strict` cookie; the server
+//! keeps only the SHA-256 of live ids, in memory, with the token's name and
+//! a random CSRF token, so a restart logs everyone out and the token itself
+//! never travels again. Behind a trusted proxy on loopback
+//! (`[api] trusted_user_header`) the proxy's user needs no login; their
+//! CSRF token is an HMAC of their name under a key of this process. Without
+//! either every page redirects to the login form. Actions need the `act`
+//! role: a `read` token sees no forms, and a POST from it gets 403.
 //!
 //! Secrecy: pages show entry refs and masked numbers at most, as the store's
 //! views carry nothing more; every value is HTML-escaped by `maud`, which
@@ -23,28 +33,36 @@
 //! messages that quote a config file.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Form, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Extension, Form, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::{App, LiveApp};
+use crate::config::{ApiSettings, Role};
 use crate::domain::incident::IncidentState;
 use crate::domain::{OutcomeKind, SiteState};
+use crate::report::svg;
 use crate::store::blocking;
 use crate::store::{
-    ActionView, IncidentAction, IncidentView, ProbeView, SilenceView, SiteCoverage, StoreError, Ts,
+    ActionView, IncidentAction, IncidentView, ProbeView, SilenceView, SiteCoverage, StoreError,
+    TakedownView, Ts,
 };
 use crate::wire::{self, rfc3339};
+
+use super::auth::{identify_proxy, identify_token};
 
 /// The session cookie's name.
 pub(super) const COOKIE: &str = "unlistd_session";
@@ -58,52 +76,127 @@ const MAX_ROWS: usize = 500;
 const OVERVIEW_INCIDENTS: usize = 50;
 /// Slows down wrong-token guesses a little.
 const LOGIN_FAILURE_DELAY: Duration = Duration::from_millis(300);
+/// The overview's chart: 24 hours in 15-minute bars.
+const CHART_BUCKET: Duration = Duration::from_secs(15 * 60);
+const CHART_BUCKETS: usize = 96;
 
-/// Live sessions: SHA-256 of the cookie value → expiry and the SHA-256 of
-/// the token that opened it. A session is good only while that is still
-/// the API token, so a token rotated by a reload ends the sessions it
-/// opened, even one opened during the swap.
-#[derive(Debug, Default)]
-struct Sessions {
-    live: Mutex<HashMap<[u8; 32], Session>>,
+/// Who is looking at a page, with what role, and the CSRF token their
+/// forms must carry.
+#[derive(Debug, Clone)]
+struct Viewer {
+    name: String,
+    role: Role,
+    csrf: String,
 }
 
-/// Expiry, and the SHA-256 of the token that opened the session.
-type Session = (Instant, [u8; 32]);
+impl Viewer {
+    fn can_act(&self) -> bool {
+        self.role.allows(Role::Act)
+    }
+}
+
+/// One live session.
+#[derive(Debug, Clone)]
+struct Session {
+    expires: Instant,
+    /// The SHA-256 of the token that opened it: the session is good only
+    /// while that token is still configured under the same name, so a
+    /// token rotated or removed by a reload ends the sessions it opened.
+    token_digest: [u8; 32],
+    name: String,
+    csrf: String,
+}
+
+/// Live sessions: SHA-256 of the cookie value → [`Session`]; and the key
+/// the proxy's users' CSRF tokens are derived with.
+#[derive(Debug)]
+struct Sessions {
+    live: Mutex<HashMap<[u8; 32], Session>>,
+    csrf_key: [u8; 32],
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            live: Mutex::default(),
+            csrf_key: rand::random(),
+        }
+    }
+}
+
+fn random_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
 
 impl Sessions {
     fn key(id: &str) -> [u8; 32] {
         Sha256::digest(id.as_bytes()).into()
     }
 
-    /// A new random session id (256 bits), remembered until [`SESSION_TTL`].
-    fn create(&self, token: &[u8]) -> String {
-        let bytes: [u8; 32] = rand::random();
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    /// A new random session id (256 bits) for the token named `name`
+    /// (whose SHA-256 is `token_digest`), remembered until [`SESSION_TTL`].
+    fn create(&self, name: &str, token_digest: [u8; 32]) -> String {
+        let id = random_id();
         let now = Instant::now();
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.retain(|_, (exp, _)| *exp > now);
+        live.retain(|_, s| s.expires > now);
         while live.len() >= MAX_SESSIONS {
-            let Some(oldest) = live.iter().min_by_key(|(_, e)| e.0).map(|(k, _)| *k) else {
+            let Some(oldest) = live.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k) else {
                 break;
             };
             live.remove(&oldest);
         }
         live.insert(
             Self::key(&id),
-            (now + SESSION_TTL, Sha256::digest(token).into()),
+            Session {
+                expires: now + SESSION_TTL,
+                token_digest,
+                name: name.to_string(),
+                csrf: random_id(),
+            },
         );
         id
     }
 
-    fn valid(&self, id: Option<&str>, token: Option<&[u8]>) -> bool {
-        let (Some(id), Some(token)) = (id, token) else {
-            return false;
+    /// The viewer of a live session whose token is still configured (with
+    /// its role as configured now).
+    fn viewer(&self, id: Option<&str>, api: &ApiSettings) -> Option<Viewer> {
+        let id = id?;
+        let s = {
+            let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+            live.get(&Self::key(id))
+                .filter(|s| s.expires > Instant::now())
+                .cloned()?
         };
-        let opened_with: [u8; 32] = Sha256::digest(token).into();
-        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.get(&Self::key(id))
-            .is_some_and(|(exp, t)| *exp > Instant::now() && *t == opened_with)
+        let t = api.tokens.iter().find(|t| {
+            let d: [u8; 32] = Sha256::digest(&t.token).into();
+            t.name == s.name && d == s.token_digest
+        })?;
+        Some(Viewer {
+            name: s.name,
+            role: t.role,
+            csrf: s.csrf,
+        })
+    }
+
+    /// The proxy's user, whose CSRF token is bound to their name.
+    fn proxy_viewer(
+        &self,
+        api: &ApiSettings,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Option<Viewer> {
+        let id = identify_proxy(api, headers, peer)?;
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("HMAC takes any key length");
+        mac.update(id.name.as_bytes());
+        Some(Viewer {
+            csrf: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(mac.finalize().into_bytes()),
+            name: id.name,
+            role: id.role,
+        })
     }
 
     fn remove(&self, id: Option<&str>) {
@@ -123,7 +216,7 @@ struct Dash {
 
 /// The router's state; each request takes a [`Dash`] from it.
 #[derive(Debug, Clone)]
-struct DashState {
+pub(super) struct DashState {
     live: LiveApp,
     sessions: Arc<Sessions>,
 }
@@ -137,26 +230,41 @@ impl axum::extract::FromRef<DashState> for Dash {
     }
 }
 
+/// The pages behind a session (or the trusted proxy's user).
+fn protected_routes() -> OpenApiRouter<DashState> {
+    OpenApiRouter::new()
+        .routes(routes!(overview))
+        .routes(routes!(incidents))
+        .routes(routes!(incident))
+        .routes(routes!(incident_act))
+        .routes(routes!(silence_add))
+        .routes(routes!(silence_end))
+        .routes(routes!(entry))
+}
+
+/// The login and logout forms.
+fn open_routes() -> OpenApiRouter<DashState> {
+    OpenApiRouter::new()
+        .routes(routes!(login_form, login))
+        .routes(routes!(logout))
+}
+
+/// Every dashboard route, for the OpenAPI description.
+pub(super) fn routes() -> OpenApiRouter<DashState> {
+    open_routes().merge(protected_routes())
+}
+
 /// The `/dashboard` routes, ready to merge into the API router.
-pub(super) fn router(live: LiveApp) -> Router {
+pub(super) fn router(live: LiveApp) -> OpenApiRouter {
     let dash = DashState {
         live,
         sessions: Arc::new(Sessions::default()),
     };
-    let protected = Router::new()
-        .route("/dashboard", get(overview))
-        .route("/dashboard/incidents", get(incidents))
-        .route("/dashboard/incidents/{id}", get(incident))
-        .route("/dashboard/entries", get(entry))
-        .route_layer(middleware::from_fn_with_state(
-            dash.clone(),
-            require_session,
-        ));
-    Router::new()
-        .route("/dashboard/login", get(login_form).post(login))
-        .route("/dashboard/logout", post(logout))
-        .merge(protected)
-        .with_state(dash)
+    let protected = protected_routes().route_layer(middleware::from_fn_with_state(
+        dash.clone(),
+        require_session,
+    ));
+    open_routes().merge(protected).with_state(dash)
 }
 
 // ---------------------------------------------------------------- sessions
@@ -186,11 +294,21 @@ fn cookie_attrs(headers: &HeaderMap) -> &'static str {
     }
 }
 
-async fn require_session(State(d): State<Dash>, req: Request, next: Next) -> Response {
-    if d.sessions.valid(
-        session_cookie(req.headers()),
-        d.app.settings.api.token.as_deref(),
-    ) {
+fn peer(req_ext: &axum::http::Extensions) -> Option<SocketAddr> {
+    req_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+/// The viewer of this request: its session, else the trusted proxy's user.
+fn viewer_of(d: &Dash, headers: &HeaderMap, ext: &axum::http::Extensions) -> Option<Viewer> {
+    let api = &d.app.settings.api;
+    d.sessions
+        .viewer(session_cookie(headers), api)
+        .or_else(|| d.sessions.proxy_viewer(api, headers, peer(ext)))
+}
+
+async fn require_session(State(d): State<Dash>, mut req: Request, next: Next) -> Response {
+    if let Some(v) = viewer_of(&d, req.headers(), req.extensions()) {
+        req.extensions_mut().insert(v);
         next.run(req).await
     } else {
         let mut r = Redirect::to("/dashboard/login").into_response();
@@ -200,44 +318,54 @@ async fn require_session(State(d): State<Dash>, req: Request, next: Next) -> Res
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct LoginForm {
     #[serde(default)]
     token: String,
 }
 
-async fn login_form(State(d): State<Dash>, headers: HeaderMap) -> Response {
-    if d.sessions.valid(
-        session_cookie(&headers),
-        d.app.settings.api.token.as_deref(),
-    ) {
+/// The login form (a session already open goes to the overview).
+#[utoipa::path(get, path = "/dashboard/login", tag = "dashboard",
+    responses((status = 200, description = "HTML form", content_type = "text/html"),
+              (status = 303, description = "already logged in")))]
+async fn login_form(State(d): State<Dash>, req: Request) -> Response {
+    if viewer_of(&d, req.headers(), req.extensions()).is_some() {
         return Redirect::to("/dashboard").into_response();
     }
-    let configured = d.app.settings.api.token.is_some();
-    page(StatusCode::OK, "Log in", None, login_body(configured, None))
+    let configured = !d.app.settings.api.tokens.is_empty();
+    page(
+        StatusCode::OK,
+        "Log in",
+        None,
+        None,
+        login_body(configured, None),
+    )
 }
 
+/// Starts a session for any configured token.
+#[utoipa::path(post, path = "/dashboard/login", tag = "dashboard",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "logged in: the session cookie is set"),
+              (status = 401, description = "not a configured token")))]
 async fn login(State(d): State<Dash>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
     let presented = f.token.trim();
-    let ok = match &d.app.settings.api.token {
-        Some(expected) => super::auth::token_matches(expected, presented.as_bytes()),
-        None => false,
-    };
-    if !ok {
+    let Some(id) = identify_token(&d.app.settings.api, presented.as_bytes()) else {
         tokio::time::sleep(LOGIN_FAILURE_DELAY).await;
-        tracing::warn!("Dashboard login refused: wrong token.");
-        let configured = d.app.settings.api.token.is_some();
+        tracing::warn!("Dashboard login refused: not a configured token.");
+        let configured = !d.app.settings.api.tokens.is_empty();
         return page(
             StatusCode::UNAUTHORIZED,
             "Log in",
             None,
-            login_body(configured, Some("That token is not the API token.")),
+            None,
+            login_body(configured, Some("That is not a configured token.")),
         );
-    }
-    let id = d.sessions.create(presented.as_bytes());
-    tracing::info!("Dashboard login.");
+    };
+    let digest = id.token_digest.unwrap_or_default();
+    let sid = d.sessions.create(&id.name, digest);
+    tracing::info!(who = %id.name, role = id.role.as_str(), "Dashboard login.");
     let cookie = format!(
-        "{COOKIE}={id}; Max-Age={}{}",
+        "{COOKIE}={sid}; Max-Age={}{}",
         SESSION_TTL.as_secs(),
         cookie_attrs(&headers)
     );
@@ -248,6 +376,9 @@ async fn login(State(d): State<Dash>, headers: HeaderMap, Form(f): Form<LoginFor
     r
 }
 
+/// Ends the session.
+#[utoipa::path(post, path = "/dashboard/logout", tag = "dashboard",
+    responses((status = 303, description = "to the login form")))]
 async fn logout(State(d): State<Dash>, headers: HeaderMap) -> Response {
     d.sessions.remove(session_cookie(&headers));
     let cookie = format!("{COOKIE}=; Max-Age=0{}", cookie_attrs(&headers));
@@ -263,7 +394,7 @@ fn login_body(configured: bool, error: Option<&str>) -> Markup {
         section.login {
             h1 { "unlistd" }
             @if !configured {
-                p.warn { "No API token is configured (" code { "[api] token_file" } "), so nobody can log in." }
+                p.warn { "No API token is configured (" code { "[api] token_file" } " or " code { "[[api.tokens]]" } "), so nobody can log in." }
             }
             @if let Some(e) = error {
                 p.error role="alert" { (e) }
@@ -287,7 +418,7 @@ header { display: flex; align-items: center; gap: 1.5rem; padding: .6rem 1.5rem;
 header .brand { font-weight: 700; }
 header nav a { margin-right: 1rem; color: #0b57d0; text-decoration: none; }
 header nav a.active { font-weight: 700; color: #1f2328; }
-header form { margin-left: auto; }
+header .session { margin-left: auto; display: flex; gap: .8rem; align-items: center; }
 main { padding: 1rem 1.5rem 2rem; max-width: 88rem; }
 h1 { font-size: 1.4rem; margin: .4rem 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.6rem 0 .5rem; }
@@ -305,11 +436,21 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .cards { display: flex; flex-wrap: wrap; gap: 1rem; margin: .5rem 0 1rem; }
 .card { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; min-width: 11rem; }
 .card .v { font-size: 1.6rem; font-weight: 700; }
-.strip { display: flex; gap: 2px; }
+.strip { display: flex; flex-wrap: wrap; gap: 2px; max-width: 15rem; }
 .strip span { width: 9px; height: 16px; display: inline-block; border: 1px solid #0002; }
 .strip .o-clean { background: #8fd19e; }
 .strip .o-exposed { background: #e57373; }
 .strip .o-inconclusive { background: #ffd54f; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(22rem, 36rem)); gap: 1rem 2rem; margin: .5rem 0 1rem; }
+figure.site-chart { margin: 0; min-width: 0; }
+figure.site-chart svg, .picture svg { display: block; max-width: 100%; height: auto; }
+.picture { max-width: 100%; overflow: hidden; margin: .5rem 0 1rem; }
+.legend-clean { color: #2e9e55; } .legend-inconclusive { color: #a77a00; } .legend-exposed { color: #d93f3f; }
+form.act { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem .9rem; margin: .4rem 0 .8rem; display: flex; flex-wrap: wrap; gap: .5rem .8rem; align-items: end; }
+form.act label { display: flex; flex-direction: column; font-size: .9em; color: var(--muted); }
+form.act input, form.act select { font: inherit; padding: .25rem .4rem; min-width: 12rem; }
+form.inline { display: inline; }
+.flash { border-left: 4px solid var(--ok); padding: .4rem .8rem; background: #e6f4ec; margin: .5rem 0 1rem; }
 tr.mark td { background: #fff4e5; font-weight: 600; }
 tr.action td { background: #eef3fc; }
 .callout { border-left: 4px solid var(--line); padding: .4rem .8rem; margin: .5rem 0 1rem; background: #f6f8fa; }
@@ -326,14 +467,15 @@ section.login input { width: 100%; padding: .4rem; font: inherit; margin-bottom:
 .warn { color: var(--warn); }
 footer { padding: 0 1.5rem 1.5rem; color: var(--muted); font-size: .85em; }
 @media print {
-  header nav, header form, form.search, .noprint { display: none !important; }
+  header nav, header form, form.search, form.act, .noprint { display: none !important; }
   header { background: none; border-bottom: 2px solid #000; }
   body { font-size: 11pt; color: #000; }
   a { color: #000; text-decoration: none; }
   th { background: none; }
   main { max-width: none; padding: 0; }
   table { page-break-inside: auto; } tr { page-break-inside: avoid; }
-  .strip span { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+  .strip span, svg { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+  .charts { display: block; } figure.site-chart { break-inside: avoid; margin-bottom: 1rem; }
 }
 "#;
 
@@ -345,7 +487,13 @@ enum Nav {
 }
 
 /// A whole page with the security headers every dashboard answer carries.
-fn page(status: StatusCode, title: &str, nav: Option<Nav>, body: Markup) -> Response {
+fn page(
+    status: StatusCode,
+    title: &str,
+    nav: Option<Nav>,
+    who: Option<&Viewer>,
+    body: Markup,
+) -> Response {
     let now = rfc3339(Ts::now_utc());
     let doc = html! {
         (DOCTYPE)
@@ -366,8 +514,13 @@ fn page(status: StatusCode, title: &str, nav: Option<Nav>, body: Markup) -> Resp
                             a href="/dashboard/incidents" .active[active == Nav::Incidents] { "Incidents" }
                             a href="/dashboard/entries" .active[active == Nav::Entries] { "Entry history" }
                         }
-                        form method="post" action="/dashboard/logout" {
-                            button type="submit" { "Log out" }
+                        div.session {
+                            @if let Some(v) = who {
+                                span #who { "Logged in as " strong #who-name { (v.name) } " (" span #who-role { (v.role.as_str()) } ")" }
+                            }
+                            form method="post" action="/dashboard/logout" {
+                                button type="submit" { "Log out" }
+                            }
                         }
                     }
                 }
@@ -409,6 +562,7 @@ fn failed(e: StoreError) -> Response {
     page(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Error",
+        None,
         None,
         html! { h1 { "Internal error" } p { "The store could not be read; see the daemon's log." } },
     )
@@ -584,12 +738,15 @@ fn any(v: Option<&str>) -> Markup {
     }
 }
 
-fn silences_table(list: &[SilenceView], now: Ts) -> Markup {
+/// Silences in force; with `csrf` (a viewer who may act) each row has an
+/// "End now" button.
+fn silences_table(list: &[SilenceView], now: Ts, csrf: Option<&str>) -> Markup {
     html! {
         table.silences #silences {
             thead { tr {
                 th { "Silence" } th { "Site" } th { "Event type" } th { "Cohort" }
                 th { "Until" } th { "By" } th { "Reason" }
+                @if csrf.is_some() { th.noprint { "" } }
             } }
             tbody {
                 @for s in list {
@@ -604,9 +761,35 @@ fn silences_table(list: &[SilenceView], now: Ts) -> Markup {
                         }
                         td.actor { (s.created_by) }
                         td.reason { (s.reason) }
+                        @if let Some(token) = csrf {
+                            td.noprint {
+                                form.inline.end-silence method="post" action={"/dashboard/silences/" (pct(&s.id)) "/end"} {
+                                    input type="hidden" name="csrf" value=(token);
+                                    button type="submit" { "End now" }
+                                }
+                            }
+                        }
                     }
                 }
             }
+        }
+    }
+}
+
+/// Adds a silence (act role).
+fn silence_form(csrf: &str, sites: &[&str]) -> Markup {
+    html! {
+        form.act #silence-form method="post" action="/dashboard/silences" {
+            input type="hidden" name="csrf" value=(csrf);
+            label { "Site" select name="site" { option value="" { "any" } @for s in sites { option value=(s) { (s) } } } }
+            label { "Event type" select name="type" {
+                option value="" { "any" }
+                @for e in crate::domain::incident::EventType::ALL { option value=(e.as_str()) { (e.as_str()) } }
+            } }
+            label { "Cohort" input type="text" name="cohort" placeholder="any"; }
+            label { "For" input type="text" name="duration" value="2h" required; }
+            label { "Reason" input type="text" name="reason" required; }
+            button type="submit" { "Add silence" }
         }
     }
 }
@@ -704,6 +887,11 @@ struct Overview {
     /// Latest probes of entries with an open incident: (ref, probe).
     recent: Vec<(String, ProbeView)>,
     silences: Vec<SilenceView>,
+    /// Per site: probes by outcome (clean, inconclusive, exposed) per
+    /// [`CHART_BUCKET`] over the last 24 hours, oldest first.
+    charts: HashMap<String, Vec<[u64; 3]>>,
+    /// When the chart's first bucket began.
+    chart_start: Ts,
     now: Ts,
 }
 
@@ -732,12 +920,29 @@ fn load_overview(app: &App) -> Result<Overview, StoreError> {
     // The store's views rather than `status.silences`: typed times, for
     // how long each still holds.
     let silences = app.store().silences(now, false)?;
+    let chart_start = now - CHART_BUCKET * CHART_BUCKETS as u32;
+    let mut charts: HashMap<String, Vec<[u64; 3]>> = HashMap::new();
+    for (site, bucket, outcome, n) in app.store().probe_buckets(chart_start, CHART_BUCKET)? {
+        let bars = charts
+            .entry(site)
+            .or_insert_with(|| vec![[0; 3]; CHART_BUCKETS]);
+        let Some(bar) = usize::try_from(bucket).ok().and_then(|b| bars.get_mut(b)) else {
+            continue;
+        };
+        bar[match outcome {
+            OutcomeKind::Clean => 0,
+            OutcomeKind::Inconclusive => 1,
+            OutcomeKind::Exposed => 2,
+        }] += n;
+    }
     Ok(Overview {
         status,
         coverage,
         open,
         recent,
         silences,
+        charts,
+        chart_start,
         now,
     })
 }
@@ -745,7 +950,10 @@ fn load_overview(app: &App) -> Result<Overview, StoreError> {
 /// The overview page as one maud template, read top to bottom like the
 /// page; its tables are functions above.
 #[allow(clippy::too_many_lines)]
-async fn overview(State(d): State<Dash>) -> Response {
+#[utoipa::path(get, path = "/dashboard", tag = "dashboard",
+    responses((status = 200, description = "HTML", content_type = "text/html"),
+              (status = 303, description = "no session: to the login form")))]
+async fn overview(State(d): State<Dash>, Extension(who): Extension<Viewer>) -> Response {
     let app = d.app.clone();
     let o = match blocking(move || load_overview(&app)).await {
         Ok(o) => o,
@@ -828,6 +1036,26 @@ async fn overview(State(d): State<Dash>) -> Response {
             }
         }
 
+        h2 { "The last 24 hours" }
+        div.charts #charts {
+            @for s in &st.sites {
+                @let bars = o.charts.get(&s.name).cloned().unwrap_or_else(|| vec![[0; 3]; CHART_BUCKETS]);
+                figure.site-chart data-site=(s.name) {
+                    figcaption {
+                        strong { (s.name) } " · probes per 15 minutes by outcome"
+                        span.muted { " (" span.legend-clean { "clean" } ", " span.legend-inconclusive { "inconclusive" } ", " span.legend-exposed { "exposed" } ")" }
+                    }
+                    (PreEscaped(svg::probe_chart(&s.name, o.chart_start, 15, &bars)))
+                    div.muted {
+                        "Oldest probe: "
+                        @match s.oldest_probe_age_seconds { Some(a) => (age(a)), None => "—" }
+                        " against max_staleness " (age(s.max_staleness_seconds))
+                    }
+                    (PreEscaped(svg::staleness_bar(&s.name, s.oldest_probe_age_seconds, s.max_staleness_seconds)))
+                }
+            }
+        }
+
         h2 { "Open incidents" }
         @if o.open.is_empty() {
             p.muted #no-open { "No open incidents." }
@@ -861,7 +1089,10 @@ async fn overview(State(d): State<Dash>) -> Response {
         @if o.silences.is_empty() {
             p.muted #no-silences { "None in force: every alert is delivered." }
         } @else {
-            (silences_table(&o.silences, o.now))
+            (silences_table(&o.silences, o.now, who.can_act().then_some(who.csrf.as_str())))
+        }
+        @if who.can_act() {
+            (silence_form(&who.csrf, &st.sites.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()))
         }
 
         h2 { "Alert receivers" }
@@ -871,7 +1102,13 @@ async fn overview(State(d): State<Dash>) -> Response {
             (receivers_table(&st.alerts))
         }
     };
-    page(StatusCode::OK, "Overview", Some(Nav::Overview), body)
+    page(
+        StatusCode::OK,
+        "Overview",
+        Some(Nav::Overview),
+        Some(&who),
+        body,
+    )
 }
 
 // ---------------------------------------------------------------- incidents
@@ -881,7 +1118,14 @@ struct StateQuery {
     state: Option<String>,
 }
 
-async fn incidents(State(d): State<Dash>, Query(q): Query<StateQuery>) -> Response {
+#[utoipa::path(get, path = "/dashboard/incidents", tag = "dashboard",
+    params(("state" = Option<String>, Query, description = "open, or all (default)")),
+    responses((status = 200, description = "HTML", content_type = "text/html"), (status = 303)))]
+async fn incidents(
+    State(d): State<Dash>,
+    Extension(who): Extension<Viewer>,
+    Query(q): Query<StateQuery>,
+) -> Response {
     let open_only = q.state.as_deref() == Some("open");
     let store = d.app.store().clone();
     let list = match blocking(move || store.incidents(open_only)).await {
@@ -900,7 +1144,13 @@ async fn incidents(State(d): State<Dash>, Query(q): Query<StateQuery>) -> Respon
             (incidents_table(&list))
         }
     };
-    page(StatusCode::OK, "Incidents", Some(Nav::Incidents), body)
+    page(
+        StatusCode::OK,
+        "Incidents",
+        Some(Nav::Incidents),
+        Some(&who),
+        body,
+    )
 }
 
 /// One row of an incident's timeline: a probe, a lifecycle mark, or what
@@ -926,7 +1176,16 @@ impl Row<'_> {
 /// One incident's page as one maud template (its timeline merges three
 /// sources in place), read top to bottom like the page.
 #[allow(clippy::too_many_lines)]
-async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
+#[utoipa::path(get, path = "/dashboard/incidents/{id}", tag = "dashboard",
+    params(("id" = String, Path), ("done" = Option<String>, Query, description = "what the last form did (a notice)")),
+    responses((status = 200, description = "HTML", content_type = "text/html"), (status = 303),
+              (status = 404, description = "unknown incident")))]
+async fn incident(
+    State(d): State<Dash>,
+    Extension(who): Extension<Viewer>,
+    Path(id): Path<String>,
+    Query(done): Query<DoneQuery>,
+) -> Response {
     let store = d.app.store().clone();
     let wanted = id.clone();
     let found = blocking(move || {
@@ -940,16 +1199,18 @@ async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
             .filter(|p| p.site == inc.site)
             .collect();
         let actions = store.incident_actions(&inc.id)?;
-        Ok(Some((inc, probes, actions)))
+        let takedowns = store.takedowns(&inc.id)?;
+        Ok(Some((inc, probes, actions, takedowns)))
     })
     .await;
-    let (inc, probes, actions) = match found {
+    let (inc, probes, actions, takedowns) = match found {
         Ok(Some(x)) => x,
         Ok(None) => {
             return page(
                 StatusCode::NOT_FOUND,
                 "Unknown incident",
                 Some(Nav::Incidents),
+                Some(&who),
                 html! { h1 { "Unknown incident" } p { "No incident has that id." } },
             );
         }
@@ -973,11 +1234,22 @@ async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
     if let Some(t) = inc.resolved_at {
         rows.push(Row::Mark(t, "resolved"));
     }
+    for t in &takedowns {
+        rows.push(Row::Mark(t.requested_at, "takedown requested"));
+    }
     rows.sort_by_key(Row::key);
     let dismissal = dismissal_in_force(&actions);
     let counts = |k: OutcomeKind| probes.iter().filter(|p| p.outcome == k).count();
+    let site = d.app.settings.sites.iter().find(|s| s.name == inc.site);
+    let contact = site.and_then(|s| s.takedown_contact.clone());
+    let sla = site.map_or(crate::config::DEFAULT_TAKEDOWN_SLA, |s| s.takedown_sla);
+    let picture = svg::timeline(&timeline_of(&inc, &probes, &takedowns, last_clean_before));
     let body = html! {
         h1 { "Incident " span.mono #incident-id { (inc.id) } }
+        @if let Some(msg) = done.message() {
+            p.flash #flash role="status" { (msg) }
+        }
+        div.picture #exposure-window { (PreEscaped(picture)) }
         dl.facts {
             dt { "State" } dd #incident-state { (state_badge(inc.state)) }
             @if let Some(d) = dismissal {
@@ -1004,12 +1276,31 @@ async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
                 (counts(OutcomeKind::Exposed)) " exposed, "
                 (counts(OutcomeKind::Inconclusive)) " inconclusive)"
             }
+            dt { "Takedown contact" } dd #takedown-contact {
+                @match &contact {
+                    Some(c) => (c),
+                    None => span.muted { "not configured (" code { "takedown_contact" } " in the site's table)" },
+                }
+            }
+            dt { "Takedown deadline" } dd { (age(sla.as_secs())) " after the first request (" code { "takedown_sla" } ")" }
+        }
+        h2 { "Takedown requests" }
+        @if takedowns.is_empty() {
+            p.muted #no-takedowns { "Nobody has recorded a request for removal yet." }
+        } @else {
+            (takedowns_table(&takedowns))
+        }
+        @if who.can_act() && inc.state != IncidentState::Resolved {
+            (takedown_form(&who.csrf, &inc.id))
         }
         h2 { "Actions" }
         @if actions.is_empty() {
             p.muted #no-actions { "Nobody has acknowledged or dismissed this incident." }
         } @else {
             (actions_table(&actions))
+        }
+        @if who.can_act() && inc.state != IncidentState::Resolved {
+            (action_form(&who.csrf, &inc, dismissal.is_some()))
         }
         h2 { "Timeline" }
         @if hidden > 0 {
@@ -1047,8 +1338,316 @@ async fn incident(State(d): State<Dash>, Path(id): Path<String>) -> Response {
         StatusCode::OK,
         &format!("Incident {}", inc.id),
         Some(Nav::Incidents),
+        Some(&who),
         body,
     )
+}
+
+// ---------------------------------------------------------------- acting
+
+/// `?done=…` after a form: which notice to show (never echoed text).
+#[derive(Debug, Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+impl DoneQuery {
+    fn message(&self) -> Option<&'static str> {
+        Some(match self.done.as_deref()? {
+            "ack" => "Acknowledged: reminders stop; it resolves only after clean probes.",
+            "dismiss" => "Dismissed as a false positive for this entry on this site.",
+            "undismiss" => "Dismissal withdrawn: it is a live exposure again.",
+            "takedown" => "Takedown request recorded.",
+            _ => return None,
+        })
+    }
+}
+
+/// The exposure-window picture's input from what the incident page holds:
+/// the clean probes after the last sighting close it.
+fn timeline_of(
+    inc: &IncidentView,
+    probes: &[ProbeView],
+    takedowns: &[TakedownView],
+    last_clean_before: Option<&ProbeView>,
+) -> svg::Timeline {
+    let closing = probes
+        .iter()
+        .filter(|p| p.outcome == OutcomeKind::Clean && p.time > inc.last_seen)
+        .filter(|p| inc.resolved_at.is_none_or(|r| p.time <= r))
+        .map(|p| p.time)
+        .collect();
+    svg::Timeline {
+        last_clean_before: last_clean_before.map(|p| p.time),
+        first_seen: inc.first_seen,
+        last_seen: inc.last_seen,
+        closing,
+        resolved_at: inc.resolved_at,
+        takedowns: takedowns.iter().map(|t| t.requested_at).collect(),
+        now: Ts::now_utc(),
+    }
+}
+
+fn takedowns_table(list: &[TakedownView]) -> Markup {
+    html! {
+        table.takedowns #takedowns {
+            thead { tr { th { "Requested" } th { "Via" } th { "Ticket" } th { "By" } } }
+            tbody {
+                @for t in list {
+                    tr {
+                        td { (time_cell(t.requested_at)) }
+                        td.via { (t.via) }
+                        td.ticket { @match &t.ticket { Some(x) => (x), None => span.muted { "—" } } }
+                        td.actor { (t.actor) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn takedown_form(csrf: &str, id: &str) -> Markup {
+    html! {
+        form.act #takedown-form method="post" action={"/dashboard/incidents/" (pct(id)) "/act"} {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="action" value="takedown";
+            label { "Requested via" input #takedown-via type="text" name="via" placeholder="the site's removal form" required; }
+            label { "Ticket" input #takedown-ticket type="text" name="ticket" placeholder="optional"; }
+            button type="submit" { "Record takedown request" }
+        }
+    }
+}
+
+/// Ack, and dismiss or its undo, with a reason.
+fn action_form(csrf: &str, inc: &IncidentView, dismissed: bool) -> Markup {
+    html! {
+        form.act #action-form method="post" action={"/dashboard/incidents/" (pct(&inc.id)) "/act"} {
+            input type="hidden" name="csrf" value=(csrf);
+            label { "Reason" input #action-reason type="text" name="reason" required; }
+            @if inc.state == IncidentState::Open {
+                button #ack-button type="submit" name="action" value="ack" { "Acknowledge" }
+            }
+            @if dismissed {
+                button #undismiss-button type="submit" name="action" value="undismiss" { "Withdraw dismissal" }
+            } @else {
+                button #dismiss-button type="submit" name="action" value="dismiss" { "Dismiss as false positive" }
+            }
+        }
+    }
+}
+
+/// Whether a form's CSRF token is the viewer's (constant time).
+fn csrf_ok(who: &Viewer, presented: Option<&str>) -> bool {
+    let Some(p) = presented else { return false };
+    let a = Sha256::digest(who.csrf.as_bytes());
+    let b = Sha256::digest(p.as_bytes());
+    bool::from(a.as_slice().ct_eq(b.as_slice()))
+}
+
+/// The refusal of a form without the right CSRF token, or from a viewer
+/// whose role may not act; `None` when it may go ahead.
+fn refusal(who: &Viewer, csrf: Option<&str>) -> Option<Response> {
+    if !csrf_ok(who, csrf) {
+        tracing::warn!(who = %who.name, "Dashboard form refused: missing or wrong CSRF token.");
+        return Some(refused(
+            who,
+            "This form is out of date or did not come from this dashboard (CSRF token). Reload the page and try again.",
+        ));
+    }
+    if !who.can_act() {
+        return Some(refused(
+            who,
+            "Your token's role is read: it may look, not act.",
+        ));
+    }
+    None
+}
+
+fn refused(who: &Viewer, why: &str) -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "Refused",
+        Some(Nav::Incidents),
+        Some(who),
+        html! { h1 { "Refused" } p.error #refused role="alert" { (why) } },
+    )
+}
+
+/// What a form asked for could not be done (bad input, a state that does
+/// not allow it).
+fn not_done(who: &Viewer, status: StatusCode, why: &str, back: &str) -> Response {
+    page(
+        status,
+        "Not done",
+        Some(Nav::Incidents),
+        Some(who),
+        html! {
+            h1 { "Not done" }
+            p.error #not-done role="alert" { (why) }
+            p { a href=(back) { "Back" } }
+        },
+    )
+}
+
+fn store_refusal(who: &Viewer, e: StoreError, back: &str) -> Response {
+    match e {
+        StoreError::NotFound(m) => not_done(who, StatusCode::NOT_FOUND, &m, back),
+        StoreError::Conflict(m) => not_done(who, StatusCode::CONFLICT, &m, back),
+        StoreError::BadInput(m) => not_done(who, StatusCode::BAD_REQUEST, &m, back),
+        e => failed(e),
+    }
+}
+
+fn ops_refusal(who: &Viewer, e: crate::ops::OpsError, back: &str) -> Response {
+    match e {
+        crate::ops::OpsError::Invalid { message, field } => not_done(
+            who,
+            StatusCode::BAD_REQUEST,
+            &format!("{field:?}: {message}").to_lowercase(),
+            back,
+        ),
+        crate::ops::OpsError::Store(e) => store_refusal(who, e, back),
+    }
+}
+
+/// The incident forms' fields.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct ActForm {
+    csrf: Option<String>,
+    /// `ack`, `dismiss`, `undismiss` or `takedown`.
+    action: String,
+    reason: Option<String>,
+    via: Option<String>,
+    ticket: Option<String>,
+}
+
+/// Ack, dismiss, undismiss or record a takedown from the incident page
+/// (act role, CSRF token); then back to the incident.
+#[utoipa::path(post, path = "/dashboard/incidents/{id}/act", tag = "dashboard",
+    params(("id" = String, Path)),
+    request_body(content = ActForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "done: back to the incident"),
+              (status = 400), (status = 403, description = "no or a wrong CSRF token, or a read role"),
+              (status = 404), (status = 409)))]
+async fn incident_act(
+    State(d): State<Dash>,
+    Extension(who): Extension<Viewer>,
+    Path(id): Path<String>,
+    Form(f): Form<ActForm>,
+) -> Response {
+    if let Some(r) = refusal(&who, f.csrf.as_deref()) {
+        return r;
+    }
+    let back = incident_href(&id);
+    let store = d.app.store();
+    let done = match f.action.as_str() {
+        "takedown" => crate::ops::takedown(
+            store,
+            &id,
+            f.via.as_deref().unwrap_or(""),
+            f.ticket.as_deref(),
+            &who.name,
+        )
+        .await
+        .map(|_| "takedown")
+        .map_err(|e| ops_refusal(&who, e, &back)),
+        a => {
+            let Some(action) = IncidentAction::parse(a) else {
+                return not_done(&who, StatusCode::BAD_REQUEST, "unknown action", &back);
+            };
+            let reason = match crate::ops::Reason::new(f.reason.as_deref().unwrap_or("")) {
+                Ok(r) => r,
+                Err(e) => return ops_refusal(&who, e, &back),
+            };
+            crate::ops::incident_action(store, &id, action, &reason, &who.name)
+                .await
+                .map(|_| action.as_str())
+                .map_err(|e| store_refusal(&who, e, &back))
+        }
+    };
+    match done {
+        Ok(what) => {
+            tracing::info!(who = %who.name, incident = %id, action = what, "Dashboard action.");
+            Redirect::to(&format!("{back}?done={what}")).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// The silence form's fields.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct SilenceForm {
+    csrf: Option<String>,
+    site: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    cohort: Option<String>,
+    duration: String,
+    reason: String,
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Adds a silence from the overview (act role, CSRF token).
+#[utoipa::path(post, path = "/dashboard/silences", tag = "dashboard",
+    request_body(content = SilenceForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "added: back to the overview"), (status = 400),
+              (status = 403)))]
+async fn silence_add(
+    State(d): State<Dash>,
+    Extension(who): Extension<Viewer>,
+    Form(f): Form<SilenceForm>,
+) -> Response {
+    if let Some(r) = refusal(&who, f.csrf.as_deref()) {
+        return r;
+    }
+    let request = crate::ops::SilenceRequest {
+        site: non_empty(&f.site),
+        event_type: non_empty(&f.event_type),
+        cohort: non_empty(&f.cohort),
+        duration: &f.duration,
+        reason: &f.reason,
+        by: &who.name,
+    };
+    match crate::ops::add_silence(d.app.store(), &d.app.settings.sites, request).await {
+        Ok(_) => Redirect::to("/dashboard#silences").into_response(),
+        Err(e) => ops_refusal(&who, e, "/dashboard"),
+    }
+}
+
+/// The end-silence button's field.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// Ends a silence early (act role, CSRF token).
+#[utoipa::path(post, path = "/dashboard/silences/{id}/end", tag = "dashboard",
+    params(("id" = String, Path)),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "ended: back to the overview"), (status = 403),
+              (status = 404)))]
+async fn silence_end(
+    State(d): State<Dash>,
+    Extension(who): Extension<Viewer>,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = refusal(&who, f.csrf.as_deref()) {
+        return r;
+    }
+    match crate::ops::end_silence(d.app.store(), &id, &who.name).await {
+        Ok(true) => Redirect::to("/dashboard#silences").into_response(),
+        Ok(false) => not_done(
+            &who,
+            StatusCode::NOT_FOUND,
+            "No such silence in force.",
+            "/dashboard",
+        ),
+        Err(e) => store_refusal(&who, e, "/dashboard"),
+    }
 }
 
 // ---------------------------------------------------------------- entries
@@ -1059,7 +1658,18 @@ struct RefQuery {
     entry_ref: Option<String>,
 }
 
-async fn entry(State(d): State<Dash>, Query(q): Query<RefQuery>) -> Response {
+/// One entry's page as one maud template (the search form, its incidents,
+/// its probes), read top to bottom like the page.
+#[allow(clippy::too_many_lines)]
+#[utoipa::path(get, path = "/dashboard/entries", tag = "dashboard",
+    params(("ref" = Option<String>, Query, description = "the entry's ref")),
+    responses((status = 200, description = "HTML", content_type = "text/html"), (status = 303),
+              (status = 404, description = "unknown ref")))]
+async fn entry(
+    State(d): State<Dash>,
+    Extension(who): Extension<Viewer>,
+    Query(q): Query<RefQuery>,
+) -> Response {
     let wanted = q
         .entry_ref
         .map(|r| r.trim().to_string())
@@ -1080,7 +1690,13 @@ async fn entry(State(d): State<Dash>, Query(q): Query<RefQuery>) -> Response {
             (form(""))
             p.muted { "Every probe of one roster entry, by the operator's ref." }
         };
-        return page(StatusCode::OK, "Entry history", Some(Nav::Entries), body);
+        return page(
+            StatusCode::OK,
+            "Entry history",
+            Some(Nav::Entries),
+            Some(&who),
+            body,
+        );
     };
     let store = d.app.store().clone();
     let rr = r.clone();
@@ -1108,6 +1724,7 @@ async fn entry(State(d): State<Dash>, Query(q): Query<RefQuery>) -> Response {
                 StatusCode::NOT_FOUND,
                 "Entry history",
                 Some(Nav::Entries),
+                Some(&who),
                 body,
             );
         }
@@ -1145,7 +1762,13 @@ async fn entry(State(d): State<Dash>, Query(q): Query<RefQuery>) -> Response {
             }
         }
     };
-    page(StatusCode::OK, "Entry history", Some(Nav::Entries), body)
+    page(
+        StatusCode::OK,
+        "Entry history",
+        Some(Nav::Entries),
+        Some(&who),
+        body,
+    )
 }
 
 #[cfg(test)]
@@ -1182,22 +1805,48 @@ mod tests {
         assert_eq!(session_cookie(&HeaderMap::new()), None);
     }
 
+    fn api_with(tokens: &[(&str, &[u8], Role)]) -> ApiSettings {
+        ApiSettings {
+            listen: "127.0.0.1:9477".parse().unwrap(),
+            tokens: tokens
+                .iter()
+                .map(|(n, t, r)| crate::config::ApiToken {
+                    name: (*n).into(),
+                    token: t.to_vec(),
+                    role: *r,
+                })
+                .collect(),
+            trusted_user: None,
+        }
+    }
+
     #[test]
-    fn sessions_expire_and_log_out() {
+    fn sessions_name_their_viewer_and_end_with_their_token() {
         let s = Sessions::default();
-        let t = Some(&b"token"[..]);
-        let id = s.create(b"token");
-        assert!(s.valid(Some(&id), t));
-        assert!(!s.valid(Some("nope"), t));
-        assert!(!s.valid(None, t));
+        let api = api_with(&[("alice", b"t-a", Role::Act), ("viewer", b"t-r", Role::Read)]);
+        let id = s.create("alice", Sha256::digest(b"t-a").into());
+        let v = s.viewer(Some(&id), &api).unwrap();
+        assert_eq!((v.name.as_str(), v.role), ("alice", Role::Act));
+        assert!(v.can_act() && v.csrf.len() >= 40);
+        assert!(s.viewer(Some("nope"), &api).is_none());
+        assert!(s.viewer(None, &api).is_none());
+        // The role is the one configured now.
+        let demoted = api_with(&[("alice", b"t-a", Role::Read)]);
+        assert!(!s.viewer(Some(&id), &demoted).unwrap().can_act());
         // A rotated (or removed) token ends the sessions it opened.
-        assert!(!s.valid(Some(&id), Some(b"rotated")));
-        assert!(!s.valid(Some(&id), None));
+        let rotated = api_with(&[("alice", b"t-new", Role::Act)]);
+        assert!(s.viewer(Some(&id), &rotated).is_none());
+        assert!(s.viewer(Some(&id), &api_with(&[])).is_none());
+        // Each session has its own CSRF token.
+        let other = s.create("alice", Sha256::digest(b"t-a").into());
+        assert_ne!(s.viewer(Some(&other), &api).unwrap().csrf, v.csrf);
+        assert!(csrf_ok(&v, Some(&v.csrf)));
+        assert!(!csrf_ok(&v, Some("forged")) && !csrf_ok(&v, None));
         s.remove(Some(&id));
-        assert!(!s.valid(Some(&id), t));
+        assert!(s.viewer(Some(&id), &api).is_none());
         // The table stays bounded.
         for _ in 0..MAX_SESSIONS + 10 {
-            s.create(b"token");
+            s.create("alice", [0; 32]);
         }
         assert!(s.live.lock().unwrap().len() <= MAX_SESSIONS);
     }
@@ -1306,7 +1955,7 @@ mod tests {
             expires_at: T0 + time::Duration::hours(2),
             ended_at: None,
         };
-        let h = silences_table(&[s], T0 + time::Duration::minutes(1)).into_string();
+        let h = silences_table(&[s], T0 + time::Duration::minutes(1), None).into_string();
         assert!(h.contains("<td>118.dk</td>"), "{h}");
         assert_eq!(h.matches(">any<").count(), 2, "{h}");
         assert!(

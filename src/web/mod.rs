@@ -1,28 +1,41 @@
 //! The HTTP API served by `unlistd run` (contract: "HTTP API").
 //!
-//! `/healthz` and `/metrics` (`metrics.rs`) are open (bind to loopback, the
-//! default); `/api/v1/*` needs `Authorization: Bearer <token>` (`auth.rs`).
-//! `/dashboard/*` is the HTML dashboard (`dashboard.rs`), behind a session
-//! cookie that the same token obtains. Acting on incidents and silences is
+//! `/healthz`, `/metrics` (`metrics.rs`) and `/api/v1/openapi.json` are
+//! open (bind to loopback, the default); the rest of `/api/v1/*` needs a
+//! named token or the trusted proxy's user (`auth.rs`), and each action
+//! the role that allows it (`auth::Can`). `/dashboard/*` is the HTML
+//! dashboard (`dashboard.rs`), behind a session cookie that any named
+//! token obtains. Acting on incidents, silences and takedowns is
 //! `crate::ops`, shared with the CLI; errors map to statuses by variant,
 //! never by message text.
+//!
+//! Every route is registered with `utoipa_axum::routes!` from a handler
+//! annotated with `#[utoipa::path]`, so the router and the OpenAPI 3.1
+//! description (`openapi.rs`) come from the same code.
 
 mod auth;
 mod dashboard;
 mod metrics;
+mod openapi;
+mod paging;
+mod people;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{delete, get, post};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::{App, LiveApp};
 use crate::ops::{self, Field, OpsError, Reason, SilenceRequest};
 use crate::store::{StoreError, blocking};
 use crate::wire;
+
+use auth::{ActRole, Can, ReadRole};
+use paging::{Cursor, PageQuery};
 
 /// Lets handlers take `State<App>` from a router whose state is the
 /// [`LiveApp`]: each request sees the App current when it arrived.
@@ -32,35 +45,60 @@ impl axum::extract::FromRef<LiveApp> for App {
     }
 }
 
+/// How `POST /api/v1/reload` asks the daemon to re-read its config (the
+/// same channel as `SIGHUP`); `None` when it was not started from a file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReloadTrigger(pub Option<tokio::sync::mpsc::Sender<()>>);
+
+/// The open routes.
+fn public_routes() -> OpenApiRouter<LiveApp> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics_text))
+        .routes(routes!(openapi::openapi_json))
+}
+
+/// The routes behind a token (or the trusted proxy's user).
+fn api_routes() -> OpenApiRouter<LiveApp> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(incidents))
+        .routes(routes!(history))
+        .routes(routes!(sites))
+        .routes(routes!(ack))
+        .routes(routes!(dismiss))
+        .routes(routes!(actions))
+        .routes(routes!(silences, add_silence))
+        .routes(routes!(end_silence))
+        .routes(routes!(people::takedowns, people::takedown))
+        .routes(routes!(people::audit))
+        .routes(routes!(people::report))
+        .routes(routes!(people::reload))
+}
+
 /// Every handler sees the App current when its request arrived (a reload
-/// swaps it: new token, sites, receivers).
-pub(crate) fn router(live: LiveApp) -> Router {
-    let api = Router::new()
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/incidents", get(incidents))
-        .route("/api/v1/entries/{entry_ref}/history", get(history))
-        .route("/api/v1/sites", get(sites))
-        .route("/api/v1/incidents/{id}/ack", post(ack))
-        .route("/api/v1/incidents/{id}/dismiss", post(dismiss))
-        .route("/api/v1/incidents/{id}/actions", get(actions))
-        .route("/api/v1/silences", get(silences).post(add_silence))
-        .route("/api/v1/silences/{id}", delete(end_silence))
-        .route_layer(middleware::from_fn_with_state(
-            live.clone(),
-            auth::require_token,
-        ));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics::metrics))
+/// swaps it: new tokens, sites, receivers).
+pub(crate) fn router(live: LiveApp, reload: ReloadTrigger) -> Router {
+    let api = api_routes().route_layer(middleware::from_fn_with_state(
+        live.clone(),
+        auth::require_token,
+    ));
+    let (api, _) = public_routes()
         .merge(api)
         .with_state(live.clone())
-        .merge(dashboard::router(live))
+        .split_for_parts();
+    let (dash, _) = dashboard::router(live).split_for_parts();
+    api.merge(dash).layer(axum::Extension(reload))
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
     (status, Json(serde_json::json!({ "error": msg }))).into_response()
 }
 
+/// The daemon is up and its store takes writes.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "up, store writable", content_type = "text/plain"),
+              (status = 503, description = "store not writable")))]
 async fn healthz(State(app): State<App>) -> Response {
     let store = app.store().clone();
     match blocking(move || store.ping_write()).await {
@@ -72,7 +110,18 @@ async fn healthz(State(app): State<App>) -> Response {
     }
 }
 
-async fn status(State(app): State<App>) -> Response {
+/// Prometheus text; no label carries roster data.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+async fn metrics_text(state: State<App>) -> Response {
+    metrics::metrics(state).await
+}
+
+/// Roster size, per-site health and coverage, open incidents, receivers,
+/// silences, the last reload.
+#[utoipa::path(get, path = "/api/v1/status", tag = "read",
+    responses((status = 200, body = wire::Status), (status = 401)))]
+async fn status(State(app): State<App>, _: Can<ReadRole>) -> Response {
     let a = app.clone();
     match blocking(move || crate::status::of(&a, true)).await {
         Ok(s) => Json(s).into_response(),
@@ -80,7 +129,10 @@ async fn status(State(app): State<App>) -> Response {
     }
 }
 
-async fn sites(State(app): State<App>) -> Response {
+/// Per-site status (as in `/api/v1/status`).
+#[utoipa::path(get, path = "/api/v1/sites", tag = "read",
+    responses((status = 200, description = "{\"sites\": [...]}"), (status = 401)))]
+async fn sites(State(app): State<App>, _: Can<ReadRole>) -> Response {
     let a = app.clone();
     match blocking(move || crate::status::of(&a, true)).await {
         Ok(s) => Json(serde_json::json!({ "sites": s.sites })).into_response(),
@@ -93,80 +145,181 @@ fn internal(e: impl std::fmt::Display) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct IncidentQuery {
+    /// `open` (open or acknowledged) or `all` (the default).
     state: Option<String>,
+    /// Items per page: 1 to 1000, default 100.
+    limit: Option<String>,
+    /// The opaque cursor from the previous page's `Link: <…>; rel="next"`.
+    after: Option<String>,
 }
 
-async fn incidents(State(app): State<App>, Query(q): Query<IncidentQuery>) -> Response {
+/// Incidents, oldest first, a page at a time (`Link` names the next page).
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "read", params(IncidentQuery),
+    responses((status = 200, body = wire::Incidents,
+               headers(("link" = String, description = "RFC 8288 `<…>; rel=\"next\"` when there is more"))),
+              (status = 400), (status = 401)))]
+async fn incidents(
+    State(app): State<App>,
+    _: Can<ReadRole>,
+    Query(q): Query<IncidentQuery>,
+) -> Response {
     let open_only = match q.state.as_deref() {
         None | Some("all") => false,
         Some("open") => true,
         Some(_) => return error(StatusCode::BAD_REQUEST, "state must be open or all"),
     };
+    let page = match PageQuery::parse(q.limit.as_deref(), q.after.as_deref(), "i") {
+        Ok(p) => p,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+    };
     let store = app.store().clone();
-    match blocking(move || store.incidents(open_only)).await {
-        Ok(v) => Json(wire::Incidents {
-            incidents: v.iter().map(wire::Incident::from).collect(),
-        })
-        .into_response(),
+    let limit = page.limit;
+    let after = page.after.clone();
+    let loaded = blocking(move || {
+        let after = after.as_ref().map(|c| (c.time, c.key.as_str()));
+        store.incidents_page(open_only, after, limit + 1)
+    })
+    .await;
+    match loaded {
+        Ok(mut v) => {
+            let next = (v.len() > limit).then(|| {
+                v.truncate(limit);
+                let last = &v[limit - 1];
+                Cursor::new("i", crate::store::ms_of(last.first_seen), &last.id)
+            });
+            let body = Json(wire::Incidents {
+                incidents: v.iter().map(wire::Incident::from).collect(),
+            });
+            let state = if open_only { "open" } else { "all" };
+            let link = next.map(|c| {
+                format!(
+                    "/api/v1/incidents?state={state}&limit={limit}&after={}",
+                    c.encode()
+                )
+            });
+            paging::with_next(body.into_response(), link)
+        }
         Err(e) => internal(e),
     }
 }
 
-async fn history(State(app): State<App>, Path(entry_ref): Path<String>) -> Response {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HistoryQuery {
+    /// Items per page: 1 to 1000, default 100.
+    limit: Option<String>,
+    /// The opaque cursor from the previous page's `Link`.
+    after: Option<String>,
+}
+
+/// Every probe of one roster entry, oldest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/entries/{entry_ref}/history", tag = "read",
+    params(("entry_ref" = String, Path, description = "the operator's ref"), HistoryQuery),
+    responses((status = 200, body = wire::History,
+               headers(("link" = String, description = "RFC 8288 `<…>; rel=\"next\"` when there is more"))),
+              (status = 400), (status = 401), (status = 404, description = "unknown ref")))]
+async fn history(
+    State(app): State<App>,
+    _: Can<ReadRole>,
+    Path(entry_ref): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let page = match PageQuery::parse(q.limit.as_deref(), q.after.as_deref(), "h") {
+        Ok(p) => p,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+    };
+    let after = match &page.after {
+        Some(c) => match c.key.parse::<i64>() {
+            Ok(id) => Some((c.time, id)),
+            Err(_) => return error(StatusCode::BAD_REQUEST, "after: not a cursor of this list"),
+        },
+        None => None,
+    };
+    let limit = page.limit;
     let store = app.store().clone();
     let r = entry_ref.clone();
-    match blocking(move || store.history(&r)).await {
-        Ok(Some(p)) => Json(wire::History {
-            entry_ref,
-            probes: p.iter().map(wire::Probe::from).collect(),
-        })
-        .into_response(),
+    match blocking(move || store.history_page(&r, after, limit + 1)).await {
+        Ok(Some(mut p)) => {
+            let next = (p.len() > limit).then(|| {
+                p.truncate(limit);
+                let (id, last) = &p[limit - 1];
+                Cursor::new("h", crate::store::ms_of(last.time), &id.to_string())
+            });
+            let link = next.map(|c| {
+                format!(
+                    "/api/v1/entries/{}/history?limit={limit}&after={}",
+                    paging::pct(&entry_ref),
+                    c.encode()
+                )
+            });
+            let body = Json(wire::History {
+                entry_ref,
+                probes: p.iter().map(|(_, v)| wire::Probe::from(v)).collect(),
+            });
+            paging::with_next(body.into_response(), link)
+        }
         Ok(None) => error(StatusCode::NOT_FOUND, "unknown entry ref"),
         Err(e) => internal(e),
     }
 }
 
 /// Body of `POST .../ack` and `.../dismiss`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
     reason: String,
-    /// Who; recorded as `api:<by>` (just `api` without it).
+    /// A note on who asked; the action is recorded under the token's
+    /// name (`alice (by bob)`), never under this alone.
     by: Option<String>,
     /// Dismiss only: withdraw the dismissal.
     #[serde(default)]
     undo: bool,
 }
 
-fn api_actor(by: Option<&str>) -> String {
-    match by.map(str::trim).filter(|b| !b.is_empty()) {
-        Some(b) => format!("api:{b}"),
-        None => "api".into(),
-    }
-}
-
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
+/// Acknowledges an incident: reminders stop; it still resolves only after
+/// clean probes. Needs the `act` role.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/ack", tag = "act",
+    params(("id" = String, Path)), request_body = ActionBody,
+    responses((status = 200, body = wire::ActionResult), (status = 400), (status = 401),
+              (status = 403, description = "the token's role may not act"),
+              (status = 404), (status = 409)))]
 async fn ack(
     State(app): State<App>,
+    Can(who, _): Can<ActRole>,
     Path(id): Path<String>,
     body: JsonBody<ActionBody>,
 ) -> Response {
-    act(app, id, body, false).await
+    act(app, &who, id, body, false).await
 }
 
+/// Dismisses an incident's listing as a false positive for that entry
+/// (`"undo": true` withdraws it). Needs the `act` role.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/dismiss", tag = "act",
+    params(("id" = String, Path)), request_body = ActionBody,
+    responses((status = 200, body = wire::ActionResult), (status = 400), (status = 401),
+              (status = 403), (status = 404), (status = 409)))]
 async fn dismiss(
     State(app): State<App>,
+    Can(who, _): Can<ActRole>,
     Path(id): Path<String>,
     body: JsonBody<ActionBody>,
 ) -> Response {
-    act(app, id, body, true).await
+    act(app, &who, id, body, true).await
 }
 
 /// Ack (`dismiss` false) or dismiss / undismiss an incident.
-async fn act(app: App, id: String, body: JsonBody<ActionBody>, dismiss: bool) -> Response {
+async fn act(
+    app: App,
+    who: &auth::Identity,
+    id: String,
+    body: JsonBody<ActionBody>,
+    dismiss: bool,
+) -> Response {
     use crate::store::IncidentAction;
     let Ok(Json(b)) = body else {
         return error(
@@ -184,13 +337,13 @@ async fn act(app: App, id: String, body: JsonBody<ActionBody>, dismiss: bool) ->
         Ok(r) => r,
         Err(e) => return ops_error(e),
     };
-    let who = api_actor(b.by.as_deref());
-    match ops::incident_action(app.store(), &id, action, &reason, &who).await {
+    let actor = who.actor(b.by.as_deref());
+    match ops::incident_action(app.store(), &id, action, &reason, &actor).await {
         Ok(state) => Json(wire::ActionResult {
             id,
             action: action.as_str(),
             state: state.as_str(),
-            by: who,
+            by: actor,
             reason: b.reason,
         })
         .into_response(),
@@ -218,6 +371,7 @@ fn ops_error(e: OpsError) -> Response {
                 Field::Cohort => "cohort",
                 Field::Duration => "duration",
                 Field::Reason => "reason",
+                Field::Via => "via",
             };
             error(StatusCode::BAD_REQUEST, &format!("{field}: {message}"))
         }
@@ -225,7 +379,12 @@ fn ops_error(e: OpsError) -> Response {
     }
 }
 
-async fn actions(State(app): State<App>, Path(id): Path<String>) -> Response {
+/// Who did what to an incident, when and why.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/actions", tag = "read",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "{\"incident_id\", \"actions\": [...]}"),
+              (status = 401), (status = 404)))]
+async fn actions(State(app): State<App>, _: Can<ReadRole>, Path(id): Path<String>) -> Response {
     let store = app.store().clone();
     let i = id.clone();
     match blocking(move || {
@@ -246,13 +405,22 @@ async fn actions(State(app): State<App>, Path(id): Path<String>) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SilenceQuery {
+    /// Every silence ever, not only those in force.
     #[serde(default)]
     all: bool,
 }
 
-async fn silences(State(app): State<App>, Query(q): Query<SilenceQuery>) -> Response {
+/// Silences in force (every one, with `all=true`).
+#[utoipa::path(get, path = "/api/v1/silences", tag = "read", params(SilenceQuery),
+    responses((status = 200, body = wire::Silences), (status = 401)))]
+async fn silences(
+    State(app): State<App>,
+    _: Can<ReadRole>,
+    Query(q): Query<SilenceQuery>,
+) -> Response {
     let store = app.store().clone();
     match blocking(move || store.silences(time::OffsetDateTime::now_utc(), q.all)).await {
         Ok(v) => Json(wire::Silences {
@@ -264,7 +432,7 @@ async fn silences(State(app): State<App>, Query(q): Query<SilenceQuery>) -> Resp
 }
 
 /// Body of `POST /api/v1/silences`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SilenceBody {
     site: Option<String>,
@@ -274,17 +442,26 @@ struct SilenceBody {
     /// e.g. "2h".
     duration: String,
     reason: String,
+    /// A note; recorded as `<token name> (by <note>)`.
     by: Option<String>,
 }
 
-async fn add_silence(State(app): State<App>, body: JsonBody<SilenceBody>) -> Response {
+/// Holds back matching alerts until it expires. Needs the `act` role.
+#[utoipa::path(post, path = "/api/v1/silences", tag = "act", request_body = SilenceBody,
+    responses((status = 201, description = "{\"id\": \"sil_…\"}"), (status = 400),
+              (status = 401), (status = 403)))]
+async fn add_silence(
+    State(app): State<App>,
+    Can(who, _): Can<ActRole>,
+    body: JsonBody<SilenceBody>,
+) -> Response {
     let Ok(Json(b)) = body else {
         return error(
             StatusCode::BAD_REQUEST,
             "body must be JSON {\"duration\": \"2h\", \"reason\": \"...\"} with optional site, type, cohort, by",
         );
     };
-    let by = api_actor(b.by.as_deref());
+    let by = who.actor(b.by.as_deref());
     let request = SilenceRequest {
         site: b.site.as_deref(),
         event_type: b.event_type.as_deref(),
@@ -299,8 +476,17 @@ async fn add_silence(State(app): State<App>, body: JsonBody<SilenceBody>) -> Res
     }
 }
 
-async fn end_silence(State(app): State<App>, Path(id): Path<String>) -> Response {
-    match ops::end_silence(app.store(), &id, "api").await {
+/// Ends a silence early. Needs the `act` role.
+#[utoipa::path(delete, path = "/api/v1/silences/{id}", tag = "act",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 401), (status = 403),
+              (status = 404, description = "no such active silence")))]
+async fn end_silence(
+    State(app): State<App>,
+    Can(who, _): Can<ActRole>,
+    Path(id): Path<String>,
+) -> Response {
+    match ops::end_silence(app.store(), &id, &who.name).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, "no such active silence"),
         Err(e) => internal(e),

@@ -31,6 +31,7 @@ use tls::TlsChoice;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (3, include_str!("migrations/0003_budget.sql")),
+    (5, include_str!("migrations/0005_takedowns.sql")),
 ];
 
 /// Held (session-scoped) while migrating, so daemons starting together do

@@ -1,0 +1,409 @@
+//! End-to-end throughput: the real release binary, `unlistd scan --once`,
+//! against a local web server that answers every 118.dk search with the
+//! 82 KB realistic no-results page (`tests/fixtures/118/realistic_no_results.html`)
+//! with the queried number echoed, keep-alive, `TCP_NODELAY`.
+//!
+//! ```text
+//! cargo bench --bench throughput
+//! UNLISTD_BENCH_ENTRIES=1000000 cargo bench --bench throughput   # 10⁶ roster
+//! UNLISTD_BENCH_CONCURRENCY=1,4,16 UNLISTD_BENCH_SERVER=rust cargo bench --bench throughput
+//! UNLISTD_BENCH_BIN=/tmp/unlistd-old cargo bench --bench throughput   # another build, for A/B
+//! ```
+//!
+//! For each concurrency it makes a fresh store, imports a generated roster
+//! (number-protected entries from the spare 13… series), writes a config
+//! with one `dk118` site at an effectively unlimited rate, runs the scan as
+//! a child process and prints probes/s, CPU per probe (user + system time
+//! of the child, from `wait4`) and the child's peak RSS. The server is
+//! Debian's nginx when `/usr/sbin/nginx` exists (`UNLISTD_BENCH_SERVER=rust`
+//! forces the built-in one), else a small thread-per-connection server in
+//! this process; either way it shares the machine's cores with the scan,
+//! as a directory site on loopback would. Figures only: never a CI gate.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The page every search is answered with, and the number it was made for.
+const PAGE: &str = include_str!("../tests/fixtures/118/realistic_no_results.html");
+const PAGE_NUMBER: &str = "19283746";
+const PAGE_NUMBER_SPACED: &str = "19 28 37 46";
+
+/// The binary under test: this package's (built by `cargo bench`), or
+/// `UNLISTD_BENCH_BIN` to compare another build on the same machine state.
+fn bin() -> String {
+    std::env::var("UNLISTD_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_unlistd").to_owned())
+}
+
+fn main() {
+    let entries: usize = env_or("UNLISTD_BENCH_ENTRIES", "10000")
+        .parse()
+        .expect("UNLISTD_BENCH_ENTRIES: a number");
+    assert!(
+        (1..=1_000_000).contains(&entries),
+        "UNLISTD_BENCH_ENTRIES: 1 to 1000000 (the 13… series holds 10⁶ numbers)"
+    );
+    let concurrency: Vec<u32> = env_or("UNLISTD_BENCH_CONCURRENCY", "1,8")
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse()
+                .expect("UNLISTD_BENCH_CONCURRENCY: e.g. 1,8")
+        })
+        .collect();
+    assert!(
+        PAGE.contains(PAGE_NUMBER) && PAGE.contains(PAGE_NUMBER_SPACED),
+        "the page echoes its number"
+    );
+    let work = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(work.path());
+    println!(
+        "{} scan --once: {entries} number-protected entries, one dk118 site, {} KB page from {}",
+        bin(),
+        PAGE.len() / 1000,
+        server.describe()
+    );
+    let roster = work.path().join("roster.csv");
+    write_roster(&roster, entries);
+    println!(
+        "| concurrency | probes | wall s | probes/s | CPU ms/probe | peak RSS MB | import s | import RSS MB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for c in concurrency {
+        let dir = work.path().join(format!("c{c}"));
+        std::fs::create_dir_all(&dir).expect("run dir");
+        let config = write_config(&dir, &server.base_url(), c);
+        let import = run(&config, &["import", roster.to_str().expect("utf-8 path")]);
+        assert!(import.ok, "import failed: {}", import.stderr_tail);
+        let scan = run(&config, &["--json", "scan", "--once"]);
+        assert!(scan.ok, "scan failed: {}", scan.stderr_tail);
+        let summary: serde_json::Value =
+            serde_json::from_str(&scan.stdout).expect("scan --json prints JSON");
+        let probes = summary["probes"].as_u64().unwrap_or(0);
+        let clean = summary["clean"].as_u64().unwrap_or(0);
+        // Every page is the conclusive no-results page: anything else means
+        // the bench measured errors, not probes.
+        assert_eq!(
+            (probes, clean),
+            (entries as u64, entries as u64),
+            "{summary}"
+        );
+        let secs = scan.wall.as_secs_f64();
+        println!(
+            "| {c} | {probes} | {secs:.1} | {:.0} | {:.3} | {:.1} | {:.1} | {:.1} |",
+            probes as f64 / secs,
+            scan.cpu.as_secs_f64() * 1000.0 / probes as f64,
+            scan.max_rss_kb as f64 / 1024.0,
+            import.wall.as_secs_f64(),
+            import.max_rss_kb as f64 / 1024.0,
+        );
+    }
+    drop(server);
+}
+
+fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+fn write_roster(path: &Path, entries: usize) {
+    let mut csv = String::with_capacity(entries * 40);
+    csv.push_str("ref,phone,hide_number,hide_address\n");
+    for i in 0..entries {
+        csv.push_str(&format!("B-{i:07},{},true,false\n", 13_000_000 + i));
+    }
+    std::fs::write(path, csv).expect("roster");
+}
+
+fn write_config(dir: &Path, base_url: &str, concurrency: u32) -> PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        "[store]\npath = \"unlistd.db\"\n\n[[sites]]\nname = \"118.dk\"\nadapter = \"dk118\"\nbase_url = \"{base_url}\"\nrate = \"1000000/s\"\nconcurrency = {concurrency}\ntimeout = \"30s\"\n"
+    );
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr_tail: String,
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kb: i64,
+}
+
+/// Runs the binary and reaps it with `wait4`, which gives the child's own
+/// CPU time and peak RSS (not this process's, which also runs the server).
+#[expect(clippy::zombie_processes, reason = "reaped by wait4, not Child::wait")]
+fn run(config: &Path, args: &[&str]) -> Run {
+    let log = config.with_file_name(format!("{}.log", args.join("_").replace(['/', '.'], "")));
+    let started = Instant::now();
+    let mut child = Command::new(bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("UNLISTD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start unlistd");
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_string(&mut stdout).expect("child stdout");
+    }
+    let pid = i32::try_from(child.id()).expect("pid");
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in; the pid is our
+    // own unreaped child (std's `Child` is never waited on after this).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(reaped, pid, "wait4");
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    let tail_from = stderr.len().saturating_sub(2000);
+    Run {
+        // Exit 0: no incident open after the pass (every page says "none").
+        ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stdout,
+        stderr_tail: stderr.get(tail_from..).unwrap_or("").to_owned(),
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kb: usage.ru_maxrss,
+    }
+}
+
+/// The page split around the number it echoes, to render for any number.
+struct Template(Vec<Piece>);
+
+enum Piece {
+    Text(String),
+    Number,
+    Spaced,
+}
+
+impl Template {
+    fn new(page: &str) -> Template {
+        let mut pieces = Vec::new();
+        let mut rest = page;
+        loop {
+            let a = rest.find(PAGE_NUMBER).map(|i| (i, PAGE_NUMBER.len(), true));
+            let b = rest
+                .find(PAGE_NUMBER_SPACED)
+                .map(|i| (i, PAGE_NUMBER_SPACED.len(), false));
+            let next = match (a, b) {
+                (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+                (a, b) => a.or(b),
+            };
+            let Some((at, len, plain)) = next else {
+                pieces.push(Piece::Text(rest.to_owned()));
+                return Template(pieces);
+            };
+            pieces.push(Piece::Text(rest[..at].to_owned()));
+            pieces.push(if plain { Piece::Number } else { Piece::Spaced });
+            rest = &rest[at + len..];
+        }
+    }
+
+    fn render(&self, number: &str, out: &mut Vec<u8>) {
+        let spaced = if number.len() == 8 && number.is_ascii() {
+            format!(
+                "{} {} {} {}",
+                &number[..2],
+                &number[2..4],
+                &number[4..6],
+                &number[6..]
+            )
+        } else {
+            number.to_owned()
+        };
+        for p in &self.0 {
+            out.extend_from_slice(match p {
+                Piece::Text(t) => t.as_bytes(),
+                Piece::Number => number.as_bytes(),
+                Piece::Spaced => spaced.as_bytes(),
+            });
+        }
+    }
+}
+
+enum Server {
+    Rust {
+        port: u16,
+    },
+    Nginx {
+        port: u16,
+        child: std::process::Child,
+    },
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let choice = env_or("UNLISTD_BENCH_SERVER", "auto");
+        let nginx = Path::new("/usr/sbin/nginx");
+        match choice.as_str() {
+            "rust" => Server::rust(),
+            "nginx" => Server::nginx(nginx, dir),
+            _ if nginx.exists() => Server::nginx(nginx, dir),
+            _ => Server::rust(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Server::Rust { .. } => "the bench's own server (thread per connection)".into(),
+            Server::Nginx { .. } => "nginx (sub_filter echoes the number)".into(),
+        }
+    }
+
+    fn base_url(&self) -> String {
+        let (Server::Rust { port } | Server::Nginx { port, .. }) = self;
+        format!("http://127.0.0.1:{port}")
+    }
+
+    fn rust() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let template = Arc::new(Template::new(PAGE));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let t = template.clone();
+                std::thread::spawn(move || serve(stream, &t));
+            }
+        });
+        Server::Rust { port }
+    }
+
+    fn nginx(bin: &Path, dir: &Path) -> Server {
+        let root = dir.join("nginx");
+        std::fs::create_dir_all(root.join("tmp")).expect("nginx dir");
+        std::fs::write(root.join("page.html"), PAGE).expect("page");
+        // A free port, released for nginx to take (loopback, short window).
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let r = root.display();
+        let conf = format!(
+            "daemon off;\nworker_processes auto;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp; fastcgi_temp_path {r}/tmp; uwsgi_temp_path {r}/tmp; scgi_temp_path {r}/tmp;\n  tcp_nodelay on;\n  keepalive_requests 10000000;\n  keepalive_timeout 120s;\n  map $arg_what $spaced {{ \"~^(\\d\\d)(\\d\\d)(\\d\\d)(\\d\\d)$\" \"$1 $2 $3 $4\"; default $arg_what; }}\n  server {{\n    listen 127.0.0.1:{port};\n    location = /search/go {{\n      alias {r}/page.html;\n      default_type text/html;\n      charset utf-8;\n      add_header Set-Cookie \"JSESSIONID=3F9A1C0E7B2D4A6F8E1B3C5D7F9A0B2C.node2; Path=/; HttpOnly\";\n      sub_filter_once off;\n      sub_filter \"{PAGE_NUMBER}\" \"$arg_what\";\n      sub_filter \"{PAGE_NUMBER_SPACED}\" \"$spaced\";\n    }}\n    location / {{ return 404; }}\n  }}\n}}\n"
+        );
+        let conf_path = root.join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("nginx.conf");
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let server = Server::Nginx { port, child };
+        server.wait_ready();
+        server
+    }
+
+    /// Until the page answers with the number echoed.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(body) = get(&self.base_url(), "/search/go?what=13000001")
+                && body.contains("13000001")
+                && body.contains("13 00 00 01")
+                && !body.contains(PAGE_NUMBER)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the web server did not serve the page with the number echoed");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Server::Nginx { child, .. } = self {
+            // SIGTERM, not SIGKILL: the master stops its workers on the way
+            // out; killed outright, it would orphan them.
+            if let Ok(pid) = i32::try_from(child.id()) {
+                // SAFETY: signalling our own child process.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One plain GET (readiness check only).
+fn get(base: &str, path: &str) -> Option<String> {
+    let addr = base.strip_prefix("http://")?;
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// HTTP/1.1 with keep-alive for one connection: the search route answers
+/// the page for `what`, anything else (robots.txt included) is a 404.
+fn serve(stream: TcpStream, page: &Template) {
+    let _ = stream.set_nodelay(true);
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    let mut line = String::new();
+    let mut body = Vec::with_capacity(PAGE.len() + 64);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let mut close = false;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            if h.trim().is_empty() {
+                break;
+            }
+            let h = h.to_ascii_lowercase();
+            close |= h.starts_with("connection:") && h.contains("close");
+        }
+        body.clear();
+        let what = target
+            .strip_prefix("/search/go?")
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("what=")));
+        let head = match what {
+            Some(n) => {
+                page.render(n, &mut body);
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nSet-Cookie: JSESSIONID=3F9A1C0E7B2D4A6F8E1B3C5D7F9A0B2C.node2; Path=/; HttpOnly\r\n\r\n",
+                    body.len()
+                )
+            }
+            None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned(),
+        };
+        // One write per answer, as a static server's sendfile would do.
+        let answer = [head.as_bytes(), &body].concat();
+        if writer.write_all(&answer).is_err() {
+            return;
+        }
+        if close {
+            return;
+        }
+    }
+}

@@ -163,13 +163,15 @@ fn import(config: &Path, csv: &Path) -> Duration {
     let out = Command::new(BIN)
         .args(["--config", config.to_str().unwrap(), "import"])
         .arg(csv)
+        .env("UNLISTD_LOG", "unlistd::store=debug")
         .output()
         .expect("unlistd import");
-    assert!(
-        out.status.success(),
-        "import failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "import failed: {log}");
+    // The import's own account of its steps (only the last one locks).
+    for line in log.lines().filter(|l| l.contains("Import applied")) {
+        println!("  import steps: {}", line.trim());
+    }
     t.elapsed()
 }
 

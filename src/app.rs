@@ -67,7 +67,7 @@ pub(crate) struct App {
 
 impl App {
     pub(crate) fn open(settings: Settings) -> Result<App, AppError> {
-        let store = Store::open(&settings.store_path)?;
+        let store = open_store(&settings)?;
         let pseudo = Pseudonymizer::new(&store.pseudonym_key()?);
         let shared = Shared {
             pseudo,
@@ -172,6 +172,15 @@ impl App {
                     .with_takedown_contacts(contacts.clone())
             })
             .collect()
+    }
+}
+
+/// The store `[store]` names: the SQLite file at `path`, or PostgreSQL at
+/// `url`. Blocks (call it from a blocking thread).
+pub(crate) fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    match &settings.store_url {
+        None => Store::open(&settings.store_path),
+        Some(u) => Store::open_postgres(&u.url, u.password.as_deref()),
     }
 }
 

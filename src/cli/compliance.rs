@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{Cli, EXIT_FAILURE, EXIT_OK, Failure, ReportFormat, print_json, settings};
 use crate::config::Settings;
 use crate::report::{self, Format, Verdict};
-use crate::store::{ReportScope, Store, Ts};
+use crate::store::{ReportScope, Ts};
 
 /// `report`'s flags.
 pub(super) struct ReportArgs {
@@ -160,7 +160,7 @@ fn build(
     req: &report::Request,
     format: Format,
 ) -> Result<(report::Report, report::SigningKey, Vec<u8>), Failure> {
-    let store = Store::open(&s.store_path)?;
+    let store = crate::app::open_store(s)?;
     if let ReportScope::Filter {
         cohort: Some(c), ..
     } = &req.scope
@@ -247,7 +247,7 @@ pub(super) async fn report_verify(cli: &Cli, file: &Path) -> Result<u8, Failure>
 pub(super) async fn audit_verify(cli: &Cli) -> Result<u8, Failure> {
     let s = settings(cli)?;
     let v = tokio::task::spawn_blocking(move || -> Result<_, Failure> {
-        Ok(Store::open(&s.store_path)?.audit_verify()?)
+        Ok(crate::app::open_store(&s)?.audit_verify()?)
     })
     .await
     .map_err(|e| Failure::operational(e.to_string()))??;

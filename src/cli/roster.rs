@@ -6,7 +6,7 @@ use super::{Cli, EXIT_OK, Failure, print_json, settings};
 use crate::config::Settings;
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::roster;
-use crate::store::{ImportOutcome, Store};
+use crate::store::ImportOutcome;
 
 pub(super) async fn import(
     cli: &Cli,
@@ -39,7 +39,7 @@ fn import_blocking(
             e.problems.len()
         ))
     })?;
-    let store = Store::open(&s.store_path)?;
+    let store = crate::app::open_store(s)?;
     let pseudo = Pseudonymizer::new(&store.pseudonym_key()?);
     let outcome = store.import_roster(&mut rows, &pseudo, time::OffsetDateTime::now_utc())?;
     match outcome {

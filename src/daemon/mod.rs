@@ -56,12 +56,30 @@ pub(crate) async fn run_file(path: &Path) -> Result<(), DaemonError> {
     let loaded = supervisor::load(path)?;
     // One daemon per store, taken before the store is even opened; held
     // until this function returns (the kernel drops it if we die).
-    let lock: StoreLock = lock_exclusive(&loaded.settings.store_path)?;
-    tracing::debug!(lock = %lock.path().display(), "This daemon holds the store.");
+    // On PostgreSQL several daemons share the store by design: each site
+    // is held by one of them at a time through a lease (see `engine`).
+    let lock: Option<StoreLock> = match loaded.settings.store_url {
+        None => Some(lock_exclusive(&loaded.settings.store_path)?),
+        Some(_) => None,
+    };
+    if let Some(l) = &lock {
+        tracing::debug!(lock = %l.path().display(), "This daemon holds the store.");
+    }
     let s = loaded.settings;
-    let app = tokio::task::spawn_blocking(move || App::open(s))
-        .await
-        .map_err(|e| DaemonError::Task(e.to_string()))??;
+    let held = lock.is_some();
+    let app = tokio::task::spawn_blocking(move || -> Result<App, AppError> {
+        let app = App::open(s)?;
+        if held {
+            // The only daemon on this store: a site lease left by one that
+            // died is stale, and need not be waited out.
+            if let Err(e) = app.engine.store.clear_leases("site:") {
+                tracing::warn!(error = %e, "Cannot clear stale site leases; they expire.");
+            }
+        }
+        Ok(app)
+    })
+    .await
+    .map_err(|e| DaemonError::Task(e.to_string()))??;
     // One pending request is enough: a reload reads the file as it is then.
     let (reload_tx, requests) = tokio::sync::mpsc::channel(1);
     let api_reload_tx = reload_tx.clone();
@@ -183,6 +201,12 @@ pub(crate) async fn run(
     }
     // Turns held but not used go back to the other processes at once.
     live.get().engine.release_turns().await;
+    // Sites and receivers this daemon held are free for another at once.
+    let store = app.engine.store.clone();
+    let me = crate::telemetry::instance_id();
+    if let Err(e) = blocking(move || store.release_leases_of(&me)).await {
+        tracing::debug!(error = %e, "Cannot give the leases up; they expire.");
+    }
     // The store commits every transaction durably (synchronous=FULL);
     // a final checkpoint folds the WAL back so the file stands alone.
     let store = app.engine.store.clone();

@@ -27,6 +27,7 @@ use crate::fetch::{ClientError, SharedBudget, SiteFetcher};
 use crate::store::{NewProbe, Retention, Store, StoreError, blocking};
 use crate::telemetry::SiteStats;
 
+mod lease;
 mod probe;
 mod recorder;
 mod schedule;

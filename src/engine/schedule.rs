@@ -318,6 +318,17 @@ impl Engine {
     ) -> Result<(ScanTotals, Option<Resume>), StoreError> {
         let store = self.store.clone();
         let name = site.name().to_string();
+        // No place handed over: the store may know one (this site's cycle
+        // was under way in a daemon that stopped or died).
+        let resume = match resume {
+            Some(r) => Some(r),
+            None => {
+                let (store, name) = (store.clone(), name.clone());
+                blocking(move || store.cycle_resume_point(&name))
+                    .await?
+                    .map(|after| Resume { after })
+            }
+        };
         let cursor = match resume {
             None => {
                 let n = blocking(move || store.start_cycle(&name)).await?;
@@ -362,6 +373,10 @@ impl Engine {
         } else {
             last_started.map(|after| Resume { after })
         };
+        if resume.is_none() {
+            let (store, name) = (self.store.clone(), site.name().to_string());
+            blocking(move || store.finish_cycle(&name)).await?;
+        }
         Ok((totals, resume))
     }
 
@@ -430,14 +445,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Cycles `site` back to back until `stop.drain`. Each cycle probes
+    /// Cycles `site` back to back until `stop.drain` (while this process
+    /// holds the site's lease: see `lease.rs`). Each cycle probes
     /// every active entry once at the site's rate, so an entry's probes are
     /// at most one cycle (N / rate) apart; a cycle longer than
     /// `max_staleness` is logged, since coverage then misses its bound.
     /// Starts with the rest of `resume`'s cycle, and on `stop.drain`
     /// returns where it stopped (after the probes in flight were recorded)
     /// for a successor (a reload).
-    pub(crate) async fn schedule(
+    pub(super) async fn cycles(
         &self,
         site: Arc<Site>,
         mut resume: Option<Resume>,

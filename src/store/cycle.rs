@@ -6,8 +6,15 @@ use super::sql::{Conn, params};
 use super::{CycleCursor, StoreError};
 use crate::domain::{Entry, EntryId};
 
-pub(super) fn start_cycle(c: &mut dyn Conn, site: &str) -> Result<u64, StoreError> {
+pub(super) fn start_cycle(c: &mut dyn Conn, site: &str, now: i64) -> Result<u64, StoreError> {
     let n = c.write(|tx| {
+        // Where the cycle stands is derived from this instant (see
+        // `resume_point`), written with the shuffle it dates.
+        tx.execute(
+            "INSERT INTO site_cycle (site, started_at, done) VALUES (?1, ?2, 0)
+             ON CONFLICT (site) DO UPDATE SET started_at = excluded.started_at, done = 0",
+            params![site, now],
+        )?;
         tx.execute(
             "INSERT INTO probe_state (site, entry_id, shuffle_key)
              SELECT ?1, id, 0 FROM entries WHERE active = 1
@@ -118,4 +125,55 @@ pub(super) fn roster_batch(
         ],
         |r| Ok((EntryId(r.i64(0)?), entry_at(r, 1)?)),
     )
+}
+
+/// Marks `site`'s current cycle complete: whoever schedules the site next
+/// starts a fresh one.
+pub(super) fn finish_cycle(c: &mut dyn Conn, site: &str) -> Result<(), StoreError> {
+    c.write_rows(|tx| {
+        tx.execute(
+            "UPDATE site_cycle SET done = 1 WHERE site = ?1",
+            params![site],
+        )
+        .map(|_| ())
+    })
+}
+
+/// Where an unfinished cycle of `site` continues: just before the first
+/// active entry, in cycle order, not probed since the cycle started.
+/// `None` when no cycle is under way (never started, finished, or every
+/// entry probed): then a fresh one starts.
+pub(super) fn resume_point(
+    c: &mut dyn Conn,
+    site: &str,
+) -> Result<Option<CycleCursor>, StoreError> {
+    c.snapshot(|tx| {
+        let Some(started) = tx.query_opt(
+            "SELECT started_at FROM site_cycle WHERE site = ?1 AND done = 0",
+            params![site],
+            |r| r.i64(0),
+        )?
+        else {
+            return Ok(None);
+        };
+        // The `probe_state_cycle` index gives the order; the scan stops at
+        // the first row not probed since, so it reads what the cycle did.
+        tx.query_opt(
+            "SELECT ps.shuffle_key, ps.entry_id
+             FROM probe_state AS ps JOIN entries AS e ON e.id = ps.entry_id
+             WHERE ps.site = ?1 AND e.active = 1
+                 AND (ps.last_probe_at IS NULL OR ps.last_probe_at < ?2)
+             ORDER BY ps.shuffle_key, ps.entry_id
+             LIMIT 1",
+            params![site, started],
+            |r| {
+                // Ids are integers: nothing sorts between (key, id - 1) and
+                // (key, id), so continuing after the former starts here.
+                Ok(CycleCursor {
+                    shuffle_key: r.i64(0)?,
+                    entry: EntryId(r.i64(1)?.saturating_sub(1)),
+                })
+            },
+        )
+    })
 }

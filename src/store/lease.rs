@@ -45,6 +45,26 @@ pub(super) fn release(c: &mut dyn Conn, name: &str, holder: &str) -> Result<(), 
     })
 }
 
+/// Gives up every lease `holder` has.
+pub(super) fn release_all(c: &mut dyn Conn, holder: &str) -> Result<(), StoreError> {
+    c.write_rows(|tx| {
+        tx.execute("DELETE FROM leases WHERE holder = ?1", params![holder])
+            .map(|_| ())
+    })
+}
+
+/// Drops the leases whose name starts with `prefix`, whoever holds them.
+pub(super) fn clear(c: &mut dyn Conn, prefix: &str) -> Result<(), StoreError> {
+    // Names are few: matched here, so `%` or `_` in one needs no escaping.
+    let names = c.query_map("SELECT name FROM leases", params![], |r| r.text(0))?;
+    c.write_rows(|tx| {
+        for n in names.iter().filter(|n| n.starts_with(prefix)) {
+            tx.execute("DELETE FROM leases WHERE name = ?1", params![n.as_str()])?;
+        }
+        Ok(())
+    })
+}
+
 /// Leases whose name starts with `prefix` and that have not expired at
 /// `now`, by name.
 pub(super) fn current(

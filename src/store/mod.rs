@@ -683,7 +683,19 @@ impl Store {
     /// Starts a new cycle on `site`: every active entry gets a fresh random
     /// position. Returns the number of entries in the cycle.
     pub fn start_cycle(&self, site: &str) -> Result<u64, StoreError> {
-        self.with(|c| cycle::start_cycle(c, site))
+        let now = rows::ms(time::OffsetDateTime::now_utc());
+        self.with(|c| cycle::start_cycle(c, site, now))
+    }
+
+    /// Marks `site`'s cycle complete (the next scheduler starts afresh).
+    pub fn finish_cycle(&self, site: &str) -> Result<(), StoreError> {
+        self.with(|c| cycle::finish_cycle(c, site))
+    }
+
+    /// Where `site`'s unfinished cycle continues (see `cycle.rs`), or
+    /// `None` when a fresh one should start.
+    pub fn cycle_resume_point(&self, site: &str) -> Result<Option<CycleCursor>, StoreError> {
+        self.with(|c| cycle::resume_point(c, site))
     }
 
     /// The next `limit` active entries after `after` in `site`'s cycle order.
@@ -1150,6 +1162,17 @@ impl Store {
     /// Gives up `name` if `holder` has it.
     pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.with_side(|c| lease::release(c, name, holder))
+    }
+
+    /// Drops every lease whose name starts with `prefix`, whoever holds it
+    /// (a daemon that holds a SQLite store's lock knows no other can).
+    pub fn clear_leases(&self, prefix: &str) -> Result<(), StoreError> {
+        self.with_side(|c| lease::clear(c, prefix))
+    }
+
+    /// Gives up every lease `holder` has (a daemon stopping).
+    pub fn release_leases_of(&self, holder: &str) -> Result<(), StoreError> {
+        self.with_side(|c| lease::release_all(c, holder))
     }
 
     /// Unexpired leases whose name starts with `prefix`, by name.

@@ -30,6 +30,7 @@ pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0005_message_order.sql")).foreign_key_check(),
     M::up(include_str!("migrations/0007_budget.sql")),
     M::up(include_str!("migrations/0009_takedowns.sql")),
+    M::up(include_str!("migrations/0010_site_cycle.sql")),
 ];
 
 /// The schema history; the version lives in `PRAGMA user_version`.

@@ -218,7 +218,76 @@ fn a_reimport_applies_the_difference(be: &Fresh) {
     assert_eq!(id_of(&store, "r999"), gone);
 }
 
+/// A cycle's position outlives the process that walked it: another
+/// handle (another daemon) finds where it stood, after the entries
+/// probed since it started; a finished cycle has none.
+fn a_cycle_continues_where_it_stood_from_another_handle(be: &Fresh) {
+    let (keep, a) = be.store();
+    let b = keep.open_again();
+    applied(import(&a, (0..10).map(entry).collect(), t(0)));
+    assert_eq!(b.cycle_resume_point("118.dk").unwrap(), None, "none begun");
+    assert_eq!(a.start_cycle("118.dk").unwrap(), 10);
+    let order = a.cycle_batch("118.dk", None, 100).unwrap();
+    assert_eq!(order.len(), 10);
+    // Nothing probed yet: continue before the first.
+    let first = b.cycle_resume_point("118.dk").unwrap().unwrap();
+    assert_eq!(
+        a.cycle_batch("118.dk", Some(first), 1).unwrap()[0].1,
+        order[0].1
+    );
+    // The first four probed (the fourth out of order, as concurrency does).
+    let now = time::OffsetDateTime::now_utc() + Duration::from_secs(1);
+    for (_, id, _) in order.iter().take(4) {
+        a.record_probe(
+            &probe(*id, "118.dk", now, Outcome::Clean),
+            3,
+            &Routes::default(),
+        )
+        .unwrap();
+    }
+    let at = b.cycle_resume_point("118.dk").unwrap().unwrap();
+    let rest = b.cycle_batch("118.dk", Some(at), 100).unwrap();
+    let rest: Vec<_> = rest.iter().map(|(_, id, _)| *id).collect();
+    let expected: Vec<_> = order.iter().skip(4).map(|(_, id, _)| *id).collect();
+    assert_eq!(rest, expected, "the rest of the cycle, in its order");
+    // Another site's cycle is its own.
+    assert_eq!(b.cycle_resume_point("krak.dk").unwrap(), None);
+    // Finished: the next scheduler starts afresh.
+    a.finish_cycle("118.dk").unwrap();
+    assert_eq!(b.cycle_resume_point("118.dk").unwrap(), None);
+}
+
+/// A daemon that knows it is alone clears stale site leases; a stopping
+/// one gives up its own and only its own.
+fn leases_are_cleared_by_prefix_and_released_by_holder(be: &Fresh) {
+    let (_keep, s) = be.store();
+    let ttl = Duration::from_secs(10);
+    assert!(s.take_lease("site:118.dk", "h1", t(0), ttl).unwrap());
+    assert!(s.take_lease("site:krak.dk", "h2", t(0), ttl).unwrap());
+    assert!(s.take_lease("receiver:x", "h1", t(0), ttl).unwrap());
+    s.release_leases_of("h1").unwrap();
+    let left: Vec<_> = s
+        .leases("", t(1))
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(left, ["site:krak.dk"]);
+    assert!(s.take_lease("receiver:x", "h3", t(1), ttl).unwrap());
+    s.clear_leases("site:").unwrap();
+    let left: Vec<_> = s
+        .leases("", t(1))
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(left, ["receiver:x"]);
+    assert!(s.take_lease("site:krak.dk", "h1", t(1), ttl).unwrap());
+}
+
 on_both_backends!(
+    a_cycle_continues_where_it_stood_from_another_handle,
+    leases_are_cleared_by_prefix_and_released_by_holder,
     claims_from_many_handles_line_up_one_interval_apart,
     a_run_of_turns_holds_back_the_next_claim_and_comes_back_unused,
     a_closed_gate_and_a_crawl_delay_hold_for_every_handle,

@@ -18,6 +18,8 @@ mod faults;
 mod politeness;
 // One budget per site and one daemon per store, whatever else runs.
 mod budget;
+// Several daemons on one PostgreSQL store: site leases, failover.
+mod multi;
 // robots.txt honoured (overrides need a reason), access headers, proxies.
 mod access;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.

@@ -32,6 +32,7 @@ mod probe;
 mod recorder;
 mod schedule;
 
+pub(crate) use lease::site_lease;
 pub(crate) use probe::{Lens, probe, probe_with};
 pub(crate) use recorder::Recorder;
 pub(crate) use schedule::{CohortTally, Resume, Stop, log_chain_head};

@@ -8,7 +8,15 @@
 //! UNLISTD_BENCH_ENTRIES=1000000 cargo bench --bench throughput   # 10⁶ roster
 //! UNLISTD_BENCH_CONCURRENCY=1,4,16 UNLISTD_BENCH_SERVER=rust cargo bench --bench throughput
 //! UNLISTD_BENCH_BIN=/tmp/unlistd-old cargo bench --bench throughput   # another build, for A/B
+//! UNLISTD_BENCH_STORE=plain cargo bench --bench throughput   # one store kind only
+//! UNLISTD_BENCH_ENTRIES=1000000 UNLISTD_BENCH_SCAN=0 UNLISTD_BENCH_CONCURRENCY=1 \
+//!     cargo bench --bench throughput   # import only
 //! ```
+//!
+//! `UNLISTD_BENCH_STORE` (default `plain,encrypted`) runs each
+//! concurrency on a plaintext store and on one encrypted at rest (`[store]
+//! encryption_key_file`, SQLCipher), so the cost of encryption is the
+//! difference between neighbouring rows, import included.
 //!
 //! For each concurrency it makes a fresh store, imports a generated roster
 //! (number-protected entries from the spare 13… series), writes a config
@@ -46,6 +54,16 @@ fn main() {
         (1..=1_000_000).contains(&entries),
         "UNLISTD_BENCH_ENTRIES: 1 to 1000000 (the 13… series holds 10⁶ numbers)"
     );
+    let stores: Vec<bool> = env_or("UNLISTD_BENCH_STORE", "plain,encrypted")
+        .split(',')
+        .map(|k| match k.trim() {
+            "plain" => false,
+            "encrypted" => true,
+            other => panic!("UNLISTD_BENCH_STORE: plain and/or encrypted, not {other:?}"),
+        })
+        .collect();
+    // A 10⁶ import without the scan after it (which would take an hour).
+    let import_only = env_or("UNLISTD_BENCH_SCAN", "1") == "0";
     let concurrency: Vec<u32> = env_or("UNLISTD_BENCH_CONCURRENCY", "1,8")
         .split(',')
         .map(|c| {
@@ -69,15 +87,27 @@ fn main() {
     let roster = work.path().join("roster.csv");
     write_roster(&roster, entries);
     println!(
-        "| concurrency | probes | wall s | probes/s | CPU ms/probe | peak RSS MB | import s | import RSS MB |"
+        "| store | concurrency | probes | wall s | probes/s | CPU ms/probe | peak RSS MB | import s | import RSS MB |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for c in concurrency {
-        let dir = work.path().join(format!("c{c}"));
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (c, encrypted) in concurrency
+        .iter()
+        .flat_map(|c| stores.iter().map(move |e| (*c, *e)))
+    {
+        let kind = if encrypted { "encrypted" } else { "plain" };
+        let dir = work.path().join(format!("c{c}-{kind}"));
         std::fs::create_dir_all(&dir).expect("run dir");
-        let config = write_config(&dir, &server.base_url(), c);
+        let config = write_config(&dir, &server.base_url(), c, encrypted);
         let import = run(&config, &["import", roster.to_str().expect("utf-8 path")]);
         assert!(import.ok, "import failed: {}", import.stderr_tail);
+        if import_only {
+            println!(
+                "| {kind} | — | — | — | — | — | — | {:.1} | {:.1} |",
+                import.wall.as_secs_f64(),
+                import.max_rss_kb as f64 / 1024.0,
+            );
+            continue;
+        }
         let scan = run(&config, &["--json", "scan", "--once"]);
         assert!(scan.ok, "scan failed: {}", scan.stderr_tail);
         let summary: serde_json::Value =
@@ -93,7 +123,7 @@ fn main() {
         );
         let secs = scan.wall.as_secs_f64();
         println!(
-            "| {c} | {probes} | {secs:.1} | {:.0} | {:.3} | {:.1} | {:.1} | {:.1} |",
+            "| {kind} | {c} | {probes} | {secs:.1} | {:.0} | {:.3} | {:.1} | {:.1} | {:.1} |",
             probes as f64 / secs,
             scan.cpu.as_secs_f64() * 1000.0 / probes as f64,
             scan.max_rss_kb as f64 / 1024.0,
@@ -117,10 +147,26 @@ fn write_roster(path: &Path, entries: usize) {
     std::fs::write(path, csv).expect("roster");
 }
 
-fn write_config(dir: &Path, base_url: &str, concurrency: u32) -> PathBuf {
+fn write_config(dir: &Path, base_url: &str, concurrency: u32, encrypted: bool) -> PathBuf {
     let path = dir.join("config.toml");
+    let key = if encrypted {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = dir.join("store.key");
+        let bytes: [u8; 32] = rand::random();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .expect("key file");
+        f.write_all(hex.as_bytes()).expect("key file");
+        format!("encryption_key_file = \"{}\"\n", file.display())
+    } else {
+        String::new()
+    };
     let text = format!(
-        "[store]\npath = \"unlistd.db\"\n\n[[sites]]\nname = \"118.dk\"\nadapter = \"dk118\"\nbase_url = \"{base_url}\"\nrate = \"1000000/s\"\nconcurrency = {concurrency}\ntimeout = \"30s\"\n"
+        "[store]\npath = \"unlistd.db\"\n{key}\n[[sites]]\nname = \"118.dk\"\nadapter = \"dk118\"\nbase_url = \"{base_url}\"\nrate = \"1000000/s\"\nconcurrency = {concurrency}\ntimeout = \"30s\"\n"
     );
     std::fs::write(&path, text).expect("config");
     path

@@ -179,7 +179,7 @@ impl App {
 /// `url`. Blocks (call it from a blocking thread).
 pub(crate) fn open_store(settings: &Settings) -> Result<Store, StoreError> {
     match &settings.store_url {
-        None => Store::open(&settings.store_path),
+        None => Store::open_with(&settings.store_path, settings.store_key.as_ref()),
         Some(u) => Store::open_postgres(&u.url, u.password.as_deref()),
     }
 }

@@ -178,6 +178,8 @@ pub(crate) mod kind {
     pub(crate) const PROBE: &str = "probe";
     pub(crate) const INCIDENT_OPEN: &str = "incident.open";
     pub(crate) const INCIDENT_RESOLVE: &str = "incident.resolve";
+    /// An incident of an erased entry, withdrawn (ref: the incident id).
+    pub(crate) const INCIDENT_WITHDRAW: &str = "incident.withdraw";
     /// An analyst's ack / dismiss / undismiss (ref: the action row id).
     pub(crate) const INCIDENT_ACTION: &str = "incident.action";
     /// A takedown request (ref: the takedown row id).

@@ -123,6 +123,29 @@ fn stderr_is_journal() -> bool {
         .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
+/// Replaces the default panic message (which would print the payload: a
+/// parser's panic can quote the page it read, and that page shows what was
+/// searched for) by one log line with the location only.
+pub(crate) fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map_or_else(|| "unknown".to_string(), ToString::to_string);
+        tracing::error!(%location, "Panic (its message is withheld: it may quote protected data).");
+    }));
+}
+
+/// A failed task as text: whether it panicked or was cancelled, never its
+/// panic message (tokio's `JoinError` shows it; it may quote a page or a
+/// roster cell).
+pub(crate) fn task_failure(e: &tokio::task::JoinError) -> String {
+    if e.is_panic() {
+        "the task panicked (its message is withheld)".to_string()
+    } else {
+        "the task was cancelled".to_string()
+    }
+}
+
 /// Log directives that always apply (see [`init_logging`]).
 pub(crate) const QUIET_CRATES: &[&str] = &[
     "html5ever=off",

@@ -198,6 +198,9 @@ async fn one_daemon_per_store_and_cli_writers_beside_it() {
         "maintenance window",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.cmd(&["erase", "R-07", "--reason", "data-subject request"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(first.alive(), "the daemon goes on beside the writers");
 
     // SIGKILL leaves the lock file behind, but not the lock.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };

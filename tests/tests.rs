@@ -47,3 +47,5 @@ mod people_api;
 // Email alerts against a real SMTP server (a Rust sink on loopback): MIME shape,
 // AUTH, STARTTLS and certificate checks, retries.
 mod email;
+// Custody of the roster: encryption at rest, erasure, the privacy canary.
+mod custody;

@@ -22,7 +22,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
 
 use super::Failure;
-use super::format::{Context, detail_lines, headline};
+use super::format::{Context, detail_lines, headline_for};
 pub use crate::config::{EmailSettings, SmtpLogin, SmtpTls};
 use crate::domain::incident::EventType;
 use crate::store::{EventIncident, Ts};
@@ -84,12 +84,7 @@ fn text(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Context
         out.push_str(s);
         out.push('\n');
     };
-    line(&headline(
-        event,
-        site,
-        incidents.len(),
-        ctx.details.as_ref(),
-    ));
+    line(&headline_for(event, site, incidents, ctx.details.as_ref()));
     line("");
     line(&format!("Event:     {}", event.as_str()));
     line(&format!("Site:      {site}"));
@@ -146,7 +141,7 @@ fn html(
                 title { (subject) }
             }
             body style="font-family:sans-serif" {
-                p { strong { (headline(event, site, incidents.len(), ctx.details.as_ref())) } }
+                p { strong { (headline_for(event, site, incidents, ctx.details.as_ref())) } }
                 p {
                     "Event: " code { (event.as_str()) }
                     " · Site: " (site)

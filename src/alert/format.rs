@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::domain::incident::EventType;
+use crate::domain::incident::{EventType, IncidentState};
 use crate::store::EventIncident;
 
 /// Refs listed by name in a chat message; the rest are counted.
@@ -127,6 +127,42 @@ pub fn headline(event: EventType, site: &str, n: usize, details: Option<&Value>)
     }
 }
 
+/// [`headline`] for a message about these incidents: an
+/// `exposure.resolved` whose incidents were withdrawn (their entries were
+/// erased) says so rather than "no longer shown", which nobody checked.
+pub fn headline_for(
+    event: EventType,
+    site: &str,
+    incidents: &[EventIncident],
+    details: Option<&Value>,
+) -> String {
+    let n = incidents.len();
+    let withdrawn = incidents
+        .iter()
+        .filter(|i| i.state == IncidentState::Withdrawn)
+        .count();
+    match event {
+        EventType::ExposureResolved if withdrawn > 0 && withdrawn == n => format!(
+            "{n} exposure(s) on {site} withdrawn: the entries were erased and are no longer checked"
+        ),
+        EventType::ExposureResolved if withdrawn > 0 => format!(
+            "{n} exposure(s) on {site} ended: {} no longer shown, {withdrawn} withdrawn (entries \
+             erased, no longer checked)",
+            n - withdrawn
+        ),
+        _ => headline(event, site, n, details),
+    }
+}
+
+/// Escapes what Slack's mrkdwn and Teams' text read as markup (`<…>` makes
+/// a link or a mention, `&` an entity) in a value the operator or a site
+/// chose (an entry ref, a site name).
+pub fn escape_chat(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// The body text below the headline: incident lines or event figures.
 pub(crate) fn text(event: EventType, incidents: &[EventIncident], ctx: &Context) -> Option<String> {
     if !incidents.is_empty() {
@@ -150,14 +186,19 @@ pub(crate) fn lines(incidents: &[EventIncident]) -> String {
         .take(FIRST_N)
         .map(|i| {
             format!(
-                "• {} ({}) exposed: {}",
+                "• {} ({}) exposed: {}{}",
                 i.entry_ref,
                 i.masked_number,
                 i.exposed
                     .iter()
                     .map(|f| f.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if i.state == IncidentState::Withdrawn {
+                    " (withdrawn: entry erased)"
+                } else {
+                    ""
+                }
             )
         })
         .collect();

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::format::{Context, FIRST_N, detail_str, headline};
+use super::format::{Context, FIRST_N, detail_str, headline_for};
 use crate::domain::incident::EventType;
 use crate::store::EventIncident;
 
@@ -56,7 +56,7 @@ pub fn body(
                 ctx.remaining_open
             )
         }
-        _ => headline(event, site, incidents.len(), details),
+        _ => headline_for(event, site, incidents, details),
     };
     let mut v: Value = json!({
         "routing_key": routing_key,

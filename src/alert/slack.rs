@@ -2,13 +2,15 @@
 
 use serde_json::json;
 
-use super::format::{Context, headline, text};
+use super::format::{Context, escape_chat, headline_for, text};
 use crate::domain::incident::EventType;
 use crate::store::EventIncident;
 
 /// The body for a group of incidents (or one figures event).
 pub fn body(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Context) -> String {
-    let head = headline(event, site, incidents.len(), ctx.details.as_ref());
+    // Refs and site names are the operator's text: in mrkdwn, `<…>` would
+    // be a link or a mention and `&` an entity.
+    let head = escape_chat(&headline_for(event, site, incidents, ctx.details.as_ref()));
     let icon = match event {
         EventType::ExposureOpened
         | EventType::SiteDegraded
@@ -22,7 +24,8 @@ pub fn body(event: EventType, site: &str, incidents: &[EventIncident], ctx: &Con
         json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{icon} *{head}*")}}),
     ];
     if let Some(t) = text(event, incidents, ctx) {
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}));
+        blocks
+            .push(json!({"type": "section", "text": {"type": "mrkdwn", "text": escape_chat(&t)}}));
     }
     if let Some(url) = &ctx.dashboard_url {
         blocks.push(json!({"type": "actions", "elements": [

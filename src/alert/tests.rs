@@ -190,3 +190,70 @@ async fn two_dispatchers_on_one_outbox_deliver_each_message_once() {
         0
     );
 }
+#[test]
+fn chat_texts_escape_markup_in_refs_and_site_names() {
+    let ctx = Context::default();
+    let mut v = inc(1);
+    v[0].entry_ref = "<!channel> & <https://evil.example|click>".into();
+    let site = "<b>118</b>&co";
+    let s: Value =
+        serde_json::from_str(&slack::body(EventType::ExposureOpened, site, &v, &ctx)).unwrap();
+    let t: Value =
+        serde_json::from_str(&teams::body(EventType::ExposureOpened, site, &v, &ctx)).unwrap();
+    let card = &t["attachments"][0]["content"]["body"];
+    for text in [
+        s["text"].as_str().unwrap(),
+        s["blocks"][0]["text"]["text"].as_str().unwrap(),
+        s["blocks"][1]["text"]["text"].as_str().unwrap(),
+        card[0]["text"].as_str().unwrap(),
+        card[1]["text"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains('<') && !text.contains('>'), "{text}");
+        assert!(!text.contains("& "), "{text}");
+    }
+    assert!(
+        s["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;")
+    );
+}
+
+#[test]
+fn withdrawn_incidents_are_not_called_resolved() {
+    let ctx = Context::default();
+    let mut v = inc(2);
+    v[0].state = IncidentState::Withdrawn;
+    v[1].state = IncidentState::Withdrawn;
+    let s: Value = serde_json::from_str(&slack::body(
+        EventType::ExposureResolved,
+        "118.dk",
+        &v,
+        &ctx,
+    ))
+    .unwrap();
+    let head = s["text"].as_str().unwrap();
+    assert!(
+        head.contains("withdrawn") && !head.contains("no longer shown"),
+        "{head}"
+    );
+    assert!(
+        s["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("(withdrawn: entry erased)")
+    );
+    v[1].state = IncidentState::Resolved;
+    let p: Value = serde_json::from_str(&pagerduty::body(
+        EventType::ExposureResolved,
+        "118.dk",
+        &v,
+        &Context {
+            remaining_open: 1,
+            ..Context::default()
+        },
+        "rk",
+    ))
+    .unwrap();
+    assert_eq!(p["event_action"], "trigger");
+}

@@ -1,13 +1,14 @@
 //! Compliance: `report` (signed HTML/JSON/CSV), `report verify`, `audit
 //! verify`.
 
+use crate::telemetry::task_failure;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Cli, EXIT_FAILURE, EXIT_OK, Failure, ReportFormat, print_json, settings};
+use super::{Cli, EXIT_FAILURE, EXIT_OK, Failure, ReportFormat, open_store, print_json, settings};
 use crate::config::Settings;
-use crate::report::{self, Format, Verdict};
-use crate::store::{ReportScope, Ts};
+use crate::report::{self, Format, KeyHome, Verdict};
+use crate::store::{ReportScope, Store, Ts};
 
 /// `report`'s flags.
 pub(super) struct ReportArgs {
@@ -67,7 +68,7 @@ pub(super) async fn report(cli: &Cli, a: ReportArgs) -> Result<u8, Failure> {
     };
     let built = tokio::task::spawn_blocking(move || build(&s, &req, format))
         .await
-        .map_err(|e| Failure::operational(e.to_string()))?;
+        .map_err(|e| Failure::operational(task_failure(&e)))?;
     let (rep, key, bytes) = built?;
     if !rep.audit.verified {
         eprintln!(
@@ -160,7 +161,7 @@ fn build(
     req: &report::Request,
     format: Format,
 ) -> Result<(report::Report, report::SigningKey, Vec<u8>), Failure> {
-    let store = crate::app::open_store(s)?;
+    let store = open_store(s)?;
     if let ReportScope::Filter {
         cohort: Some(c), ..
     } = &req.scope
@@ -182,12 +183,22 @@ fn build(
     let key = report::signing_key(
         s.report.signing_key.as_deref(),
         &s.source,
-        &s.store_path,
+        key_home(s, &store),
         true,
     )
     .map_err(|e| Failure::operational(e.to_string()))?;
     let bytes = report::render(&rep, format, &key);
     Ok((rep, key, bytes))
+}
+
+/// Where the generated report key lives: inside an encrypted store,
+/// beside a plaintext one.
+fn key_home<'a>(s: &'a Settings, store: &'a Store) -> KeyHome<'a> {
+    if s.store_key.is_some() {
+        KeyHome::Store(store, &s.store_path)
+    } else {
+        KeyHome::Beside(&s.store_path)
+    }
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
@@ -208,13 +219,17 @@ pub(super) async fn report_verify(cli: &Cli, file: &Path) -> Result<u8, Failure>
     let s = settings(cli)?;
     let bytes = std::fs::read(file)
         .map_err(|e| Failure::bad_input(format!("{}: cannot read: {e}", file.display())))?;
-    let key = report::signing_key(
-        s.report.signing_key.as_deref(),
-        &s.source,
-        &s.store_path,
-        false,
-    )
-    .map_err(|e| Failure::bad_input(e.to_string()))?;
+    // An encrypted store keeps the generated key inside: open it then.
+    let store = match (&s.report.signing_key, &s.store_key) {
+        (None, Some(_)) => Some(open_store(&s)?),
+        _ => None,
+    };
+    let home = match &store {
+        Some(st) => key_home(&s, st),
+        None => KeyHome::Beside(&s.store_path),
+    };
+    let key = report::signing_key(s.report.signing_key.as_deref(), &s.source, home, false)
+        .map_err(|e| Failure::bad_input(e.to_string()))?;
     let verdict = report::verify(&bytes, &key);
     let name = file.display();
     match verdict {
@@ -247,10 +262,10 @@ pub(super) async fn report_verify(cli: &Cli, file: &Path) -> Result<u8, Failure>
 pub(super) async fn audit_verify(cli: &Cli) -> Result<u8, Failure> {
     let s = settings(cli)?;
     let v = tokio::task::spawn_blocking(move || -> Result<_, Failure> {
-        Ok(crate::app::open_store(&s)?.audit_verify()?)
+        Ok(open_store(&s)?.audit_verify()?)
     })
     .await
-    .map_err(|e| Failure::operational(e.to_string()))??;
+    .map_err(|e| Failure::operational(task_failure(&e)))??;
     if cli.json {
         print_json(&serde_json::json!({
             "verified": v.verified,

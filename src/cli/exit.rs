@@ -47,6 +47,8 @@ impl From<StoreError> for Failure {
             StoreError::NotFound(m) | StoreError::Conflict(m) | StoreError::BadInput(m) => {
                 Failure::bad_input(m)
             }
+            // The config's key and the store disagree: fix the config.
+            e @ StoreError::Key { config: true, .. } => Failure::bad_input(e.to_string()),
             e => Failure::operational(e.to_string()),
         }
     }
@@ -54,7 +56,10 @@ impl From<StoreError> for Failure {
 
 impl From<AppError> for Failure {
     fn from(e: AppError) -> Self {
-        Failure::operational(e.to_string())
+        match e {
+            AppError::Store(e) => e.into(),
+            e => Failure::operational(e.to_string()),
+        }
     }
 }
 
@@ -63,6 +68,7 @@ impl From<DaemonError> for Failure {
         match e {
             // A config that does not load is bad input (exit 2).
             DaemonError::Config(e) => e.into(),
+            DaemonError::App(e) => e.into(),
             e => Failure::operational(e.to_string()),
         }
     }

@@ -10,12 +10,15 @@
 mod actions;
 mod compliance;
 mod demo;
+mod erase;
 mod exit;
 mod probe;
 mod roster;
+mod store;
 mod takedown;
 mod views;
 
+use crate::telemetry::task_failure;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +39,8 @@ use compliance::ReportArgs;
     about = "Proves, continuously, that unlisted numbers and addresses are not on public directory sites."
 )]
 pub struct Cli {
-    /// Config file (default ./config.toml, then /etc/unlistd/config.toml).
+    /// Config file (default: $UNLISTD_CONFIG, else /etc/unlistd/config.toml;
+    /// never one in the working directory).
     #[arg(long, global = true, env = "UNLISTD_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Print results as JSON.
@@ -81,8 +85,11 @@ pub enum Command {
     },
     /// Probe every enabled site for one number now and show what each shows.
     Check {
-        /// A Danish number in any common form.
-        phone: String,
+        /// A Danish number in any common form. Without it, or with `-`, the
+        /// number is read from standard input: an argument is visible to
+        /// every user of the machine in the process list and is kept in
+        /// shell history.
+        phone: Option<PhoneArg>,
         /// Record the probes as evidence (the number must be on the roster).
         #[arg(long)]
         record: bool,
@@ -177,6 +184,19 @@ pub enum Command {
         #[command(subcommand)]
         action: SilenceAction,
     },
+    /// Erase one roster entry now (a data-subject request): its number, name
+    /// and address leave every table, stored request and kept page; its
+    /// open incidents are withdrawn.
+    Erase {
+        /// The entry's ref from the roster.
+        entry_ref: String,
+        /// Why (recorded with who and when in the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $SUDO_USER, else $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
     /// Record that removal of an incident's listing was requested (from
     /// the directory, or at the source feed): the site's takedown_sla runs
     /// from the first request, and reports show the time to removal.
@@ -193,6 +213,43 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
     },
+    /// Encryption at rest of the SQLite store: encrypt it, or change its key.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Encrypt a plaintext store with [store] encryption_key_file
+    /// (atomically; stop `unlistd run` first).
+    Encrypt,
+    /// Move an encrypted store to a new key (atomically; stop `unlistd run`
+    /// first), then point encryption_key_file at the new key file.
+    Rekey {
+        /// The new key (at least 32 bytes of entropy, e.g. 64 hex characters).
+        #[arg(long, value_name = "PATH")]
+        new_key_file: PathBuf,
+    },
+}
+
+/// The `check` command's number as typed. Its `Debug` (and so `Cli`'s)
+/// never shows it.
+#[derive(Clone)]
+pub struct PhoneArg(String);
+
+impl std::str::FromStr for PhoneArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<PhoneArg, Self::Err> {
+        Ok(PhoneArg(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for PhoneArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PhoneArg([REDACTED])")
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +328,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         _ => "warn",
     };
     crate::telemetry::init_logging(default_level, cli.log_format == LogFormat::Json);
+    crate::telemetry::install_panic_hook();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -295,11 +353,17 @@ fn settings(cli: &Cli) -> Result<Settings, Failure> {
     Ok(config::load(&path)?)
 }
 
+/// The configured store: SQLite (encrypted when the config names a key)
+/// or PostgreSQL.
+fn open_store(s: &Settings) -> Result<crate::store::Store, crate::store::StoreError> {
+    crate::app::open_store(s)
+}
+
 async fn open(cli: &Cli) -> Result<App, Failure> {
     let s = settings(cli)?;
     Ok(tokio::task::spawn_blocking(move || App::open(s))
         .await
-        .map_err(|e| Failure::operational(e.to_string()))??)
+        .map_err(|e| Failure::operational(task_failure(&e)))??)
 }
 
 async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
@@ -314,7 +378,13 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             }
             probe::scan_once(cli).await
         }
-        Command::Check { phone, record } => probe::check(cli, phone, *record).await,
+        Command::Check { phone, record } => {
+            let phone = match phone {
+                Some(PhoneArg(p)) if p != "-" => p.clone(),
+                _ => probe::number_from_stdin()?,
+            };
+            probe::check(cli, &phone, *record).await
+        }
         Command::Status => views::status(cli).await,
         Command::Ack { id, reason, by } => {
             actions::incident_action(cli, id, IncidentAction::Ack, reason, by.as_deref()).await
@@ -369,6 +439,15 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             action: AuditAction::Verify,
         } => compliance::audit_verify(cli).await,
         Command::Verify { cohort, retries } => probe::verify_cohort(cli, cohort, *retries).await,
+        Command::Erase {
+            entry_ref,
+            reason,
+            by,
+        } => erase::erase(cli, entry_ref, reason, by.as_deref()).await,
+        Command::Store { action } => match action {
+            StoreAction::Encrypt => store::encrypt(cli).await,
+            StoreAction::Rekey { new_key_file } => store::rekey_cmd(cli, new_key_file).await,
+        },
     }
 }
 

@@ -2,6 +2,7 @@
 //! --cohort`. All three run the engine's scheduling and probes; nothing
 //! here decides an outcome.
 
+use crate::telemetry::task_failure;
 use std::sync::{Arc, Mutex};
 
 use super::{Cli, EXIT_EXPOSED, EXIT_FAILURE, EXIT_OK, Failure, open, print_json};
@@ -58,6 +59,30 @@ pub(super) async fn scan_once(cli: &Cli) -> Result<u8, Failure> {
         );
     }
     Ok(if open > 0 { EXIT_EXPOSED } else { EXIT_OK })
+}
+
+/// The number for `check`, read from standard input (its first line):
+/// it never appears in the process list or shell history that way.
+pub(super) fn number_from_stdin() -> Result<String, Failure> {
+    use std::io::{BufRead, IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("number to check: ");
+    }
+    let mut line = String::new();
+    // A number is short; anything longer is not one (and is not kept).
+    stdin
+        .lock()
+        .take(256)
+        .read_line(&mut line)
+        .map_err(|e| Failure::bad_input(format!("PHONE: cannot read standard input: {e}")))?;
+    let number = line.trim().to_owned();
+    if number.is_empty() {
+        return Err(Failure::bad_input(
+            "PHONE: give the number on standard input (echo 13572468 | unlistd check), or as an argument",
+        ));
+    }
+    Ok(number)
 }
 
 pub(super) async fn check(cli: &Cli, phone: &str, record: bool) -> Result<u8, Failure> {
@@ -211,7 +236,7 @@ pub(super) async fn verify_cohort(cli: &Cli, tag: &str, retries: u32) -> Result<
                 None => break,
                 Some(Ok(Ok(()))) => {}
                 Some(Ok(Err(e))) => { failure.get_or_insert(Failure::from(e)); cancel.cancel(); }
-                Some(Err(e)) => { failure.get_or_insert(Failure::operational(e.to_string())); }
+                Some(Err(e)) => { failure.get_or_insert(Failure::operational(task_failure(&e))); }
             },
             _ = tick.tick() => if !cli.json { println!("  {}", board.progress()); },
         }

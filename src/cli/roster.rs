@@ -1,8 +1,9 @@
 //! `import`: replace the roster with a CSV file, atomically.
 
+use crate::telemetry::task_failure;
 use std::path::Path;
 
-use super::{Cli, EXIT_OK, Failure, print_json, settings};
+use super::{Cli, EXIT_OK, Failure, open_store, print_json, settings};
 use crate::config::Settings;
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::roster;
@@ -18,7 +19,7 @@ pub(super) async fn import(
     let json = cli.json;
     tokio::task::spawn_blocking(move || import_blocking(&s, &file, encoding, json))
         .await
-        .map_err(|e| Failure::operational(e.to_string()))?
+        .map_err(|e| Failure::operational(task_failure(&e)))?
 }
 
 fn import_blocking(
@@ -39,7 +40,7 @@ fn import_blocking(
             e.problems.len()
         ))
     })?;
-    let store = crate::app::open_store(s)?;
+    let store = open_store(s)?;
     let pseudo = Pseudonymizer::new(&store.pseudonym_key()?);
     let outcome = store.import_roster(&mut rows, &pseudo, time::OffsetDateTime::now_utc())?;
     match outcome {

@@ -565,6 +565,21 @@ impl Validator<'_> {
             }
         }
         let login = self.smtp_login(&k, e)?;
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if let (SmtpTls::Opportunistic, Some(_), false, Some(v)) =
+            (tls, &login, loopback, &e.starttls)
+        {
+            // A server (or anyone on the path) that does not offer STARTTLS
+            // would get the password in clear.
+            return self.err(
+                &k("starttls"),
+                Some(v.span()),
+                "\"opportunistic\" with username and password_file would send the password in \
+                 clear to a server that does not offer STARTTLS: use \"required\" (allowed only \
+                 for a loopback smtp host)",
+            );
+        }
         Ok((
             url,
             EmailSettings {

@@ -33,7 +33,7 @@ pub use api::{ApiToken, DEFAULT_TOKEN_NAME, Role, TrustedUser, valid_actor_name}
 pub use sites::{DEFAULT_TAKEDOWN_SLA, SiteSettings};
 
 use crate::fetch::Rate;
-use crate::store::Retention;
+use crate::store::{Retention, StoreKey};
 use raw::RawConfig;
 
 /// A configuration problem; `Display` is `FILE:LINE: KEY: message`.
@@ -56,6 +56,8 @@ pub struct Settings {
     pub store_path: PathBuf,
     /// `[store] url`: PostgreSQL instead of the SQLite file.
     pub store_url: Option<StoreUrl>,
+    /// `[store] encryption_key_file`: the SQLite store is encrypted at rest.
+    pub store_key: Option<StoreKey>,
     pub api: ApiSettings,
     pub scan: ScanSettings,
     pub sites: Vec<SiteSettings>,
@@ -115,6 +117,11 @@ pub struct ApiSettings {
     pub tokens: Vec<ApiToken>,
     /// `[api] trusted_user_header`, from a reverse proxy on loopback.
     pub trusted_user: Option<TrustedUser>,
+    /// `allow_remote`: a `listen` address beyond loopback was confirmed.
+    pub allow_remote: bool,
+    /// `hostnames`: names (lowercase) the API answers to besides its
+    /// listen address and `localhost` (a reverse proxy's name).
+    pub hostnames: Vec<String>,
 }
 
 impl std::fmt::Debug for ApiSettings {
@@ -123,6 +130,8 @@ impl std::fmt::Debug for ApiSettings {
             .field("listen", &self.listen)
             .field("tokens", &self.tokens)
             .field("trusted_user", &self.trusted_user)
+            .field("allow_remote", &self.allow_remote)
+            .field("hostnames", &self.hostnames)
             .finish()
     }
 }
@@ -140,23 +149,32 @@ pub const DEFAULT_USER_AGENT: &str = concat!(
     " (unlisted-number leak monitor run by the subscriber's telephone operator)"
 );
 
-/// The config file to use: `--config`, else `./config.toml`, else
-/// `/etc/unlistd/config.toml`.
+/// The config file when neither `--config` nor `UNLISTD_CONFIG` names one.
+pub const SYSTEM_CONFIG: &str = "/etc/unlistd/config.toml";
+
+/// The config file to use: `--config` (or `UNLISTD_CONFIG`, which clap
+/// reads into the same flag), else [`SYSTEM_CONFIG`]. Never a file in the
+/// working directory: `sudo unlistd import` run in a directory someone
+/// else controls must not be pointed at their store.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    locate_in(explicit, Path::new(SYSTEM_CONFIG))
+}
+
+fn locate_in(explicit: Option<&Path>, system: &Path) -> Result<PathBuf, ConfigError> {
     if let Some(p) = explicit {
         return Ok(p.to_path_buf());
     }
-    for candidate in ["config.toml", "/etc/unlistd/config.toml"] {
-        let p = PathBuf::from(candidate);
-        if p.is_file() {
-            return Ok(p);
-        }
+    if system.is_file() {
+        return Ok(system.to_path_buf());
     }
     Err(ConfigError {
-        file: "config.toml".into(),
+        file: system.display().to_string(),
         line: None,
         key: "--config".into(),
-        message: "no ./config.toml or /etc/unlistd/config.toml; pass --config PATH".into(),
+        message: format!(
+            "no {}; pass --config PATH or set UNLISTD_CONFIG",
+            system.display()
+        ),
     })
 }
 

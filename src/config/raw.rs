@@ -32,6 +32,7 @@ pub(super) struct RawStore {
     pub(super) password_file: Option<Spanned<String>>,
     pub(super) evidence_retention: Option<Spanned<String>>,
     pub(super) roster_retention: Option<Spanned<String>>,
+    pub(super) encryption_key_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +51,8 @@ pub(super) struct RawApi {
     pub(super) tokens: Vec<RawToken>,
     pub(super) trusted_user_header: Option<Spanned<String>>,
     pub(super) trusted_user_role: Option<Spanned<String>>,
+    pub(super) allow_remote: Option<Spanned<bool>>,
+    pub(super) hostnames: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

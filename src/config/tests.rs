@@ -435,4 +435,65 @@ fn store_is_a_path_or_a_postgresql_url_never_both() {
     }
     let e = q("[store]\nurl = \"postgresql://u@h/d\"\npassword_file = \"missing\"\n").unwrap_err();
     assert_eq!(e.key, "store.password_file");
+    std::fs::write(dir.path().join("key"), "k".repeat(64)).unwrap();
+    let e =
+        q("[store]\nurl = \"postgresql://u@h/d\"\nencryption_key_file = \"key\"\n").unwrap_err();
+    assert_eq!(e.key, "store.encryption_key_file");
+}
+
+#[test]
+fn the_config_is_never_taken_from_the_working_directory() {
+    // The tests run in the crate's directory, which holds a config.toml.
+    assert!(Path::new("config.toml").is_file());
+    let dir = tempfile::tempdir().unwrap();
+    let system = dir.path().join("config.toml");
+    let e = super::locate_in(None, &system).unwrap_err();
+    assert_eq!(e.key, "--config");
+    assert!(e.message.contains("UNLISTD_CONFIG"), "{e}");
+    std::fs::write(&system, "").unwrap();
+    assert_eq!(super::locate_in(None, &system).unwrap(), system);
+    let given = Path::new("/elsewhere/c.toml");
+    assert_eq!(super::locate_in(Some(given), &system).unwrap(), given);
+}
+
+#[test]
+fn api_beyond_loopback_needs_allow_remote_and_hostnames_are_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path().join("c.toml");
+    let p = |api: &str| parse(&format!("[store]\npath = \"x.db\"\n[api]\n{api}"), &at);
+    let e = p("listen = \"0.0.0.0:9477\"\n").unwrap_err();
+    assert_eq!((e.key.as_str(), e.line), ("api.listen", Some(4)));
+    assert!(e.message.contains("allow_remote = true"), "{e}");
+    let ok = p("listen = \"0.0.0.0:9477\"\nallow_remote = true\n").unwrap();
+    assert!(ok.api.allow_remote);
+    let ok = p("hostnames = [\"Unlistd.Example.Net\", \"ops.example.net.\"]\n").unwrap();
+    assert_eq!(ok.api.hostnames, ["unlistd.example.net", "ops.example.net"]);
+    for bad in ["https://x.example", "x.example:443", "", "a b"] {
+        let e = p(&format!("hostnames = [\"{bad}\"]\n")).unwrap_err();
+        assert_eq!(e.key, "api.hostnames", "{bad}");
+    }
+}
+
+#[test]
+fn opportunistic_starttls_with_a_password_is_refused_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path().join("c.toml");
+    std::fs::write(dir.path().join("pw"), "secret\n").unwrap();
+    let p = |host: &str| {
+        parse(
+            &format!(
+                "[store]\npath = \"x.db\"\n[[alerts.email]]\nsmtp = \"smtp://{host}\"\n\
+                 from = \"u@example.net\"\nto = [\"sec@example.net\"]\n\
+                 starttls = \"opportunistic\"\nusername = \"u\"\npassword_file = \"pw\"\n"
+            ),
+            &at,
+        )
+    };
+    let e = p("mail.example.net").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.line),
+        ("alerts.email[0].starttls", Some(7))
+    );
+    assert!(e.message.contains("in clear"), "{e}");
+    assert!(p("127.0.0.1:2525").is_ok());
 }

@@ -17,7 +17,7 @@ use super::{
     read_secret,
 };
 use crate::fetch::{Rate, is_loopback_url};
-use crate::store::Retention;
+use crate::store::{Retention, StoreKey};
 
 impl Validator<'_> {
     pub(super) fn line_of(&self, offset: usize) -> usize {
@@ -168,6 +168,19 @@ impl Validator<'_> {
     /// file with several are reported.
     pub(super) fn settings(&self, raw: RawConfig) -> Result<Settings, ConfigError> {
         let (store_path, store_url) = self.store(raw.store.as_ref())?;
+        let store_key = self.store_key(raw.store.as_ref())?;
+        if let (Some(_), Some(f)) = (
+            &store_url,
+            raw.store
+                .as_ref()
+                .and_then(|s| s.encryption_key_file.as_ref()),
+        ) {
+            return self.err(
+                "store.encryption_key_file",
+                Some(f.span()),
+                "only for a SQLite store (path); PostgreSQL encrypts with its own means",
+            );
+        }
         let api = self.api(raw.api.as_ref())?;
         let (scan, user_agent) = self.scan(raw.scan.as_ref())?;
         let sites = self.sites(&raw.sites, &user_agent)?;
@@ -179,6 +192,7 @@ impl Validator<'_> {
             source: self.path.to_path_buf(),
             store_path,
             store_url,
+            store_key,
             api,
             scan,
             sites,
@@ -267,6 +281,19 @@ impl Validator<'_> {
         Ok(text.to_string())
     }
 
+    /// `[store] encryption_key_file`: a secret with at least 32 bytes of
+    /// entropy.
+    fn store_key(&self, st: Option<&RawStore>) -> Result<Option<StoreKey>, ConfigError> {
+        let Some(f) = st.and_then(|s| s.encryption_key_file.as_ref()) else {
+            return Ok(None);
+        };
+        let secret = self.secret("store.encryption_key_file", f)?;
+        match StoreKey::from_secret(&secret) {
+            Ok(k) => Ok(Some(k)),
+            Err(e) => self.err("store.encryption_key_file", Some(f.span()), e.to_string()),
+        }
+    }
+
     /// `[api]`.
     fn api(&self, a: Option<&RawApi>) -> Result<ApiSettings, ConfigError> {
         let Some(a) = a else {
@@ -274,6 +301,8 @@ impl Validator<'_> {
                 listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
                 tokens: Vec::new(),
                 trusted_user: None,
+                allow_remote: false,
+                hostnames: Vec::new(),
             });
         };
         let listen = match &a.listen {
@@ -289,11 +318,43 @@ impl Validator<'_> {
                 }
             },
         };
+        let allow_remote = a.allow_remote.as_ref().is_some_and(|b| *b.get_ref());
+        if !listen.ip().is_loopback() && !allow_remote {
+            return self.err(
+                "api.listen",
+                a.listen.as_ref().map(Spanned::span),
+                "listens beyond this machine (the API and the dashboard would face the \
+                 network): set [api] allow_remote = true to confirm, and put TLS in front",
+            );
+        }
         let (tokens, trusted_user) = self.api_people(a)?;
+        let mut hostnames = Vec::new();
+        if let Some(h) = &a.hostnames {
+            for name in h.get_ref() {
+                let n = name.trim().trim_end_matches('.').to_ascii_lowercase();
+                let ok = !n.is_empty()
+                    && n.len() <= 253
+                    && n.split('.').all(|l| {
+                        !l.is_empty()
+                            && !l.starts_with('-')
+                            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    });
+                if !ok {
+                    return self.err(
+                        "api.hostnames",
+                        Some(h.span()),
+                        format!("{name:?} is not a host name (give names like \"unlistd.example.net\", without port or scheme)"),
+                    );
+                }
+                hostnames.push(n);
+            }
+        }
         Ok(ApiSettings {
             listen,
             tokens,
             trusted_user,
+            allow_remote,
+            hostnames,
         })
     }
 

@@ -79,7 +79,7 @@ pub(crate) async fn run_file(path: &Path) -> Result<(), DaemonError> {
         Ok(app)
     })
     .await
-    .map_err(|e| DaemonError::Task(e.to_string()))??;
+    .map_err(|e| DaemonError::Task(crate::telemetry::task_failure(&e)))??;
     // One pending request is enough: a reload reads the file as it is then.
     let (reload_tx, requests) = tokio::sync::mpsc::channel(1);
     let api_reload_tx = reload_tx.clone();
@@ -128,6 +128,14 @@ pub(crate) async fn run(
             addr: app.settings.api.listen.to_string(),
             message: e.to_string(),
         })?;
+    if !app.settings.api.listen.ip().is_loopback() {
+        // Confirmed by `allow_remote`, and still worth a line in the journal.
+        tracing::warn!(
+            listen = %app.settings.api.listen,
+            "The API and the dashboard listen beyond this machine ([api] allow_remote = true); \
+             keep TLS and a firewall in front of them."
+        );
+    }
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let progress = app.engine.progress.clone();

@@ -327,6 +327,10 @@ impl Supervisor {
             needs_restart.push("store.url");
             settings.store_url = old.settings.store_url.clone();
         }
+        if settings.store_key != old.settings.store_key {
+            needs_restart.push("store.encryption_key_file");
+            settings.store_key = old.settings.store_key.clone();
+        }
         if settings.api.listen != old.settings.api.listen {
             needs_restart.push("api.listen");
             settings.api.listen = old.settings.api.listen;

@@ -14,14 +14,23 @@ pub enum IncidentState {
     Open,
     Acknowledged,
     Resolved,
+    /// The entry was erased (a data-subject request or `roster_retention`):
+    /// no longer watched, so it neither resolves nor reminds.
+    Withdrawn,
 }
 
 impl IncidentState {
+    /// Still open or acknowledged: watched, reminded, counted as exposed.
+    pub fn is_active(self) -> bool {
+        matches!(self, IncidentState::Open | IncidentState::Acknowledged)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             IncidentState::Open => "open",
             IncidentState::Acknowledged => "acknowledged",
             IncidentState::Resolved => "resolved",
+            IncidentState::Withdrawn => "withdrawn",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -29,6 +38,7 @@ impl IncidentState {
             "open" => Some(IncidentState::Open),
             "acknowledged" => Some(IncidentState::Acknowledged),
             "resolved" => Some(IncidentState::Resolved),
+            "withdrawn" => Some(IncidentState::Withdrawn),
             _ => None,
         }
     }

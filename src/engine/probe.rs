@@ -5,7 +5,6 @@
 
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::{Entry, Listing, Outcome, matcher};
-use crate::fetch::mask_number_in_url;
 use crate::sites::{Page, Query, Request, Search, Verdict};
 
 use super::Site;
@@ -14,8 +13,9 @@ use super::Site;
 /// lookup with more than 100 hits is not an answer we can vouch for.
 pub(crate) const MAX_PAGES: u32 = 4;
 
-/// What one probe found, ready to record.
-#[derive(Debug, Clone)]
+/// What one probe found, ready to record. Its `Debug` leaves the page
+/// out (it shows what was searched for).
+#[derive(Clone)]
 pub(crate) struct ProbeResult {
     pub outcome: Outcome,
     pub http_status: Option<u16>,
@@ -26,6 +26,22 @@ pub(crate) struct ProbeResult {
     /// Exposed: keyed fingerprints of the listings that matched (empty
     /// when probed without a [`Lens`]).
     pub listing_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for ProbeResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeResult")
+            .field("outcome", &self.outcome)
+            .field("http_status", &self.http_status)
+            .field("page_sha256", &self.page_sha256)
+            .field("url_masked", &self.url_masked)
+            .field(
+                "body",
+                &self.body.as_ref().map(|b| format!("[{} bytes]", b.len())),
+            )
+            .field("listing_keys", &self.listing_keys.len())
+            .finish()
+    }
 }
 
 /// How the engine looks at listings: fingerprinted with the store's key,
@@ -97,15 +113,11 @@ struct PageResult {
 /// Page `page_no` of `search`: the request the adapter asks for, and any
 /// it asks for instead once it has seen the answer's status (Eniro: a
 /// stale `buildId`). The result is the last answer's.
-async fn read_page(
-    site: &Site,
-    entry_number: &str,
-    search: &mut Search,
-    page_no: u32,
-) -> PageResult {
+async fn read_page(site: &Site, search: &mut Search, page_no: u32) -> PageResult {
     let mut req = search.request(page_no);
     loop {
-        let url_masked = mask_number_in_url(&req.path, entry_number);
+        // The adapter's redacted form: nothing else of a request is kept.
+        let url_masked = req.stored.clone();
         let fetched = site.fetcher.get(&req.path).await;
         let page = match search.verdict(&req, fetched.status) {
             Verdict::Retry(next) => {
@@ -168,7 +180,7 @@ pub(crate) async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>
         let mut search = site.settings.adapter.search(&query);
         let mut page_no = 1;
         loop {
-            let r = read_page(site, entry.phone.national(), &mut search, page_no).await;
+            let r = read_page(site, &mut search, page_no).await;
             let base = |outcome: Outcome| ProbeResult {
                 outcome,
                 http_status: r.http_status,

@@ -524,8 +524,9 @@ impl Engine {
     pub(crate) async fn after_cycle(&self) {
         let store = self.store.clone();
         let retention = self.retention;
+        let routes = self.routes.clone();
         let now = time::OffsetDateTime::now_utc();
-        match blocking(move || store.purge(now, &retention)).await {
+        match blocking(move || store.purge(now, &retention, &routes)).await {
             Ok(p) if p.evidence_purged + p.entries_erased > 0 => tracing::info!(
                 evidence_purged = p.evidence_purged,
                 entries_erased = p.entries_erased,
@@ -606,7 +607,10 @@ fn collect(
         Ok(Probed { result: Err(e), .. }) => Err(e),
         Err(e) => {
             // A panicking probe is a bug, but one entry must not stop the scan.
-            tracing::error!(error = %e, "Probe task failed.");
+            tracing::error!(
+                error = crate::telemetry::task_failure(&e),
+                "Probe task failed."
+            );
             Ok(())
         }
     }

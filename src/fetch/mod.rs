@@ -12,8 +12,9 @@
 //! URL it disallows is never requested. Its Crawl-delay stretches the
 //! pacer's interval when it is longer than the configured one.
 //!
-//! Failures never carry the URL: it contains a protected number. Display
-//! and storage use [`mask_number_in_url`].
+//! Failures never carry the URL: it contains a protected number. What is
+//! shown and stored of a request is the adapter's redacted form
+//! (`sites::Request::stored`).
 
 mod politeness;
 pub(crate) mod robots;
@@ -193,8 +194,9 @@ pub enum ClientError {
     Build { site: String, reason: String },
 }
 
-/// The result of one logical fetch (after retries).
-#[derive(Debug, Clone)]
+/// The result of one logical fetch (after retries). Its `Debug` leaves
+/// the body out: a result page shows the number or the name searched for.
+#[derive(Clone)]
 pub(crate) struct Fetched {
     /// Final HTTP status, if any response arrived.
     pub status: Option<u16>,
@@ -210,6 +212,19 @@ pub(crate) struct Fetched {
     pub failure: Option<FailKind>,
     /// Attempts made (1 + retries).
     pub attempts: u32,
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched")
+            .field("status", &self.status)
+            .field("sha256", &self.sha256)
+            .field("body_len", &self.body_len)
+            .field("body", &self.body.as_ref().map(|_| "[REDACTED]"))
+            .field("failure", &self.failure)
+            .field("attempts", &self.attempts)
+            .finish()
+    }
 }
 
 /// Redirect hops followed within one attempt (sites use one or two for
@@ -664,63 +679,6 @@ pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Opti
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Separators a number may carry inside a URL (`33 12 34 56` as typed).
-const URL_NUMBER_SEPARATORS: [&str; 5] = ["%20", "+", " ", "-", "."];
-
-/// Replaces the protected number in a request path with `NNNN••••` (first 4
-/// digits, the rest as bullets) for display and storage. Also catches the
-/// number written with separators (`33%2012%2034%2056`), and leaves a
-/// `+45`/`%2B45` prefix in place. A `national` with fewer than 8 digits
-/// reveals proportionally less.
-pub(crate) fn mask_number_in_url(path_and_query: &str, national: &str) -> String {
-    let digits: Vec<u8> = national.bytes().filter(u8::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return path_and_query.to_string();
-    }
-    let shown = 4.min(digits.len().saturating_sub(4));
-    let mut masked: String = digits[..shown].iter().map(|&b| char::from(b)).collect();
-    masked.push_str(&"•".repeat(digits.len() - shown));
-
-    let s = path_and_query;
-    let bytes = s.as_bytes();
-    let mut out = String::with_capacity(s.len() + 8);
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(end) = match_number_at(bytes, i, &digits) {
-            out.push_str(&masked);
-            i = end;
-        } else {
-            // Not a match start: copy one whole char (the input may hold
-            // non-ASCII text, and `i` must stay on a char boundary).
-            let ch = s[i..].chars().next().unwrap_or('\u{FFFD}');
-            out.push(ch);
-            i += ch.len_utf8().max(1);
-        }
-    }
-    out
-}
-
-/// End index of `digits` starting at `at`, allowing one separator between
-/// digits.
-fn match_number_at(s: &[u8], at: usize, digits: &[u8]) -> Option<usize> {
-    let mut j = at;
-    for (k, &d) in digits.iter().enumerate() {
-        if k > 0
-            && let Some(sep) = URL_NUMBER_SEPARATORS
-                .iter()
-                .find(|sep| s[j..].starts_with(sep.as_bytes()))
-            && s.get(j + sep.len()) == Some(&d)
-        {
-            j += sep.len();
-        }
-        if s.get(j) != Some(&d) {
-            return None;
-        }
-        j += 1;
-    }
-    Some(j)
 }
 
 /// Whether `url`'s host is this machine (`localhost`, 127.0.0.0/8, `::1`):

@@ -56,6 +56,7 @@ td.num, th.num { text-align: right; }
 .pill { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
 .pill.resolved { background: var(--okbg); color: var(--ok); }
 .pill.open, .pill.acknowledged { background: var(--badbg); color: var(--bad); }
+.pill.withdrawn { background: var(--warnbg); color: var(--warn); }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 18px; margin: 8px 0; }
 dt { color: var(--muted); }
 dd { margin: 0; }
@@ -140,9 +141,11 @@ fn incident_section(out: &mut String, r: &IncidentReport, k: u32, now: crate::st
         ("Last seen", human_time(i.last_seen)),
         (
             "Closed",
-            i.resolved_at
-                .map(human_time)
-                .unwrap_or_else(|| "not yet".into()),
+            match (i.state, i.resolved_at) {
+                (_, Some(at)) => human_time(at),
+                (IncidentState::Withdrawn, None) => "withdrawn (entry erased)".into(),
+                _ => "not yet".into(),
+            },
         ),
         ("Checks that found it", r.exposed_probes.to_string()),
     ];
@@ -201,6 +204,12 @@ fn incident_section(out: &mut String, r: &IncidentReport, k: u32, now: crate::st
             p,
         );
     }
+    closing_row(out, i, n, k);
+    out.push_str("</tbody></table></section>");
+}
+
+/// The last row of an incident's table: how it ended, or that it has not.
+fn closing_row(out: &mut String, i: &crate::store::IncidentView, n: usize, k: u32) {
     match (i.state, i.resolved_at) {
         (IncidentState::Resolved, Some(at)) => {
             let _ = write!(
@@ -209,6 +218,9 @@ fn incident_section(out: &mut String, r: &IncidentReport, k: u32, now: crate::st
                 esc(&human_time(at))
             );
         }
+        (IncidentState::Withdrawn, _) => out.push_str(
+            r#"<tr><td>—</td><td colspan="4"><strong>Withdrawn</strong>: the entry was erased, so it is no longer checked; its end was not confirmed</td></tr>"#,
+        ),
         _ => {
             let _ = write!(
                 out,
@@ -217,7 +229,6 @@ fn incident_section(out: &mut String, r: &IncidentReport, k: u32, now: crate::st
             );
         }
     }
-    out.push_str("</tbody></table></section>");
 }
 
 /// The report's page as one template, section by section in the order it
@@ -259,16 +270,23 @@ pub(crate) fn render(r: &Report) -> String {
         gen = esc(&human_time(r.generated_at)),
         summary = esc(&r.summary()),
     );
-    let (cls, text) = match (r.incidents.is_empty(), r.all_resolved()) {
-        (true, _) => ("ok", "No exposure recorded in this period.".to_string()),
-        (false, true) => (
+    let still_open = r.incidents.iter().any(|i| i.incident.state.is_active());
+    let (cls, text) = match (r.incidents.is_empty(), r.all_resolved(), still_open) {
+        (true, ..) => ("ok", "No exposure recorded in this period.".to_string()),
+        (false, true, _) => (
             "ok",
             "Every exposure in this report has ended, each confirmed by consecutive clean checks."
                 .to_string(),
         ),
-        (false, false) => (
+        (false, false, true) => (
             "bad",
             "At least one exposure in this report is still open.".to_string(),
+        ),
+        (false, false, false) => (
+            "warn",
+            "No exposure in this report is still open, but at least one was withdrawn: its entry \
+             was erased, so its end was not confirmed by clean checks."
+                .to_string(),
         ),
     };
     let _ = write!(o, r#"<div class="verdict {cls}">{}</div>"#, esc(&text));

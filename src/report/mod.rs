@@ -126,9 +126,10 @@ impl Report {
             (ReportScope::Incident(_), [one]) => short_sentence(one, self.resolve_after_clean),
             (_, []) => format!("No exposure was recorded{scope} {period}."),
             (_, many) => {
-                let open = many
+                let open = many.iter().filter(|i| i.incident.state.is_active()).count();
+                let withdrawn = many
                     .iter()
-                    .filter(|i| i.incident.state != IncidentState::Resolved)
+                    .filter(|i| i.incident.state == IncidentState::Withdrawn)
                     .count();
                 let entries = {
                     let mut refs: Vec<&str> =
@@ -137,10 +138,20 @@ impl Report {
                     refs.dedup();
                     refs.len()
                 };
-                let state = if open == 0 {
-                    "all of them are resolved, each confirmed by consecutive clean checks".into()
-                } else {
-                    format!("{open} still open")
+                let state = match (open, withdrawn) {
+                    (0, 0) => {
+                        "all of them are resolved, each confirmed by consecutive clean checks"
+                            .into()
+                    }
+                    (0, w) => format!(
+                        "{w} withdrawn (their entries were erased, so they are no longer \
+                         checked), the rest resolved"
+                    ),
+                    (o, 0) => format!("{o} still open"),
+                    (o, w) => format!(
+                        "{o} still open, {w} withdrawn (their entries were erased, so they \
+                         are no longer checked)"
+                    ),
                 };
                 format!(
                     "{} exposures of {} entries were recorded{scope} {period}; {state}.",
@@ -177,6 +188,11 @@ fn exposed_words(fields: &[ExposedField]) -> &'static str {
     }
 }
 
+/// What a report says of a withdrawn incident.
+const WITHDRAWN: &str = "The incident was withdrawn: the entry was erased from unlistd (a \
+    data-subject request, or its removal from the roster longer ago than the retention), so it \
+    is no longer checked. Its end was not confirmed by clean checks.";
+
 /// One incident in one or two sentences (the report's summary).
 fn short_sentence(r: &IncidentReport, k: u32) -> String {
     let i = &r.incident;
@@ -198,6 +214,7 @@ fn short_sentence(r: &IncidentReport, k: u32) -> String {
         (IncidentState::Resolved, Some(at), None) => {
             format!("{head} The incident was closed at {}.", human_time(at))
         }
+        (IncidentState::Withdrawn, ..) => format!("{head} {WITHDRAWN}"),
         _ => format!(
             "{head} It is still open (last seen at {}; {} of {} clean checks so far).",
             human_time(i.last_seen),
@@ -265,6 +282,10 @@ pub(crate) fn incident_sentence(r: &IncidentReport, resolve_after_clean: u32) ->
         }
         (IncidentState::Resolved, Some(at), None) => {
             s += &format!(" The incident was closed at {}.", human_time(at));
+        }
+        (IncidentState::Withdrawn, ..) => {
+            s += " ";
+            s += WITHDRAWN;
         }
         _ => {
             s += &format!(
@@ -509,17 +530,42 @@ pub(crate) fn key_path(store_path: &Path) -> PathBuf {
     }
 }
 
-/// The configured key, else the one beside the store; `create` makes that
-/// one (32 random bytes, mode 0600) on first use.
+/// Where the generated key lives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyHome<'a> {
+    /// `report-key` beside the SQLite store at this path.
+    Beside(&'a Path),
+    /// Inside the store: an encrypted store keeps it there, so no key is
+    /// readable beside it. The path names it in messages.
+    Store(&'a Store, &'a Path),
+}
+
+/// The configured key, else the generated one; `create` makes that one
+/// (32 random bytes; beside the store at mode 0600, or inside it) on first
+/// use.
 pub(crate) fn signing_key(
     configured: Option<&[u8]>,
     config_source: &Path,
-    store_path: &Path,
+    home: KeyHome<'_>,
     create: bool,
 ) -> Result<SigningKey, KeyError> {
     if let Some(k) = configured {
         return Ok(SigningKey::new(k.to_vec(), config_source.to_path_buf()));
     }
+    let store_path = match home {
+        KeyHome::Beside(p) => p,
+        KeyHome::Store(store, p) => {
+            let inside = PathBuf::from(format!("{} (inside the store)", p.display()));
+            return match store.report_key(create) {
+                Ok(Some(k)) => Ok(SigningKey::new(k, inside)),
+                Ok(None) => Err(KeyError::Missing(inside)),
+                Err(e) => Err(KeyError::Io {
+                    path: inside,
+                    message: e.to_string(),
+                }),
+            };
+        }
+    };
     let path = key_path(store_path);
     let io = |e: std::io::Error| KeyError::Io {
         path: path.clone(),
@@ -544,7 +590,17 @@ pub(crate) fn signing_key(
             Err(e) => return Err(io(e)),
         }
     }
-    match std::fs::read(&path) {
+    // Never through a symbolic link: whoever owns the store's directory
+    // must not be able to point root's key read elsewhere.
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .and_then(|mut f| {
+            let mut k = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut k).map(|_| k)
+        });
+    match read {
         Ok(k) if k.len() >= 16 => Ok(SigningKey::new(k, path)),
         Ok(_) => Err(KeyError::Io {
             path: path.clone(),
@@ -591,13 +647,29 @@ fn invalid(r: impl Into<String>) -> Verdict {
     Verdict::Invalid { reason: r.into() }
 }
 
+/// A field of the file being verified, as a message may show it: quoted,
+/// control and invisible characters escaped, cut at 64 characters (the
+/// file may be hostile, and the message goes to a terminal).
+fn shown(field: &str) -> String {
+    let mut out: String = field
+        .chars()
+        .take(64)
+        .flat_map(char::escape_debug)
+        .collect();
+    if field.chars().count() > 64 {
+        out.push('…');
+    }
+    format!("\"{out}\"")
+}
+
 fn check_fields(key: &SigningKey, signed: &[u8], alg: &str, key_id: &str, value: &str) -> Verdict {
     if alg != ALG {
-        return invalid(format!("unknown algorithm {alg:?}"));
+        return invalid(format!("unknown algorithm {}", shown(alg)));
     }
     if key_id != key.id {
         return invalid(format!(
-            "signed with another key (key_id {key_id}; the key at {} has key_id {})",
+            "signed with another key (key_id {}; the key at {} has key_id {})",
+            shown(key_id),
             key.source.display(),
             key.id
         ));
@@ -877,22 +949,79 @@ mod tests {
     }
 
     #[test]
+    fn a_hostile_files_fields_are_shown_escaped() {
+        let key = SigningKey::new(b"k".repeat(32), "k".into());
+        let csv = format!(
+            "x\n# unlistd-signature: alg=hmac-sha256 key_id=\u{1b}[2J\u{202e}{} value=00",
+            "a".repeat(100)
+        );
+        let Verdict::Invalid { reason } = verify(csv.as_bytes(), &key) else {
+            panic!("not invalid");
+        };
+        assert!(
+            !reason.contains('\u{1b}') && !reason.contains('\u{202e}'),
+            "{reason}"
+        );
+        assert!(reason.contains("\\u{1b}[2J\\u{202e}"), "{reason}");
+        assert!(reason.contains('…') && reason.len() < 300, "{reason}");
+        let json = r#"{"a":1,"signature":{"alg":"\u001b]0;pwned\u0007","key_id":"x","value":"y"}}"#;
+        let Verdict::Invalid { reason } = verify(json.as_bytes(), &key) else {
+            panic!("not invalid");
+        };
+        assert!(
+            !reason.contains('\u{1b}') && !reason.contains('\u{7}'),
+            "{reason}"
+        );
+    }
+
+    #[test]
     fn generated_key_is_private_and_stable() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("unlistd.db");
         assert!(matches!(
-            signing_key(None, Path::new("c"), &store, false),
+            signing_key(None, Path::new("c"), KeyHome::Beside(&store), false),
             Err(KeyError::Missing(_))
         ));
-        let a = signing_key(None, Path::new("c"), &store, true).unwrap();
-        let b = signing_key(None, Path::new("c"), &store, true).unwrap();
-        let c = signing_key(None, Path::new("c"), &store, false).unwrap();
+        let a = signing_key(None, Path::new("c"), KeyHome::Beside(&store), true).unwrap();
+        let b = signing_key(None, Path::new("c"), KeyHome::Beside(&store), true).unwrap();
+        let c = signing_key(None, Path::new("c"), KeyHome::Beside(&store), false).unwrap();
         assert_eq!((a.id.len(), &a.id, &a.id), (16, &b.id, &c.id));
         let meta = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(meta.len(), 32);
-        let configured =
-            signing_key(Some(b"configured-key"), Path::new("c"), &store, true).unwrap();
+        let configured = signing_key(
+            Some(b"configured-key"),
+            Path::new("c"),
+            KeyHome::Beside(&store),
+            true,
+        )
+        .unwrap();
         assert_ne!(configured.id, a.id);
+    }
+
+    #[test]
+    fn a_key_kept_in_the_store_leaves_no_file_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unlistd.db");
+        let store = Store::open(&path).unwrap();
+        let home = KeyHome::Store(&store, &path);
+        assert!(matches!(
+            signing_key(None, Path::new("c"), home, false),
+            Err(KeyError::Missing(_))
+        ));
+        let a = signing_key(None, Path::new("c"), home, true).unwrap();
+        let b = signing_key(None, Path::new("c"), home, false).unwrap();
+        assert_eq!(a.id, b.id);
+        assert!(!dir.path().join(KEY_FILE).exists());
+        // A key file adopted later does not replace the store's key.
+        assert!(
+            !store
+                .adopt_report_key(b"another-key-of-32-bytes-xxxxxxxx")
+                .unwrap()
+        );
+        assert_eq!(
+            signing_key(None, Path::new("c"), home, false).unwrap().id,
+            a.id
+        );
     }
 }

@@ -77,6 +77,51 @@ pub(crate) fn encode_component(s: &str) -> String {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+/// How a request's values are written: to send (the real values,
+/// percent-encoded), or to store (redacted). An adapter builds both forms
+/// of every request from the same parts, so the stored one cannot drift
+/// from what was sent, and nothing but the redacted form is ever kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    Sent,
+    Stored,
+}
+
+/// What a value in a request is, for its stored form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// The adapter's own words, page numbers, a site's build id: as sent.
+    Fixed,
+    /// The protected number, in any written form: every digit as `•`.
+    Number,
+    /// A name, street, postcode or city, or a search text made of them:
+    /// [`REDACTED`].
+    Private,
+}
+
+/// A private value in a stored request.
+pub(crate) const REDACTED: &str = "•••";
+
+/// `value` as a path segment or query value of a request in `form`. An
+/// empty private value stays empty (nothing was sent).
+pub(crate) fn write_value(held: Held, value: &str, form: Form) -> String {
+    match (form, held) {
+        (Form::Sent, _) | (Form::Stored, Held::Fixed) => encode_component(value),
+        (Form::Stored, Held::Number) => value
+            .chars()
+            .map(|c| {
+                if c.is_ascii_digit() {
+                    "•".to_string()
+                } else {
+                    encode_component(c.encode_utf8(&mut [0; 4]))
+                }
+            })
+            .collect(),
+        (Form::Stored, Held::Private) if value.trim().is_empty() => String::new(),
+        (Form::Stored, Held::Private) => REDACTED.to_string(),
+    }
+}
+
 /// The digits of a string, in order.
 pub(crate) fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()

@@ -38,8 +38,8 @@ use serde_json::Value;
 
 use super::common::scan::{self, Simple, Visit};
 use super::common::{
-    collapse, element_lines, element_phones, encode_component, listed_address, push_phone,
-    render_address,
+    Form, Held, collapse, element_lines, element_phones, listed_address, push_phone,
+    render_address, write_value,
 };
 use super::{Page, Query, Unparseable};
 use crate::domain::ListedAddress;
@@ -193,12 +193,16 @@ impl Template {
         self.0.iter().any(|p| matches!(p, Part::Var(x) if *x == v))
     }
 
-    fn render(&self, value: impl Fn(Var) -> String) -> String {
+    /// The template with each variable's value, written in `form`.
+    fn render(&self, form: Form, value: impl Fn(Var) -> (Held, String)) -> String {
         let mut out = String::new();
         for p in &self.0 {
             match p {
                 Part::Lit(s) => out.push_str(s),
-                Part::Var(v) => out.push_str(&encode_component(&value(*v))),
+                Part::Var(v) => {
+                    let (held, text) = value(*v);
+                    out.push_str(&write_value(held, &text, form));
+                }
             }
         }
         out
@@ -427,19 +431,31 @@ impl Declarative {
     /// query the site does not [`support`](Declarative::supports) this is
     /// the number template with empty values: never fetch it.
     pub fn request_path(&self, query: &Query, page: u32) -> String {
+        self.path(query, page, Form::Sent)
+    }
+
+    /// [`Declarative::request_path`] as it is stored: the number's digits
+    /// masked, every name and place variable as `•••` (path templates
+    /// included: `/s/{name}` is stored as `/s/•••`).
+    pub fn stored_path(&self, query: &Query, page: u32) -> String {
+        self.path(query, page, Form::Stored)
+    }
+
+    fn path(&self, query: &Query, page: u32, form: Form) -> String {
         let page = page.max(1).to_string();
+        let none = || (Held::Fixed, String::new());
         match query {
-            Query::Number(n) => self.search.render(|v| match v {
-                Var::NumberNational => n.national().to_owned(),
-                Var::NumberE164 => n.as_str().to_owned(),
-                Var::Page => page.clone(),
-                _ => String::new(),
+            Query::Number(n) => self.search.render(form, |v| match v {
+                Var::NumberNational => (Held::Number, n.national().to_owned()),
+                Var::NumberE164 => (Held::Number, n.as_str().to_owned()),
+                Var::Page => (Held::Fixed, page.clone()),
+                _ => none(),
             }),
             Query::NameAt { name, place } => {
                 let Some(t) = &self.search_name else {
-                    return self.search.render(|v| match v {
-                        Var::Page => page.clone(),
-                        _ => String::new(),
+                    return self.search.render(form, |v| match v {
+                        Var::Page => (Held::Fixed, page.clone()),
+                        _ => none(),
                     });
                 };
                 let place = collapse(place);
@@ -447,13 +463,13 @@ impl Declarative {
                     (Some(p), c) => (p, c.unwrap_or_default()),
                     (None, _) => (String::new(), place.clone()),
                 };
-                t.render(|v| match v {
-                    Var::Name => collapse(name),
-                    Var::Place => place.clone(),
-                    Var::Postcode => postcode.clone(),
-                    Var::City => city.clone(),
-                    Var::Page => page.clone(),
-                    _ => String::new(),
+                t.render(form, |v| match v {
+                    Var::Name => (Held::Private, collapse(name)),
+                    Var::Place => (Held::Private, place.clone()),
+                    Var::Postcode => (Held::Private, postcode.clone()),
+                    Var::City => (Held::Private, city.clone()),
+                    Var::Page => (Held::Fixed, page.clone()),
+                    _ => none(),
                 })
             }
         }
@@ -1183,10 +1199,19 @@ mod tests {
             parts.request_path(&city_only, 1),
             "/s/Ida?pn=&by=Aarhus%20C"
         );
+        // Stored: nothing of the number, the name or the place, in the
+        // path or the query.
+        assert_eq!(parts.stored_path(&city_only, 1), "/s/•••?pn=&by=•••");
+        assert_eq!(parts.stored_path(&q, 1), "/s/•••?pn=•••&by=•••");
+        assert_eq!(a.stored_path(&n, 3), "/sok?vad=••••••••&sida=3");
         let j = adapter(json_spec());
         assert_eq!(
             j.request_path(&n, 2),
             "/api/search?phone=%2B4513572468&page=2"
+        );
+        assert_eq!(
+            j.stored_path(&n, 2),
+            "/api/search?phone=%2B••••••••••&page=2"
         );
         // No search_name: name probes are not supported.
         assert!(!j.supports(&q));

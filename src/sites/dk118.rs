@@ -9,7 +9,7 @@
 use scraper::{ElementRef, Html, Selector};
 
 use super::common::scan::{self, Simple, Tag, Visit};
-use super::common::{collapse, digits, element_lines, listed_address};
+use super::common::{Form, Held, collapse, digits, element_lines, listed_address, write_value};
 use super::{Page, Query, Unparseable};
 use crate::domain::{E164, ListedAddress, Listing};
 
@@ -91,21 +91,44 @@ impl Dk118 {
     /// `/search/go?what=…&pageSize=25&page=N`; `where` is added for name
     /// probes. Page 0 is read as 1 (pages are 1-based).
     pub fn request_path(&self, query: &Query, page: u32) -> String {
+        Self::path(query, page, Form::Sent)
+    }
+
+    /// [`Dk118::request_path`] as it is stored: the number's digits masked,
+    /// name and place as `•••`.
+    pub fn stored_path(&self, query: &Query, page: u32) -> String {
+        Self::path(query, page, Form::Stored)
+    }
+
+    fn path(query: &Query, page: u32, form: Form) -> String {
         let page = page.max(1).to_string();
         let size = PAGE_SIZE.to_string();
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        let mut pairs: Vec<(&str, Held, &str)> = Vec::with_capacity(4);
         match query {
-            Query::Number(n) => {
-                q.append_pair("what", n.national());
-            }
+            Query::Number(n) => pairs.push(("what", Held::Number, n.national())),
             Query::NameAt { name, place } => {
-                q.append_pair("what", name.trim());
-                q.append_pair("where", place.trim());
+                pairs.push(("what", Held::Private, name.trim()));
+                pairs.push(("where", Held::Private, place.trim()));
             }
         }
-        q.append_pair("pageSize", &size);
-        q.append_pair("page", &page);
-        format!("/search/go?{}", q.finish())
+        pairs.push(("pageSize", Held::Fixed, &size));
+        pairs.push(("page", Held::Fixed, &page));
+        let query = match form {
+            // The site's own form encoding (`+` for a space).
+            Form::Sent => {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                for (k, _, v) in &pairs {
+                    q.append_pair(k, v);
+                }
+                q.finish()
+            }
+            Form::Stored => pairs
+                .iter()
+                .map(|(k, held, v)| format!("{k}={}", write_value(*held, v, form)))
+                .collect::<Vec<_>>()
+                .join("&"),
+        };
+        format!("/search/go?{query}")
     }
 
     /// Reads a 2xx body without knowing which page was asked for: the
@@ -679,6 +702,15 @@ pub(crate) mod tests {
         assert_eq!(
             a.request_path(&q, 2),
             "/search/go?what=S%C3%B8ren+%C3%86rb%C3%B8l+%26+Co&where=2100+K%C3%B8benhavn+%C3%98&pageSize=25&page=2"
+        );
+        // Stored: nothing of the number, the name or the place.
+        assert_eq!(
+            a.stored_path(&n, 3),
+            "/search/go?what=••••••••&pageSize=25&page=3"
+        );
+        assert_eq!(
+            a.stored_path(&q, 2),
+            "/search/go?what=•••&where=•••&pageSize=25&page=2"
         );
     }
 

@@ -48,7 +48,9 @@ use scraper::{Html, Selector};
 use serde_json::{Map, Value};
 
 use super::common::scan;
-use super::common::{collapse, encode_component, push_phone, render_address};
+use super::common::{
+    Form, Held, collapse, encode_component, push_phone, render_address, write_value,
+};
 use super::{Page, Query, Unparseable};
 use crate::domain::address::split_street_line;
 use crate::domain::{ListedAddress, Listing};
@@ -125,29 +127,56 @@ impl Eniro {
         }
     }
 
+    /// The query's path segment in `form` (stored: `••••••••`, or `•••`
+    /// for a name probe).
+    fn query_segment(query: &Query, form: Form) -> String {
+        let held = match query {
+            Query::Number(_) => Held::Number,
+            Query::NameAt { .. } => Held::Private,
+        };
+        write_value(held, &Self::query_text(query), form)
+    }
+
     /// `/<query>/personer`: page 1 of the HTML route.
     pub fn html_path(&self, query: &Query) -> String {
-        format!("/{}/personer", encode_component(&Self::query_text(query)))
+        self.html_page_path_in(query, 1, Form::Sent)
     }
 
     /// `/<query>/personer` for page 1 (and 0), `/<query>/personer/<page>`
     /// after that.
     pub fn html_page_path(&self, query: &Query, page: u32) -> String {
+        self.html_page_path_in(query, page, Form::Sent)
+    }
+
+    /// [`Eniro::html_page_path`] to send or to store.
+    pub(crate) fn html_page_path_in(&self, query: &Query, page: u32, form: Form) -> String {
+        let first = format!("/{}/personer", Self::query_segment(query, form));
         if page <= 1 {
-            self.html_path(query)
+            first
         } else {
-            format!("{}/{page}", self.html_path(query))
+            format!("{first}/{page}")
         }
     }
 
     /// `/_next/data/<buildId>/<locale>/search/<query>/persons/<page>.json`.
     /// Page 0 is read as 1.
     pub fn json_path(&self, build_id: &str, query: &Query, page: u32) -> String {
+        self.json_path_in(build_id, query, page, Form::Sent)
+    }
+
+    /// [`Eniro::json_path`] to send or to store.
+    pub(crate) fn json_path_in(
+        &self,
+        build_id: &str,
+        query: &Query,
+        page: u32,
+        form: Form,
+    ) -> String {
         format!(
             "/_next/data/{}/{}/search/{}/persons/{}.json",
             encode_component(build_id),
             encode_component(&self.locale),
-            encode_component(&Self::query_text(query)),
+            Self::query_segment(query, form),
             page.max(1)
         )
     }
@@ -539,9 +568,20 @@ impl DataRoute {
     /// Page 1 (and any page before a `buildId` is known) by the HTML
     /// route; later pages by the data route.
     pub fn request(&self, eniro: &Eniro, query: &Query, page: u32) -> (String, Route) {
+        self.request_in(eniro, query, page, Form::Sent)
+    }
+
+    /// [`DataRoute::request`] to send or to store.
+    pub(crate) fn request_in(
+        &self,
+        eniro: &Eniro,
+        query: &Query,
+        page: u32,
+        form: Form,
+    ) -> (String, Route) {
         match (&self.build_id, page > 1) {
-            (Some(b), true) => (eniro.json_path(b, query, page), Route::Data),
-            _ => (eniro.html_page_path(query, page), Route::Html),
+            (Some(b), true) => (eniro.json_path_in(b, query, page, form), Route::Data),
+            _ => (eniro.html_page_path_in(query, page, form), Route::Html),
         }
     }
 
@@ -939,6 +979,15 @@ mod tests {
         assert_eq!(
             a.json_path("../x", &q, 1),
             "/_next/data/..%2Fx/da/search/S%C3%B8ren%20%C3%86rb%C3%B8l%202100%20K%C3%B8benhavn%20%C3%98/persons/1.json"
+        );
+        // Stored: nothing of the number, the name or the place.
+        assert_eq!(
+            a.html_page_path_in(&n, 3, Form::Stored),
+            "/••••••••/personer/3"
+        );
+        assert_eq!(
+            a.json_path_in("abc", &q, 2, Form::Stored),
+            "/_next/data/abc/da/search/•••/persons/2.json"
         );
         assert!(Eniro::new("").is_err());
         assert!(Eniro::new("da/../x").is_err());

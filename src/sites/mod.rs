@@ -73,6 +73,17 @@ impl Adapter {
         }
     }
 
+    /// [`Adapter::request_path`] as it is stored: redacted (the number's
+    /// digits as `•`, a name, street, postcode or city as `•••`). Nothing
+    /// else of a request is ever kept.
+    pub fn stored_path(&self, query: &Query, page: u32) -> String {
+        match self {
+            Adapter::Dk118(a) => a.stored_path(query, page),
+            Adapter::Eniro(a) => a.html_page_path_in(query, page, common::Form::Stored),
+            Adapter::Declarative(a) => a.stored_path(query, page),
+        }
+    }
+
     /// Reads a 2xx response body for result page `page` (1-based).
     pub fn parse(&self, body: &str, page: u32) -> Result<Page, Unparseable> {
         match self {
@@ -177,14 +188,28 @@ impl Adapter {
     }
 }
 
-/// A request a [`Search`] wants sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request a [`Search`] wants sent. Its `Debug` shows the stored form
+/// only: the path carries the number or the name searched for.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
     /// Path and query, relative to the site's `base_url`.
     pub path: String,
+    /// The same request as it is stored and shown: redacted by the adapter
+    /// (see [`Adapter::stored_path`]).
+    pub stored: String,
     /// The result page (1-based) it reads.
     pub page: u32,
     route: Route,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("stored", &self.stored)
+            .field("page", &self.page)
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a request's answer is read.
@@ -248,14 +273,17 @@ impl Search {
         match (&self.adapter, &self.protocol) {
             (Adapter::Eniro(e), Protocol::Eniro(d)) => {
                 let (path, route) = d.request(e, &self.query, page);
+                let (stored, _) = d.request_in(e, &self.query, page, common::Form::Stored);
                 Request {
                     path,
+                    stored,
                     page,
                     route: Route::Eniro(route),
                 }
             }
             (a, _) => Request {
                 path: a.request_path(&self.query, page),
+                stored: a.stored_path(&self.query, page),
                 page,
                 route: Route::Page,
             },
@@ -271,8 +299,10 @@ impl Search {
         };
         match d.on_status(e, &self.query, req.page, route, status) {
             None => Verdict::Read,
+            // A stale build: the same page again by the HTML route.
             Some(Ok(path)) => Verdict::Retry(Request {
                 path,
+                stored: e.html_page_path_in(&self.query, req.page, common::Form::Stored),
                 page: req.page,
                 route: Route::Eniro(eniro::Route::Html),
             }),
@@ -353,6 +383,87 @@ mod search_tests {
         let r = s.request(2);
         assert_eq!(r.path, dk.request_path(&q, 2));
         assert_eq!(s.verdict(&r, Some(404)), Verdict::Read);
+    }
+}
+
+#[cfg(test)]
+mod stored_form_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn adapters() -> Vec<Adapter> {
+        let spec = |search: &str, search_name: &str| declarative::DeclarativeSpec {
+            search: search.into(),
+            search_name: Some(search_name.into()),
+            item: ".p".into(),
+            name: Some(".n".into()),
+            ..Default::default()
+        };
+        let mut v = vec![
+            Adapter::Dk118(Dk118::new(None).unwrap_or_else(|e| panic!("{e}"))),
+            Adapter::Eniro(eniro::Eniro::new("da").unwrap_or_else(|e| panic!("{e}"))),
+        ];
+        for (search, search_name) in [
+            (
+                "/sok?vad={number_national}&sida={page}",
+                "/sok?vad={name}&var={place}",
+            ),
+            (
+                "/n/{number_e164}/{page}",
+                "/s/{name}/{postcode}/{city}?p={page}",
+            ),
+        ] {
+            v.push(Adapter::Declarative(
+                declarative::Declarative::new(&spec(search, search_name))
+                    .unwrap_or_else(|(k, m)| panic!("{k}: {m}")),
+            ));
+        }
+        v
+    }
+
+    /// Every written form of `value` a stored path could hold.
+    fn forms(value: &str) -> Vec<String> {
+        let enc = |s: &str| common::encode_component(s);
+        vec![
+            value.to_owned(),
+            enc(value),
+            url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+        ]
+    }
+
+    proptest! {
+        /// Whatever is searched for, the stored request holds no digit of
+        /// the number and no word of the name or the place, in any form,
+        /// on every adapter, for every page and route.
+        #[test]
+        fn stored_requests_hold_nothing_searched_for(
+            digits in "(13|19|94|95)[0-9]{6}",
+            first in "[A-ZÆØÅ][a-zæøå]{2,9}",
+            last in "[A-ZÆØÅ][a-zæøå]{2,11}",
+            postcode in "[1-9][0-9]{3}",
+            city in "[A-ZÆØÅ][a-zæøå]{2,9}( [A-Z])?",
+            page in 1u32..5,
+        ) {
+            let number = Query::Number(E164::parse_dk(&digits).unwrap_or_else(|e| panic!("{e}")));
+            let name = Query::NameAt {
+                name: format!("{first} {last}"),
+                place: format!("{postcode} {city}"),
+            };
+            for a in adapters() {
+                let n = a.search(&number).request(page).stored;
+                for i in 0..=digits.len() - 3 {
+                    prop_assert!(!n.contains(&digits[i..i + 3]), "{n}");
+                }
+                let q = a.search(&name).request(page).stored;
+                let needles = [&first, &last, &postcode, &city];
+                for needle in needles {
+                    for f in forms(needle) {
+                        prop_assert!(!q.contains(&f), "{q} holds {f}");
+                    }
+                }
+                prop_assert!(q.contains(common::REDACTED), "{q}");
+            }
+        }
     }
 }
 

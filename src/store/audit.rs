@@ -79,14 +79,15 @@ const PROBE_PAYLOAD_SQL: &str = "
     FROM probes AS p LEFT JOIN evidence AS ev ON ev.probe_id = p.id
     WHERE p.id = ?1";
 
-fn probe_payload_of(r: &dyn Row, probe_id: i64) -> Result<Value, StoreError> {
+/// A probe row's payload, and its stored request as stored.
+fn probe_payload_of(r: &dyn Row, probe_id: i64) -> Result<(Value, Value), StoreError> {
     let c = |i: usize| r.value(i).map(json_of);
     let evidence = match r.value(13)? {
         ValueRef::Null => Value::Null,
         _ => json!({ "sha256": c(11)?, "size": c(12)? }),
     };
     let url = r.value(8)?;
-    Ok(json!({
+    let payload = json!({
         "probe_id": probe_id,
         "entry_id": c(0)?,
         "site": c(1)?,
@@ -96,29 +97,51 @@ fn probe_payload_of(r: &dyn Row, probe_id: i64) -> Result<Value, StoreError> {
         "page_sha256": c(5)?,
         "page_size": c(6)?,
         "reason": c(7)?,
-        // The stored URL of a name search holds the subscriber's name:
-        // the payload has its redacted form and its hash.
-        "url": match url {
-            ValueRef::Text(t) => json!(crate::audit::redact_url(&String::from_utf8_lossy(t))),
-            other => json_of(other),
-        },
-        "url_sha256": match url {
-            ValueRef::Text(t) => json!(sha256_hex(t)),
-            other => json_of(other),
-        },
+        // Adapters hand the request over redacted (no name or place, the
+        // number's digits masked), so the trail vouches for it exactly as
+        // stored.
+        "url": json_of(url),
         "why": c(9)?,
         "incident_id": c(10)?,
         "evidence": evidence,
-    }))
+    });
+    Ok((payload, json_of(url)))
 }
 
 /// The payload of a `probe` record, computed from the current `probes` row
 /// and its `evidence` row (hash and size only: purging a body keeps both).
 /// `None` when the row does not exist.
 pub(super) fn probe_payload(c: &mut dyn Conn, probe_id: i64) -> Result<Option<Value>, StoreError> {
+    Ok(probe_row(c, probe_id)?.map(|(p, _)| p))
+}
+
+fn probe_row(c: &mut dyn Conn, probe_id: i64) -> Result<Option<(Value, Value)>, StoreError> {
     c.query_opt(PROBE_PAYLOAD_SQL, params![probe_id], |r| {
         probe_payload_of(r, probe_id)
     })
+}
+
+/// What a record written before requests were stored redacted vouches
+/// for: it also holds `url_sha256`, the SHA-256 of the request as stored
+/// then (a name search with the subscriber's name in it). Once an erasure
+/// has replaced that request by exactly the redacted form the record shows
+/// (`url`), the row holds nothing the record does not, and the hash of what
+/// was erased cannot be recomputed: the recorded one stands. Any other
+/// stored request must still hash to it.
+fn with_legacy_hash(now: &mut Value, stored: &Value, recorded: &Value) {
+    let Some(old) = recorded.get("url_sha256") else {
+        return;
+    };
+    let (url, hash) = match stored {
+        Value::String(_) if recorded.get("url") == Some(stored) => (stored.clone(), old.clone()),
+        Value::String(u) => (
+            json!(crate::audit::redact_url(u)),
+            json!(sha256_hex(u.as_bytes())),
+        ),
+        other => (other.clone(), other.clone()),
+    };
+    now["url"] = url;
+    now["url_sha256"] = hash;
 }
 
 /// Appends the `probe` record of a probe row just written.
@@ -292,9 +315,10 @@ fn check_probe(
     let Ok(id) = r.ref_id.parse::<i64>() else {
         return Ok(Some("ref_id is not a probe id".into()));
     };
-    let Some(now) = probe_payload(c, id)? else {
+    let Some((mut now, stored)) = probe_row(c, id)? else {
         return Ok(Some(format!("probe {id} is missing from the probes table")));
     };
+    with_legacy_hash(&mut now, &stored, recorded);
     if canonical_json(&now) != r.payload {
         let fields: Vec<&str> = match (&now, recorded) {
             (Value::Object(a), Value::Object(b)) => a
@@ -358,6 +382,26 @@ fn check_against_rows(
                 {
                     Ok(Some(format!(
                         "incident {} was changed after it resolved (state or resolved_at differs)",
+                        r.ref_id
+                    )))
+                }
+                Some(_) => Ok(None),
+            }
+        }
+        kind::INCIDENT_WITHDRAW => {
+            let row = c.query_opt(
+                "SELECT state, withdrawn_at FROM incidents WHERE id = ?1",
+                params![r.ref_id],
+                |x| Ok((x.text(0)?, x.opt_i64(1)?)),
+            )?;
+            match row {
+                None => Ok(Some(format!("incident {} is missing", r.ref_id))),
+                Some((state, at))
+                    if state != "withdrawn" || recorded.get("withdrawn_at") != Some(&json!(at)) =>
+                {
+                    Ok(Some(format!(
+                        "incident {} was changed after it was withdrawn (state or withdrawn_at \
+                         differs)",
                         r.ref_id
                     )))
                 }
@@ -464,7 +508,7 @@ fn walk_chain(c: &mut dyn Conn) -> Result<Walk, StoreError> {
 
 /// Rows the trail should vouch for but does not.
 fn find_orphan(c: &mut dyn Conn) -> Result<Option<BrokenRecord>, StoreError> {
-    let checks: [(&str, &str, &str); 3] = [
+    let checks: [(&str, &str, &str); 4] = [
         (
             kind::PROBE,
             "SELECT CAST(p.id AS TEXT) FROM probes AS p WHERE NOT EXISTS (SELECT 1 FROM audit AS a
@@ -483,6 +527,13 @@ fn find_orphan(c: &mut dyn Conn) -> Result<Option<BrokenRecord>, StoreError> {
                  (SELECT 1 FROM audit AS a WHERE a.kind = 'incident.resolve' AND a.ref_id = i.id)
              ORDER BY i.first_seen LIMIT 1",
             "incident {} is resolved without an audit record of its resolution",
+        ),
+        (
+            kind::INCIDENT_WITHDRAW,
+            "SELECT i.id FROM incidents AS i WHERE i.state = 'withdrawn' AND NOT EXISTS
+                 (SELECT 1 FROM audit AS a WHERE a.kind = 'incident.withdraw' AND a.ref_id = i.id)
+             ORDER BY i.first_seen LIMIT 1",
+            "incident {} is withdrawn without an audit record of its withdrawal",
         ),
     ];
     for (k, q, msg) in checks {

@@ -1,7 +1,7 @@
-//! Kept evidence (response bodies) and the retention purges: evidence of
-//! long-resolved incidents, and the roster data of entries that left the
-//! roster (the right to be forgotten). Every purge is an audit record in
-//! the same transaction.
+//! Kept evidence (response bodies) and its purges: pages that did not
+//! close an incident, and pages of long-resolved incidents (the roster
+//! side of the retention purge, erasure, is `custody`). Every purge is an
+//! audit record in the same transaction.
 
 use serde_json::json;
 
@@ -9,7 +9,7 @@ use super::audit::append;
 use super::codec::{gunzip, gzip};
 use super::rows::{ms, ms_before};
 use super::sql::{Conn, params};
-use super::{PurgeCounts, Retention, StoreError, Ts};
+use super::{Retention, StoreError, Ts};
 use crate::audit::{kind, sha256_hex};
 
 /// Keeps `body` as the evidence of probe `probe_id`.
@@ -52,7 +52,7 @@ pub(super) fn purge_not_closing(
     )
 }
 
-fn record_purge(
+pub(super) fn record_purge(
     c: &mut dyn Conn,
     ids: &[i64],
     now_ms: i64,
@@ -69,61 +69,28 @@ fn record_purge(
     Ok(sorted.len() as u64)
 }
 
-/// The periodic purge (once per daemon cycle): bodies of incidents resolved
-/// more than `evidence_retention` ago (never of open incidents), then the
-/// name, number and address of entries removed from the roster more than
-/// `roster_retention` ago. One transaction; each non-empty purge is an
-/// audit record.
-pub(super) fn purge(c: &mut dyn Conn, now: Ts, r: &Retention) -> Result<PurgeCounts, StoreError> {
-    c.write(|tx| {
-        let now_ms = ms(now);
-        let evidence_before = ms_before(now, r.evidence);
-        let ids = tx.query_map(
-            "UPDATE evidence SET body_gz = NULL, purged_at = ?1
-             WHERE body_gz IS NOT NULL AND EXISTS (
-                 SELECT 1 FROM probes AS p JOIN incidents AS i ON i.id = p.incident_id
-                 WHERE p.id = evidence.probe_id AND i.state = 'resolved'
-                   AND i.resolved_at < ?2)
-             RETURNING probe_id",
-            params![now_ms, evidence_before],
-            |r| r.i64(0),
-        )?;
-        let evidence = record_purge(
-            tx,
-            &ids,
-            now_ms,
-            json!({"reason": "retention", "resolved_before": evidence_before}),
-        )?;
-
-        let roster_before = ms_before(now, r.roster);
-        let mut erased = tx.query_map(
-            "UPDATE entries SET phone = NULL, name = NULL, street = NULL, house_number = NULL,
-                 floor = NULL, door = NULL, postcode = NULL, city = NULL, erased_at = ?1
-             WHERE active = 0 AND erased_at IS NULL AND removed_at < ?2
-             RETURNING id",
-            params![now_ms, roster_before],
-            |r| r.i64(0),
-        )?;
-        if !erased.is_empty() {
-            erased.sort_unstable();
-            append(
-                tx,
-                kind::ROSTER_ERASE,
-                "",
-                &json!({
-                    "reason": "removed from the roster",
-                    "removed_before": roster_before,
-                    "count": erased.len(),
-                    "entry_ids": erased,
-                }),
-                now_ms,
-            )?;
-        }
-        Ok(PurgeCounts {
-            evidence_purged: evidence,
-            entries_erased: erased.len() as u64,
-        })
-    })
+/// The evidence part of the periodic purge, inside the caller's writer
+/// transaction: bodies of incidents resolved more than
+/// `evidence_retention` ago (never of open incidents), recorded.
+pub(super) fn purge_resolved(tx: &mut dyn Conn, now: Ts, r: &Retention) -> Result<u64, StoreError> {
+    let now_ms = ms(now);
+    let evidence_before = ms_before(now, r.evidence);
+    let ids = tx.query_map(
+        "UPDATE evidence SET body_gz = NULL, purged_at = ?1
+         WHERE body_gz IS NOT NULL AND EXISTS (
+             SELECT 1 FROM probes AS p JOIN incidents AS i ON i.id = p.incident_id
+             WHERE p.id = evidence.probe_id AND i.state = 'resolved'
+               AND i.resolved_at < ?2)
+         RETURNING probe_id",
+        params![now_ms, evidence_before],
+        |r| r.i64(0),
+    )?;
+    record_purge(
+        tx,
+        &ids,
+        now_ms,
+        json!({"reason": "retention", "resolved_before": evidence_before}),
+    )
 }
 
 /// The kept body of a probe: `None` when none was kept or it was purged.

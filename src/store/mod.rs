@@ -18,6 +18,7 @@
 //! milliseconds (64-bit integers) and handed out as [`Ts`].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,10 +30,12 @@ use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 mod audit;
 mod budget;
 mod codec;
+mod custody;
 mod cycle;
 mod events;
 mod evidence;
 mod import;
+mod key;
 mod lease;
 mod lock;
 mod outbox;
@@ -50,7 +53,9 @@ mod takedown;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use key::StoreKey;
 use sql::Conn;
+pub(crate) use sqlite::Progress as RekeyProgress;
 
 pub(crate) use budget::TurnClaim;
 pub(crate) use lock::{LockError, StoreLock, lock_exclusive};
@@ -68,6 +73,15 @@ pub(crate) fn ms_of(t: Ts) -> i64 {
 pub enum StoreError {
     #[error("cannot open store {path}: {message}")]
     Open { path: String, message: String },
+    /// The store's encryption and its key disagree: a key for a plaintext
+    /// store or none for an encrypted one (`config`: the fix is in the
+    /// config, exit 2), or a key that does not open it (exit 1).
+    #[error("cannot open store {path}: {message}")]
+    Key {
+        path: String,
+        message: String,
+        config: bool,
+    },
     /// The database refused or failed a statement (SQL error, I/O, full disk).
     #[error("store error: {0}")]
     Backend(String),
@@ -101,7 +115,10 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
-        Err(e) => Err(StoreError::Unavailable(format!("store task failed: {e}"))),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "store task failed: {}",
+            crate::telemetry::task_failure(&e)
+        ))),
     }
 }
 
@@ -163,8 +180,9 @@ pub struct CycleCursor {
     pub entry: EntryId,
 }
 
-/// A probe to record.
-#[derive(Debug, Clone)]
+/// A probe to record. Its `Debug` leaves the page out (it shows what was
+/// searched for).
+#[derive(Clone)]
 pub struct NewProbe {
     pub entry: EntryId,
     pub site: String,
@@ -181,6 +199,25 @@ pub struct NewProbe {
     /// Exposed probes: keyed fingerprints of the listings that matched
     /// (what a false-positive dismissal refers to).
     pub listing_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for NewProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewProbe")
+            .field("entry", &self.entry)
+            .field("site", &self.site)
+            .field("time", &self.time)
+            .field("outcome", &self.outcome)
+            .field("http_status", &self.http_status)
+            .field("page_sha256", &self.page_sha256)
+            .field("url_masked", &self.url_masked)
+            .field(
+                "body",
+                &self.body.as_ref().map(|b| format!("[{} bytes]", b.len())),
+            )
+            .field("listing_keys", &self.listing_keys.len())
+            .finish()
+    }
 }
 
 /// What an analyst did to an incident.
@@ -367,6 +404,15 @@ pub struct Retention {
 pub struct PurgeCounts {
     pub evidence_purged: u64,
     pub entries_erased: u64,
+}
+
+/// What [`Store::erase`] did besides erasing the entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasure {
+    /// Incidents of the entry that were open, now `withdrawn`.
+    pub incidents_withdrawn: Vec<String>,
+    /// Kept pages purged.
+    pub pages_purged: u64,
 }
 
 /// The newest record of the audit trail.
@@ -556,6 +602,8 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Backend>,
+    /// An erasure's checkpoint did not complete: the next purge retries.
+    unforgotten: Arc<AtomicBool>,
     /// Per site: the coverage scan and until when it may be reused.
     coverage: Arc<Mutex<std::collections::HashMap<String, (std::time::Instant, CoverageScan)>>>,
 }
@@ -601,6 +649,7 @@ impl Store {
     fn from_backend(db: Backend) -> Store {
         Store {
             db: Arc::new(db),
+            unforgotten: Arc::default(),
             coverage: Arc::default(),
         }
     }
@@ -608,7 +657,14 @@ impl Store {
     /// Opens the SQLite store at `path` (creating if missing, parent
     /// directory included), migrates, and starts the audit trail.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let store = Store::from_backend(Backend::Sqlite(Box::new(sqlite::Db::open(path)?)));
+        Store::open_with(path, None)
+    }
+
+    /// [`Store::open`], encrypted at rest with `key` (SQLCipher) when one
+    /// is given. A key for a plaintext store, none for an encrypted one and
+    /// the wrong key are [`StoreError::Key`], and nothing is written.
+    pub fn open_with(path: &Path, key: Option<&StoreKey>) -> Result<Store, StoreError> {
+        let store = Store::from_backend(Backend::Sqlite(Box::new(sqlite::Db::open(path, key)?)));
         store
             .with(audit::start_trail)
             .map_err(|e| StoreError::Open {
@@ -635,6 +691,31 @@ impl Store {
                 message: e.to_string(),
             })?;
         Ok(store)
+    }
+
+    /// Moves the SQLite store at `path` to `new_key` atomically: from
+    /// plaintext (`old_key` `None`, `unlistd store encrypt`) or from
+    /// `old_key` (`unlistd store rekey`). See `sqlite::cipher`.
+    pub(crate) fn encrypt_file(
+        path: &Path,
+        old_key: Option<&StoreKey>,
+        new_key: &StoreKey,
+        progress: &(dyn Fn(RekeyProgress) + Sync),
+    ) -> Result<(), StoreError> {
+        sqlite::encrypt_file(path, old_key, new_key, progress)
+    }
+
+    /// The report signing key kept inside the store (an encrypted store
+    /// keeps it there rather than beside it); `create` makes one on first
+    /// use.
+    pub fn report_key(&self, create: bool) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| custody::report_key(c, create))
+    }
+
+    /// Takes `key` (a `report-key` file's) as the store's report signing
+    /// key unless it has one; true when it is the store's key now.
+    pub fn adopt_report_key(&self, key: &[u8]) -> Result<bool, StoreError> {
+        self.with(|c| custody::adopt_report_key(c, key))
     }
 
     /// The secret key for pseudonyms: 32 random bytes created on first use
@@ -919,9 +1000,58 @@ impl Store {
     }
 
     /// The retention purges (see [`Retention`]), each recorded in the
-    /// trail. Call once per cycle; cheap when there is nothing to purge.
-    pub fn purge(&self, now: Ts, retention: &Retention) -> Result<PurgeCounts, StoreError> {
-        self.with(|c| evidence::purge(c, now, retention))
+    /// trail; entries past `roster_retention` are erased as by
+    /// [`Store::erase`] (their incidents' `exposure.resolved` events are
+    /// routed by `routes`). Call once per cycle; cheap when there is
+    /// nothing to purge.
+    pub fn purge(
+        &self,
+        now: Ts,
+        retention: &Retention,
+        routes: &Routes,
+    ) -> Result<PurgeCounts, StoreError> {
+        let p = self.with(|c| custody::purge(c, now, retention, routes))?;
+        if p.entries_erased > 0 || self.unforgotten.load(Ordering::Relaxed) {
+            self.forget_freed_pages();
+        }
+        Ok(p)
+    }
+
+    /// Erases one entry now (`unlistd erase`, a data-subject request): its
+    /// number, name and address from every table, stored request and kept
+    /// page; its keyed hash replaced by a random value; its open incidents
+    /// withdrawn. Recorded in the trail with who and why. `NotFound` for an
+    /// unknown ref, `Conflict` when already erased, `BadInput` without a
+    /// reason.
+    pub fn erase(
+        &self,
+        entry_ref: &str,
+        reason: &str,
+        actor: &str,
+        now: Ts,
+        routes: &Routes,
+    ) -> Result<Erasure, StoreError> {
+        let e =
+            self.with(|c| custody::erase_ref(c, entry_ref, reason, actor, rows::ms(now), routes))?;
+        self.forget_freed_pages();
+        Ok(Erasure {
+            incidents_withdrawn: e.incidents_withdrawn,
+            pages_purged: e.pages_purged,
+        })
+    }
+
+    /// After an erasure: the main file still holds the pages as they were
+    /// before it (the new ones are in the WAL), and the WAL may hold older
+    /// copies, so the WAL is folded into the file (freed space is zeroed:
+    /// `secure_delete`) and truncated. A reader in another process can
+    /// hold that back beyond the busy timeout; then the next purge tries
+    /// again.
+    fn forget_freed_pages(&self) {
+        let done = match &*self.db {
+            Backend::Sqlite(db) => db.checkpoint().unwrap_or(false),
+            Backend::Postgres(_) => true,
+        };
+        self.unforgotten.store(!done, Ordering::Relaxed);
     }
 
     /// The kept page of a probe, decompressed; `None` when only its hash
@@ -1183,7 +1313,7 @@ impl Store {
     // ------------------------------------------------------------ takedowns, pages
 
     /// Records a takedown request for an incident (audited). `NotFound`
-    /// for an unknown incident, `Conflict` for a resolved one.
+    /// for an unknown incident, `Conflict` for a resolved or withdrawn one.
     pub fn record_takedown(
         &self,
         incident_id: &str,
@@ -1200,8 +1330,8 @@ impl Store {
         self.with(|c| takedown::of_incident(c, incident_id))
     }
 
-    /// Raises `exposure.overdue` once per unresolved incident whose first
-    /// takedown request is older than its site's SLA (`sla_of`).
+    /// Raises `exposure.overdue` once per open or acknowledged incident
+    /// whose first takedown request is older than its site's SLA (`sla_of`).
     pub fn queue_overdue(
         &self,
         now: Ts,
@@ -1249,7 +1379,7 @@ impl Store {
     /// Folds the WAL into the main file (at shutdown; SQLite only).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         match &*self.db {
-            Backend::Sqlite(db) => db.checkpoint(),
+            Backend::Sqlite(db) => db.checkpoint().map(|_| ()),
             Backend::Postgres(_) => Ok(()),
         }
     }

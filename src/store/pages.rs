@@ -23,7 +23,7 @@ pub(super) fn incidents_page(
         "SELECT i.id, i.site, e.ref, e.phone, i.exposed, i.state, i.first_seen,
              i.last_seen, i.resolved_at
          FROM incidents AS i JOIN entries AS e ON e.id = i.entry_id
-         WHERE (?1 = 0 OR i.state != 'resolved')
+         WHERE (?1 = 0 OR i.state IN ('open', 'acknowledged'))
            AND (i.first_seen > ?2 OR (i.first_seen = ?2 AND i.id > ?3))
          ORDER BY i.first_seen, i.id
          LIMIT ?4",

@@ -40,6 +40,11 @@ pub(super) fn act(
         };
         let state = IncidentState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt("incident state".into()))?;
+        if state == IncidentState::Withdrawn {
+            return Err(conflict(format!(
+                "incident {incident_id} is withdrawn (its entry was erased)"
+            )));
+        }
         let t = ms(now);
         let mut listing_keys: Vec<String> = Vec::new();
         let new_state = match action {

@@ -74,7 +74,7 @@ fn unresolved_incident(
 ) -> Result<Option<(String, ActiveIncident)>, StoreError> {
     tx.query_opt(
         "SELECT id, exposed, consecutive_clean FROM incidents
-         WHERE entry_id = ?1 AND site = ?2 AND state != 'resolved'",
+         WHERE entry_id = ?1 AND site = ?2 AND state IN ('open', 'acknowledged')",
         params![probe.entry.0, probe.site],
         |r| {
             Ok((

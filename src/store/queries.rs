@@ -132,7 +132,7 @@ pub(super) fn incidents(
         "SELECT i.id, i.site, e.ref, e.phone, i.exposed, i.state, i.first_seen,
              i.last_seen, i.resolved_at
          FROM incidents AS i JOIN entries AS e ON e.id = i.entry_id
-         WHERE ?1 = 0 OR i.state != 'resolved'
+         WHERE ?1 = 0 OR i.state IN ('open', 'acknowledged')
          ORDER BY i.first_seen, i.id",
         params![open_only],
         incident_row,
@@ -157,7 +157,7 @@ pub(super) fn incident_row(r: &dyn Row) -> Result<IncidentView, StoreError> {
 
 pub(super) fn open_incident_count(c: &mut dyn Conn) -> Result<u64, StoreError> {
     c.query_i64(
-        "SELECT count(*) FROM incidents WHERE state != 'resolved'",
+        "SELECT count(*) FROM incidents WHERE state IN ('open', 'acknowledged')",
         params![],
     )
     .map(count)

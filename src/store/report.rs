@@ -163,7 +163,8 @@ pub(super) fn report_incidents(
             if let Some(s) = since {
                 a.push(Value::Int(ms(*s)));
                 w.push(format!(
-                    "(i.state != 'resolved' OR i.resolved_at >= ?{})",
+                    "(i.state IN ('open', 'acknowledged') \
+                     OR coalesce(i.resolved_at, i.withdrawn_at) >= ?{})",
                     a.len()
                 ));
             }
@@ -333,7 +334,7 @@ pub(super) fn cohort_summary(c: &mut dyn Conn, tag: &str) -> Result<CohortSummar
         |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?)),
     )?;
     let sites = c.query_map(
-        "SELECT i.site, count(*), count(*) FILTER (WHERE i.state != 'resolved'),
+        "SELECT i.site, count(*), count(*) FILTER (WHERE i.state IN ('open', 'acknowledged')),
                 count(DISTINCT i.entry_id)
          FROM incidents AS i JOIN entries AS e ON e.id = i.entry_id
          WHERE e.cohort = ?1 GROUP BY i.site ORDER BY i.site",

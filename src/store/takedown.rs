@@ -53,10 +53,18 @@ pub(super) fn record(
         let Some(state) = state else {
             return Err(StoreError::NotFound(format!("no incident {incident_id}")));
         };
-        if IncidentState::parse(&state) == Some(IncidentState::Resolved) {
-            return Err(StoreError::Conflict(format!(
-                "incident {incident_id} is already resolved"
-            )));
+        match IncidentState::parse(&state) {
+            Some(IncidentState::Resolved) => {
+                return Err(StoreError::Conflict(format!(
+                    "incident {incident_id} is already resolved"
+                )));
+            }
+            Some(IncidentState::Withdrawn) => {
+                return Err(StoreError::Conflict(format!(
+                    "incident {incident_id} is withdrawn (its entry was erased)"
+                )));
+            }
+            _ => {}
         }
         let t = ms(now);
         let id = tx.query_i64(
@@ -102,7 +110,7 @@ pub(super) fn of_incident(
     )
 }
 
-/// Raises `exposure.overdue` once for each unresolved incident whose first
+/// Raises `exposure.overdue` once for each open or acknowledged incident whose first
 /// takedown request is older than its site's SLA (`sla_of`; sites it
 /// returns `None` for are skipped). Returns how many it raised.
 pub(super) fn queue_overdue(
@@ -113,7 +121,7 @@ pub(super) fn queue_overdue(
 ) -> Result<u64, StoreError> {
     const CANDIDATES: &str = "SELECT i.id, i.site, min(t.requested_at)
         FROM incidents AS i JOIN takedowns AS t ON t.incident_id = i.id
-        WHERE i.state != 'resolved' AND i.overdue_at IS NULL
+        WHERE i.state IN ('open', 'acknowledged') AND i.overdue_at IS NULL
         GROUP BY i.id, i.site
         ORDER BY i.id";
     let t = ms(now);

@@ -746,7 +746,8 @@ fn hot_queries_are_index_driven() {
 
     let p = plan(
         &store,
-        "SELECT id FROM incidents WHERE entry_id = ?1 AND site = ?2 AND state != 'resolved'",
+        "SELECT id FROM incidents WHERE entry_id = ?1 AND site = ?2
+         AND state IN ('open', 'acknowledged')",
         params![1i64, "118.dk"],
     );
     assert!(p.iter().any(|d| d.contains("incidents_active")), "{p:?}");
@@ -1688,11 +1689,15 @@ fn purge_honours_retention_and_never_touches_open_incidents(be: &Fresh) {
     assert_eq!(live(&store), 5);
 
     assert_eq!(
-        store.purge(t(12 + 399 * DAY), &retention).unwrap(),
+        store
+            .purge(t(12 + 399 * DAY), &retention, &receivers())
+            .unwrap(),
         PurgeCounts::default()
     );
     assert_eq!(live(&store), 5);
-    let p = store.purge(t(12 + 401 * DAY), &retention).unwrap();
+    let p = store
+        .purge(t(12 + 401 * DAY), &retention, &receivers())
+        .unwrap();
     assert_eq!(p.evidence_purged, 3);
     assert_eq!(
         evidence_rows(&store),
@@ -1706,7 +1711,9 @@ fn purge_honours_retention_and_never_touches_open_incidents(be: &Fresh) {
     );
     // Idempotent, and the purge is in the trail: the trail still verifies.
     assert_eq!(
-        store.purge(t(12 + 900 * DAY), &retention).unwrap(),
+        store
+            .purge(t(12 + 900 * DAY), &retention, &receivers())
+            .unwrap(),
         PurgeCounts::default()
     );
     assert_verified(&store);
@@ -1739,7 +1746,7 @@ fn removed_entries_are_forgotten_after_roster_retention(be: &Fresh) {
     };
     assert_eq!(
         store
-            .purge(t(10 + 29 * DAY), &retention)
+            .purge(t(10 + 29 * DAY), &retention, &receivers())
             .unwrap()
             .entries_erased,
         0
@@ -1747,7 +1754,7 @@ fn removed_entries_are_forgotten_after_roster_retention(be: &Fresh) {
     assert!(store.entry_by_ref("r1").unwrap().is_some());
     assert_eq!(
         store
-            .purge(t(10 + 31 * DAY), &retention)
+            .purge(t(10 + 31 * DAY), &retention, &receivers())
             .unwrap()
             .entries_erased,
         1
@@ -1776,17 +1783,25 @@ fn removed_entries_are_forgotten_after_roster_retention(be: &Fresh) {
             )
         })
         .unwrap();
-    assert_eq!(row, (None, None, None, None, hmac_before));
-    // Incidents keep the ref; the number is gone even masked.
+    let (phone, name, street, postcode, hmac) = row;
+    assert_eq!((phone, name, street, postcode), (None, None, None, None));
+    // The keyed hash is replaced by a random one of the same shape: a
+    // guessed number can no longer be confirmed against it.
+    assert_ne!(hmac, hmac_before);
+    assert_eq!(hmac.len(), 64);
+    // Incidents keep the ref; the number is gone even masked; the open
+    // one is withdrawn, its page purged.
     let inc = &store.incidents(false).unwrap()[0];
     assert_eq!(inc.entry_ref, "r1");
     assert_eq!(inc.masked_number, rows::ERASED);
+    assert_eq!(inc.state, IncidentState::Withdrawn);
+    assert!(evidence_rows(&store).iter().all(|(_, live)| !live));
     assert!(store.entry_by_ref("r1").unwrap().is_none());
     assert_eq!(store.history("r1").unwrap().unwrap().len(), 1);
     // Active entries are never erased, however old.
     assert_eq!(
         store
-            .purge(t(10 + 9000 * DAY), &retention)
+            .purge(t(10 + 9000 * DAY), &retention, &receivers())
             .unwrap()
             .entries_erased,
         0
@@ -2393,6 +2408,201 @@ fn concurrent_writers_keep_one_chain_and_one_incident_per_pair(be: &Fresh) {
     assert_eq!(deliveries(&store, "hook", "exposure.opened"), 8);
 }
 
+fn erasure_withdraws_purges_and_still_verifies(be: &Fresh) {
+    let (_d, store) = be.store();
+    applied(import(&store, (0..3).map(entry).collect(), t(0)));
+    let (a, b) = (id_of(&store, "r0"), id_of(&store, "r1"));
+    let hmac_before = text_of(&store, "SELECT phone_hmac FROM entries WHERE ref = 'r0'");
+    // r0: exposed (a listing fingerprint kept), acknowledged, still open.
+    let mut p = probe(a, "118.dk", t(10), exposed());
+    p.listing_keys = vec!["listing-key-of-r0".into()];
+    let inc = store
+        .record_probe(&p, 2, &receivers())
+        .unwrap()
+        .incident_id
+        .unwrap();
+    story(&store, a, 11, vec![Outcome::Clean], 2);
+    store
+        .incident_action(&inc, IncidentAction::Ack, "bob", "looking", t(12))
+        .unwrap();
+    store
+        .record_takedown(&inc, "118.dk removal form", None, "bob", t(13))
+        .unwrap();
+    // r1: resolved; its pages stay until r1 itself is erased.
+    story(
+        &store,
+        b,
+        10,
+        vec![exposed(), Outcome::Clean, Outcome::Clean],
+        2,
+    );
+    let live = |s: &Store| evidence_rows(s).iter().filter(|(_, l)| *l).count();
+    assert_eq!(live(&store), 5);
+
+    assert!(matches!(
+        store.erase("r0", " ", "alice", t(20), &receivers()),
+        Err(StoreError::BadInput(_))
+    ));
+    assert!(matches!(
+        store.erase("nope", "subject request", "alice", t(20), &receivers()),
+        Err(StoreError::NotFound(_))
+    ));
+    let e = store
+        .erase("r0", "subject request 118", "alice", t(20), &receivers())
+        .unwrap();
+    assert_eq!(e.incidents_withdrawn, vec![inc.clone()]);
+    assert_eq!(e.pages_purged, 2);
+    assert_eq!(live(&store), 3, "r1's pages are kept");
+    assert!(matches!(
+        store.erase("r0", "again", "alice", t(21), &receivers()),
+        Err(StoreError::Conflict(_))
+    ));
+
+    let nulls = scalar(
+        &store,
+        "SELECT count(*) FROM entries WHERE ref = 'r0' AND phone IS NULL AND name IS NULL
+             AND street IS NULL AND house_number IS NULL AND floor IS NULL AND door IS NULL
+             AND postcode IS NULL AND city IS NULL AND active = 0 AND erased_at IS NOT NULL",
+    );
+    assert_eq!(nulls, 1);
+    assert_ne!(
+        text_of(&store, "SELECT phone_hmac FROM entries WHERE ref = 'r0'"),
+        hmac_before
+    );
+    assert_eq!(scalar(&store, "SELECT count(*) FROM probe_listings"), 0);
+    let v = store.incidents(false).unwrap();
+    let w = v.iter().find(|i| i.id == inc).unwrap();
+    assert_eq!(w.state, IncidentState::Withdrawn);
+    assert_eq!(w.masked_number, rows::ERASED);
+    assert!(store.incidents(true).unwrap().is_empty());
+    assert!(store.incidents_page(true, None, 10).unwrap().is_empty());
+    assert_eq!(store.incidents_page(false, None, 10).unwrap().len(), 2);
+    assert_eq!(store.open_incident_count().unwrap(), 0);
+    // Nobody acts on it any more, and its takedown never goes overdue.
+    for action in [IncidentAction::Ack, IncidentAction::Dismiss] {
+        assert!(matches!(
+            store.incident_action(&inc, action, "bob", "late", t(22)),
+            Err(StoreError::Conflict(m)) if m.contains("withdrawn")
+        ));
+    }
+    assert!(matches!(
+        store.record_takedown(&inc, "118.dk removal form", None, "bob", t(22)),
+        Err(StoreError::Conflict(m)) if m.contains("withdrawn")
+    ));
+    let sla = |_: &str| Some(std::time::Duration::from_secs(1));
+    assert_eq!(
+        store
+            .queue_overdue(t(9000 * DAY), &sla, &receivers())
+            .unwrap(),
+        0
+    );
+    // Announced as ended, with the state that says why; no reminder.
+    assert_eq!(
+        scalar(
+            &store,
+            &format!(
+                "SELECT count(*) FROM events AS ev JOIN deliveries AS d ON d.event_id = ev.id
+                 WHERE ev.type = 'exposure.resolved' AND ev.incident_id = '{inc}'"
+            )
+        ),
+        2
+    );
+    assert_eq!(
+        store
+            .queue_reminders(
+                t(9000 * DAY),
+                std::time::Duration::from_secs(60),
+                &receivers()
+            )
+            .unwrap(),
+        0
+    );
+    let erase = text_of(
+        &store,
+        "SELECT payload FROM audit WHERE kind = 'roster.erase'",
+    );
+    assert!(erase.contains("\"by\":\"alice\""), "{erase}");
+    assert!(erase.contains("subject request 118"), "{erase}");
+    assert!(kinds(&store).contains(&"incident.withdraw".to_string()));
+    assert_verified(&store);
+
+    // Back on the roster: a new exposure opens a new incident.
+    applied(import(&store, (0..3).map(entry).collect(), t(30)));
+    let again = store
+        .record_probe(
+            &probe(id_of(&store, "r0"), "118.dk", t(31), exposed()),
+            2,
+            &receivers(),
+        )
+        .unwrap();
+    assert!(matches!(again.step, Step::Open { .. }));
+    assert_verified(&store);
+
+    // The withdrawal is vouched for like a resolution.
+    exec(
+        &store,
+        &format!("UPDATE incidents SET withdrawn_at = withdrawn_at + 1 WHERE id = '{inc}'"),
+    );
+    assert_eq!(broken(&store).kind, "incident.withdraw");
+}
+
+fn legacy_request_hashes_verify_before_and_after_erasure(be: &Fresh) {
+    let (_d, store) = be.store();
+    applied(import(&store, (0..2).map(entry).collect(), t(0)));
+    let a = id_of(&store, "r0");
+    // A name search stored the way unlistd stored it before requests came
+    // redacted, with its record written the old way (`url_sha256` of
+    // the request as stored): the newest record, so it can be rewritten.
+    let legacy = "/search/go?what=Person+0&where=8000+Aarhus+C&pageSize=25&page=1";
+    let mut p = probe(a, "118.dk", t(5), inconclusive());
+    p.url_masked = legacy.into();
+    let id = store.record_probe(&p, 2, &receivers()).unwrap().probe_id;
+    let (seq, prev, time, payload) = store
+        .with(|c| {
+            c.query_one(
+                "SELECT seq, prev_hash, time, payload FROM audit ORDER BY seq DESC LIMIT 1",
+                params![],
+                |r| Ok((r.i64(0)?, r.text(1)?, r.i64(2)?, r.text(3)?)),
+            )
+        })
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(v["probe_id"], serde_json::json!(id));
+    v["url"] = serde_json::json!(crate::audit::redact_url(legacy));
+    v["url_sha256"] = serde_json::json!(crate::audit::sha256_hex(legacy.as_bytes()));
+    let payload = crate::audit::canonical_json(&v);
+    let hash = crate::audit::chain_hash(&prev, &payload, "probe", time, seq);
+    store
+        .with(|c| {
+            c.execute(
+                "UPDATE audit SET payload = ?1, hash = ?2 WHERE seq = ?3",
+                params![payload, hash, seq],
+            )
+        })
+        .unwrap();
+    assert_verified(&store);
+
+    store
+        .erase("r0", "subject request", "alice", t(9), &receivers())
+        .unwrap();
+    let stored = text_of(
+        &store,
+        &format!("SELECT url_masked FROM probes WHERE id = {id}"),
+    );
+    assert_eq!(stored, "/search/go?what=•••&where=•••&pageSize=25&page=1");
+    assert_verified(&store);
+    // Anything else in its place is still caught.
+    exec(
+        &store,
+        &format!("UPDATE probes SET url_masked = '/search/go?what=Other' WHERE id = {id}"),
+    );
+    assert!(
+        broken(&store).message.contains("url"),
+        "{:?}",
+        broken(&store)
+    );
+}
+
 on_both_backends!(
     concurrent_writers_keep_one_chain_and_one_incident_per_pair,
     reports_and_cohorts_read_the_same_on_every_backend,
@@ -2424,6 +2634,8 @@ on_both_backends!(
     reminders_skip_acknowledged_and_respect_the_interval,
     silences_match_site_type_and_cohort_and_hold_back_deliveries,
     digest_is_queued_once_per_day_and_receiver_health_tells_the_others,
+    erasure_withdraws_purges_and_still_verifies,
+    legacy_request_hashes_verify_before_and_after_erasure,
 );
 
 // What processes sharing one store share: budgets, leases, imports.
@@ -2431,3 +2643,53 @@ mod shared;
 // Takedowns, the overdue alarm, list pages and the audit feed (issue 16).
 #[path = "tests_people.rs"]
 mod people_tests;
+
+/// A store written by the release that shipped takedowns as its sixth
+/// migration upgrades in place: the migrations that came later run after
+/// it, and the incident rebuild keeps the takedown columns.
+#[test]
+fn a_store_with_takedowns_as_the_sixth_migration_upgrades() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("released.db");
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA foreign_keys = OFF;").unwrap();
+        rusqlite_migration::Migrations::from_slice(&crate::store::sqlite::MIGRATION_LIST[..6])
+            .to_latest(&mut c)
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO entries (id, ref, phone, phone_hmac, hide_number, hide_address, active,
+                 added_at, updated_at)
+             VALUES (1, 'old-1', '+4513500001', 'h1', 1, 0, 1, 0, 0);
+             INSERT INTO incidents (id, entry_id, site, exposed, state, first_seen, last_seen,
+                 consecutive_clean, overdue_at)
+             VALUES ('inc_old', 1, '118.dk', 'number', 'open', 1000, 1000, 0, 4000);
+             INSERT INTO takedowns (incident_id, via, ticket, actor, requested_at)
+             VALUES ('inc_old', 'site', 'T-1', 'ops', 2000);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT overdue_at FROM incidents WHERE id = 'inc_old'"
+        ),
+        4000
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM takedowns WHERE incident_id = 'inc_old'"
+        ),
+        1
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count(*) FROM pragma_table_info('incidents') WHERE name = 'withdrawn_at'"
+        ),
+        1
+    );
+    assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
+}

@@ -218,6 +218,8 @@ mod tests {
                 header: "x-forwarded-user".into(),
                 role: Role::Act,
             }),
+            allow_remote: false,
+            hostnames: Vec::new(),
         }
     }
 

@@ -433,6 +433,7 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .s-acknowledged, .s-inconclusive, .s-overridden { color: var(--warn); }
 .badge.s-acknowledged { border-style: dashed; }
 .s-resolved, .s-clean, .s-healthy { color: var(--ok); }
+.s-withdrawn { color: var(--muted); }
 .cards { display: flex; flex-wrap: wrap; gap: 1rem; margin: .5rem 0 1rem; }
 .card { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; min-width: 11rem; }
 .card .v { font-size: 1.6rem; font-weight: 700; }
@@ -631,6 +632,9 @@ fn state_hint(s: IncidentState) -> &'static str {
             "acknowledged: no more reminders, but it resolves only after clean probes"
         }
         IncidentState::Resolved => "resolved by clean probes",
+        IncidentState::Withdrawn => {
+            "withdrawn: the entry was erased, so it is no longer watched (not resolved)"
+        }
     }
 }
 
@@ -1295,7 +1299,7 @@ async fn incident(
         } @else {
             (takedowns_table(&takedowns))
         }
-        @if who.can_act() && inc.state != IncidentState::Resolved {
+        @if who.can_act() && matches!(inc.state, IncidentState::Open | IncidentState::Acknowledged) {
             (takedown_form(&who.csrf, &inc.id))
         }
         h2 { "Actions" }
@@ -1304,7 +1308,7 @@ async fn incident(
         } @else {
             (actions_table(&actions))
         }
-        @if who.can_act() && inc.state != IncidentState::Resolved {
+        @if who.can_act() && matches!(inc.state, IncidentState::Open | IncidentState::Acknowledged) {
             (action_form(&who.csrf, &inc, dismissal.is_some()))
         }
         h2 { "Timeline" }
@@ -1822,6 +1826,8 @@ mod tests {
                 })
                 .collect(),
             trusted_user: None,
+            allow_remote: false,
+            hostnames: Vec::new(),
         }
     }
 

@@ -1,11 +1,13 @@
 //! The HTTP API served by `unlistd run` (contract: "HTTP API").
 //!
-//! `/healthz`, `/metrics` (`metrics.rs`) and `/api/v1/openapi.json` are
-//! open (bind to loopback, the default); the rest of `/api/v1/*` needs a
-//! named token or the trusted proxy's user (`auth.rs`), and each action
-//! the role that allows it (`auth::Can`). `/dashboard/*` is the HTML
-//! dashboard (`dashboard.rs`), behind a session cookie that any named
-//! token obtains. Acting on incidents, silences and takedowns is
+//! Every route first checks the `Host` header (`host.rs`, against DNS
+//! rebinding). `/healthz` (a cached write check: `health.rs`), `/metrics`
+//! (`metrics.rs`) and `/api/v1/openapi.json` are open (bind to loopback,
+//! the default); the rest of `/api/v1/*` needs a named token or the
+//! trusted proxy's user (`auth.rs`), and each action the role that allows
+//! it (`auth::Can`). `/dashboard/*` is the HTML dashboard (`dashboard.rs`),
+//! behind a session cookie that any named token obtains. Acting on
+//! incidents, silences and takedowns is
 //! `crate::ops`, shared with the CLI; errors map to statuses by variant,
 //! never by message text.
 //!
@@ -15,6 +17,8 @@
 
 mod auth;
 mod dashboard;
+mod health;
+mod host;
 mod metrics;
 mod openapi;
 mod paging;
@@ -87,27 +91,31 @@ pub(crate) fn router(live: LiveApp, reload: ReloadTrigger) -> Router {
         .merge(api)
         .with_state(live.clone())
         .split_for_parts();
+    let live_for_host = live.clone();
     let (dash, _) = dashboard::router(live).split_for_parts();
-    api.merge(dash).layer(axum::Extension(reload))
+    api.merge(dash)
+        .layer(axum::Extension(reload))
+        .layer(axum::Extension(health::Health::default()))
+        .layer(middleware::from_fn_with_state(
+            live_for_host,
+            host::require_known_host,
+        ))
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
     (status, Json(serde_json::json!({ "error": msg }))).into_response()
 }
 
-/// The daemon is up and its store takes writes.
+/// The daemon is up and its store takes writes (checked by a small write
+/// at most every few seconds: `health.rs`).
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, description = "up, store writable", content_type = "text/plain"),
               (status = 503, description = "store not writable")))]
-async fn healthz(State(app): State<App>) -> Response {
-    let store = app.store().clone();
-    match blocking(move || store.ping_write()).await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "Health check: store not writable.");
-            (StatusCode::SERVICE_UNAVAILABLE, "store not writable\n").into_response()
-        }
-    }
+async fn healthz(
+    State(app): State<App>,
+    axum::Extension(health): axum::Extension<health::Health>,
+) -> Response {
+    health.answer(app.store()).await
 }
 
 /// Prometheus text; no label carries roster data.

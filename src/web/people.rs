@@ -199,13 +199,14 @@ pub(super) async fn report(
         let Some(rep) = report::build(&store, &req)? else {
             return Ok(None);
         };
-        let key = report::signing_key(
-            s.report.signing_key.as_deref(),
-            &s.source,
-            &s.store_path,
-            true,
-        )
-        .map_err(|e| crate::store::StoreError::Backend(e.to_string()))?;
+        // An encrypted store keeps the generated key inside, as the CLI does.
+        let home = if s.store_key.is_some() {
+            report::KeyHome::Store(&store, &s.store_path)
+        } else {
+            report::KeyHome::Beside(&s.store_path)
+        };
+        let key = report::signing_key(s.report.signing_key.as_deref(), &s.source, home, true)
+            .map_err(|e| crate::store::StoreError::Backend(e.to_string()))?;
         Ok(Some(report::render(&rep, format, &key)))
     })
     .await;

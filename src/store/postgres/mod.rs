@@ -30,6 +30,7 @@ use tls::TlsChoice;
 /// `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_custody.sql")),
     (3, include_str!("migrations/0003_budget.sql")),
     (5, include_str!("migrations/0005_takedowns.sql")),
     (6, include_str!("migrations/0006_site_cycle.sql")),

@@ -13,10 +13,13 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 use super::StoreError;
+use super::key::StoreKey;
 use super::sql::Conn;
 
+mod cipher;
 mod conn;
 
+pub(crate) use cipher::{Progress, encrypt_file};
 pub(crate) use conn::SqliteConn;
 use conn::{sql, sql_msg};
 
@@ -28,8 +31,13 @@ pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_people.sql")),
     // Rebuilds `messages`: likewise.
     M::up(include_str!("migrations/0005_message_order.sql")).foreign_key_check(),
-    M::up(include_str!("migrations/0007_budget.sql")),
+    // The version is the position in this list, not the file's number (the
+    // numbers were reserved per feature): takedowns shipped sixth, so it
+    // stays sixth and later migrations follow it whatever their number.
     M::up(include_str!("migrations/0009_takedowns.sql")),
+    // Rebuilds `incidents`: likewise.
+    M::up(include_str!("migrations/0006_custody.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0007_budget.sql")),
     M::up(include_str!("migrations/0010_site_cycle.sql")),
 ];
 
@@ -73,19 +81,77 @@ pub(super) fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
 
 /// Removes group/other permission bits from an existing file.
 pub(super) fn make_private(path: &Path) -> std::io::Result<()> {
-    let mode = fs::metadata(path)?.permissions().mode();
+    let m = fs::symlink_metadata(path)?;
+    if m.file_type().is_symlink() {
+        return Err(std::io::Error::other(
+            "is a symbolic link (unlistd does not follow one)",
+        ));
+    }
+    let mode = m.permissions().mode();
     if mode & 0o077 != 0 {
         fs::set_permissions(path, Permissions::from_mode(0o600))?;
     }
     Ok(())
 }
 
+/// The store file must be a regular file, not a symbolic link, and belong
+/// to the user unlistd runs as: another user's file (or a link to one)
+/// could make unlistd write where that user chose. Root may also open a
+/// store that belongs to another user when it lies inside a directory only
+/// root can enter (systemd's `/var/lib/private` of a `DynamicUser`
+/// service), which no other user could have put it in; SQLite then opens
+/// its -wal and -shm without following links and gives them the store's
+/// owner.
+fn check_owner(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let m = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(open_err(path, e.to_string())),
+    };
+    if m.file_type().is_symlink() {
+        return Err(open_err(
+            path,
+            "is a symbolic link: give the path of the store file itself",
+        ));
+    }
+    if !m.is_file() {
+        return Err(open_err(path, "is not a regular file"));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if m.uid() == me || (me == 0 && behind_root_only_dir(path)) {
+        return Ok(());
+    }
+    Err(open_err(
+        path,
+        format!(
+            "belongs to another user (uid {}), not to the user unlistd runs as (uid {me}): \
+             run unlistd as that user",
+            m.uid()
+        ),
+    ))
+}
+
+/// Whether some directory above `path` is root's and closed to everyone
+/// else (mode 0700 or tighter).
+fn behind_root_only_dir(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(real) = fs::canonicalize(path) else {
+        return false;
+    };
+    real.ancestors()
+        .skip(1)
+        .any(|d| fs::metadata(d).is_ok_and(|m| m.is_dir() && m.uid() == 0 && m.mode() & 0o077 == 0))
+}
+
 /// Creates the database file at mode 0600 before SQLite ever sees it, or
-/// tightens an existing file's mode.
+/// tightens an existing file's mode. Never through a symbolic link.
 fn prepare_db_file(path: &Path) -> std::io::Result<()> {
     match OpenOptions::new()
         .write(true)
         .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .mode(0o600)
         .open(path)
     {
@@ -119,21 +185,28 @@ pub(super) struct Db {
 impl Db {
     /// Opens (creating if missing, parent directory included) and migrates.
     /// Migrations write through the WAL, so -wal and -shm exist after.
-    pub(super) fn open(path: &Path) -> Result<Db, StoreError> {
+    /// With `key` the store is encrypted (SQLCipher); a plaintext file with
+    /// a key, an encrypted one without, or the wrong key is refused before
+    /// anything is written.
+    pub(super) fn open(path: &Path, key: Option<&StoreKey>) -> Result<Db, StoreError> {
         if let Some(parent) = path.parent() {
             create_private_dirs(parent)
                 .map_err(|e| open_err(path, format!("cannot create directory: {e}")))?;
         }
+        check_owner(path)?;
+        cipher::check_key_fits(path, key)?;
         prepare_db_file(path).map_err(|e| open_err(path, e.to_string()))?;
 
-        let mut conn = connect(path)?;
+        let mut conn = connect(path, key)?;
+        configure(&conn).map_err(|e| open_err(path, e.to_string()))?;
         migrate(&mut conn).map_err(|e| open_err(path, e))?;
         // What a power cut can lose of the side connection's commits is a
         // few budget turns and lease renewals (both expire within seconds
         // anyway); its commits cost microseconds instead of an fsync each.
         // The WAL stays one sequence, so the next durable commit on `conn`
         // makes them durable too.
-        let side = connect(path)?;
+        let side = connect(path, key)?;
+        configure(&side).map_err(|e| open_err(path, e.to_string()))?;
         side.execute_batch("PRAGMA synchronous = NORMAL;")
             .map_err(|e| open_err(path, sql_msg(&e)))?;
 
@@ -178,20 +251,16 @@ impl Db {
         f(&mut SqliteConn(&conn))
     }
 
-    /// Folds the WAL into the main file (at shutdown).
-    pub(super) fn checkpoint(&self) -> Result<(), StoreError> {
+    /// Folds the WAL into the main file and truncates it (at shutdown, and
+    /// after an erasure). False when a reader kept it from completing
+    /// within the busy timeout.
+    pub(super) fn checkpoint(&self) -> Result<bool, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(sql)
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(sql)?;
+        Ok(busy == 0)
     }
-}
-
-/// A configured connection to the file `path` (which exists by now).
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_err(path, sql_msg(&e)))?;
-    configure(&conn).map_err(|e| open_err(path, e.to_string()))?;
-    Ok(conn)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), String> {
@@ -208,6 +277,18 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     migrated
 }
 
+/// A connection to `path`, keyed before anything else touches the file,
+/// and proven readable (SQLCipher only finds a wrong key on the first read).
+fn connect(path: &Path, key: Option<&StoreKey>) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_err(path, sql_msg(&e)))?;
+    if let Some(k) = key {
+        cipher::apply_key(&conn, "main", k).map_err(|e| open_err(path, e.to_string()))?;
+    }
+    cipher::check_readable(&conn, path, key.is_some())?;
+    Ok(conn)
+}
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -219,10 +300,69 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
             "cannot switch to WAL journal mode (got {mode})"
         )));
     }
+    // temp_store: the import's staging table (the whole roster) and large
+    // sorts stay in memory; a temp file would be a plaintext copy of
+    // roster values outside the store, left to the file system to forget.
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA secure_delete = ON;",
+         PRAGMA secure_delete = ON;
+         PRAGMA temp_store = MEMORY;",
     )
     .map_err(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::store::{Store, StoreError};
+
+    fn refused(r: Result<Store, StoreError>, words: &str) {
+        match r {
+            Err(e) => assert!(e.to_string().contains(words), "{e}"),
+            Ok(_) => panic!("opened"),
+        }
+    }
+
+    #[test]
+    fn the_store_is_no_link_and_belongs_to_its_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unlistd.db");
+        let s = Store::open(&path).unwrap();
+        let temp: i64 = s
+            .with(|c| c.query_i64("PRAGMA temp_store", crate::store::sql::params![]))
+            .unwrap();
+        assert_eq!(temp, 2, "temp_store = MEMORY");
+        drop(s);
+
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        refused(Store::open(&link), "symbolic link");
+        let dangling = dir.path().join("dangling.db");
+        std::os::unix::fs::symlink(dir.path().join("nowhere.db"), &dangling).unwrap();
+        refused(Store::open(&dangling), "symbolic link");
+        assert!(
+            !dir.path().join("nowhere.db").exists(),
+            "nothing created through it"
+        );
+
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            // Only root can hand a file to another user.
+            return;
+        }
+        let other = 4242;
+        std::os::unix::fs::chown(&path, Some(other), Some(other)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        refused(Store::open(&path), "belongs to another user (uid 4242)");
+        // Inside a directory only root can enter (a DynamicUser service's
+        // state): root may open it, and the files it adds stay the owner's.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let s = Store::open(&path).unwrap();
+        s.pseudonym_key().unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let wal = super::sidecar(&path, "-wal");
+        assert_eq!(std::fs::metadata(&wal).unwrap().uid(), other);
+    }
 }

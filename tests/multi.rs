@@ -16,12 +16,13 @@ const ARRIVAL_SLACK: Duration = Duration::from_millis(30);
 /// The site lease's lifetime (`engine::lease::SITE_LEASE_TTL`).
 const LEASE: Duration = Duration::from_secs(8);
 
-/// 40 entries (spare 95… series), 20 of which the site will list.
+/// 100 entries (spare 95… series), every fifth of which the site will
+/// list: a cycle at 5/s takes 20 s, so the kill comes mid-way.
 fn roster() -> String {
     let mut s = String::from(
         "ref,phone,name,street,house_number,floor,door,postcode,city,hide_number,hide_address,cohort\n",
     );
-    for i in 0..40 {
+    for i in 0..100 {
         s.push_str(&format!(
             "M-{i:02},95 70 {:02} {:02},Testperson Nr{i},Testvej,{},,,8000,Aarhus C,true,false,multi\n",
             i / 10,
@@ -140,8 +141,8 @@ async fn two_daemons_on_postgresql_survive_a_sigkill_of_the_prober() {
     )
     .unwrap();
     env.import(&roster());
-    let leaked: BTreeSet<String> = (0..40).step_by(2).map(|i| format!("M-{i:02}")).collect();
-    for i in (0..40).step_by(2) {
+    let leaked: BTreeSet<String> = (0..100).step_by(5).map(|i| format!("M-{i:02}")).collect();
+    for i in (0..100).step_by(5) {
         env.sim.add(listing(
             &format!("Testperson Nr{i}"),
             &format!("9570{:02}{:02}", i / 10, i % 10),
@@ -192,9 +193,32 @@ async fn two_daemons_on_postgresql_survive_a_sigkill_of_the_prober() {
         failover <= LEASE + Duration::from_secs(2),
         "took {failover:?} (lease {LEASE:?})"
     );
-    assert!(b.log().contains("Took the site over"), "{}", b.log());
+    let log = b.log();
+    assert!(log.contains("Took the site over"), "{log}");
+    // B went on with A's cycle rather than starting a fresh one.
+    let resumed = log.find("Cycle resumed").expect("B resumed A's cycle");
+    assert!(
+        log.find("Cycle started").is_none_or(|s| s > resumed),
+        "{log}"
+    );
     let now_held = holder(&env).expect("B holds the site");
     assert_eq!(pid_of(&now_held), b.child.id());
+    // B's API says the same, and since when.
+    let st: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port_b}/api/v1/status"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["sites"][0]["held_by"], now_held.as_str(), "{st}");
+    let since = st["sites"][0]["held_since"].as_str().unwrap();
+    let since =
+        time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339).unwrap();
+    let age = time::OffsetDateTime::now_utc() - since;
+    assert!(age < time::Duration::seconds(30), "held since {since}");
 
     // Every leaked pair announced, once each.
     assert!(

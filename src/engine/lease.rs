@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::store::blocking;
+use crate::store::{StoreError, blocking};
 
 use super::schedule::{Resume, Stop};
 use super::{Engine, Site};
@@ -32,9 +32,12 @@ pub(crate) fn site_lease(site: &str) -> String {
 }
 
 impl Engine {
-    /// Takes or renews `site`'s lease for this process; false while
-    /// another holds it. A store error counts as not held.
-    async fn hold_site(&self, site: &str) -> bool {
+    /// Takes or renews `site`'s lease for this process: `Some(false)`
+    /// while another holds it, `None` when a SQLite store stayed locked by
+    /// another writer (an import) past its busy timeout: nobody else can
+    /// have taken the lease meanwhile. Any other store error counts as not
+    /// held.
+    async fn try_hold_site(&self, site: &str) -> Option<bool> {
         let (store, name, holder) = (
             self.store.clone(),
             site_lease(site),
@@ -42,12 +45,20 @@ impl Engine {
         );
         let now = time::OffsetDateTime::now_utc();
         match blocking(move || store.take_lease(&name, &holder, now, SITE_LEASE_TTL)).await {
-            Ok(held) => held,
+            Ok(held) => Some(held),
+            Err(StoreError::Busy(e)) => {
+                tracing::debug!(site, error = %e, "Store busy; the site's lease is renewed when it is free.");
+                None
+            }
             Err(e) => {
                 tracing::warn!(site, error = %e, "Cannot take or renew the site's lease.");
-                false
+                Some(false)
             }
         }
+    }
+
+    async fn hold_site(&self, site: &str) -> bool {
+        self.try_hold_site(site).await == Some(true)
     }
 
     /// Cycles `site` while this process holds its lease, until
@@ -128,7 +139,10 @@ impl Engine {
                 _ = drain.cancelled() => return,
                 _ = tokio::time::sleep(RENEW_EVERY) => {}
             }
-            if self.hold_site(site).await {
+            let held = self.try_hold_site(site).await;
+            if held.is_none_or(|h| h) {
+                // A busy SQLite store blocks every other writer too: no
+                // other daemon could have renewed or taken the lease.
                 renewed = tokio::time::Instant::now();
             } else if renewed.elapsed() + RENEW_EVERY >= SITE_LEASE_TTL {
                 // Another may take it before our next renewal: stop first.

@@ -124,7 +124,7 @@ impl App {
             // A changed site's counters run on: `/metrics` counters must not
             // reset on a reload.
             if let Some(o) = old.iter().find(|o| o.name() == s.name) {
-                site.stats = o.stats.clone();
+                site.keep_counters_of(o);
             }
             sites.push(Arc::new(site));
         }

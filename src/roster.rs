@@ -160,6 +160,35 @@ pub fn open(path: &Path, encoding: Encoding) -> Result<RosterReader<std::fs::Fil
     reader_with(file, &name, encoding)
 }
 
+/// [`open`], adding every byte read from the file to `read` (a progress
+/// display polls it against the file's size).
+pub fn open_counted(
+    path: &Path,
+    encoding: Encoding,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<RosterReader<Counted<std::fs::File>>, HeaderError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path)
+        .map_err(|e| HeaderError::one(&name, 0, "(file)", format!("cannot read: {e}")))?;
+    reader_with(Counted { inner: file, read }, &name, encoding)
+}
+
+/// A reader that counts the bytes read through it.
+#[derive(Debug)]
+pub struct Counted<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Wraps any UTF-8 reader (`file` names it in errors).
 pub fn reader<R: Read>(input: R, file: &str) -> Result<RosterReader<R>, HeaderError> {
     reader_with(input, file, Encoding::Utf8)

@@ -3,7 +3,10 @@
 //! exposition). The counters live down here, with no dependencies, because
 //! the engine and the daemon increment them and neither may name `web`.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::domain::OutcomeKind;
 
@@ -14,6 +17,8 @@ pub(crate) struct SiteStats {
     pub exposed: AtomicU64,
     pub inconclusive: AtomicU64,
     pub cycles: AtomicU64,
+    /// Every request sent to the site (`fetch` records them).
+    pub requests: Arc<RequestStats>,
 }
 
 impl SiteStats {
@@ -37,6 +42,106 @@ pub(crate) fn instance_id() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
     format!("{host}:{}", std::process::id())
+}
+
+/// Upper bounds, in seconds, of the request-duration histogram's buckets:
+/// from a quick answer to past the default 20 s timeout.
+pub(crate) const REQUEST_BUCKETS: [f64; 10] =
+    [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0];
+
+/// How a request to a site ended: its HTTP status, or no answer at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum RequestCode {
+    Status(u16),
+    /// No answer within the site's timeout.
+    Timeout,
+    /// The connection could not be made.
+    Connect,
+    /// Any other failure before an answer (TLS, protocol).
+    Error,
+}
+
+impl std::fmt::Display for RequestCode {
+    /// The `code` label's value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestCode::Status(s) => write!(f, "{s}"),
+            RequestCode::Timeout => f.write_str("timeout"),
+            RequestCode::Connect => f.write_str("connect"),
+            RequestCode::Error => f.write_str("error"),
+        }
+    }
+}
+
+/// Requests sent to one site since start: counts by [`RequestCode`] and a
+/// histogram of their durations (send to last byte read).
+#[derive(Debug, Default)]
+pub(crate) struct RequestStats {
+    codes: Mutex<BTreeMap<RequestCode, u64>>,
+    /// Per bucket of [`REQUEST_BUCKETS`] (not cumulative), then the
+    /// overflow past the last bound.
+    buckets: [AtomicU64; REQUEST_BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A snapshot of a [`RequestStats`] histogram, cumulative as Prometheus
+/// wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Histogram {
+    /// `(le, requests that took at most le seconds)`, one per bound.
+    pub buckets: Vec<(f64, u64)>,
+    pub sum_seconds: f64,
+    pub count: u64,
+}
+
+impl RequestStats {
+    /// One request that ended as `code` after `took`.
+    pub(crate) fn record(&self, code: RequestCode, took: Duration) {
+        *self
+            .codes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(code)
+            .or_insert(0) += 1;
+        let secs = took.as_secs_f64();
+        let i = REQUEST_BUCKETS
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(REQUEST_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests by code, in code order.
+    pub(crate) fn codes(&self) -> Vec<(RequestCode, u64)> {
+        let codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+        codes.iter().map(|(c, n)| (*c, *n)).collect()
+    }
+
+    pub(crate) fn histogram(&self) -> Histogram {
+        let mut seen = 0;
+        let buckets = REQUEST_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(&le, n)| {
+                seen += n.load(Ordering::Relaxed);
+                (le, seen)
+            })
+            .collect();
+        // Read after the buckets so that +Inf (the count) is never below
+        // the last bucket while requests are being recorded.
+        let count = self.count.load(Ordering::Relaxed).max(seen);
+        #[allow(clippy::cast_precision_loss)]
+        let sum_seconds = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        Histogram {
+            buckets,
+            sum_seconds,
+            count,
+        }
+    }
 }
 
 /// Reload outcomes since the daemon started (`/metrics`).

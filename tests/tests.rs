@@ -47,5 +47,8 @@ mod people_api;
 // Email alerts against a real SMTP server (a Rust sink on loopback): MIME shape,
 // AUTH, STARTTLS and certificate checks, retries.
 mod email;
+// whsec_ webhook secrets, metric names and the ops kit, man pages and
+// completions, progress of long commands.
+mod conventions;
 // Custody of the roster: encryption at rest, erasure, the privacy canary.
 mod custody;

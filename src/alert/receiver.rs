@@ -17,6 +17,8 @@ pub struct Received {
     pub id: String,
     pub timestamp: i64,
     pub signature_ok: bool,
+    /// The `webhook-signature` header as received.
+    pub signature: String,
     pub body: String,
     pub json: serde_json::Value,
     /// The status we answered.
@@ -64,9 +66,13 @@ pub struct Receiver {
 
 impl Receiver {
     /// Binds `127.0.0.1:0` and serves `POST /hook`, refusing (400) any
-    /// request whose Standard Webhooks signature does not verify.
+    /// request whose Standard Webhooks signature does not verify. `secret`
+    /// is what a secret file holds: `whsec_` + base64, or the key's raw
+    /// bytes ([`crate::config::webhook_key`]).
     pub async fn start(secret: &[u8]) -> std::io::Result<Receiver> {
-        Self::start_with(Some(secret)).await
+        let key = crate::config::webhook_key(secret)
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+        Self::start_with(Some(&key)).await
     }
 
     /// A receiver for unsigned channels (Slack, Teams, PagerDuty shapes):
@@ -99,6 +105,7 @@ impl Receiver {
         format!("http://{}/hook", self.addr)
     }
 
+    /// The HMAC key signatures are checked with.
     pub fn secret(&self) -> Option<&[u8]> {
         self.secret.as_deref()
     }
@@ -177,10 +184,9 @@ async fn handle(
     let id = h("webhook-id");
     let timestamp: i64 = h("webhook-timestamp").parse().unwrap_or(0);
     let body = String::from_utf8_lossy(&body).into_owned();
+    let signature = h("webhook-signature");
     let signature_ok = match secret.as_deref() {
-        Some(secret) => {
-            super::webhook::verify(secret, &id, timestamp, &body, &h("webhook-signature"))
-        }
+        Some(secret) => super::webhook::verify(secret, &id, timestamp, &body, &signature),
         None => false,
     };
     let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
@@ -206,6 +212,7 @@ async fn handle(
             id,
             timestamp,
             signature_ok,
+            signature,
             body,
             json,
             answered: status,

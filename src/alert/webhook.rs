@@ -78,34 +78,48 @@ pub fn verify(secret: &[u8], id: &str, timestamp: i64, body: &str, header: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::webhook_key;
+
+    /// The test vectors of the Standard Webhooks libraries
+    /// (standard-webhooks/standard-webhooks, `libraries/javascript/src/
+    /// webhook.test.ts` "sign function works" and `libraries/rust/src/lib.rs`
+    /// `test_sign`): the secret as the libraries issue it, `whsec_` and all.
+    const VECTORS: [(&str, &str, i64, &str, &str); 2] = [
+        (
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        ),
+        (
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+            1649367553,
+            r#"{"email":"test@example.com","username":"test_user"}"#,
+            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+        ),
+    ];
 
     #[test]
-    fn standard_webhooks_reference_vector() {
-        // From the Standard Webhooks spec's example (secret bytes are the
-        // base64-decoded `whsec_` value there).
-        let secret = base64::engine::general_purpose::STANDARD
-            .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-            .unwrap();
-        let sig = sign(
-            &secret,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            r#"{"test": 2432232314}"#,
+    fn standard_webhooks_test_vectors() {
+        for (secret, id, ts, body, expected) in VECTORS {
+            let key = webhook_key(secret.as_bytes()).unwrap();
+            assert_eq!(sign(&key, id, ts, body), expected, "{id}");
+            assert!(verify(&key, id, ts, body, &format!("v1,bogus {expected}")));
+            assert!(!verify(&key, id, ts + 1, body, expected));
+            // Keyed with the file's raw bytes (what unlistd did before
+            // `whsec_` was decoded), no library would accept it.
+            assert!(!verify(secret.as_bytes(), id, ts, body, expected));
+        }
+    }
+
+    #[test]
+    fn raw_secrets_sign_with_their_bytes() {
+        assert_eq!(webhook_key(b"s3cret").unwrap(), b"s3cret");
+        assert_eq!(
+            webhook_key(b"MfKQ9r8GKYqrTwjU").unwrap(),
+            b"MfKQ9r8GKYqrTwjU"
         );
-        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert!(verify(
-            &secret,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            r#"{"test": 2432232314}"#,
-            &format!("v1,bogus {sig}")
-        ));
-        assert!(!verify(
-            &secret,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265331,
-            r#"{"test": 2432232314}"#,
-            &sig
-        ));
     }
 }

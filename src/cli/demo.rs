@@ -166,7 +166,8 @@ pub(super) async fn run(json: bool) -> Result<u8, Failure> {
     for l in public_listings() {
         sim.add(l);
     }
-    let secret = b"demo-webhook-secret-0123456789abcdef";
+    // A secret as the Standard Webhooks libraries issue them.
+    let secret = b"whsec_ZGVtby13ZWJob29rLWtleS0wMTIzNDU2Nzg5YWJjZGVm";
     let receiver = Receiver::start(secret)
         .await
         .map_err(|e| fail(format!("cannot start the webhook receiver: {e}")))?;

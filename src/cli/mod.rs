@@ -8,11 +8,13 @@
 //!   (ack, dismiss, silence), `compliance.rs` (report, audit), `demo.rs`.
 
 mod actions;
+mod assets;
 mod compliance;
 mod demo;
 mod erase;
 mod exit;
 mod probe;
+mod progress;
 mod roster;
 mod store;
 mod takedown;
@@ -312,6 +314,12 @@ pub enum ReportFormat {
 
 /// Parses arguments, runs the command, returns the process exit code.
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    // Outside the clap definitions, so that neither --help nor the man
+    // pages and completions it writes show it.
+    if args.get(1).is_some_and(|a| a == assets::COMMAND) {
+        return assets::main(&args[2..]);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {

@@ -5,6 +5,7 @@
 use crate::telemetry::task_failure;
 use std::sync::{Arc, Mutex};
 
+use super::progress::{Progress, Snapshot};
 use super::{Cli, EXIT_EXPOSED, EXIT_FAILURE, EXIT_OK, Failure, open, print_json};
 use crate::domain::{E164, Entry, Outcome, OutcomeKind};
 use crate::engine::{self, CohortTally};
@@ -222,26 +223,30 @@ pub(super) async fn verify_cohort(cli: &Cli, tag: &str, retries: u32) -> Result<
                 .await
         });
     }
-    let board = Board {
+    let board = Arc::new(Board {
         names: sites.iter().map(|s| s.name().to_string()).collect(),
         tallies,
         entries,
-    };
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
-    tick.tick().await;
+    });
+    let progress = Progress::start(format!("verify {tag}"), "probes", {
+        let board = board.clone();
+        move || board.snapshot()
+    });
     let mut failure = None;
-    loop {
-        tokio::select! {
-            r = set.join_next() => match r {
-                None => break,
-                Some(Ok(Ok(()))) => {}
-                Some(Ok(Err(e))) => { failure.get_or_insert(Failure::from(e)); cancel.cancel(); }
-                Some(Err(e)) => { failure.get_or_insert(Failure::operational(task_failure(&e))); }
-            },
-            _ = tick.tick() => if !cli.json { println!("  {}", board.progress()); },
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(Failure::from(e));
+                cancel.cancel();
+            }
+            Err(e) => {
+                failure.get_or_insert(Failure::operational(task_failure(&e)));
+            }
         }
     }
     app.engine.release_turns().await;
+    progress.finish(None);
     if let Some(f) = failure {
         return Err(f);
     }
@@ -271,10 +276,10 @@ impl Board {
     }
 
     /// `site done/entries (exposed n, inconclusive n) · …`.
-    fn progress(&self) -> String {
+    fn per_site(&self, now: &[CohortTally]) -> String {
         self.names
             .iter()
-            .zip(self.now())
+            .zip(now)
             .map(|(n, t)| {
                 format!(
                     "{n} {}/{} (exposed {}, inconclusive {})",
@@ -283,6 +288,27 @@ impl Board {
             })
             .collect::<Vec<_>>()
             .join(" · ")
+    }
+
+    /// Answers against entries × sites, probes (retries included) for the
+    /// rate, then `· site done/entries (exposed n, inconclusive n)` per site.
+    fn snapshot(&self) -> Snapshot {
+        let now = self.now();
+        let done: u64 = now.iter().map(|t| t.done).sum();
+        let probes = now.iter().map(|t| t.probes).sum();
+        let all = self.entries * now.len() as u64;
+        let detail = format!(" · {}", self.per_site(&now));
+        #[allow(clippy::cast_precision_loss)]
+        let fraction = if all == 0 {
+            1.0
+        } else {
+            done as f64 / all as f64
+        };
+        Snapshot {
+            fraction,
+            count: probes,
+            detail,
+        }
     }
 
     /// Prints the result and returns the exit code: 3 if anything is
@@ -317,7 +343,7 @@ impl Board {
                 })).collect::<Vec<_>>(),
             }))?;
         } else {
-            println!("  {}", self.progress());
+            println!("  {}", self.per_site(&all));
             for (n, t) in names.iter().zip(&all) {
                 if let Some(why) = &t.skipped {
                     println!("  {n}: not checked: {why}");

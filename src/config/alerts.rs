@@ -65,7 +65,9 @@ pub struct ChannelSettings {
 
 #[derive(Clone)]
 pub enum Channel {
-    /// The contract's payload, signed per Standard Webhooks.
+    /// The contract's payload, signed per Standard Webhooks. `secret` is
+    /// the HMAC key: a `whsec_` secret file's decoded bytes
+    /// ([`super::webhook_key`]).
     Webhook { secret: Vec<u8> },
     /// Slack incoming webhook.
     Slack,
@@ -339,6 +341,14 @@ impl Validator<'_> {
         let k = |f: &str| format!("alerts.webhook[{i}].{f}");
         let url = self.url(&k("url"), &w.url)?;
         let secret = self.secret(&k("secret_file"), &w.secret_file)?;
+        let secret = match super::webhook_key(&secret) {
+            Ok(key) => key,
+            Err(why) => {
+                let path = self.relative(w.secret_file.get_ref());
+                let message = format!("secret file {} {why}", path.display());
+                return self.err(&k("secret_file"), Some(w.secret_file.span()), message);
+            }
+        };
         let headers = self.site_headers(&k("headers"), &w.headers)?;
         // The signature and the body's type are unlistd's to set.
         if let (Some(h), Some(name)) = (

@@ -248,3 +248,26 @@ pub fn read_secret(path: &Path) -> std::io::Result<Vec<u8>> {
     }
     Ok(v)
 }
+
+/// The HMAC key a webhook secret file's content stands for. The Standard
+/// Webhooks libraries issue secrets as `whsec_` + base64 and sign with the
+/// decoded bytes, so such a secret is decoded; any other content is the key
+/// itself, byte for byte. The message of an error never quotes the secret.
+pub fn webhook_key(secret: &[u8]) -> Result<Vec<u8>, &'static str> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let Some(encoded) = secret.strip_prefix(b"whsec_") else {
+        return Ok(secret.to_vec());
+    };
+    // The libraries' own secrets carry no padding (24 bytes); `base64` of
+    // 32 random bytes does. Either is the same key.
+    let engine = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    match engine.decode(encoded) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        Ok(_) => Err("holds nothing after the whsec_ prefix"),
+        Err(_) => Err("starts with whsec_ but what follows is not standard base64"),
+    }
+}

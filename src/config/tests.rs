@@ -442,6 +442,33 @@ fn store_is_a_path_or_a_postgresql_url_never_both() {
 }
 
 #[test]
+fn whsec_webhook_secrets_are_decoded_and_raw_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{MIN}[[alerts.webhook]]\nurl = \"http://127.0.0.1:9/hook\"\nsecret_file = \"wh\"\n"
+    );
+    let key = |content: &str| {
+        std::fs::write(dir.path().join("wh"), content).unwrap();
+        parse(&text, &dir.path().join("c.toml")).map(|s| match &s.alerts.channels[0].channel {
+            Channel::Webhook { secret } => secret.clone(),
+            _ => panic!("not a webhook"),
+        })
+    };
+    // The Standard Webhooks form: base64 after the prefix, padded or not.
+    assert_eq!(key("whsec_AAEC/w==\n").unwrap(), [0, 1, 2, 255]);
+    assert_eq!(key("whsec_AAEC/w").unwrap(), [0, 1, 2, 255]);
+    // Anything else is the key itself, as before.
+    assert_eq!(key("AAEC/w==").unwrap(), b"AAEC/w==");
+    assert_eq!(key("WHSEC_AAEC").unwrap(), b"WHSEC_AAEC");
+    for bad in ["whsec_not base64!", "whsec_", "whsec_A"] {
+        let e = key(bad).unwrap_err();
+        assert_eq!(e.key, "alerts.webhook[0].secret_file", "{bad}");
+        assert!(e.message.contains("whsec_"), "{e}");
+        assert!(!e.message.contains("base64!"), "quotes the secret: {e}");
+    }
+}
+
+#[test]
 fn the_config_is_never_taken_from_the_working_directory() {
     // The tests run in the crate's directory, which holds a config.toml.
     assert!(Path::new("config.toml").is_file());

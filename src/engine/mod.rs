@@ -64,13 +64,24 @@ impl Site {
             Some(b) => SiteFetcher::with_budget(settings.policy.clone(), b)?,
             None => SiteFetcher::new(settings.policy.clone())?,
         };
+        let stats = Arc::new(SiteStats {
+            requests: fetcher.requests().clone(),
+            ..SiteStats::default()
+        });
         Ok(Site {
             settings,
             fetcher,
-            stats: Arc::default(),
+            stats,
             degraded: Default::default(),
             last_canary: Default::default(),
         })
+    }
+
+    /// Counts on in `old`'s counters (probes, cycles, requests), so that
+    /// `/metrics` counters do not reset when a reload replaces a site.
+    pub(crate) fn keep_counters_of(&mut self, old: &Site) {
+        self.stats = old.stats.clone();
+        self.fetcher.count_requests_in(old.stats.requests.clone());
     }
 
     pub(crate) fn has_canaries(&self) -> bool {

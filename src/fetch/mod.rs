@@ -24,6 +24,7 @@ mod transport;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use governor::clock::MonotonicClock;
@@ -32,6 +33,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::telemetry::{RequestCode, RequestStats};
 use politeness::{Backoff, MAX_RETRY_AFTER, NotBefore, Pacer, SendLog};
 pub(crate) use robots::RobotsPolicy;
 use robots::{Lookup, Rules};
@@ -259,6 +261,8 @@ pub(crate) struct SiteFetcher {
     /// The turns every process takes from the site's one budget; `None`
     /// for a fetcher on its own (tests, tools).
     shared: Option<SharedTurns>,
+    /// Every request sent, by status and duration (`/metrics`).
+    requests: Arc<RequestStats>,
 }
 
 impl std::fmt::Debug for SiteFetcher {
@@ -301,8 +305,20 @@ impl SiteFetcher {
             robots: Default::default(),
             robots_fetch: tokio::sync::Mutex::new(()),
             shared,
+            requests: Arc::default(),
             policy,
         })
+    }
+
+    /// The counters every request sent is recorded in.
+    pub(crate) fn requests(&self) -> &Arc<RequestStats> {
+        &self.requests
+    }
+
+    /// Records into `requests` from now on: the counters of the site this
+    /// fetcher replaces after a reload, so they run on.
+    pub(crate) fn count_requests_in(&mut self, requests: Arc<RequestStats>) {
+        self.requests = requests;
     }
 
     #[cfg(test)]
@@ -543,18 +559,23 @@ impl SiteFetcher {
         loop {
             self.pass_gate().await;
             self.sends.record();
+            let sent = Instant::now();
             // reqwest's own timeout covers the same span; this one also
             // bounds our body loop and cannot be lost in a builder change.
-            let deadline = Instant::now() + self.policy.total_timeout;
+            let deadline = sent + self.policy.total_timeout;
             let mut resp = match tokio::time::timeout_at(
                 deadline,
                 self.client.get(url.clone()).send(),
             )
             .await
             {
-                Err(_) => return (failed(None, FailKind::Timeout, 0), Next::Backoff),
+                Err(_) => {
+                    self.requests.record(RequestCode::Timeout, sent.elapsed());
+                    return (failed(None, FailKind::Timeout, 0), Next::Backoff);
+                }
                 Ok(Err(e)) => {
                     let (kind, retry) = classify(&e);
+                    self.requests.record(request_code(&kind), sent.elapsed());
                     return (failed(None, kind, 0), retry_or_done(retry));
                 }
                 Ok(Ok(r)) => r,
@@ -563,6 +584,8 @@ impl SiteFetcher {
             let code = status.as_u16();
 
             if matches!(code, 301 | 302 | 303 | 307 | 308) {
+                self.requests
+                    .record(RequestCode::Status(code), sent.elapsed());
                 let next = resp
                     .headers()
                     .get(LOCATION)
@@ -607,6 +630,8 @@ impl SiteFetcher {
                     failure: Some((FailKind::Timeout, true)),
                 },
             };
+            self.requests
+                .record(RequestCode::Status(code), sent.elapsed());
 
             let mut fetched = Fetched {
                 status: Some(code),
@@ -643,6 +668,15 @@ impl SiteFetcher {
 /// is still meaningful, and the fetcher must never panic.
 fn lock_robots(m: &std::sync::Mutex<robots::Cache>) -> std::sync::MutexGuard<'_, robots::Cache> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The `code` label of a request that got no answer.
+fn request_code(kind: &FailKind) -> RequestCode {
+    match kind {
+        FailKind::Timeout => RequestCode::Timeout,
+        FailKind::Connect => RequestCode::Connect,
+        _ => RequestCode::Error,
+    }
 }
 
 fn retry_or_done(retry: bool) -> Next {

@@ -652,3 +652,45 @@ async fn a_retry_after_one_fetcher_is_told_holds_back_the_other() {
     assert!(g + TIMING_TOLERANCE >= Duration::from_secs(1), "{g:?}");
     assert!(g < Duration::from_millis(1500), "{g:?}");
 }
+
+#[tokio::test]
+async fn every_request_sent_is_counted_by_status_and_timed() {
+    use crate::telemetry::RequestCode;
+    let sim = sim_with_listing().await;
+    // Two failures and the retry that succeeds: three requests.
+    sim.set_fault(Fault::FailFirst(2));
+    let f = fetcher(&sim, |p| {
+        p.max_retries = 2;
+        p.total_timeout = Duration::from_millis(300);
+    });
+    assert_eq!(f.get(SEARCH).await.failure, None);
+    // A redirect hop is a request of its own.
+    sim.set_fault(Fault::Redirect("/robots.txt".into()));
+    assert_eq!(f.get(SEARCH).await.failure, None);
+    // No answer at all: counted as a timeout, after about the timeout.
+    sim.set_fault(Fault::Hang);
+    let mut f2 = fetcher(&sim, |p| {
+        p.max_retries = 0;
+        p.total_timeout = Duration::from_millis(300);
+    });
+    // The same counters, as after a reload that replaced the fetcher.
+    f2.count_requests_in(f.requests().clone());
+    assert_eq!(f2.get(SEARCH).await.failure, Some(FailKind::Timeout));
+
+    let codes = f.requests().codes();
+    let n = |c: RequestCode| codes.iter().find(|(k, _)| *k == c).map_or(0, |(_, n)| *n);
+    assert_eq!(n(RequestCode::Status(503)), 2, "{codes:?}");
+    assert_eq!(n(RequestCode::Status(200)), 2, "{codes:?}");
+    assert_eq!(n(RequestCode::Status(302)), 1, "{codes:?}");
+    assert_eq!(n(RequestCode::Timeout), 1, "{codes:?}");
+    let total: u64 = codes.iter().map(|(_, n)| n).sum();
+    assert_eq!(total as usize, sim.request_count());
+
+    let h = f.requests().histogram();
+    assert_eq!(h.count, total);
+    // The hung request took the timeout; the others were quick loopback.
+    let at_most = |le: f64| h.buckets.iter().find(|(b, _)| *b == le).unwrap().1;
+    assert_eq!(at_most(0.25), total - 1, "{h:?}");
+    assert_eq!(at_most(0.5), total, "{h:?}");
+    assert!(h.sum_seconds >= 0.3, "{h:?}");
+}

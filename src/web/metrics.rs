@@ -59,7 +59,9 @@ pub(super) async fn metrics(State(app): State<App>) -> Response {
         Err(e) => return super::internal(e),
     };
     let mut out = Text(String::new());
+    build_info(&mut out, &app);
     counters(&mut out, &app);
+    requests(&mut out, &app);
     sites(&mut out, &st);
     totals(&mut out, &st);
     receivers(&mut out, &st);
@@ -73,6 +75,31 @@ pub(super) async fn metrics(State(app): State<App>) -> Response {
         out.0,
     )
         .into_response()
+}
+
+/// The running version, and the staleness bound the coverage alert
+/// compares with.
+fn build_info(out: &mut Text, app: &App) {
+    out.head(
+        "unlistd_build_info",
+        "gauge",
+        "Always 1; the version of the running unlistd in a label.",
+    );
+    out.sample(
+        "unlistd_build_info",
+        &format!("version=\"{}\"", esc(env!("CARGO_PKG_VERSION"))),
+        1,
+    );
+    out.head(
+        "unlistd_max_staleness_seconds",
+        "gauge",
+        "The configured max_staleness: every entry is to be probed on every site at least this often.",
+    );
+    out.sample(
+        "unlistd_max_staleness_seconds",
+        "",
+        app.settings.scan.max_staleness.as_secs(),
+    );
 }
 
 /// Probes and cycles since start (`telemetry::SiteStats`).
@@ -109,6 +136,45 @@ fn counters(out: &mut Text, app: &App) {
     }
 }
 
+/// Every request sent to each site since start, by status, and how long
+/// they took (`telemetry::RequestStats`, recorded by `fetch`).
+fn requests(out: &mut Text, app: &App) {
+    out.head(
+        "unlistd_site_requests_total",
+        "counter",
+        "Requests sent to the site since start (retries, redirect hops and robots.txt included), by HTTP status, or timeout/connect/error when none came.",
+    );
+    for site in &app.engine.sites {
+        for (code, n) in site.stats.requests.codes() {
+            out.sample(
+                "unlistd_site_requests_total",
+                &format!("site=\"{}\",code=\"{code}\"", esc(site.name())),
+                n,
+            );
+        }
+    }
+    let name = "unlistd_site_request_duration_seconds";
+    out.head(
+        name,
+        "histogram",
+        "Time from sending a request to the site to the last byte of its answer (or its failure).",
+    );
+    for site in &app.engine.sites {
+        let h = site.stats.requests.histogram();
+        let site = format!("site=\"{}\"", esc(site.name()));
+        for (le, n) in &h.buckets {
+            out.sample(&format!("{name}_bucket"), &format!("{site},le=\"{le}\""), n);
+        }
+        out.sample(
+            &format!("{name}_bucket"),
+            &format!("{site},le=\"+Inf\""),
+            h.count,
+        );
+        out.sample(&format!("{name}_sum"), &site, h.sum_seconds);
+        out.sample(&format!("{name}_count"), &site, h.count);
+    }
+}
+
 /// Per-site gauges of the status view.
 fn sites(out: &mut Text, st: &wire::Status) {
     out.head(
@@ -122,9 +188,9 @@ fn sites(out: &mut Text, st: &wire::Status) {
         "1 when the site is degraded.",
     );
     out.head(
-        "unlistd_effective_rate_per_second",
+        "unlistd_site_requests_per_second",
         "gauge",
-        "Requests sent per second over the last minute.",
+        "Requests sent to the site per second over the last minute.",
     );
     for s in &st.sites {
         let site = format!("site=\"{}\"", esc(&s.name));
@@ -137,14 +203,14 @@ fn sites(out: &mut Text, st: &wire::Status) {
             u8::from(s.state == SiteState::Degraded),
         );
         out.sample(
-            "unlistd_effective_rate_per_second",
+            "unlistd_site_requests_per_second",
             &site,
             s.effective_rate_per_second.unwrap_or(0.0),
         );
     }
 }
 
-/// Incidents, roster, conclusive share, silences.
+/// Incidents, roster, conclusive ratio, silences.
 fn totals(out: &mut Text, st: &wire::Status) {
     out.head(
         "unlistd_open_incidents",
@@ -155,14 +221,14 @@ fn totals(out: &mut Text, st: &wire::Status) {
     out.head("unlistd_roster_entries", "gauge", "Active roster entries.");
     out.sample("unlistd_roster_entries", "", st.roster.size);
     out.head(
-        "unlistd_conclusive_share",
+        "unlistd_probes_conclusive_ratio",
         "gauge",
-        "Share of all recorded probes that were conclusive (clean or exposed).",
+        "Share (0 to 1) of all recorded probes that were conclusive (clean or exposed).",
     );
     for s in &st.sites {
         if let Some(share) = s.conclusive_share {
             out.sample(
-                "unlistd_conclusive_share",
+                "unlistd_probes_conclusive_ratio",
                 &format!("site=\"{}\"", esc(&s.name)),
                 share,
             );

@@ -3,8 +3,9 @@
 //! holder exits in any way, SIGKILL included, so a dead holder never
 //! blocks the next one. The file holds the holder's pid, for the message
 //! a second one gets. Commands that only write through SQLite (`import`,
-//! `ack`, `dismiss`, `silence`, `check --record`) do not take it: SQLite
-//! serialises their writes with the daemon's.
+//! `ack`, `dismiss`, `silence`, `erase`, `check --record`) do not take it:
+//! SQLite serialises their writes with the daemon's. `store encrypt` and
+//! `rekey`, which replace the file, do.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

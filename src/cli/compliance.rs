@@ -54,18 +54,7 @@ pub(super) async fn report(cli: &Cli, a: ReportArgs) -> Result<u8, Failure> {
         (None, None) => Format::Html,
     };
     let s = settings(cli)?;
-    let req = report::Request {
-        scope,
-        sites: s
-            .sites
-            .iter()
-            .filter(|x| x.enabled)
-            .map(|x| x.name.clone())
-            .collect(),
-        max_staleness: s.scan.max_staleness,
-        resolve_after_clean: s.scan.resolve_after_clean,
-        now: time::OffsetDateTime::now_utc(),
-    };
+    let req = report::Request::now(&s, scope);
     let built = tokio::task::spawn_blocking(move || build(&s, &req, format))
         .await
         .map_err(|e| Failure::operational(task_failure(&e)))?;

@@ -73,6 +73,26 @@ pub(crate) struct Request {
     pub now: Ts,
 }
 
+impl Request {
+    /// A report as of now over the enabled sites, with the staleness and
+    /// resolution settings it states taken from `s` (the CLI and the API
+    /// build the same request).
+    pub(crate) fn now(s: &crate::config::Settings, scope: ReportScope) -> Request {
+        Request {
+            scope,
+            sites: s
+                .sites
+                .iter()
+                .filter(|x| x.enabled)
+                .map(|x| x.name.clone())
+                .collect(),
+            max_staleness: s.scan.max_staleness,
+            resolve_after_clean: s.scan.resolve_after_clean,
+            now: time::OffsetDateTime::now_utc(),
+        }
+    }
+}
+
 /// Everything a report states, read from the store.
 #[derive(Debug, Clone)]
 pub(crate) struct Report {

@@ -182,18 +182,7 @@ pub(super) async fn report(
         }
     };
     let s = app.settings.clone();
-    let req = report::Request {
-        scope,
-        sites: s
-            .sites
-            .iter()
-            .filter(|x| x.enabled)
-            .map(|x| x.name.clone())
-            .collect(),
-        max_staleness: s.scan.max_staleness,
-        resolve_after_clean: s.scan.resolve_after_clean,
-        now: time::OffsetDateTime::now_utc(),
-    };
+    let req = report::Request::now(&s, scope);
     let store = app.store().clone();
     let built = blocking(move || {
         let Some(rep) = report::build(&store, &req)? else {

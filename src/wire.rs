@@ -282,6 +282,11 @@ pub(crate) struct SiteStatus {
     pub predicted_cycle_seconds: f64,
     pub max_staleness_seconds: u64,
     pub robots: RobotsStatus,
+    /// The daemon probing the site now (`HOST:PID`), by its lease; none
+    /// while no daemon runs (or the holder died and its lease ran out).
+    pub held_by: Option<String>,
+    /// Since when `held_by` has held the site.
+    pub held_since: Option<String>,
 }
 
 /// A site's state as the contract words it (`"healthy"`, `"degraded"`).

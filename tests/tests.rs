@@ -16,6 +16,10 @@ mod reload;
 mod faults;
 // The per-site budget holds, retries included; memory stays bounded.
 mod politeness;
+// One budget per site and one daemon per store, whatever else runs.
+mod budget;
+// Several daemons on one PostgreSQL store: site leases, failover.
+mod multi;
 // robots.txt honoured (overrides need a reason), access headers, proxies.
 mod access;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.

@@ -197,6 +197,68 @@ fn exposure_opened_names_its_cohorts_most_first() {
     assert_eq!(s["text"], "5 protected entries exposed on 118.dk");
 }
 
+/// Two dispatchers of one receiver on one outbox (two store handles, as
+/// two processes have), passing at once against a slow endpoint: every
+/// message arrives once, in the order it was formed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_dispatchers_on_one_outbox_deliver_each_message_once() {
+    use super::Dispatcher;
+    use super::receiver::Receiver;
+    use crate::store::Store;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), b"s3cret").unwrap();
+    let receiver = Receiver::start(b"s3cret").await.unwrap();
+    receiver.set_delay(Duration::from_millis(150));
+    let cfg = format!(
+        "[store]\npath = \"unlistd.db\"\n[alerts]\ngroup_wait = \"1s\"\n\
+         [[alerts.webhook]]\nurl = \"{}\"\nsecret_file = \"secret\"\n",
+        receiver.url()
+    );
+    let settings = crate::config::parse(&cfg, &dir.path().join("config.toml")).unwrap();
+    let db = dir.path().join("unlistd.db");
+    let (a, b) = (Store::open(&db).unwrap(), Store::open(&db).unwrap());
+    let routes = settings.alerts.routes();
+    // Six messages: site events alternate, each type its own message.
+    for i in 0..6 {
+        let ty = if i % 2 == 0 {
+            EventType::SiteDegraded
+        } else {
+            EventType::SiteRecovered
+        };
+        let site = format!("site-{i}");
+        a.raise_site_event(&site, ty, time::OffsetDateTime::now_utc(), &routes)
+            .unwrap();
+    }
+    let hook = settings.alerts.channels[0].clone();
+    let da = Dispatcher::new(a.clone(), hook.clone(), &settings.alerts);
+    let db_ = Dispatcher::new(b.clone(), hook, &settings.alerts);
+    let run = |d: Dispatcher| async move {
+        for _ in 0..40 {
+            d.pass(true).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::join!(run(da), run(db_));
+    let got = receiver.accepted();
+    let ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), 6, "each message once: {ids:?}");
+    assert_eq!(unique.len(), 6);
+    let sites: Vec<&str> = got
+        .iter()
+        .map(|r| r.json["site"].as_str().unwrap())
+        .collect();
+    let mut sorted = sites.clone();
+    sorted.sort_unstable();
+    assert_eq!(sites, sorted, "in the order they were raised");
+    assert_eq!(
+        a.outbox_stats(&settings.alerts.channels[0].receiver)
+            .unwrap()
+            .pending_messages,
+        0
+    );
+}
 #[test]
 fn chat_texts_escape_markup_in_refs_and_site_names() {
     let ctx = Context::default();

@@ -390,9 +390,10 @@ fn settings(cli: &Cli) -> Result<Settings, Failure> {
     Ok(config::load(&path)?)
 }
 
-/// The configured store (encrypted when the config names a key).
+/// The configured store: SQLite (encrypted when the config names a key)
+/// or PostgreSQL.
 fn open_store(s: &Settings) -> Result<crate::store::Store, crate::store::StoreError> {
-    crate::store::Store::open_with(&s.store_path, s.store_key.as_ref())
+    crate::app::open_store(s)
 }
 
 async fn open(cli: &Cli) -> Result<App, Failure> {

@@ -48,6 +48,9 @@ pub(super) async fn status(cli: &Cli) -> Result<u8, Failure> {
         if let Some(r) = &s.state_reason {
             println!("  {r}");
         }
+        if let (Some(by), Some(since)) = (&s.held_by, &s.held_since) {
+            println!("  probed by {by} since {since}");
+        }
         if !s.robots.honoured {
             println!(
                 "  robots.txt not honoured: {}",

@@ -51,7 +51,11 @@ pub struct ConfigError {
 pub struct Settings {
     /// The file these settings came from (for messages).
     pub source: PathBuf,
+    /// The SQLite file; with `store_url`, where files that live "beside
+    /// the store" go instead (the report key): the config's directory.
     pub store_path: PathBuf,
+    /// `[store] url`: PostgreSQL instead of the SQLite file.
+    pub store_url: Option<StoreUrl>,
     /// `[store] encryption_key_file`: the SQLite store is encrypted at rest.
     pub store_key: Option<StoreKey>,
     pub api: ApiSettings,
@@ -61,6 +65,23 @@ pub struct Settings {
     /// `[store] evidence_retention` and `roster_retention`.
     pub retention: Retention,
     pub report: ReportSettings,
+}
+
+/// `[store] url` and the password read from `password_file`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl {
+    pub url: String,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL carries no password (refused at load); the file's is secret.
+        f.debug_struct("StoreUrl")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
 }
 
 /// `[report]`.

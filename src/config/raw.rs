@@ -26,7 +26,10 @@ pub(super) struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
-    pub(super) path: Spanned<String>,
+    pub(super) path: Option<Spanned<String>>,
+    /// PostgreSQL instead of the SQLite file at `path` (one of the two).
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) password_file: Option<Spanned<String>>,
     pub(super) evidence_retention: Option<Spanned<String>>,
     pub(super) roster_retention: Option<Spanned<String>>,
     pub(super) encryption_key_file: Option<Spanned<String>>,

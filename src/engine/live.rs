@@ -121,6 +121,19 @@ impl Driver for Live {
         blocking(move || store.join_cycle(&name, after, since))
     }
 
+    fn resume_point(&self) -> impl Future<Output = Result<Option<Resume>, StoreError>> + Send {
+        let (store, name) = (self.store(), self.name());
+        async move {
+            let at = blocking(move || store.cycle_resume_point(&name)).await?;
+            Ok(at.map(|(after, since)| Resume { after, since }))
+        }
+    }
+
+    fn finish_cycle(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let (store, name) = (self.store(), self.name());
+        blocking(move || store.finish_cycle(&name))
+    }
+
     fn roster_mark(&self) -> impl Future<Output = Result<i64, StoreError>> + Send {
         let store = self.store();
         blocking(move || store.roster_mark())
@@ -213,7 +226,8 @@ impl Engine {
 
     /// Cycles `site` back to back until `stop.drain` (see
     /// [`schedule::schedule`]); returns where it stopped for a successor.
-    pub(crate) async fn schedule(
+    /// Only while this process holds the site's lease (`lease.rs`).
+    pub(super) async fn cycles(
         &self,
         site: Arc<Site>,
         resume: Option<Resume>,

@@ -29,16 +29,18 @@ use crate::domain::incident::Step;
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::route::Routes;
 use crate::domain::{Address, Entry, EntryId, ExposedField, Outcome};
-use crate::fetch::{ClientError, SiteFetcher};
+use crate::fetch::{ClientError, SharedBudget, SiteFetcher};
 use crate::store::{NewProbe, Retention, Store, StoreError, blocking};
 use crate::telemetry::SiteStats;
 
+mod lease;
 mod live;
 mod probe;
 mod recorder;
 mod schedule;
 pub(crate) mod simulate;
 
+pub(crate) use lease::site_lease;
 pub(crate) use live::log_chain_head;
 pub(crate) use probe::{Lens, probe, probe_with};
 pub(crate) use recorder::Recorder;
@@ -60,10 +62,17 @@ pub(crate) struct Site {
 }
 
 impl Site {
-    /// The site with its fetcher; fails when its HTTP client cannot be
-    /// built.
-    pub(crate) fn new(settings: SiteSettings) -> Result<Site, ClientError> {
-        let fetcher = SiteFetcher::new(settings.policy.clone())?;
+    /// The site with its fetcher, taking its turns from `budget` when
+    /// given (the budget every process shares); fails when its HTTP client
+    /// cannot be built.
+    pub(crate) fn new(
+        settings: SiteSettings,
+        budget: Option<Arc<dyn SharedBudget>>,
+    ) -> Result<Site, ClientError> {
+        let fetcher = match budget {
+            Some(b) => SiteFetcher::with_budget(settings.policy.clone(), b)?,
+            None => SiteFetcher::new(settings.policy.clone())?,
+        };
         let stats = Arc::new(SiteStats {
             requests: fetcher.requests().clone(),
             ..SiteStats::default()
@@ -121,6 +130,14 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
+    /// Hands every site's unused shared turns back (the process stops
+    /// asking the sites: a command ends, the daemon stops).
+    pub(crate) async fn release_turns(&self) {
+        for site in &self.sites {
+            site.fetcher.release_turns().await;
+        }
+    }
+
     /// Probes one entry on one site and records the result with its
     /// incident step and outbox rows, in one transaction. The probe's time
     /// is when its deciding page arrived. While the site's canaries fail,

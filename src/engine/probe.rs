@@ -349,7 +349,7 @@ mod tests {
             sim.base_url()
         );
         let s = crate::config::parse(&text, std::path::Path::new("/nonexistent/c.toml")).unwrap();
-        Site::new(s.sites[0].clone()).unwrap()
+        Site::new(s.sites[0].clone(), None).unwrap()
     }
 
     /// 60 people of one name in one town (three result pages); the entry's
@@ -466,7 +466,7 @@ mod tests {
             sim.base_url()
         );
         let s = crate::config::parse(&text, std::path::Path::new("/nonexistent/c.toml")).unwrap();
-        Site::new(s.sites[0].clone()).unwrap()
+        Site::new(s.sites[0].clone(), None).unwrap()
     }
 
     /// 60 people named like the entry in its town, none at its address:

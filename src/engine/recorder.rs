@@ -86,8 +86,24 @@ impl Recorder {
                 }
             }
             let probes: Vec<NewProbe> = jobs.iter().map(|j| j.probe.clone()).collect();
-            let (st, k, rs) = (store.clone(), resolve_after_clean, routes.clone());
-            match blocking(move || st.record_probes(&probes, k, &rs)).await {
+            let recorded = loop {
+                let (st, k, rs, p) = (
+                    store.clone(),
+                    resolve_after_clean,
+                    routes.clone(),
+                    probes.clone(),
+                );
+                match blocking(move || st.record_probes(&p, k, &rs)).await {
+                    // Another process held the write lock past the busy
+                    // timeout (nothing was written): wait on, never fail
+                    // a cycle for it.
+                    Err(StoreError::Busy(e)) => {
+                        tracing::warn!(error = %e, "Store busy; recording the probes when it is free.");
+                    }
+                    other => break other,
+                }
+            };
+            match recorded {
                 Ok(effects) => {
                     for (job, effect) in jobs.into_iter().zip(effects) {
                         let _ = job.reply.send(Ok(effect));

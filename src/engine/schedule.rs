@@ -87,6 +87,13 @@ pub(crate) trait Driver: Clone + Send + Sync + 'static {
         after: CycleCursor,
         since: Ts,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Where an unfinished cycle of this site continues, when one is
+    /// under way in the store (a daemon that stopped or died, or lost the
+    /// site's lease, left it): the cursor and when that cycle began.
+    fn resume_point(&self) -> impl Future<Output = Result<Option<Resume>, StoreError>> + Send;
+    /// The cycle is complete: whoever schedules the site next starts a
+    /// fresh one.
+    fn finish_cycle(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Changes when an import changes the roster.
     fn roster_mark(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// Queues the cohort and import batch of an exposed entry, on every
@@ -748,6 +755,12 @@ pub(crate) async fn cycle<D: Driver>(
     run: Run,
 ) -> Result<(ScanTotals, Option<Resume>), StoreError> {
     let mark = d.roster_mark().await?;
+    // No place handed over: the store may know one. `scan --once` always
+    // makes its own pass.
+    let resume = match resume {
+        None if run == Run::Daemon => d.resume_point().await?,
+        r => r,
+    };
     let (cursor, since) = match resume {
         None => {
             let since = d.now();
@@ -801,6 +814,9 @@ pub(crate) async fn cycle<D: Driver>(
     } else {
         last_started.map(|after| Resume { after, since })
     };
+    if resume.is_none() && run == Run::Daemon {
+        d.finish_cycle().await?;
+    }
     Ok((totals, resume))
 }
 
@@ -849,6 +865,15 @@ pub(crate) async fn schedule<D: Driver>(
                         _ = stop.drain.cancelled() => {}
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
+                }
+            }
+            Err(StoreError::Busy(e)) => {
+                // Another process held the store past the busy timeout;
+                // nothing failed, the cycle goes on when it is free.
+                tracing::warn!(site = d.site(), error = %e, "Store busy; the cycle goes on when it is free.");
+                tokio::select! {
+                    _ = stop.drain.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
             Err(e) => {

@@ -34,7 +34,7 @@ use crate::domain::incident::Step;
 use crate::domain::{E164, Entry, EntryId, Listing, Outcome, OutcomeKind, matcher};
 use crate::store::{CycleCursor, StoreError, Ts};
 
-use super::schedule::{self, Done, Driver, Stop};
+use super::schedule::{self, Done, Driver, Resume, Stop};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -217,6 +217,15 @@ impl Driver for Sim {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
         // No imports during a trial.
         std::future::ready(Ok(0))
+    }
+
+    fn resume_point(&self) -> impl Future<Output = Result<Option<Resume>, StoreError>> + Send {
+        // One process, from the start of every trial.
+        std::future::ready(Ok(None))
+    }
+
+    fn finish_cycle(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
     }
 
     fn roster_mark(&self) -> impl Future<Output = Result<i64, StoreError>> + Send {

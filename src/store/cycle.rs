@@ -23,6 +23,13 @@ pub(super) const RISK_WINDOW: std::time::Duration = std::time::Duration::from_se
 pub(super) fn start_cycle(c: &mut dyn Conn, site: &str, now: Ts) -> Result<(u64, u64), StoreError> {
     let recent = ms(now).saturating_sub(i64::try_from(RISK_WINDOW.as_millis()).unwrap_or(0));
     let n = c.write(|tx| {
+        // Where the cycle stands is derived from this instant (see
+        // `resume_point`), written with the shuffle it dates.
+        tx.execute(
+            "INSERT INTO site_cycle (site, started_at, done) VALUES (?1, ?2, 0)
+             ON CONFLICT (site) DO UPDATE SET started_at = excluded.started_at, done = 0",
+            params![site, ms(now)],
+        )?;
         tx.execute(
             "INSERT INTO probe_state (site, entry_id, shuffle_key)
              SELECT ?1, id, 0 FROM entries WHERE active = 1
@@ -278,4 +285,58 @@ pub(super) fn escalations_pending(c: &mut dyn Conn, site: &str) -> Result<u64, S
         params![site],
     )
     .map(count)
+}
+
+/// Marks `site`'s current cycle complete: whoever schedules the site next
+/// starts a fresh one.
+pub(super) fn finish_cycle(c: &mut dyn Conn, site: &str) -> Result<(), StoreError> {
+    c.write_rows(|tx| {
+        tx.execute(
+            "UPDATE site_cycle SET done = 1 WHERE site = ?1",
+            params![site],
+        )
+        .map(|_| ())
+    })
+}
+
+/// Where an unfinished cycle of `site` continues: just before the first
+/// active entry, in cycle order, not probed since the cycle started.
+/// `None` when no cycle is under way (never started, finished, or every
+/// entry probed): then a fresh one starts. With the cursor, when the
+/// cycle started.
+pub(super) fn resume_point(
+    c: &mut dyn Conn,
+    site: &str,
+) -> Result<Option<(CycleCursor, Ts)>, StoreError> {
+    c.snapshot(|tx| {
+        let Some(started) = tx.query_opt(
+            "SELECT started_at FROM site_cycle WHERE site = ?1 AND done = 0",
+            params![site],
+            |r| r.i64(0),
+        )?
+        else {
+            return Ok(None);
+        };
+        let began = super::rows::ts_at(started, 0)?;
+        // The `probe_state_cycle` index gives the order; the scan stops at
+        // the first row not probed since, so it reads what the cycle did.
+        tx.query_opt(
+            "SELECT ps.shuffle_key, ps.entry_id
+             FROM probe_state AS ps JOIN entries AS e ON e.id = ps.entry_id
+             WHERE ps.site = ?1 AND e.active = 1
+                 AND (ps.last_probe_at IS NULL OR ps.last_probe_at < ?2)
+             ORDER BY ps.shuffle_key, ps.entry_id
+             LIMIT 1",
+            params![site, started],
+            |r| {
+                // Ids are integers: nothing sorts between (key, id - 1) and
+                // (key, id), so continuing after the former starts here.
+                let at = CycleCursor {
+                    shuffle_key: r.i64(0)?,
+                    entry: EntryId(r.i64(1)?.saturating_sub(1)),
+                };
+                Ok((at, began))
+            },
+        )
+    })
 }

@@ -28,6 +28,7 @@ use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 
 mod audit;
+mod budget;
 mod codec;
 mod cohorts;
 mod custody;
@@ -36,6 +37,8 @@ mod events;
 mod evidence;
 mod import;
 mod key;
+mod lease;
+mod lock;
 mod outbox;
 mod pages;
 mod people;
@@ -54,6 +57,9 @@ mod tests;
 pub(crate) use key::StoreKey;
 use sql::Conn;
 pub(crate) use sqlite::Progress as RekeyProgress;
+
+pub(crate) use budget::TurnClaim;
+pub(crate) use lock::{LockError, StoreLock, lock_exclusive};
 
 pub(crate) type Ts = time::OffsetDateTime;
 
@@ -94,6 +100,10 @@ pub enum StoreError {
     /// The request itself is malformed (no reason, a silence already over).
     #[error("{0}")]
     BadInput(String),
+    /// Another process held the store's write lock for longer than the
+    /// busy timeout (SQLite): nothing was done, and trying again is safe.
+    #[error("store busy: {0}")]
+    Busy(String),
     /// The store's worker is gone (its blocking task panicked, the probe
     /// recorder stopped): the store itself may be fine.
     #[error("store unavailable: {0}")]
@@ -564,6 +574,16 @@ pub struct CohortSummary {
     pub sites: Vec<CohortSite>,
 }
 
+/// A lease in force: `holder` has `name` since `since`, until `expires`
+/// unless it renews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseView {
+    pub name: String,
+    pub holder: String,
+    pub since: Ts,
+    pub expires: Ts,
+}
+
 /// A request for removal of an incident's listing.
 #[derive(Debug, Clone)]
 pub struct TakedownView {
@@ -593,7 +613,7 @@ pub struct AuditFeedRecord {
 
 /// The database behind a [`Store`].
 enum Backend {
-    Sqlite(sqlite::Db),
+    Sqlite(Box<sqlite::Db>),
     Postgres(postgres::Db),
 }
 
@@ -633,6 +653,18 @@ impl Store {
         }
     }
 
+    /// Runs `f` where the small shared writes go (budget turns, leases):
+    /// SQLite's side connection, a pooled one on PostgreSQL.
+    fn with_side<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &*self.db {
+            Backend::Sqlite(db) => db.with_side(f),
+            Backend::Postgres(db) => db.with(f),
+        }
+    }
+
     fn from_backend(db: Backend) -> Store {
         Store {
             db: Arc::new(db),
@@ -651,7 +683,7 @@ impl Store {
     /// is given. A key for a plaintext store, none for an encrypted one and
     /// the wrong key are [`StoreError::Key`], and nothing is written.
     pub fn open_with(path: &Path, key: Option<&StoreKey>) -> Result<Store, StoreError> {
-        let store = Store::from_backend(Backend::Sqlite(sqlite::Db::open(path, key)?));
+        let store = Store::from_backend(Backend::Sqlite(Box::new(sqlite::Db::open(path, key)?)));
         store
             .with(audit::start_trail)
             .map_err(|e| StoreError::Open {
@@ -761,6 +793,17 @@ impl Store {
     /// many of them are risk entries.
     pub fn start_cycle_at(&self, site: &str, now: Ts) -> Result<(u64, u64), StoreError> {
         self.with(|c| cycle::start_cycle(c, site, now))
+    }
+
+    /// Marks `site`'s cycle complete (the next scheduler starts afresh).
+    pub fn finish_cycle(&self, site: &str) -> Result<(), StoreError> {
+        self.with(|c| cycle::finish_cycle(c, site))
+    }
+
+    /// Where `site`'s unfinished cycle continues (see `cycle.rs`), or
+    /// `None` when a fresh one should start.
+    pub fn cycle_resume_point(&self, site: &str) -> Result<Option<(CycleCursor, Ts)>, StoreError> {
+        self.with(|c| cycle::resume_point(c, site))
     }
 
     /// The next `limit` active entries after `after` in `site`'s cycle order.
@@ -1242,6 +1285,90 @@ impl Store {
 
     pub fn last_reload(&self) -> Result<Option<ReloadRecord>, StoreError> {
         self.with(|c| queries::last_reload(c))
+    }
+
+    // ------------------------------------------------------------ shared budget
+
+    /// Claims `count` turns of at least `interval_us` on `site` for this
+    /// process: the first not before `now_us`, every turn after any other
+    /// process's and after the site's `Retry-After` gate, spaced by the
+    /// shared Crawl-delay when that is longer (see `budget.rs`).
+    pub fn claim_turns(
+        &self,
+        site: &str,
+        now_us: i64,
+        count: u32,
+        interval_us: i64,
+    ) -> Result<TurnClaim, StoreError> {
+        self.with_side(|c| budget::claim(c, site, now_us, count, interval_us))
+    }
+
+    /// Hands back the unused turns `[from_us, end_us)` of this process's
+    /// last claim, when nobody claimed after it.
+    pub fn give_back_turns(
+        &self,
+        site: &str,
+        from_us: i64,
+        end_us: i64,
+    ) -> Result<bool, StoreError> {
+        self.with_side(|c| budget::give_back(c, site, from_us, end_us))
+    }
+
+    /// Closes `site` for every process until `until_us` (a `Retry-After`);
+    /// a gate that closes later stays.
+    pub fn close_site(&self, site: &str, until_us: i64) -> Result<(), StoreError> {
+        self.with_side(|c| budget::close(c, site, until_us))
+    }
+
+    /// Until when `site` is closed (0: never was).
+    pub fn site_gate(&self, site: &str) -> Result<i64, StoreError> {
+        self.with_side(|c| budget::gate(c, site))
+    }
+
+    /// Shares the site's robots.txt Crawl-delay (`delay_us`, 0 for none)
+    /// until `until_us`.
+    pub fn share_crawl_delay(
+        &self,
+        site: &str,
+        delay_us: i64,
+        until_us: i64,
+    ) -> Result<(), StoreError> {
+        self.with_side(|c| budget::crawl_delay(c, site, delay_us, until_us))
+    }
+
+    // ------------------------------------------------------------ leases
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`;
+    /// false while another holder's lease has not expired.
+    pub fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Ts,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.with_side(|c| lease::take(c, name, holder, now, ttl))
+    }
+
+    /// Gives up `name` if `holder` has it.
+    pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.with_side(|c| lease::release(c, name, holder))
+    }
+
+    /// Drops every lease whose name starts with `prefix`, whoever holds it
+    /// (a daemon that holds a SQLite store's lock knows no other can).
+    pub fn clear_leases(&self, prefix: &str) -> Result<(), StoreError> {
+        self.with_side(|c| lease::clear(c, prefix))
+    }
+
+    /// Gives up every lease `holder` has (a daemon stopping).
+    pub fn release_leases_of(&self, holder: &str) -> Result<(), StoreError> {
+        self.with_side(|c| lease::release_all(c, holder))
+    }
+
+    /// Unexpired leases whose name starts with `prefix`, by name.
+    pub fn leases(&self, prefix: &str, now: Ts) -> Result<Vec<LeaseView>, StoreError> {
+        self.with_side(|c| lease::current(c, prefix, now))
     }
 
     // ------------------------------------------------------------ takedowns, pages

@@ -2651,6 +2651,8 @@ on_both_backends!(
     legacy_request_hashes_verify_before_and_after_erasure,
 );
 
+// What processes sharing one store share: budgets, leases, imports.
+mod shared;
 // Takedowns, the overdue alarm, list pages and the audit feed (issue 16).
 #[path = "tests_people.rs"]
 mod people_tests;

@@ -1008,7 +1008,12 @@ async fn overview(State(d): State<Dash>, Extension(who): Extension<Viewer>) -> R
                     @let stale = s.oldest_probe_age_seconds.is_some_and(|a| a > s.max_staleness_seconds);
                     @let recent = o.coverage.iter().find(|(n, _)| *n == s.name).map(|(_, c)| c.recent.as_slice()).unwrap_or(&[]);
                     tr {
-                        td { (s.name) @if !s.enabled { " " span.muted { "(disabled)" } } }
+                        td {
+                            (s.name) @if !s.enabled { " " span.muted { "(disabled)" } }
+                            @if let (Some(by), Some(since)) = (&s.held_by, &s.held_since) {
+                                br; span.muted title={"since " (since)} { "probed by " (by) }
+                            }
+                        }
                         td {
                             span class={"badge s-" (s.state)} { (s.state) }
                             @if let Some(r) = &s.state_reason { br; span.muted { (r) } }

@@ -31,8 +31,10 @@ use tls::TlsChoice;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_custody.sql")),
+    (3, include_str!("migrations/0003_budget.sql")),
     (4, include_str!("migrations/0004_detection.sql")),
     (5, include_str!("migrations/0005_takedowns.sql")),
+    (6, include_str!("migrations/0006_site_cycle.sql")),
 ];
 
 /// Held (session-scoped) while migrating, so daemons starting together do

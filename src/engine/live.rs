@@ -21,6 +21,10 @@ use super::{Engine, Site};
 pub(crate) struct Live {
     engine: Engine,
     site: Arc<Site>,
+    /// `scan --once`: the pass walks the roster by id and leaves the
+    /// site's cycle order in the store alone, so a daemon cycling the site
+    /// meanwhile (another process) carries on with its walk undisturbed.
+    by_id: bool,
 }
 
 impl Live {
@@ -28,6 +32,14 @@ impl Live {
         Live {
             engine: engine.clone(),
             site: site.clone(),
+            by_id: false,
+        }
+    }
+
+    fn one_pass(engine: &Engine, site: &Arc<Site>) -> Live {
+        Live {
+            by_id: true,
+            ..Live::new(engine, site)
         }
     }
 
@@ -86,8 +98,11 @@ impl Driver for Live {
     }
 
     fn start_cycle(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        let (store, name, site) = (self.store(), self.name(), self.site.clone());
+        let (store, name, site, by_id) = (self.store(), self.name(), self.site.clone(), self.by_id);
         async move {
+            if by_id {
+                return blocking(move || store.roster_size()).await;
+            }
             let (n, risk) =
                 blocking(move || store.start_cycle_at(&name, time::OffsetDateTime::now_utc()))
                     .await?;
@@ -108,8 +123,27 @@ impl Driver for Live {
         after: Option<CycleCursor>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(CycleCursor, EntryId, Entry)>, StoreError>> + Send {
-        let (store, name) = (self.store(), self.name());
-        blocking(move || store.cycle_batch(&name, after, limit))
+        let (store, name, by_id) = (self.store(), self.name(), self.by_id);
+        async move {
+            if !by_id {
+                return blocking(move || store.cycle_batch(&name, after, limit)).await;
+            }
+            // By id: the cursor's key is unused (always 0).
+            let batch = blocking(move || store.roster_batch(after.map(|c| c.entry), limit)).await?;
+            Ok(batch
+                .into_iter()
+                .map(|(id, entry)| {
+                    (
+                        CycleCursor {
+                            shuffle_key: 0,
+                            entry: id,
+                        },
+                        id,
+                        entry,
+                    )
+                })
+                .collect())
+        }
     }
 
     fn join_cycle(
@@ -219,9 +253,14 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<ScanTotals, StoreError> {
         let stop = Stop::together(cancel);
-        schedule::cycle(&Live::new(self, site), None, &stop, schedule::Run::Once)
-            .await
-            .map(|(t, _)| t)
+        schedule::cycle(
+            &Live::one_pass(self, site),
+            None,
+            &stop,
+            schedule::Run::Once,
+        )
+        .await
+        .map(|(t, _)| t)
     }
 
     /// Cycles `site` back to back until `stop.drain` (see

@@ -264,6 +264,27 @@ pub(super) fn escalated(
     )
 }
 
+/// Active entries after `after`, by id: `scan --once`'s pass over the
+/// roster, which leaves every site's cycle order (a daemon's walk) as it is.
+pub(super) fn roster_batch(
+    c: &mut dyn Conn,
+    after: Option<EntryId>,
+    limit: usize,
+) -> Result<Vec<(EntryId, Entry)>, StoreError> {
+    c.query_map(
+        &format!(
+            "SELECT e.id, {ENTRY_COLS} FROM entries AS e
+             WHERE e.id > ?1 AND e.active = 1
+             ORDER BY e.id LIMIT ?2"
+        ),
+        params![
+            after.map_or(0, |a| a.0),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |r| Ok((EntryId(r.i64(0)?), entry_at(r, 1)?)),
+    )
+}
+
 /// The entry has been probed on `site`: its escalation is done.
 pub(super) fn escalation_done(
     c: &mut dyn Conn,

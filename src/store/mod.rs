@@ -819,6 +819,16 @@ impl Store {
         self.with(|c| cycle::cycle_batch(c, site, after, limit))
     }
 
+    /// The next `limit` active entries after `after`, by id (a pass over
+    /// the roster that leaves the sites' cycles alone).
+    pub fn roster_batch(
+        &self,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<Vec<(EntryId, Entry)>, StoreError> {
+        self.with(|c| cycle::roster_batch(c, after, limit))
+    }
+
     /// Brings entries the rest of `site`'s cycle would miss or reach late
     /// (imported, or added or changed since `since`, the cycle's start, and
     /// not probed since) into it: they are placed, in random order, right

@@ -12,7 +12,7 @@ use crate::alert::Dispatcher;
 use crate::config::{Settings, SiteSettings};
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::engine::{Engine, Recorder, Site};
-use crate::fetch::ClientError;
+use crate::fetch::{ClientError, SharedBudget, Turns};
 use crate::store::{Store, StoreError};
 use crate::telemetry::ReloadCounters;
 
@@ -67,7 +67,7 @@ pub(crate) struct App {
 
 impl App {
     pub(crate) fn open(settings: Settings) -> Result<App, AppError> {
-        let store = Store::open_with(&settings.store_path, settings.store_key.as_ref())?;
+        let store = open_store(&settings)?;
         let pseudo = Pseudonymizer::new(&store.pseudonym_key()?);
         let shared = Shared {
             pseudo,
@@ -116,7 +116,8 @@ impl App {
                 sites.push(k);
                 continue;
             }
-            let mut site = Site::new(s.clone()).map_err(|error| AppError::Site {
+            let budget: Arc<dyn SharedBudget> = Arc::new(StoreBudget(store.clone()));
+            let mut site = Site::new(s.clone(), Some(budget)).map_err(|error| AppError::Site {
                 site: s.name.clone(),
                 error,
             })?;
@@ -171,5 +172,60 @@ impl App {
                     .with_takedown_contacts(contacts.clone())
             })
             .collect()
+    }
+}
+
+/// The store `[store]` names: the SQLite file at `path`, or PostgreSQL at
+/// `url`. Blocks (call it from a blocking thread).
+pub(crate) fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    match &settings.store_url {
+        None => Store::open_with(&settings.store_path, settings.store_key.as_ref()),
+        Some(u) => Store::open_postgres(&u.url, u.password.as_deref()),
+    }
+}
+
+/// The sites' shared politeness budget, kept in the store: what `fetch`
+/// asks for every request's turn (it never names the store itself).
+#[derive(Debug)]
+struct StoreBudget(Store);
+
+impl SharedBudget for StoreBudget {
+    fn claim(
+        &self,
+        site: &str,
+        now_us: i64,
+        count: u32,
+        interval_us: i64,
+    ) -> Result<Turns, String> {
+        let c = self
+            .0
+            .claim_turns(site, now_us, count, interval_us)
+            .map_err(|e| e.to_string())?;
+        Ok(Turns {
+            first_us: c.first_us,
+            count: c.count,
+            interval_us: c.interval_us,
+        })
+    }
+
+    fn give_back(&self, site: &str, from_us: i64, end_us: i64) -> Result<(), String> {
+        self.0
+            .give_back_turns(site, from_us, end_us)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn close(&self, site: &str, until_us: i64) -> Result<(), String> {
+        self.0.close_site(site, until_us).map_err(|e| e.to_string())
+    }
+
+    fn gate(&self, site: &str) -> Result<i64, String> {
+        self.0.site_gate(site).map_err(|e| e.to_string())
+    }
+
+    fn share_crawl_delay(&self, site: &str, delay_us: i64, until_us: i64) -> Result<(), String> {
+        self.0
+            .share_crawl_delay(site, delay_us, until_us)
+            .map_err(|e| e.to_string())
     }
 }

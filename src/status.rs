@@ -75,6 +75,10 @@ fn site_status(
             .iter()
             .take(DEGRADED_AFTER)
             .all(|k| *k == OutcomeKind::Inconclusive);
+    let holder = store
+        .leases(&crate::engine::site_lease(&s.name), now)?
+        .into_iter()
+        .find(|l| l.name == crate::engine::site_lease(&s.name));
     let canary_degraded = site.has_canaries() && health.as_ref().is_some_and(|h| h.degraded);
     let state_reason = if canary_degraded {
         health.as_ref().and_then(|h| h.reason.clone())
@@ -130,6 +134,8 @@ fn site_status(
                 None
             },
         },
+        held_since: holder.as_ref().map(|l| wire::rfc3339(l.since)),
+        held_by: holder.map(|l| l.holder),
     })
 }
 

@@ -33,6 +33,17 @@ impl SiteStats {
     }
 }
 
+/// This process's name where several processes share a store: who holds
+/// a lease, in `status` and in the log. `HOST:PID`.
+pub(crate) fn instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
 /// Upper bounds, in seconds, of the request-duration histogram's buckets:
 /// from a quick answer to past the default 20 s timeout.
 pub(crate) const REQUEST_BUCKETS: [f64; 10] =

@@ -67,6 +67,48 @@ pub(crate) struct Incidents {
     pub incidents: Vec<Incident>,
 }
 
+/// Incidents grouped by cohort (`incidents --by-cohort`,
+/// `GET /api/v1/incidents?group=cohort`), the biggest group first.
+#[derive(Debug, Serialize)]
+pub(crate) struct IncidentsByCohort {
+    pub cohorts: Vec<CohortIncidents>,
+}
+
+/// One cohort's incidents: `count` of them (`open` still open or
+/// acknowledged), on `sites`; the cohort's active entries and how many of
+/// them are exposed now. `cohort` is null for entries without one.
+#[derive(Debug, Serialize)]
+pub(crate) struct CohortIncidents {
+    pub cohort: Option<String>,
+    pub count: usize,
+    pub open: usize,
+    pub cohort_size: u64,
+    pub exposed_in_cohort: u64,
+    pub sites: Vec<String>,
+    pub incidents: Vec<Incident>,
+}
+
+impl From<&crate::store::CohortIncidents> for CohortIncidents {
+    fn from(g: &crate::store::CohortIncidents) -> Self {
+        let mut sites: Vec<String> = g.incidents.iter().map(|i| i.site.clone()).collect();
+        sites.sort();
+        sites.dedup();
+        CohortIncidents {
+            cohort: g.cohort.clone(),
+            count: g.incidents.len(),
+            open: g
+                .incidents
+                .iter()
+                .filter(|i| i.state != crate::domain::incident::IncidentState::Resolved)
+                .count(),
+            cohort_size: g.cohort_size,
+            exposed_in_cohort: g.exposed_in_cohort,
+            sites,
+            incidents: g.incidents.iter().map(Incident::from).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Probe {
     pub time: String,
@@ -240,6 +282,11 @@ pub(crate) struct SiteStatus {
     pub predicted_cycle_seconds: f64,
     pub max_staleness_seconds: u64,
     pub robots: RobotsStatus,
+    /// The daemon probing the site now (`HOST:PID`), by its lease; none
+    /// while no daemon runs (or the holder died and its lease ran out).
+    pub held_by: Option<String>,
+    /// Since when `held_by` has held the site.
+    pub held_since: Option<String>,
 }
 
 /// A site's state as the contract words it (`"healthy"`, `"degraded"`).
@@ -282,9 +329,50 @@ pub(crate) struct WebhookBody<'a> {
     /// Digest figures or receiver details, for events that carry them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// `exposure.opened`: the message's incidents by cohort, most first
+    /// (the root-cause hint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cohorts: Option<Vec<CohortCount>>,
     /// The site's `takedown_contact`, on exposure events when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub takedown_contact: Option<&'a str>,
+}
+
+/// One cohort of a message's incidents (contract: "Additions of the
+/// second round"): `count` incidents of this message; `cohort_size`
+/// active entries in the cohort; `exposed_in_cohort` of them exposed on
+/// any site when the message was formed. `cohort` is null for entries
+/// without one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct CohortCount {
+    pub cohort: Option<String>,
+    pub count: usize,
+    pub cohort_size: u64,
+    pub exposed_in_cohort: u64,
+}
+
+/// The incidents' cohorts, most incidents first (ties: by tag, the
+/// entries without a cohort last).
+pub(crate) fn cohort_counts(incidents: &[EventIncident]) -> Vec<CohortCount> {
+    let mut out: Vec<CohortCount> = Vec::new();
+    for i in incidents {
+        match out.iter_mut().find(|c| c.cohort == i.cohort) {
+            Some(c) => c.count += 1,
+            None => out.push(CohortCount {
+                cohort: i.cohort.clone(),
+                count: 1,
+                cohort_size: i.cohort_size,
+                exposed_in_cohort: i.exposed_in_cohort,
+            }),
+        }
+    }
+    out.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.cohort.is_none().cmp(&b.cohort.is_none()))
+            .then_with(|| a.cohort.cmp(&b.cohort))
+    });
+    out
 }
 
 /// Beyond this a message lists the first incidents and says how many there

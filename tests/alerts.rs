@@ -53,7 +53,11 @@ async fn slack_teams_and_pagerduty_get_their_native_shapes() {
 
     let s = slack.accepted();
     assert_eq!(s.len(), 1);
-    assert_eq!(s[0].json["text"], "2 protected entries exposed on 118.dk");
+    // Both are of cohort batch-a: the headline names it.
+    assert_eq!(
+        s[0].json["text"],
+        "2 protected entries exposed on 118.dk — 2 of 2 in cohort batch-a: likely one cause"
+    );
     let detail = s[0].json["blocks"][1]["text"]["text"].as_str().unwrap();
     assert!(
         detail.contains("R-02") && detail.contains("R-03"),
@@ -68,7 +72,7 @@ async fn slack_teams_and_pagerduty_get_their_native_shapes() {
     );
     assert_eq!(
         card["content"]["body"][0]["text"],
-        "2 protected entries exposed on 118.dk"
+        "2 protected entries exposed on 118.dk — 2 of 2 in cohort batch-a: likely one cause"
     );
     let p = pd.accepted();
     assert_eq!(p.len(), 1);

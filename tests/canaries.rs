@@ -12,15 +12,28 @@ fn of(r: &[Received], kind: &str) -> usize {
 }
 
 fn clean_probes(env: &Env) -> usize {
+    clean_times(env).len()
+}
+
+/// When each clean probe's deciding page arrived.
+fn clean_times(env: &Env) -> Vec<time::OffsetDateTime> {
     ["R-01", "R-02", "R-03", "R-04", "R-05", "R-06"]
         .iter()
-        .map(|r| {
+        .flat_map(|r| {
             json(&env.cmd(&["--json", "history", r]))["probes"]
                 .as_array()
-                .map(|p| p.iter().filter(|p| p["outcome"] == "clean").count())
-                .unwrap_or(0)
+                .cloned()
+                .unwrap_or_default()
         })
-        .sum()
+        .filter(|p| p["outcome"] == "clean")
+        .filter_map(|p| {
+            time::OffsetDateTime::parse(
+                p["time"].as_str()?,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,8 +64,8 @@ async fn drift_and_challenges_degrade_the_site_and_nothing_counts_as_clean() {
     assert_eq!(of(&env.receiver.accepted(), "site.degraded"), 0);
 
     // Layout drift: the same data under renamed classes.
+    let drift_at = time::OffsetDateTime::now_utc();
     env.sim.set_fault(Fault::Drift);
-    let clean_before = clean_probes(&env);
     assert!(
         env.receiver
             .wait_for(Duration::from_secs(20), |r| of(r, "site.degraded") == 1)
@@ -83,12 +96,17 @@ async fn drift_and_challenges_degrade_the_site_and_nothing_counts_as_clean() {
     );
     assert!(st["sites"][0]["degraded_since"].is_string());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    // Zero clean outcomes while drifting (a probe in flight when the
-    // canaries failed may have finished clean just before: allow none).
-    assert_eq!(
-        clean_probes(&env),
-        clean_before,
-        "a drifted site produced clean outcomes"
+    // Zero clean outcomes while drifting. A probe's time is when its
+    // deciding page arrived, so the probe in flight when the drift began
+    // (its page read before it, its commit perhaps later) is stamped
+    // before the drift; history shows whole seconds.
+    let late: Vec<_> = clean_times(&env)
+        .into_iter()
+        .filter(|t| *t > drift_at + time::Duration::seconds(1))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "a drifted site produced clean outcomes: {late:?} (drift at {drift_at})"
     );
     assert_eq!(
         of(&env.receiver.accepted(), "site.degraded"),

@@ -16,6 +16,10 @@ mod reload;
 mod faults;
 // The per-site budget holds, retries included; memory stays bounded.
 mod politeness;
+// One budget per site and one daemon per store, whatever else runs.
+mod budget;
+// Several daemons on one PostgreSQL store: site leases, failover.
+mod multi;
 // robots.txt honoured (overrides need a reason), access headers, proxies.
 mod access;
 // The HTTP API: tokens, JSON shapes, metrics without roster data.
@@ -43,6 +47,9 @@ mod people_api;
 // Email alerts against a real SMTP server (a Rust sink on loopback): MIME shape,
 // AUTH, STARTTLS and certificate checks, retries.
 mod email;
+// Detection: drift degrades a site within seconds, address-free listings are
+// answers, a cohort leak is enumerated at the budget and named in the alert.
+mod detection;
 // whsec_ webhook secrets, metric names and the ops kit, man pages and
 // completions, progress of long commands.
 mod conventions;

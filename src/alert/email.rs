@@ -366,6 +366,9 @@ mod tests {
                 first_seen: time::OffsetDateTime::UNIX_EPOCH,
                 last_seen: time::OffsetDateTime::UNIX_EPOCH,
                 resolved_at: None,
+                cohort: None,
+                cohort_size: 0,
+                exposed_in_cohort: 0,
             })
             .collect()
     }

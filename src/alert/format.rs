@@ -127,9 +127,12 @@ pub fn headline(event: EventType, site: &str, n: usize, details: Option<&Value>)
     }
 }
 
-/// [`headline`] for a message about these incidents: an
+/// The headline of a message about `incidents`: [`headline`]; an
 /// `exposure.resolved` whose incidents were withdrawn (their entries were
-/// erased) says so rather than "no longer shown", which nobody checked.
+/// erased) says so rather than "no longer shown", which nobody checked;
+/// for `exposure.opened` the root-cause hint when one cohort holds most of
+/// the message ("57 protected entries exposed on 118.dk — 57 of 57 in
+/// cohort migration-b2: likely one cause").
 pub fn headline_for(
     event: EventType,
     site: &str,
@@ -150,7 +153,13 @@ pub fn headline_for(
              erased, no longer checked)",
             n - withdrawn
         ),
-        _ => headline(event, site, n, details),
+        _ => {
+            let head = headline(event, site, n, details);
+            match cohort_hint(event, incidents) {
+                Some(hint) => format!("{head} — {hint}"),
+                None => head,
+            }
+        }
     }
 }
 
@@ -161,6 +170,19 @@ pub fn escape_chat(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// "57 of 57 in cohort migration-b2: likely one cause", when the leading
+/// cohort of an `exposure.opened` message of two or more incidents holds
+/// more than half of them.
+pub fn cohort_hint(event: EventType, incidents: &[EventIncident]) -> Option<String> {
+    let n = incidents.len();
+    if event != EventType::ExposureOpened || n < 2 {
+        return None;
+    }
+    let lead = crate::wire::cohort_counts(incidents).into_iter().next()?;
+    let tag = lead.cohort?;
+    (lead.count * 2 > n).then(|| format!("{} of {n} in cohort {tag}: likely one cause", lead.count))
 }
 
 /// The body text below the headline: incident lines or event figures.

@@ -17,6 +17,13 @@
 //!   (1 s doubling to `max_backoff`, with jitter) and honour `Retry-After`.
 //!   Nothing is ever dropped: a 4xx is retried like a 5xx, and the failure
 //!   shows in `status`.
+//! - **One sender per receiver**: any process with the store may form
+//!   messages (one writer forms each group), but only the holder of the
+//!   receiver's lease sends. It takes the lease before it sends, renews it
+//!   while a send is under way, and gives it up after the pass; a crashed
+//!   holder's lease expires after [`LEASE_TTL`]. So two dispatchers (the
+//!   daemon and `scan --once`, or two daemons on one PostgreSQL store)
+//!   never send the same message at once, and messages keep their order.
 
 pub mod email;
 pub mod format;
@@ -40,9 +47,17 @@ use crate::domain::incident::EventType;
 use crate::domain::route::Routes;
 use crate::store::blocking;
 use crate::store::{EventIncident, MessageRow, Store, StoreError, Ts};
+use crate::telemetry;
 
 /// Longest we ever wait on a receiver's `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// How long a receiver's lease lasts unless renewed; renewed every third
+/// of it while a send is under way.
+pub const LEASE_TTL: Duration = Duration::from_secs(15);
+
+/// How soon a dispatcher looks again when another one holds the lease.
+const LEASE_RETRY: Duration = Duration::from_secs(1);
 
 /// Why one delivery attempt failed, on any channel: what the dispatcher
 /// records (`error` is shown in `status`, never holds a secret) and how
@@ -157,6 +172,9 @@ pub struct Dispatcher {
     max_backoff: Duration,
     /// Every receiver's routes: a failing receiver is reported to the others.
     routes: Arc<Routes>,
+    /// Who this dispatcher is in the receiver's lease: the process, and a
+    /// tag so two dispatchers of one process are two holders.
+    holder: String,
     /// Per site: its `takedown_contact`, named in exposure messages.
     contacts: Arc<Vec<(String, String)>>,
 }
@@ -183,7 +201,34 @@ impl Dispatcher {
             group_wait: settings.group_wait,
             max_backoff: settings.max_backoff,
             routes: Arc::new(settings.routes()),
+            holder: format!("{}#{:04x}", telemetry::instance_id(), rand::random::<u16>()),
             contacts: Arc::default(),
+        }
+    }
+
+    fn lease_name(&self) -> String {
+        format!("receiver:{}", self.hook.receiver)
+    }
+
+    /// Takes or renews the receiver's lease; false while another holds it.
+    async fn take_lease(&self) -> Result<bool, StoreError> {
+        let (store, name, holder) = (self.store.clone(), self.lease_name(), self.holder.clone());
+        blocking(move || store.take_lease(&name, &holder, now(), LEASE_TTL)).await
+    }
+
+    /// Renews the lease every third of its life; returns only when it is
+    /// lost (taken over, or the store cannot say).
+    async fn keep_lease(&self) {
+        loop {
+            tokio::time::sleep(LEASE_TTL / 3).await;
+            match self.take_lease().await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(receiver = %self.hook.receiver, error = %e, "Cannot renew the receiver's lease.");
+                    return;
+                }
+            }
         }
     }
 
@@ -208,7 +253,31 @@ impl Dispatcher {
         };
 
         res.formed = self.form(flush, &mut |d| soonest(d, &mut wake)).await?;
+        if !self.take_lease().await? {
+            // Another dispatcher is sending this receiver's messages.
+            tracing::debug!(receiver = %self.hook.receiver, "Another dispatcher holds the receiver; not sending.");
+            soonest(LEASE_RETRY, &mut wake);
+            return Ok((res, wake));
+        }
+        let sent = self
+            .send_due(&mut res, &mut |d| soonest(d, &mut wake))
+            .await;
+        let (store, name, holder) = (self.store.clone(), self.lease_name(), self.holder.clone());
+        if let Err(e) = blocking(move || store.release_lease(&name, &holder)).await {
+            tracing::debug!(receiver = %self.hook.receiver, error = %e, "Cannot give the receiver's lease up; it expires.");
+        }
+        sent?;
+        Ok((res, wake))
+    }
 
+    /// Sends due messages oldest first while this dispatcher holds the
+    /// receiver's lease, stopping at the first failure; `later` hears when
+    /// to try again.
+    async fn send_due(
+        &self,
+        res: &mut PassResult,
+        later: &mut (dyn FnMut(Duration) + Send),
+    ) -> Result<(), StoreError> {
         loop {
             let store = self.store.clone();
             let receiver = self.hook.receiver.clone();
@@ -219,10 +288,24 @@ impl Dispatcher {
                 .try_into()
                 .unwrap_or(Duration::ZERO);
             if !due_in.is_zero() {
-                soonest(due_in, &mut wake);
+                later(due_in);
                 break;
             }
-            let attempt = self.sender.send(&self.hook, &m).await;
+            // Renewed before each message, and while it is being sent: a
+            // send that outlives the lease is abandoned, not finished beside
+            // the dispatcher that took over.
+            if !self.take_lease().await? {
+                later(LEASE_RETRY);
+                break;
+            }
+            let attempt = tokio::select! {
+                a = self.sender.send(&self.hook, &m) => a,
+                () = self.keep_lease() => {
+                    tracing::warn!(receiver = %self.hook.receiver, message = %m.id, "Lost the receiver's lease while sending; another dispatcher goes on.");
+                    later(LEASE_RETRY);
+                    break;
+                }
+            };
             let store = self.store.clone();
             let id = m.id.clone();
             match attempt {
@@ -262,12 +345,12 @@ impl Dispatcher {
                         retry_in_ms = wait.as_millis() as u64,
                         "Alert delivery failed; will retry."
                     );
-                    soonest(wait, &mut wake);
+                    later(wait);
                     break;
                 }
             }
         }
-        Ok((res, wake))
+        Ok(())
     }
 
     /// Forms a message of each group of events that is due (every group

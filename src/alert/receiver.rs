@@ -51,6 +51,8 @@ struct Inner {
     fail_next: u32,
     fail_status: u16,
     retry_after: Option<String>,
+    /// Every answer waits this long (a slow endpoint: sends overlap).
+    delay: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +116,11 @@ impl Receiver {
         g.fail_next = n;
         g.fail_status = status;
         g.retry_after = retry_after.map(String::from);
+    }
+
+    /// Answer every request only after `d` (a slow endpoint).
+    pub fn set_delay(&self, d: std::time::Duration) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).delay = d;
     }
 
     /// Every request so far, failed ones included.
@@ -183,6 +190,10 @@ async fn handle(
         None => false,
     };
     let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    let delay = inner.lock().unwrap_or_else(|e| e.into_inner()).delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut out = HeaderMap::new();
     let status = {
         let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());

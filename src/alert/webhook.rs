@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::store::EventIncident;
-use crate::wire::{MAX_INCIDENTS_PER_MESSAGE, WebhookBody, WebhookIncident};
+use crate::wire::{MAX_INCIDENTS_PER_MESSAGE, WebhookBody, WebhookIncident, cohort_counts};
 
 /// The contract's webhook body for a group of incidents.
 pub fn body(
@@ -38,6 +38,8 @@ pub fn body_with_contact(
             .take(MAX_INCIDENTS_PER_MESSAGE)
             .map(WebhookIncident::from)
             .collect(),
+        // Over every incident of the message, the truncated ones too.
+        cohorts: (event_type == "exposure.opened").then(|| cohort_counts(incidents)),
     };
     serde_json::to_string(&body).unwrap_or_else(|_| "{}".into())
 }

@@ -16,6 +16,7 @@ mod exit;
 mod probe;
 mod progress;
 mod roster;
+mod simulate;
 mod store;
 mod takedown;
 mod views;
@@ -103,6 +104,10 @@ pub enum Command {
         /// Only open (or acknowledged) incidents.
         #[arg(long)]
         open: bool,
+        /// Grouped by the entries' cohort, the biggest group first, with
+        /// each cohort's size and how much of it is exposed.
+        #[arg(long)]
+        by_cohort: bool,
     },
     /// Every probe of one roster entry.
     History {
@@ -111,6 +116,30 @@ pub enum Command {
     },
     /// A self-contained demonstration on a simulated directory.
     Demo,
+    /// Detection figures of the real scheduler in virtual time: leaks of
+    /// 10 %, 1 %, 0.1 % and one entry, a cohort leak, a sweep (exit 1 when
+    /// a goal is missed).
+    Simulate {
+        /// Roster sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+        sizes: Vec<u32>,
+        /// The site's budget, requests per second.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Trials per leak fraction (the single entry and the cohort get a
+        /// tenth, at least 100).
+        #[arg(long, default_value_t = 2000)]
+        trials: u32,
+        /// Seed of the simulation's random choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// `[scan] max_staleness` (sets the escalation window).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        max_staleness: std::time::Duration,
+        /// `[scan] escalation_share`.
+        #[arg(long, default_value_t = crate::config::DEFAULT_ESCALATION_SHARE)]
+        escalation_share: f64,
+    },
     /// A signed compliance report: an incident, a cohort or a period
     /// (`report verify FILE` checks a report's signature).
     #[command(args_conflicts_with_subcommands = true)]
@@ -361,9 +390,10 @@ fn settings(cli: &Cli) -> Result<Settings, Failure> {
     Ok(config::load(&path)?)
 }
 
-/// The configured store (encrypted when the config names a key).
+/// The configured store: SQLite (encrypted when the config names a key)
+/// or PostgreSQL.
 fn open_store(s: &Settings) -> Result<crate::store::Store, crate::store::StoreError> {
-    crate::store::Store::open_with(&s.store_path, s.store_key.as_ref())
+    crate::app::open_store(s)
 }
 
 async fn open(cli: &Cli) -> Result<App, Failure> {
@@ -416,9 +446,16 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             ticket,
             by,
         } => takedown::takedown(cli, id, via, ticket.as_deref(), by.as_deref()).await,
-        Command::Incidents { open: only_open } => views::incidents(cli, *only_open).await,
+        Command::Incidents {
+            open: only_open,
+            by_cohort: true,
+        } => views::incidents_by_cohort(cli, *only_open).await,
+        Command::Incidents {
+            open: only_open, ..
+        } => views::incidents(cli, *only_open).await,
         Command::History { entry_ref } => views::history(cli, entry_ref).await,
         Command::Demo => demo::run(cli.json).await,
+        Command::Simulate { .. } => simulate::from_cli(cli),
         Command::Report {
             action: Some(ReportAction::Verify { file }),
             ..

@@ -21,7 +21,9 @@ pub(super) async fn scan_once(cli: &Cli) -> Result<u8, Failure> {
             c.cancel();
         }
     });
-    let totals = app.engine.scan_once(&cancel).await?;
+    let totals = app.engine.scan_once(&cancel).await;
+    app.engine.release_turns().await;
+    let totals = totals?;
     // Retention purges and the chain head, as after a daemon cycle.
     app.engine.after_cycle().await;
     // Deliver what the pass raised now rather than after group_wait: the
@@ -116,7 +118,7 @@ pub(super) async fn check(cli: &Cli, phone: &str, record: bool) -> Result<u8, Fa
     for site in app.engine.sites.iter().filter(|s| s.settings.enabled) {
         let (kind, status, sha, reason) = match &rostered {
             Some((id, entry)) => {
-                let (kind, _) = app.engine.probe_and_record(site, *id, entry).await?;
+                let kind = app.engine.probe_and_record(site, *id, entry).await?.kind;
                 (kind, None, None, None)
             }
             None => {
@@ -137,6 +139,7 @@ pub(super) async fn check(cli: &Cli, phone: &str, record: bool) -> Result<u8, Fa
         };
         rows.push((site.name().to_string(), word, status, sha, reason));
     }
+    app.engine.release_turns().await;
     if cli.json {
         let sites: Vec<_> = rows
             .iter()
@@ -242,6 +245,7 @@ pub(super) async fn verify_cohort(cli: &Cli, tag: &str, retries: u32) -> Result<
             }
         }
     }
+    app.engine.release_turns().await;
     progress.finish(None);
     if let Some(f) = failure {
         return Err(f);

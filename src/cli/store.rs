@@ -82,6 +82,14 @@ fn rekey(s: &Settings, old: Option<&StoreKey>, new: &StoreKey, what: &str) -> Re
             mb(p.total)
         );
     };
+    if s.store_url.is_some() {
+        return Err(Failure::bad_input(format!(
+            "{what}: only for a SQLite store ([store] path); PostgreSQL encrypts by its own means"
+        )));
+    }
+    // Never beside a daemon: it would go on writing to the old file.
+    let _alone = crate::store::lock_exclusive(&s.store_path)
+        .map_err(|e| Failure::operational(format!("{what}: {e}")))?;
     Store::encrypt_file(&s.store_path, old, new, &progress)?;
     let store = Store::open_with(&s.store_path, Some(new))?;
     let file = key_path(&s.store_path);

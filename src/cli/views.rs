@@ -48,6 +48,9 @@ pub(super) async fn status(cli: &Cli) -> Result<u8, Failure> {
         if let Some(r) = &s.state_reason {
             println!("  {r}");
         }
+        if let (Some(by), Some(since)) = (&s.held_by, &s.held_since) {
+            println!("  probed by {by} since {since}");
+        }
         if !s.robots.honoured {
             println!(
                 "  robots.txt not honoured: {}",
@@ -150,6 +153,52 @@ pub(super) async fn incidents(cli: &Cli, only_open: bool) -> Result<u8, Failure>
             i.last_seen,
             i.resolved_at.as_deref().unwrap_or("-")
         );
+    }
+    Ok(EXIT_OK)
+}
+
+/// `incidents --by-cohort`: one block per cohort, the biggest first.
+pub(super) async fn incidents_by_cohort(cli: &Cli, only_open: bool) -> Result<u8, Failure> {
+    let app = open(cli).await?;
+    let store = app.store().clone();
+    let v = blocking(move || store.incidents_by_cohort(only_open)).await?;
+    let wire = wire::IncidentsByCohort {
+        cohorts: v.iter().map(wire::CohortIncidents::from).collect(),
+    };
+    if cli.json {
+        print_json(&wire)?;
+        return Ok(EXIT_OK);
+    }
+    if wire.cohorts.is_empty() {
+        println!("no incidents");
+        return Ok(EXIT_OK);
+    }
+    for (n, g) in wire.cohorts.iter().enumerate() {
+        if n > 0 {
+            println!();
+        }
+        println!(
+            "{}: {} incident(s), {} open, on {}; {} of {} entries of the cohort exposed now",
+            g.cohort
+                .as_deref()
+                .map_or("(no cohort)".to_string(), |c| format!("cohort {c}")),
+            g.count,
+            g.open,
+            g.sites.join(", "),
+            g.exposed_in_cohort,
+            g.cohort_size,
+        );
+        for i in &g.incidents {
+            println!(
+                "  {:<22} {:<16} {:<16} {:<15} {:<13} first seen {}",
+                i.id,
+                i.site,
+                i.entry_ref,
+                i.exposed.join(","),
+                i.state,
+                i.first_seen,
+            );
+        }
     }
     Ok(EXIT_OK)
 }

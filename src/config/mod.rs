@@ -30,7 +30,7 @@ pub use alerts::{
     AlertSettings, Channel, ChannelSettings, EmailSettings, PAGERDUTY_URL, SmtpLogin, SmtpTls,
 };
 pub use api::{ApiToken, DEFAULT_TOKEN_NAME, Role, TrustedUser, valid_actor_name};
-pub use sites::{DEFAULT_TAKEDOWN_SLA, SiteSettings};
+pub use sites::{Canary, DEFAULT_TAKEDOWN_SLA, SiteSettings};
 
 use crate::fetch::Rate;
 use crate::store::{Retention, StoreKey};
@@ -51,7 +51,11 @@ pub struct ConfigError {
 pub struct Settings {
     /// The file these settings came from (for messages).
     pub source: PathBuf,
+    /// The SQLite file; with `store_url`, where files that live "beside
+    /// the store" go instead (the report key): the config's directory.
     pub store_path: PathBuf,
+    /// `[store] url`: PostgreSQL instead of the SQLite file.
+    pub store_url: Option<StoreUrl>,
     /// `[store] encryption_key_file`: the SQLite store is encrypted at rest.
     pub store_key: Option<StoreKey>,
     pub api: ApiSettings,
@@ -61,6 +65,23 @@ pub struct Settings {
     /// `[store] evidence_retention` and `roster_retention`.
     pub retention: Retention,
     pub report: ReportSettings,
+}
+
+/// `[store] url` and the password read from `password_file`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl {
+    pub url: String,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL carries no password (refused at load); the file's is secret.
+        f.debug_struct("StoreUrl")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
 }
 
 /// `[report]`.
@@ -119,7 +140,13 @@ impl std::fmt::Debug for ApiSettings {
 pub struct ScanSettings {
     pub max_staleness: Duration,
     pub resolve_after_clean: u32,
+    /// The share of a site's budget that cohort escalation may take over
+    /// any stretch of one `max_staleness` (0 to 1; default 0.8).
+    pub escalation_share: f64,
 }
+
+/// `[scan] escalation_share` without the key.
+pub const DEFAULT_ESCALATION_SHARE: f64 = 0.8;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
 pub const DEFAULT_USER_AGENT: &str = concat!(

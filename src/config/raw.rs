@@ -26,7 +26,10 @@ pub(super) struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
-    pub(super) path: Spanned<String>,
+    pub(super) path: Option<Spanned<String>>,
+    /// PostgreSQL instead of the SQLite file at `path` (one of the two).
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) password_file: Option<Spanned<String>>,
     pub(super) evidence_retention: Option<Spanned<String>>,
     pub(super) roster_retention: Option<Spanned<String>>,
     pub(super) encryption_key_file: Option<Spanned<String>>,
@@ -58,6 +61,7 @@ pub(super) struct RawScan {
     pub(super) max_staleness: Option<Spanned<String>>,
     pub(super) resolve_after_clean: Option<Spanned<i64>>,
     pub(super) user_agent: Option<Spanned<String>>,
+    pub(super) escalation_share: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,7 +78,7 @@ pub(super) struct RawSite {
     pub(super) timeout: Option<Spanned<String>>,
     pub(super) max_body_bytes: Option<Spanned<i64>>,
     pub(super) max_retries: Option<Spanned<i64>>,
-    pub(super) canaries: Option<Spanned<Vec<String>>>,
+    pub(super) canaries: Option<Spanned<Vec<RawCanary>>>,
     pub(super) absent_canaries: Option<Spanned<Vec<String>>>,
     pub(super) canary_interval: Option<Spanned<String>>,
     pub(super) declarative: Option<Spanned<DeclarativeSpec>>,
@@ -85,6 +89,22 @@ pub(super) struct RawSite {
     pub(super) robots_txt_reason: Option<Spanned<String>>,
     pub(super) takedown_contact: Option<Spanned<String>>,
     pub(super) takedown_sla: Option<Spanned<String>>,
+}
+
+/// A `canaries` entry: a number, or a listing whose address must show too
+/// (`{ number = "33 00 00 00", address = "Havnen 1, 8000 Aarhus C" }`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawCanary {
+    Number(String),
+    Listing(RawCanaryListing),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCanaryListing {
+    pub(super) number: String,
+    pub(super) address: Option<String>,
 }
 
 pub(super) use super::header::RawHeader;

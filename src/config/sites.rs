@@ -9,9 +9,10 @@ use std::time::Duration;
 use toml::Spanned;
 use url::Url;
 
-use super::raw::{RawHeader, RawSite};
+use super::raw::{RawCanary, RawHeader, RawSite};
 use super::{ConfigError, Validator};
-use crate::domain::E164;
+use crate::domain::address::{split_post_line, split_street_line};
+use crate::domain::{Address, E164};
 use crate::fetch::{ProxyUrl, RobotsPolicy, SecretHeaders, SitePolicy};
 use crate::sites::{Adapter, AdapterSpec};
 
@@ -19,8 +20,9 @@ use crate::sites::{Adapter, AdapterSpec};
 pub struct SiteSettings {
     pub name: String,
     pub enabled: bool,
-    /// Publicly listed numbers this site must show (else it is degraded).
-    pub canaries: Vec<E164>,
+    /// Publicly listed numbers this site must show (else it is degraded),
+    /// some with the address the listing must show too.
+    pub canaries: Vec<Canary>,
     /// Unlisted numbers this site must not show (catches over-matching).
     pub absent_canaries: Vec<E164>,
     pub canary_interval: Duration,
@@ -31,6 +33,15 @@ pub struct SiteSettings {
     /// How long after a takedown request a listing may stay up before
     /// `exposure.overdue` (default [`DEFAULT_TAKEDOWN_SLA`]).
     pub takedown_sla: Duration,
+}
+
+/// A listing a site must show: its number, and with `address` that
+/// address too (so a broken address selector degrades the site instead of
+/// making every listing look address-free, which counts as clean).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canary {
+    pub number: E164,
+    pub address: Option<Address>,
 }
 
 /// Default `takedown_sla`: 48 hours.
@@ -63,13 +74,19 @@ impl Validator<'_> {
             }
             let adapter = self.site_adapter(&k, s)?;
             let policy = self.site_policy(&k, s, name.clone(), user_agent)?;
-            let canaries = self.numbers(&k("canaries"), &s.canaries)?;
+            let canaries = self.canaries(&k("canaries"), &s.canaries)?;
             let absent_canaries = self.numbers(&k("absent_canaries"), &s.absent_canaries)?;
-            if let Some(c) = canaries.iter().find(|c| absent_canaries.contains(c)) {
+            if let Some(c) = canaries
+                .iter()
+                .find(|c| absent_canaries.contains(&c.number))
+            {
                 return self.err(
                     &k("absent_canaries"),
                     s.absent_canaries.as_ref().map(|v| v.span()),
-                    format!("{} is both a canary and an absent canary", c.masked()),
+                    format!(
+                        "{} is both a canary and an absent canary",
+                        c.number.masked()
+                    ),
                 );
             }
             let canary_interval = self.opt_duration(
@@ -184,6 +201,40 @@ impl Validator<'_> {
             proxy: None,
             robots: RobotsPolicy::Honour,
         })
+    }
+
+    /// `canaries`: numbers, or `{ number, address }` tables.
+    fn canaries(
+        &self,
+        key: &str,
+        v: &Option<Spanned<Vec<RawCanary>>>,
+    ) -> Result<Vec<Canary>, ConfigError> {
+        let Some(v) = v else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for (j, c) in v.get_ref().iter().enumerate() {
+            let (number, address) = match c {
+                RawCanary::Number(n) => (n, None),
+                RawCanary::Listing(l) => (&l.number, l.address.as_deref()),
+            };
+            let number = match E164::parse_dk(number) {
+                Ok(e) => e,
+                Err(e) => return self.err(&format!("{key}[{j}]"), Some(v.span()), e.to_string()),
+            };
+            let address = match address.map(canary_address) {
+                None => None,
+                Some(Some(a)) => Some(a),
+                Some(None) => {
+                    return self.err(
+                        &format!("{key}[{j}].address"),
+                        Some(v.span()),
+                        "expected \"street house number[, floor door], postcode city\", \
+                         e.g. \"Havnen 1, 8000 Aarhus C\"",
+                    );
+                }
+            };
+            out.push(Canary { number, address });
+        }
+        Ok(out)
     }
 
     /// A list of Danish numbers (`canaries`, `absent_canaries`).
@@ -379,3 +430,25 @@ const FORBIDDEN_HEADERS: &[&str] = &[
     "proxy-authorization",
     "proxy-connection",
 ];
+
+/// `"Havnen 1, 8000 Aarhus C"` (floor and door may follow the house
+/// number): street and house number, and a postcode or a town. `None` when
+/// any of those is missing, since the matcher could not compare it.
+fn canary_address(text: &str) -> Option<Address> {
+    let (street_line, post_line) = text.rsplit_once(',')?;
+    let (street, house_number, floor, door) = split_street_line(street_line);
+    let (postcode, city) = split_post_line(post_line);
+    let city = city.or_else(|| {
+        let t = post_line.trim();
+        (postcode.is_none() && !t.is_empty()).then(|| t.to_string())
+    });
+    let a = Address {
+        street: Some(street?),
+        house_number: Some(house_number?),
+        floor,
+        door,
+        postcode,
+        city,
+    };
+    (a.postcode.is_some() || a.city.is_some()).then_some(a)
+}

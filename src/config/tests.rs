@@ -396,6 +396,52 @@ fn routes_and_digest_are_validated() {
 }
 
 #[test]
+fn store_is_a_path_or_a_postgresql_url_never_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("unlistd.toml");
+    std::fs::write(dir.path().join("pgpass"), "s3cret\n").unwrap();
+    let q = |text: &str| parse(text, &cfg);
+    let s = q(
+        "[store]\nurl = \"postgresql://unlistd@db.example:5432/unlistd?sslmode=require\"\n\
+               password_file = \"pgpass\"\n",
+    )
+    .unwrap();
+    let u = s.store_url.clone().unwrap();
+    assert_eq!(
+        u.url,
+        "postgresql://unlistd@db.example:5432/unlistd?sslmode=require"
+    );
+    assert_eq!(u.password.as_deref(), Some("s3cret"));
+    assert!(
+        !format!("{s:?}").contains("s3cret"),
+        "the password is never shown"
+    );
+    assert!(q("[store]\npath = \"x.db\"\n").unwrap().store_url.is_none());
+    let e = q("[store]\npath = \"x.db\"\nurl = \"postgresql://u@h/d\"\n").unwrap_err();
+    assert_eq!((e.key.as_str(), e.line), ("store.url", Some(2)));
+    let e = q("[store]\nevidence_retention = \"30d\"\n").unwrap_err();
+    assert_eq!(e.key, "store.path");
+    let e = q("[store]\npath = \"x.db\"\npassword_file = \"pgpass\"\n").unwrap_err();
+    assert_eq!(e.key, "store.password_file");
+    for bad in [
+        "mysql://u@h/d",
+        "postgresql://u:hunter2@h/d",
+        "postgresql://u@h",
+        "not a url",
+    ] {
+        let e = q(&format!("[store]\nurl = \"{bad}\"\n")).unwrap_err();
+        assert_eq!(e.key, "store.url", "{bad}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+    let e = q("[store]\nurl = \"postgresql://u@h/d\"\npassword_file = \"missing\"\n").unwrap_err();
+    assert_eq!(e.key, "store.password_file");
+    std::fs::write(dir.path().join("key"), "k".repeat(64)).unwrap();
+    let e =
+        q("[store]\nurl = \"postgresql://u@h/d\"\nencryption_key_file = \"key\"\n").unwrap_err();
+    assert_eq!(e.key, "store.encryption_key_file");
+}
+
+#[test]
 fn whsec_webhook_secrets_are_decoded_and_raw_ones_kept() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(

@@ -13,7 +13,8 @@ use url::Url;
 use super::raw::{RawApi, RawConfig, RawReport, RawScan, RawStore};
 use super::{
     ApiSettings, ConfigError, DEFAULT_EVIDENCE_RETENTION, DEFAULT_LISTEN, DEFAULT_ROSTER_RETENTION,
-    DEFAULT_USER_AGENT, ReportSettings, ScanSettings, Settings, Validator, parse_rate, read_secret,
+    DEFAULT_USER_AGENT, ReportSettings, ScanSettings, Settings, StoreUrl, Validator, parse_rate,
+    read_secret,
 };
 use crate::fetch::{Rate, is_loopback_url};
 use crate::store::{Retention, StoreKey};
@@ -166,8 +167,20 @@ impl Validator<'_> {
     /// The whole file, section by section, in the order the errors of a
     /// file with several are reported.
     pub(super) fn settings(&self, raw: RawConfig) -> Result<Settings, ConfigError> {
-        let store_path = self.store_path(raw.store.as_ref())?;
+        let (store_path, store_url) = self.store(raw.store.as_ref())?;
         let store_key = self.store_key(raw.store.as_ref())?;
+        if let (Some(_), Some(f)) = (
+            &store_url,
+            raw.store
+                .as_ref()
+                .and_then(|s| s.encryption_key_file.as_ref()),
+        ) {
+            return self.err(
+                "store.encryption_key_file",
+                Some(f.span()),
+                "only for a SQLite store (path); PostgreSQL encrypts with its own means",
+            );
+        }
         let api = self.api(raw.api.as_ref())?;
         let (scan, user_agent) = self.scan(raw.scan.as_ref())?;
         let sites = self.sites(&raw.sites, &user_agent)?;
@@ -178,6 +191,7 @@ impl Validator<'_> {
         Ok(Settings {
             source: self.path.to_path_buf(),
             store_path,
+            store_url,
             store_key,
             api,
             scan,
@@ -188,15 +202,83 @@ impl Validator<'_> {
         })
     }
 
-    /// `[store] path`, which is required.
-    fn store_path(&self, st: Option<&RawStore>) -> Result<PathBuf, ConfigError> {
-        match st {
-            Some(s) if s.path.get_ref().trim().is_empty() => {
-                self.err("store.path", Some(s.path.span()), "must not be empty")
+    /// `[store]`: `path` (SQLite) or `url` (PostgreSQL, with an optional
+    /// `password_file`), exactly one of them.
+    fn store(&self, st: Option<&RawStore>) -> Result<(PathBuf, Option<StoreUrl>), ConfigError> {
+        let Some(s) = st else {
+            return self.err("store.path", None, "missing: add [store] path = \"...\"");
+        };
+        match (&s.path, &s.url) {
+            (Some(p), Some(_)) => self.err(
+                "store.url",
+                Some(p.span()),
+                "set either path (SQLite) or url (PostgreSQL), not both",
+            ),
+            (None, None) => self.err(
+                "store.path",
+                None,
+                "missing: add [store] path = \"...\" (or url = \"postgresql://...\")",
+            ),
+            (Some(p), None) => {
+                if let Some(pf) = &s.password_file {
+                    return self.err(
+                        "store.password_file",
+                        Some(pf.span()),
+                        "only for a PostgreSQL store (url)",
+                    );
+                }
+                if p.get_ref().trim().is_empty() {
+                    return self.err("store.path", Some(p.span()), "must not be empty");
+                }
+                Ok((self.relative(p.get_ref()), None))
             }
-            Some(s) => Ok(self.relative(s.path.get_ref())),
-            None => self.err("store.path", None, "missing: add [store] path = \"...\""),
+            (None, Some(u)) => {
+                let url = self.store_url(u)?;
+                let password = match &s.password_file {
+                    None => None,
+                    Some(pf) => {
+                        let bytes = self.secret("store.password_file", pf)?;
+                        let Ok(text) = String::from_utf8(bytes) else {
+                            return self.err(
+                                "store.password_file",
+                                Some(pf.span()),
+                                "the password is not UTF-8",
+                            );
+                        };
+                        Some(text.trim_end_matches(['\r', '\n']).to_string())
+                    }
+                };
+                // Files kept "beside the store" (the report key) go beside
+                // the config instead.
+                Ok((
+                    self.relative("postgresql"),
+                    Some(StoreUrl { url, password }),
+                ))
+            }
         }
+    }
+
+    /// `[store] url`: `postgresql://` or `postgres://`, a host, a
+    /// database, and no password in it (that goes in `password_file`).
+    fn store_url(&self, u: &Spanned<String>) -> Result<String, ConfigError> {
+        let text = u.get_ref().trim();
+        let bad = |m: &str| self.err("store.url", Some(u.span()), m.to_string());
+        let Ok(parsed) = url::Url::parse(text) else {
+            return bad("expected postgresql://user@host:port/database");
+        };
+        if !matches!(parsed.scheme(), "postgresql" | "postgres") {
+            return bad("expected postgresql://user@host:port/database");
+        }
+        if parsed.password().is_some() {
+            return bad("credentials do not belong in the URL; use password_file");
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return bad("the URL names no host");
+        }
+        if parsed.path().trim_start_matches('/').is_empty() {
+            return bad("the URL names no database");
+        }
+        Ok(text.to_string())
     }
 
     /// `[store] encryption_key_file`: a secret with at least 32 bytes of
@@ -298,10 +380,22 @@ impl Validator<'_> {
             Some(u) => u.get_ref().trim().to_string(),
             None => DEFAULT_USER_AGENT.to_string(),
         };
+        let escalation_share = match s.and_then(|s| s.escalation_share.as_ref()) {
+            Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
+                return self.err(
+                    "scan.escalation_share",
+                    Some(v.span()),
+                    "must be a share between 0 and 1 (e.g. 0.8)",
+                );
+            }
+            Some(v) => *v.get_ref(),
+            None => super::DEFAULT_ESCALATION_SHARE,
+        };
         Ok((
             ScanSettings {
                 max_staleness,
                 resolve_after_clean,
+                escalation_share,
             },
             ua,
         ))

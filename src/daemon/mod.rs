@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::{App, AppError, LiveApp};
 use crate::config::ConfigError;
 use crate::engine::log_chain_head;
-use crate::store::blocking;
+use crate::store::{LockError, StoreLock, blocking, lock_exclusive};
 use crate::{systemd, web};
 use supervisor::{SiteTables, Supervisor};
 
@@ -42,6 +42,9 @@ pub enum DaemonError {
     Listen { addr: String, message: String },
     #[error("cannot install signal handlers")]
     Signals,
+    /// Another daemon holds the store (exit 1).
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// Opening the store on the blocking pool failed to complete.
     #[error("{0}")]
     Task(String),
@@ -51,10 +54,32 @@ pub enum DaemonError {
 /// or `SIGINT`; `SIGHUP` re-reads `path`.
 pub(crate) async fn run_file(path: &Path) -> Result<(), DaemonError> {
     let loaded = supervisor::load(path)?;
+    // One daemon per store, taken before the store is even opened; held
+    // until this function returns (the kernel drops it if we die).
+    // On PostgreSQL several daemons share the store by design: each site
+    // is held by one of them at a time through a lease (see `engine`).
+    let lock: Option<StoreLock> = match loaded.settings.store_url {
+        None => Some(lock_exclusive(&loaded.settings.store_path)?),
+        Some(_) => None,
+    };
+    if let Some(l) = &lock {
+        tracing::debug!(lock = %l.path().display(), "This daemon holds the store.");
+    }
     let s = loaded.settings;
-    let app = tokio::task::spawn_blocking(move || App::open(s))
-        .await
-        .map_err(|e| DaemonError::Task(crate::telemetry::task_failure(&e)))??;
+    let held = lock.is_some();
+    let app = tokio::task::spawn_blocking(move || -> Result<App, AppError> {
+        let app = App::open(s)?;
+        if held {
+            // The only daemon on this store: a site lease left by one that
+            // died is stale, and need not be waited out.
+            if let Err(e) = app.engine.store.clear_leases("site:") {
+                tracing::warn!(error = %e, "Cannot clear stale site leases; they expire.");
+            }
+        }
+        Ok(app)
+    })
+    .await
+    .map_err(|e| DaemonError::Task(crate::telemetry::task_failure(&e)))??;
     // One pending request is enough: a reload reads the file as it is then.
     let (reload_tx, requests) = tokio::sync::mpsc::channel(1);
     let api_reload_tx = reload_tx.clone();
@@ -139,7 +164,8 @@ pub(crate) async fn run(
         Some(r) => (Some(r.config), r.sites, Some(r.requests)),
         None => (None, SiteTables::default(), None),
     };
-    let mut supervisor = Supervisor::start(live, path, tables, cancel.clone(), tracker.clone());
+    let mut supervisor =
+        Supervisor::start(live.clone(), path, tables, cancel.clone(), tracker.clone());
     if let Some(every) = systemd::watchdog_interval() {
         let p = progress.clone();
         let c = cancel.clone();
@@ -180,6 +206,14 @@ pub(crate) async fn run(
         .is_err()
     {
         tracing::warn!("Some tasks did not stop within 20 s.");
+    }
+    // Turns held but not used go back to the other processes at once.
+    live.get().engine.release_turns().await;
+    // Sites and receivers this daemon held are free for another at once.
+    let store = app.engine.store.clone();
+    let me = crate::telemetry::instance_id();
+    if let Err(e) = blocking(move || store.release_leases_of(&me)).await {
+        tracing::debug!(error = %e, "Cannot give the leases up; they expire.");
     }
     // The store commits every transaction durably (synchronous=FULL);
     // a final checkpoint folds the WAL back so the file stands alone.

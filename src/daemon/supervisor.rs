@@ -323,6 +323,10 @@ impl Supervisor {
             needs_restart.push("store.path");
             settings.store_path = old.settings.store_path.clone();
         }
+        if settings.store_url != old.settings.store_url {
+            needs_restart.push("store.url");
+            settings.store_url = old.settings.store_url.clone();
+        }
         if settings.store_key != old.settings.store_key {
             needs_restart.push("store.encryption_key_file");
             settings.store_key = old.settings.store_key.clone();

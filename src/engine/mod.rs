@@ -3,10 +3,16 @@
 //! - `probe.rs`: [`probe`] asks one site about one entry and turns what
 //!   came back into an [`Outcome`]: fetch failures and pages the adapter
 //!   cannot read are `inconclusive`, never `clean`.
-//! - `schedule.rs`: the one scheduler. Passes over entries at a site's
-//!   concurrency: cycles over the roster in a fresh random order (the
-//!   daemon, `scan --once`) and cohort passes with retries (`verify
-//!   --cohort`).
+//! - `schedule.rs`: the one scheduler, generic over a `Driver`. Passes
+//!   over entries at a site's concurrency: cycles over the roster in a
+//!   fresh random order, risk entries first, with the escalation lane (the
+//!   daemon, `scan --once`), and cohort passes with retries (`verify
+//!   --cohort`); canaries at every cycle's start, every `canary_interval`
+//!   and after a run of unreadable answers.
+//! - `live.rs`: the daemon's `Driver` (the store's queue, fetch, the
+//!   recorder) and the `Engine` methods that run the scheduler.
+//! - `simulate.rs`: `unlistd simulate`, the same scheduler against an
+//!   in-memory queue and directory on tokio's paused clock.
 //! - `recorder.rs`: [`Recorder`] group-commits probe results, each in one
 //!   store transaction together with its incident step and outbox rows.
 //!
@@ -22,18 +28,23 @@ use crate::config::{ScanSettings, SiteSettings};
 use crate::domain::incident::Step;
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::route::Routes;
-use crate::domain::{Entry, EntryId, Outcome, OutcomeKind};
-use crate::fetch::{ClientError, SiteFetcher};
+use crate::domain::{Address, Entry, EntryId, ExposedField, Outcome};
+use crate::fetch::{ClientError, SharedBudget, SiteFetcher};
 use crate::store::{NewProbe, Retention, Store, StoreError, blocking};
 use crate::telemetry::SiteStats;
 
+mod lease;
+mod live;
 mod probe;
 mod recorder;
 mod schedule;
+pub(crate) mod simulate;
 
+pub(crate) use lease::site_lease;
+pub(crate) use live::log_chain_head;
 pub(crate) use probe::{Lens, probe, probe_with};
 pub(crate) use recorder::Recorder;
-pub(crate) use schedule::{CohortTally, Resume, Stop, log_chain_head};
+pub(crate) use schedule::{CohortTally, Done, Resume, Stop};
 
 /// A configured site with its fetcher.
 #[derive(Debug)]
@@ -51,10 +62,17 @@ pub(crate) struct Site {
 }
 
 impl Site {
-    /// The site with its fetcher; fails when its HTTP client cannot be
-    /// built.
-    pub(crate) fn new(settings: SiteSettings) -> Result<Site, ClientError> {
-        let fetcher = SiteFetcher::new(settings.policy.clone())?;
+    /// The site with its fetcher, taking its turns from `budget` when
+    /// given (the budget every process shares); fails when its HTTP client
+    /// cannot be built.
+    pub(crate) fn new(
+        settings: SiteSettings,
+        budget: Option<Arc<dyn SharedBudget>>,
+    ) -> Result<Site, ClientError> {
+        let fetcher = match budget {
+            Some(b) => SiteFetcher::with_budget(settings.policy.clone(), b)?,
+            None => SiteFetcher::new(settings.policy.clone())?,
+        };
         let stats = Arc::new(SiteStats {
             requests: fetcher.requests().clone(),
             ..SiteStats::default()
@@ -112,52 +130,45 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
+    /// Hands every site's unused shared turns back (the process stops
+    /// asking the sites: a command ends, the daemon stops).
+    pub(crate) async fn release_turns(&self) {
+        for site in &self.sites {
+            site.fetcher.release_turns().await;
+        }
+    }
+
     /// Probes one entry on one site and records the result with its
-    /// incident step and outbox rows, in one transaction.
+    /// incident step and outbox rows, in one transaction. The probe's time
+    /// is when its deciding page arrived. While the site's canaries fail,
+    /// a clean-looking answer is recorded as inconclusive: the page it came
+    /// from cannot be trusted.
     pub(crate) async fn probe_and_record(
         &self,
         site: &Site,
         id: EntryId,
         entry: &Entry,
-    ) -> Result<(OutcomeKind, Step), StoreError> {
-        self.probe_and_record_known(site, id, entry, None, None)
-            .await
-    }
-
-    /// [`Engine::probe_and_record`] with the entry's dismissed listings on
-    /// the site when the caller knows them already (a cycle batch marks
-    /// the entries that have none); `None` looks them up. `slot` (the
-    /// scheduler's fetch slot) is released once the page is read, before
-    /// the commit is awaited; the result is still returned, counted and
-    /// logged only after the commit.
-    pub(crate) async fn probe_and_record_known(
-        &self,
-        site: &Site,
-        id: EntryId,
-        entry: &Entry,
-        dismissed: Option<Vec<String>>,
-        slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) -> Result<(OutcomeKind, Step), StoreError> {
-        let dismissed = match dismissed {
-            Some(d) => d,
-            None => {
-                let store = self.store.clone();
-                let name = site.name().to_string();
-                blocking(move || store.dismissed_listings(id, &name)).await?
-            }
-        };
+    ) -> Result<Done, StoreError> {
+        let store = self.store.clone();
+        let name = site.name().to_string();
+        let dismissed = blocking(move || store.dismissed_listings(id, &name)).await?;
         let lens = Lens {
             pseudo: &self.pseudo,
             dismissed: &dismissed,
         };
-        let r = probe_with(site, entry, Some(lens)).await;
-        drop(slot);
+        let mut r = probe_with(site, entry, Some(lens)).await;
+        if matches!(r.outcome, Outcome::Clean) && site.degraded.load(Ordering::SeqCst) {
+            r.outcome = Outcome::Inconclusive {
+                reason: "site degraded: its canaries fail, so a clean page cannot be trusted"
+                    .into(),
+            };
+        }
         let kind = r.outcome.kind();
         site.stats.count(kind);
         let np = NewProbe {
             entry: id,
             site: site.name().to_string(),
-            time: time::OffsetDateTime::now_utc(),
+            time: r.decided_at.unwrap_or_else(time::OffsetDateTime::now_utc),
             outcome: r.outcome.clone(),
             http_status: r.http_status,
             page_sha256: r.page_sha256,
@@ -194,13 +205,18 @@ impl Engine {
         if effect.step.event().is_some() {
             self.alerts.notify_one();
         }
-        Ok((kind, effect.step))
+        Ok(Done {
+            kind,
+            step: effect.step,
+            unreadable: r.unreadable,
+        })
     }
 
-    /// Probes the site's canaries: every listed canary must be found and
-    /// every absent canary must come back clean. Records the result (and a
-    /// `site.degraded`/`site.recovered` event on a change). Returns whether
-    /// the site is healthy; a site without canaries always is.
+    /// Probes the site's canaries: every listed canary must be found (with
+    /// its address, where one is named) and every absent canary must come
+    /// back clean. Records the result (and a `site.degraded`/
+    /// `site.recovered` event on a change). Returns whether the site is
+    /// healthy; a site without canaries always is.
     pub(crate) async fn check_canaries(&self, site: &Site) -> Result<bool, StoreError> {
         if !site.has_canaries() {
             return Ok(true);
@@ -208,18 +224,25 @@ impl Engine {
         *site.last_canary.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(tokio::time::Instant::now());
         let mut failures: Vec<String> = Vec::new();
-        let as_entry = |n: &crate::domain::E164| Entry {
+        let as_entry = |n: &crate::domain::E164, address: Option<&Address>| Entry {
             entry_ref: String::new(),
             phone: n.clone(),
             name: None,
-            address: None,
+            address: address.cloned(),
             hide_number: true,
-            hide_address: false,
+            hide_address: address.is_some(),
             cohort: None,
         };
-        for (i, n) in site.settings.canaries.iter().enumerate() {
-            match probe(site, &as_entry(n)).await.outcome {
-                Outcome::Exposed { .. } => {}
+        for (i, c) in site.settings.canaries.iter().enumerate() {
+            match probe(site, &as_entry(&c.number, c.address.as_ref()))
+                .await
+                .outcome
+            {
+                Outcome::Exposed { fields, .. }
+                    if c.address.is_none() || fields.contains(&ExposedField::Address) => {}
+                Outcome::Exposed { .. } => {
+                    failures.push(format!("canary {} found without its address", i + 1));
+                }
                 Outcome::Clean => failures.push(format!("canary {} not found", i + 1)),
                 Outcome::Inconclusive { reason } => {
                     failures.push(format!("canary {} unreadable: {reason}", i + 1));
@@ -227,7 +250,7 @@ impl Engine {
             }
         }
         for (i, n) in site.settings.absent_canaries.iter().enumerate() {
-            match probe(site, &as_entry(n)).await.outcome {
+            match probe(site, &as_entry(n, None)).await.outcome {
                 Outcome::Clean => {}
                 Outcome::Exposed { .. } => {
                     failures.push(format!("absent canary {} reported listed", i + 1));

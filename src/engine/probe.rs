@@ -5,6 +5,7 @@
 
 use crate::domain::pseudonym::Pseudonymizer;
 use crate::domain::{Entry, Listing, Outcome, matcher};
+use crate::fetch::FailKind;
 use crate::sites::{Page, Query, Request, Search, Verdict};
 
 use super::Site;
@@ -26,6 +27,15 @@ pub(crate) struct ProbeResult {
     /// Exposed: keyed fingerprints of the listings that matched (empty
     /// when probed without a [`Lens`]).
     pub listing_keys: Vec<String>,
+    /// When the deciding page arrived (before it was parsed or recorded):
+    /// the probe's time. For a clean probe, the last page it needed.
+    pub decided_at: Option<time::OffsetDateTime>,
+    /// Inconclusive because the site's answer could not be read (a page
+    /// the adapter does not understand, a challenge, an error status, no
+    /// answer at all), as opposed to a request never sent (robots.txt) or
+    /// a search too big to vouch for. A run of these is what makes the
+    /// scheduler check the canaries at once.
+    pub unreadable: bool,
 }
 
 impl std::fmt::Debug for ProbeResult {
@@ -40,6 +50,8 @@ impl std::fmt::Debug for ProbeResult {
                 &self.body.as_ref().map(|b| format!("[{} bytes]", b.len())),
             )
             .field("listing_keys", &self.listing_keys.len())
+            .field("decided_at", &self.decided_at)
+            .field("unreadable", &self.unreadable)
             .finish()
     }
 }
@@ -104,6 +116,11 @@ fn search_name(name: &str) -> String {
 /// One page of one query, fetched and read.
 struct PageResult {
     page: Result<Page, String>,
+    /// When the answer was in (the body read whole), before parsing.
+    arrived: time::OffsetDateTime,
+    /// Whether an `Err` page means the site's answer was unreadable (see
+    /// [`ProbeResult::unreadable`]).
+    unreadable: bool,
     http_status: Option<u16>,
     sha256: Option<String>,
     url_masked: String,
@@ -119,6 +136,14 @@ async fn read_page(site: &Site, search: &mut Search, page_no: u32) -> PageResult
         // The adapter's redacted form: nothing else of a request is kept.
         let url_masked = req.stored.clone();
         let mut fetched = site.fetcher.get(&req.path).await;
+        // Taken before anything else can stall this task (parsing on the
+        // blocking pool, the recorder's commit): a page read before a
+        // layout change must not be stamped as if read after it.
+        let arrived = time::OffsetDateTime::now_utc();
+        let unreadable = !matches!(
+            fetched.failure,
+            Some(FailKind::RobotsDisallowed | FailKind::RobotsUnavailable(_))
+        );
         let page = match search.verdict(&req, fetched.status) {
             Verdict::Retry(next) => {
                 req = next;
@@ -141,6 +166,8 @@ async fn read_page(site: &Site, search: &mut Search, page_no: u32) -> PageResult
         };
         return PageResult {
             page,
+            arrived,
+            unreadable,
             http_status: fetched.status,
             sha256: fetched.sha256,
             url_masked,
@@ -219,12 +246,17 @@ pub(crate) async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>
                 url_masked: r.url_masked.clone(),
                 body: body.take().map(String::into_bytes),
                 listing_keys: Vec::new(),
+                decided_at: Some(r.arrived),
+                unreadable: false,
             };
             let (listings, more) = match &r.page {
                 Err(reason) => {
-                    inconclusive.get_or_insert(base(Outcome::Inconclusive {
-                        reason: reason.clone(),
-                    }));
+                    inconclusive.get_or_insert(ProbeResult {
+                        unreadable: r.unreadable,
+                        ..base(Outcome::Inconclusive {
+                            reason: reason.clone(),
+                        })
+                    });
                     break;
                 }
                 Ok(Page::NoHits) => {
@@ -266,6 +298,8 @@ pub(crate) async fn probe_with(site: &Site, entry: &Entry, lens: Option<Lens<'_>
             url_masked: String::new(),
             body: None,
             listing_keys: Vec::new(),
+            decided_at: None,
+            unreadable: false,
         },
     }
 }
@@ -346,7 +380,7 @@ mod tests {
             sim.base_url()
         );
         let s = crate::config::parse(&text, std::path::Path::new("/nonexistent/c.toml")).unwrap();
-        Site::new(s.sites[0].clone()).unwrap()
+        Site::new(s.sites[0].clone(), None).unwrap()
     }
 
     /// 60 people of one name in one town (three result pages); the entry's
@@ -443,6 +477,83 @@ mod tests {
             &format!("/_next/data/sim-build-2/da/search/{NAME_Q}/persons/3.json")
         );
         assert_eq!(paths(&sim).len(), 5);
+    }
+
+    /// A site of each adapter on the simulator, honouring its robots.txt.
+    fn site_of(sim: &crate::sim::SimDirectory, adapter: &str) -> Site {
+        let table = match adapter {
+            "declarative" => "adapter = \"declarative\"\n[sites.declarative]\nformat = \"html\"\n\
+                 search = \"/sok?vad={number_national}&sida={page}\"\n\
+                 search_name = \"/sok?vad={name}&var={place}&sida={page}\"\n\
+                 item = '[data-test=\"person-item\"]'\nname = '[data-test=\"search-result-title\"]'\n\
+                 phone = '[data-test=\"phone-link\"]'\naddress = \"address\"\n\
+                 no_results = '[data-test=\"no-hits\"]'\nnext_page = '[data-test=\"next\"]'\n"
+                .to_string(),
+            other => format!("adapter = \"{other}\"\n"),
+        };
+        let text = format!(
+            "[store]\npath = \"x.db\"\n[[sites]]\nname = \"s\"\nbase_url = \"{}\"\nrate = \"100/s\"\n\
+             timeout = \"3s\"\nmax_retries = 0\n{table}",
+            sim.base_url()
+        );
+        let s = crate::config::parse(&text, std::path::Path::new("/nonexistent/c.toml")).unwrap();
+        Site::new(s.sites[0].clone(), None).unwrap()
+    }
+
+    /// 60 people named like the entry in its town, none at its address:
+    /// the name query reads three pages and finds nothing of ours.
+    fn namesakes(sim: &crate::sim::SimDirectory) {
+        for i in 0..60 {
+            sim.add(crate::sim::SimListing {
+                name: "Birthe Lund".into(),
+                phones: vec![format!("950002{i:02}")],
+                street_line: Some(format!("Vestergade {}", i + 1)),
+                post_line: Some("8000 Aarhus C".into()),
+            });
+        }
+    }
+
+    /// The drift race made deterministic: the layout changes between the
+    /// number query and the name query of one probe, or between two pages
+    /// of the name query. Whatever was read before the change, the probe
+    /// is inconclusive, on every adapter: clean needs every page read.
+    #[tokio::test]
+    async fn a_layout_change_within_a_probe_makes_it_inconclusive() {
+        use crate::sim::Fault;
+        for adapter in ["dk118", "eniro", "declarative"] {
+            // Without a change: four pages (number, then the name on three
+            // pages), all read, nothing of ours: clean.
+            let sim = crate::sim::SimDirectory::start().await.unwrap();
+            namesakes(&sim);
+            let site = site_of(&sim, adapter);
+            let before = time::OffsetDateTime::now_utc();
+            let r = probe(&site, &entry("Birthe Lund")).await;
+            assert_eq!(r.outcome, Outcome::Clean, "{adapter}");
+            assert_eq!(paths(&sim).len(), 4, "{adapter}: {:?}", paths(&sim));
+            // Stamped with the last page's arrival, which was within the probe.
+            let at = r.decided_at.expect("a page was read");
+            assert!(at >= before && at <= time::OffsetDateTime::now_utc());
+            // The change lands after the number query (1 answer), after
+            // the first name page (2), after the second (3).
+            for after in 1..=3 {
+                let sim = crate::sim::SimDirectory::start().await.unwrap();
+                namesakes(&sim);
+                let site = site_of(&sim, adapter);
+                sim.set_fault(Fault::DriftAfter(after));
+                let r = probe(&site, &entry("Birthe Lund")).await;
+                assert!(
+                    matches!(r.outcome, Outcome::Inconclusive { .. }),
+                    "{adapter}, drift after {after} answers: {:?}",
+                    r.outcome
+                );
+                assert!(r.unreadable, "{adapter}: a drifted page is unreadable");
+                assert_eq!(
+                    paths(&sim).len(),
+                    usize::try_from(after).unwrap() + 1,
+                    "{adapter}: nothing is asked after the unreadable page of a query"
+                );
+            }
+        }
     }
 
     #[test]

@@ -85,11 +85,29 @@ impl Recorder {
                     Err(_) => break,
                 }
             }
-            // The probes (bodies included) move to the store, not copied.
+            // The probes (bodies included) move to the store, not copied:
+            // a retry shares them.
             let (probes, replies): (Vec<NewProbe>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.probe, j.reply)).unzip();
-            let (st, k, rs) = (store.clone(), resolve_after_clean, routes.clone());
-            match blocking(move || st.record_probes(&probes, k, &rs)).await {
+            let probes = Arc::new(probes);
+            let recorded = loop {
+                let (st, k, rs, p) = (
+                    store.clone(),
+                    resolve_after_clean,
+                    routes.clone(),
+                    probes.clone(),
+                );
+                match blocking(move || st.record_probes(&p, k, &rs)).await {
+                    // Another process held the write lock past the busy
+                    // timeout (nothing was written): wait on, never fail
+                    // a cycle for it.
+                    Err(StoreError::Busy(e)) => {
+                        tracing::warn!(error = %e, "Store busy; recording the probes when it is free.");
+                    }
+                    other => break other,
+                }
+            };
+            match recorded {
                 Ok(effects) => {
                     for (reply, effect) in replies.into_iter().zip(effects) {
                         let _ = reply.send(Ok(effect));

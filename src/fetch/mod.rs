@@ -18,6 +18,7 @@
 
 mod politeness;
 pub(crate) mod robots;
+mod shared;
 mod transport;
 
 #[cfg(test)]
@@ -36,6 +37,8 @@ use crate::telemetry::{RequestCode, RequestStats};
 use politeness::{Backoff, MAX_RETRY_AFTER, NotBefore, Pacer, SendLog};
 pub(crate) use robots::RobotsPolicy;
 use robots::{Lookup, Rules};
+pub(crate) use shared::{SHARED_FROM, SharedBudget, Turns};
+use shared::{SharedTurns, Turn};
 use transport::{Body, build_client, classify, read_capped};
 
 /// `N` requests per `per`, evenly spaced (burst 1).
@@ -255,6 +258,9 @@ pub(crate) struct SiteFetcher {
     /// One robots.txt fetch at a time: probes arriving meanwhile wait for
     /// its answer instead of fetching it again.
     robots_fetch: tokio::sync::Mutex<()>,
+    /// The turns every process takes from the site's one budget; `None`
+    /// for a fetcher on its own (tests, tools).
+    shared: Option<SharedTurns>,
     /// Every request sent, by status and duration (`/metrics`).
     requests: Arc<RequestStats>,
 }
@@ -274,6 +280,20 @@ impl SiteFetcher {
     /// Builds the site's client. Fails (with a message naming the site) on
     /// a non-https `base_url` outside loopback or an unusable user agent.
     pub(crate) fn new(policy: SitePolicy) -> Result<Self, ClientError> {
+        Self::build(policy, None)
+    }
+
+    /// [`SiteFetcher::new`], taking every request's turn from `budget`,
+    /// which every other process asking this site shares.
+    pub(crate) fn with_budget(
+        policy: SitePolicy,
+        budget: std::sync::Arc<dyn SharedBudget>,
+    ) -> Result<Self, ClientError> {
+        let turns = SharedTurns::new(budget, &policy.name, shared::system_clock());
+        Self::build(policy, Some(turns))
+    }
+
+    fn build(policy: SitePolicy, shared: Option<SharedTurns>) -> Result<Self, ClientError> {
         let client = build_client(&policy)?;
         let permits = usize::try_from(policy.concurrency.max(1)).unwrap_or(1);
         Ok(SiteFetcher {
@@ -284,6 +304,7 @@ impl SiteFetcher {
             sends: SendLog::new(),
             robots: Default::default(),
             robots_fetch: tokio::sync::Mutex::new(()),
+            shared,
             requests: Arc::default(),
             policy,
         })
@@ -343,9 +364,11 @@ impl SiteFetcher {
                 Next::Done => return fetched,
                 Next::RetryAfter(wait) => {
                     // The gate is set even when we give up: other probes of
-                    // this site must respect it too.
+                    // this site, in this process and in every other, must
+                    // respect it too.
                     let wait = wait.min(MAX_RETRY_AFTER);
                     self.not_before.push(wait);
+                    self.close_shared(wait).await;
                     if !retries_left || wait > self.policy.max_retry_wait {
                         return fetched;
                     }
@@ -353,7 +376,9 @@ impl SiteFetcher {
                 Next::Throttled => {
                     // Site-wide, not just this probe: every request to the
                     // site counts towards whatever limit it enforces.
-                    self.not_before.push(backoff.next_delay());
+                    let wait = backoff.next_delay();
+                    self.not_before.push(wait);
+                    self.close_shared(wait).await;
                     if !retries_left {
                         return fetched;
                     }
@@ -413,6 +438,11 @@ impl SiteFetcher {
         let configured = self.policy.rate.interval();
         self.pacer
             .set_interval(crawl_delay.map_or(configured, |d| d.max(configured)));
+        if let Some(shared) = &self.shared {
+            shared
+                .share_crawl_delay(crawl_delay, robots::ROBOTS_TTL)
+                .await;
+        }
         decide(self.robots_lookup())
             .unwrap_or_else(|| Err(FailKind::RobotsUnavailable("robots.txt unreachable".into())))
     }
@@ -468,16 +498,45 @@ impl SiteFetcher {
         Ok(url)
     }
 
-    /// The `Retry-After` gate, then the pacer (the caller holds a permit).
+    /// The `Retry-After` gate, then this request's turn of the budget every
+    /// process shares, then the pacer (the caller holds a permit). The
+    /// pacer goes last so this process's own requests stay a whole
+    /// interval apart even when a turn went out a little late.
     async fn pass_gate(&self) {
         loop {
             self.not_before.wait().await;
+            let interval = self.pacer.interval();
+            if let Some(shared) = self.shared.as_ref().filter(|_| interval >= SHARED_FROM)
+                && let Turn::Closed { until_us } = shared.turn(interval).await
+            {
+                // Another process was told to wait: so are we.
+                let now = shared::system_clock()();
+                let wait = until_us.saturating_sub(now).max(0).unsigned_abs();
+                self.not_before.push(Duration::from_micros(wait));
+                continue;
+            }
             self.pacer.until_ready_with(tokio::time::sleep).await;
             // Another in-flight probe may have got a 429 while we waited for
             // the pacer; sending now would ignore that Retry-After.
             if self.not_before.remaining().is_none() {
                 return;
             }
+        }
+    }
+
+    /// Closes the site for every process sharing its budget.
+    async fn close_shared(&self, wait: Duration) {
+        if let Some(shared) = &self.shared {
+            shared.close_for(wait).await;
+        }
+    }
+
+    /// Hands back the shared turns this process holds but will not use:
+    /// call it when this fetcher stops asking the site (a command ends, the
+    /// daemon stops), so other processes need not wait for them.
+    pub(crate) async fn release_turns(&self) {
+        if let Some(shared) = &self.shared {
+            shared.release().await;
         }
     }
 

@@ -586,6 +586,73 @@ async fn a_configured_proxy_carries_every_request_even_to_loopback() {
     );
 }
 
+// ------------------------------------------------------------ shared budget
+
+/// Two fetchers of one site, as two processes have, sharing one budget.
+fn sharing(
+    sim: &SimDirectory,
+    budget: &Arc<super::shared::tests::FakeBudget>,
+    tweak: impl Fn(&mut SitePolicy),
+) -> [Arc<SiteFetcher>; 2] {
+    [0, 1].map(|_| {
+        let mut p = policy(&sim.base_url());
+        tweak(&mut p);
+        let b: Arc<dyn SharedBudget> = budget.clone();
+        Arc::new(SiteFetcher::with_budget(p, b).unwrap())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_fetchers_sharing_a_budget_stay_within_one_rate() {
+    let sim = sim_with_listing().await;
+    let budget = Arc::new(super::shared::tests::FakeBudget::default());
+    let fetchers = sharing(&sim, &budget, |p| {
+        p.rate = Rate {
+            count: 20,
+            per: Duration::from_secs(1),
+        };
+        p.concurrency = 2;
+    });
+    let mut probes = tokio::task::JoinSet::new();
+    for f in &fetchers {
+        for _ in 0..12 {
+            let f = f.clone();
+            probes.spawn(async move { f.get(SEARCH).await });
+        }
+    }
+    while let Some(done) = probes.join_next().await {
+        assert_eq!(done.unwrap().failure, None);
+    }
+    let reqs = sim.requests();
+    assert_eq!(reqs.len(), 24);
+    // Each fetcher alone would pace itself at 20/s; together they must too.
+    let interval = Duration::from_millis(50);
+    for i in 0..reqs.len() - 1 {
+        let g = gap(&reqs, i);
+        assert!(g + TIMING_TOLERANCE >= interval, "gap {i}: {g:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_one_fetcher_is_told_holds_back_the_other() {
+    let sim = sim_with_listing().await;
+    let budget = Arc::new(super::shared::tests::FakeBudget::default());
+    let [a, b] = sharing(&sim, &budget, |p| p.max_retries = 0);
+    sim.set_fault(Fault::RetryAfterOnce {
+        status: 429,
+        seconds: 1,
+    });
+    let got = a.get(SEARCH).await;
+    assert_eq!(got.failure, Some(FailKind::Status(429)));
+    // `b` never saw the 429; it waits anyway.
+    assert_eq!(b.get(SEARCH).await.failure, None);
+    let reqs = sim.requests();
+    assert_eq!(reqs.len(), 2);
+    let g = gap(&reqs, 0);
+    assert!(g + TIMING_TOLERANCE >= Duration::from_secs(1), "{g:?}");
+    assert!(g < Duration::from_millis(1500), "{g:?}");
+}
+
 #[tokio::test]
 async fn every_request_sent_is_counted_by_status_and_timed() {
     use crate::telemetry::RequestCode;

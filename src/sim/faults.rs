@@ -21,7 +21,8 @@ use super::dk118::chrome;
 use super::{PERMISSIVE_ROBOTS, SimDirectory, html, lock, plain};
 
 /// How the directory misbehaves. Set with [`SimDirectory::set_fault`]; stays
-/// until replaced, except `FailFirst` and `RetryAfterOnce`, which count itself down to `None`.
+/// until replaced, except `FailFirst` and `RetryAfterOnce`, which count
+/// themselves down to `None`, and `DriftAfter`, which counts down to `Drift`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     None,
@@ -50,6 +51,9 @@ pub enum Fault {
     Garbage,
     /// A 200 page with the same data under renamed classes and ids.
     Drift,
+    /// The next N answers as usual, then `Drift` from then on: a layout
+    /// change that lands between two pages or two queries of one probe.
+    DriftAfter(u32),
     /// The next N requests get 503 (no `Retry-After`), then `None`.
     FailFirst(u32),
     /// `302 Found` to this `Location` (absolute or relative).
@@ -140,6 +144,14 @@ impl Faults {
         match &mut *f {
             Fault::None => Action::Serve { drift: false },
             Fault::Drift => Action::Serve { drift: true },
+            Fault::DriftAfter(n) => {
+                if *n == 0 {
+                    *f = Fault::Drift;
+                    return Action::Serve { drift: true };
+                }
+                *n -= 1;
+                Action::Serve { drift: false }
+            }
             Fault::FailFirst(n) => {
                 if *n == 0 {
                     *f = Fault::None;

@@ -28,8 +28,10 @@
 //! Strictness, as for the built-in adapters: zero items is "no hits" only
 //! when the configured `no_results` marker is present; without one it is
 //! always [`Unparseable`]. Items from which nothing configured can be read,
-//! or a page on which no item yields a configured field (`name`, `phone`,
-//! the address), mean the layout drifted: [`Unparseable`]. Pagination
+//! or a page on which no item yields a configured `name` or `phone`, mean
+//! the layout drifted: [`Unparseable`]. Items without an address are read
+//! as listings without one (conclusive for address protection); a canary
+//! that names its address catches a broken address selector. Pagination
 //! (`next_page`, `page_size`) needs `{page}` in the templates; without it a
 //! page is taken as the only one.
 
@@ -106,7 +108,6 @@ pub mod reason {
     pub const NOTHING_READABLE: &str = "items without readable name, phone or address";
     pub const NO_NAME: &str = "no item has a name";
     pub const NO_PHONE: &str = "no item has a phone";
-    pub const NO_ADDRESS: &str = "no item has an address";
 }
 
 /// A placeholder of a search template.
@@ -592,9 +593,10 @@ impl Declarative {
         if c.phone && listings.iter().all(|l| l.phones.is_empty()) {
             return Err(reason::NO_PHONE);
         }
-        if c.address && listings.iter().all(|l| l.address.is_none()) {
-            return Err(reason::NO_ADDRESS);
-        }
+        // No item with an address is an answer, not drift: a number listed
+        // without its address is how address protection looks when it
+        // works. A broken address selector is caught by a canary that
+        // names its address (`canaries = [{ number, address }]`).
         let full = self
             .page_size
             .is_some_and(|n| items >= usize::try_from(n).unwrap_or(usize::MAX));
@@ -1052,6 +1054,14 @@ mod tests {
             .replace("button-call__number", "btn-number")
             .replace("href=\"tel:", "data-x=\"");
         check(&a, &no_phone, Want::Unparseable(reason::NO_PHONE));
+        // No item shows an address: listings without one, an answer.
+        let no_address = fixture!("n1881_hits.html").replace("listing__address", "listing__gone");
+        let Ok(Page::Hits { listings, .. }) = a.parse(&no_address, 1) else {
+            panic!("a page without addresses is read");
+        };
+        assert_eq!(listings.len(), 3);
+        assert!(listings.iter().all(|l| l.address.is_none()));
+        assert!(listings.iter().all(|l| l.name.is_some()));
     }
 
     #[test]

@@ -28,13 +28,17 @@ use crate::domain::route::Routes;
 use crate::domain::{Entry, EntryId, ExposedField, Outcome, OutcomeKind};
 
 mod audit;
+mod budget;
 mod codec;
+mod cohorts;
 mod custody;
 mod cycle;
 mod events;
 mod evidence;
 mod import;
 mod key;
+mod lease;
+mod lock;
 mod outbox;
 mod pages;
 mod people;
@@ -53,6 +57,9 @@ mod tests;
 pub(crate) use key::StoreKey;
 use sql::Conn;
 pub(crate) use sqlite::Progress as RekeyProgress;
+
+pub(crate) use budget::TurnClaim;
+pub(crate) use lock::{LockError, StoreLock, lock_exclusive};
 
 pub(crate) type Ts = time::OffsetDateTime;
 
@@ -93,6 +100,10 @@ pub enum StoreError {
     /// The request itself is malformed (no reason, a silence already over).
     #[error("{0}")]
     BadInput(String),
+    /// Another process held the store's write lock for longer than the
+    /// busy timeout (SQLite): nothing was done, and trying again is safe.
+    #[error("store busy: {0}")]
+    Busy(String),
     /// The store's worker is gone (its blocking task panicked, the probe
     /// recorder stopped): the store itself may be fine.
     #[error("store unavailable: {0}")]
@@ -168,16 +179,6 @@ pub struct ReloadRecord {
 pub struct CycleCursor {
     pub shuffle_key: i64,
     pub entry: EntryId,
-}
-
-/// One entry of a cycle batch ([`Store::cycle_batch_marked`]).
-#[derive(Debug, Clone)]
-pub struct CycleEntry {
-    pub at: CycleCursor,
-    pub id: EntryId,
-    pub entry: Entry,
-    /// The entry has an active false-positive dismissal on the site.
-    pub dismissals: bool,
 }
 
 /// A probe to record. Its `Debug` leaves the page out (it shows what was
@@ -351,6 +352,24 @@ pub struct EventIncident {
     pub first_seen: Ts,
     pub last_seen: Ts,
     pub resolved_at: Option<Ts>,
+    /// The entry's cohort tag, and that cohort's figures when the message
+    /// was formed: its active entries, and how many of them are exposed
+    /// (an open or acknowledged incident on any site).
+    pub cohort: Option<String>,
+    pub cohort_size: u64,
+    pub exposed_in_cohort: u64,
+}
+
+/// Incidents of one cohort (`None`: entries without one), with the
+/// cohort's figures: `incidents --by-cohort`, `?group=cohort`.
+#[derive(Debug, Clone)]
+pub struct CohortIncidents {
+    pub cohort: Option<String>,
+    /// Active entries of the cohort.
+    pub cohort_size: u64,
+    /// Entries of the cohort with an open or acknowledged incident.
+    pub exposed_in_cohort: u64,
+    pub incidents: Vec<IncidentView>,
 }
 
 /// A formed alert message (outbox row). Body and id never change after
@@ -555,6 +574,16 @@ pub struct CohortSummary {
     pub sites: Vec<CohortSite>,
 }
 
+/// A lease in force: `holder` has `name` since `since`, until `expires`
+/// unless it renews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseView {
+    pub name: String,
+    pub holder: String,
+    pub since: Ts,
+    pub expires: Ts,
+}
+
 /// A request for removal of an incident's listing.
 #[derive(Debug, Clone)]
 pub struct TakedownView {
@@ -584,7 +613,7 @@ pub struct AuditFeedRecord {
 
 /// The database behind a [`Store`].
 enum Backend {
-    Sqlite(sqlite::Db),
+    Sqlite(Box<sqlite::Db>),
     Postgres(postgres::Db),
 }
 
@@ -624,6 +653,18 @@ impl Store {
         }
     }
 
+    /// Runs `f` where the small shared writes go (budget turns, leases):
+    /// SQLite's side connection, a pooled one on PostgreSQL.
+    fn with_side<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &*self.db {
+            Backend::Sqlite(db) => db.with_side(f),
+            Backend::Postgres(db) => db.with(f),
+        }
+    }
+
     fn from_backend(db: Backend) -> Store {
         Store {
             db: Arc::new(db),
@@ -642,7 +683,7 @@ impl Store {
     /// is given. A key for a plaintext store, none for an encrypted one and
     /// the wrong key are [`StoreError::Key`], and nothing is written.
     pub fn open_with(path: &Path, key: Option<&StoreKey>) -> Result<Store, StoreError> {
-        let store = Store::from_backend(Backend::Sqlite(sqlite::Db::open(path, key)?));
+        let store = Store::from_backend(Backend::Sqlite(Box::new(sqlite::Db::open(path, key)?)));
         store
             .with(audit::start_trail)
             .map_err(|e| StoreError::Open {
@@ -742,13 +783,33 @@ impl Store {
     /// Starts a new cycle on `site`: every active entry gets a fresh random
     /// position. Returns the number of entries in the cycle.
     pub fn start_cycle(&self, site: &str) -> Result<u64, StoreError> {
-        self.with(|c| cycle::start_cycle(c, site))
+        self.start_cycle_at(site, time::OffsetDateTime::now_utc())
+            .map(|(n, _)| n)
+    }
+
+    /// [`Store::start_cycle`] at `now`: the risk entries (added or changed
+    /// by the last import, or exposed within 30 days or still) take the
+    /// front of the new order. Returns the entries in the cycle and how
+    /// many of them are risk entries.
+    pub fn start_cycle_at(&self, site: &str, now: Ts) -> Result<(u64, u64), StoreError> {
+        self.with(|c| cycle::start_cycle(c, site, now))
+    }
+
+    /// Marks `site`'s cycle complete (the next scheduler starts afresh).
+    pub fn finish_cycle(&self, site: &str) -> Result<(), StoreError> {
+        self.with(|c| cycle::finish_cycle(c, site))
+    }
+
+    /// Where `site`'s unfinished cycle continues (see `cycle.rs`), or
+    /// `None` when a fresh one should start.
+    pub fn cycle_resume_point(&self, site: &str) -> Result<Option<(CycleCursor, Ts)>, StoreError> {
+        self.with(|c| cycle::resume_point(c, site))
     }
 
     /// The next `limit` active entries after `after` in `site`'s cycle order.
     ///
     /// Entries removed mid-cycle are skipped; entries added mid-cycle join
-    /// at the next `start_cycle` (or when a probe of them is recorded).
+    /// at the next `start_cycle` (or a `join_cycle`).
     pub fn cycle_batch(
         &self,
         site: &str,
@@ -758,23 +819,59 @@ impl Store {
         self.with(|c| cycle::cycle_batch(c, site, after, limit))
     }
 
-    /// [`Store::cycle_batch`], each entry marked with whether it has an
-    /// active dismissal on `site` (the same index-driven query).
-    pub fn cycle_batch_marked(
+    /// The next `limit` active entries after `after`, by id (a pass over
+    /// the roster that leaves the sites' cycles alone).
+    pub fn roster_batch(
         &self,
-        site: &str,
-        after: Option<CycleCursor>,
+        after: Option<EntryId>,
         limit: usize,
-    ) -> Result<Vec<CycleEntry>, StoreError> {
-        self.with(|c| cycle::cycle_batch_marked(c, site, after, limit))
+    ) -> Result<Vec<(EntryId, Entry)>, StoreError> {
+        self.with(|c| cycle::roster_batch(c, after, limit))
     }
 
-    /// Brings entries the rest of `site`'s cycle would miss (imported, or
-    /// behind `after` and changed since their last probe) into it: they
-    /// are placed, in random order, right after `after`. Returns how many
-    /// entries moved.
-    pub fn join_cycle(&self, site: &str, after: CycleCursor) -> Result<u64, StoreError> {
-        self.with(|c| cycle::join_cycle(c, site, after))
+    /// Brings entries the rest of `site`'s cycle would miss or reach late
+    /// (imported, or added or changed since `since`, the cycle's start, and
+    /// not probed since) into it: they are placed, in random order, right
+    /// after `after`. Returns how many entries moved.
+    pub fn join_cycle(&self, site: &str, after: CycleCursor, since: Ts) -> Result<u64, StoreError> {
+        self.with(|c| cycle::join_cycle(c, site, after, since))
+    }
+
+    /// Changes whenever an import adds, changes or removes entries (the
+    /// roster's newest `updated_at`, Unix ms).
+    pub fn roster_mark(&self) -> Result<i64, StoreError> {
+        self.with(cycle::roster_mark)
+    }
+
+    /// After an exposure of `entry` on `exposed_on`: queues the other
+    /// active entries of its cohort and import batch on every site of
+    /// `sites` (the entry itself too, except on `exposed_on`), unless the
+    /// same cause was queued there within `quiet`. Returns the rows queued.
+    pub fn escalate(
+        &self,
+        entry: EntryId,
+        exposed_on: &str,
+        sites: &[String],
+        now: Ts,
+        quiet: Duration,
+    ) -> Result<u64, StoreError> {
+        self.with(|c| cycle::escalate(c, entry, exposed_on, sites, now, quiet))
+    }
+
+    /// The next `limit` escalated entries of `site`, in queue order.
+    pub fn escalated(&self, site: &str, limit: usize) -> Result<Vec<(EntryId, Entry)>, StoreError> {
+        self.with(|c| cycle::escalated(c, site, limit))
+    }
+
+    /// The entry was probed on `site`: it leaves that site's escalation
+    /// queue.
+    pub fn escalation_done(&self, site: &str, entry: EntryId) -> Result<(), StoreError> {
+        self.with(|c| cycle::escalation_done(c, site, entry))
+    }
+
+    /// Escalated entries still queued on `site`.
+    pub fn escalations_pending(&self, site: &str) -> Result<u64, StoreError> {
+        self.with(|c| cycle::escalations_pending(c, site))
     }
 
     /// [`Store::record_probe`] for a batch, in one transaction (group
@@ -812,6 +909,13 @@ impl Store {
 
     pub fn incidents(&self, open_only: bool) -> Result<Vec<IncidentView>, StoreError> {
         self.with(|c| queries::incidents(c, open_only))
+    }
+
+    /// [`Store::incidents`] grouped by the entries' cohort, the cohort with
+    /// the most incidents first (ties by tag; entries without a cohort
+    /// last among equals).
+    pub fn incidents_by_cohort(&self, open_only: bool) -> Result<Vec<CohortIncidents>, StoreError> {
+        self.with(|c| cohorts::incidents_by_cohort(c, open_only))
     }
 
     /// Open or acknowledged incidents.
@@ -1191,6 +1295,90 @@ impl Store {
 
     pub fn last_reload(&self) -> Result<Option<ReloadRecord>, StoreError> {
         self.with(|c| queries::last_reload(c))
+    }
+
+    // ------------------------------------------------------------ shared budget
+
+    /// Claims `count` turns of at least `interval_us` on `site` for this
+    /// process: the first not before `now_us`, every turn after any other
+    /// process's and after the site's `Retry-After` gate, spaced by the
+    /// shared Crawl-delay when that is longer (see `budget.rs`).
+    pub fn claim_turns(
+        &self,
+        site: &str,
+        now_us: i64,
+        count: u32,
+        interval_us: i64,
+    ) -> Result<TurnClaim, StoreError> {
+        self.with_side(|c| budget::claim(c, site, now_us, count, interval_us))
+    }
+
+    /// Hands back the unused turns `[from_us, end_us)` of this process's
+    /// last claim, when nobody claimed after it.
+    pub fn give_back_turns(
+        &self,
+        site: &str,
+        from_us: i64,
+        end_us: i64,
+    ) -> Result<bool, StoreError> {
+        self.with_side(|c| budget::give_back(c, site, from_us, end_us))
+    }
+
+    /// Closes `site` for every process until `until_us` (a `Retry-After`);
+    /// a gate that closes later stays.
+    pub fn close_site(&self, site: &str, until_us: i64) -> Result<(), StoreError> {
+        self.with_side(|c| budget::close(c, site, until_us))
+    }
+
+    /// Until when `site` is closed (0: never was).
+    pub fn site_gate(&self, site: &str) -> Result<i64, StoreError> {
+        self.with_side(|c| budget::gate(c, site))
+    }
+
+    /// Shares the site's robots.txt Crawl-delay (`delay_us`, 0 for none)
+    /// until `until_us`.
+    pub fn share_crawl_delay(
+        &self,
+        site: &str,
+        delay_us: i64,
+        until_us: i64,
+    ) -> Result<(), StoreError> {
+        self.with_side(|c| budget::crawl_delay(c, site, delay_us, until_us))
+    }
+
+    // ------------------------------------------------------------ leases
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`;
+    /// false while another holder's lease has not expired.
+    pub fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Ts,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.with_side(|c| lease::take(c, name, holder, now, ttl))
+    }
+
+    /// Gives up `name` if `holder` has it.
+    pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.with_side(|c| lease::release(c, name, holder))
+    }
+
+    /// Drops every lease whose name starts with `prefix`, whoever holds it
+    /// (a daemon that holds a SQLite store's lock knows no other can).
+    pub fn clear_leases(&self, prefix: &str) -> Result<(), StoreError> {
+        self.with_side(|c| lease::clear(c, prefix))
+    }
+
+    /// Gives up every lease `holder` has (a daemon stopping).
+    pub fn release_leases_of(&self, holder: &str) -> Result<(), StoreError> {
+        self.with_side(|c| lease::release_all(c, holder))
+    }
+
+    /// Unexpired leases whose name starts with `prefix`, by name.
+    pub fn leases(&self, prefix: &str, now: Ts) -> Result<Vec<LeaseView>, StoreError> {
+        self.with_side(|c| lease::current(c, prefix, now))
     }
 
     // ------------------------------------------------------------ takedowns, pages

@@ -48,7 +48,7 @@ pub(super) fn pending_groups(
 /// site events have none (NULL incident columns).
 pub(super) const FORM_SQL: &str = "
     SELECT d.id, i.id, e.ref, e.phone, i.exposed, i.state, i.first_seen, i.last_seen,
-        i.resolved_at, ev.payload
+        i.resolved_at, ev.payload, e.cohort
     FROM deliveries AS d
     JOIN events AS ev ON ev.id = d.event_id
     LEFT JOIN incidents AS i ON i.id = ev.incident_id
@@ -93,6 +93,15 @@ fn unformed_group(
             Ok(())
         },
     )?;
+    // The cohorts' figures, once per cohort: the root-cause hint.
+    let mut figures: std::collections::HashMap<Option<String>, (u64, u64)> = Default::default();
+    for i in &mut g.incidents {
+        if !figures.contains_key(&i.cohort) {
+            let f = super::cohorts::figures(tx, i.cohort.as_deref())?;
+            figures.insert(i.cohort.clone(), f);
+        }
+        (i.cohort_size, i.exposed_in_cohort) = figures[&i.cohort];
+    }
     Ok(g)
 }
 
@@ -155,6 +164,9 @@ fn event_incident(r: &dyn Row, id: String) -> Result<EventIncident, StoreError> 
         first_seen: ts(r, 6)?,
         last_seen: ts(r, 7)?,
         resolved_at: opt_ts(r, 8)?,
+        cohort: r.opt_text(10)?,
+        cohort_size: 0,
+        exposed_in_cohort: 0,
     })
 }
 

@@ -247,7 +247,8 @@ fn record_trail(
 }
 
 /// The entry's probe times on the site (its cycle position is kept; a
-/// first probe gets a random one) and the site's running counters.
+/// first probe gets a random one), its escalation done, and the site's
+/// running counters.
 fn update_cycle_state(tx: &mut dyn Conn, probe: &NewProbe, t: i64) -> Result<(), StoreError> {
     let conclusive = probe.outcome.kind() != OutcomeKind::Inconclusive;
     tx.execute(
@@ -270,6 +271,12 @@ fn update_cycle_state(tx: &mut dyn Conn, probe: &NewProbe, t: i64) -> Result<(),
             conclusive.then_some(t),
             rand::random::<i64>()
         ],
+    )?;
+    // Probed on this site, by the cycle or as an escalation: it leaves the
+    // site's escalation queue with the probe.
+    tx.execute(
+        "DELETE FROM escalations WHERE site = ?1 AND entry_id = ?2",
+        params![probe.site, probe.entry.0],
     )?;
     tx.execute(
         "INSERT INTO site_stats (site, probes_total, probes_conclusive) VALUES (?1, 1, ?2)

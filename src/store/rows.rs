@@ -105,9 +105,6 @@ pub(super) fn event_type_col(row: &dyn Row, idx: usize) -> Result<EventType, Sto
 pub(super) const ENTRY_COLS: &str = "e.ref, e.phone, e.name, e.street, e.house_number, e.floor, \
      e.door, e.postcode, e.city, e.hide_number, e.hide_address, e.cohort";
 
-/// How many columns [`ENTRY_COLS`] names.
-pub(super) const ENTRY_FIELDS: usize = 12;
-
 /// Reads an [`Entry`] from the [`ENTRY_COLS`] columns starting at `at`.
 ///
 /// An address is stored as its six parts; `None` comes back when all six

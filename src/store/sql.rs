@@ -247,6 +247,16 @@ impl Dialect {
             Dialect::Postgres => format!("pg_temp.{name}"),
         }
     }
+
+    /// What ends a `SELECT` that locks the rows it reads until the
+    /// transaction ends (in a [`TxMode::Rows`] writer). SQLite has no row
+    /// locks and needs none: its writer holds the whole database.
+    pub(super) fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
 }
 
 /// What a transaction is for.
@@ -259,6 +269,16 @@ pub(super) enum TxMode {
     /// that first takes the store's advisory writer lock. Reads inside see
     /// everything committed before it began, so read-then-write is safe.
     Write,
+    /// A small writer that locks only the rows it reads with
+    /// [`Dialect::for_update`] (or changes): on PostgreSQL it takes no
+    /// store-wide lock, so a budget claim or a lease renewal never waits
+    /// for a probe batch or an import; on SQLite it is `BEGIN IMMEDIATE`
+    /// like any writer (SQLite locks the whole file anyway).
+    Rows,
+    /// Writes only this connection's temporary tables (an import's
+    /// staging): no lock on the store (SQLite: deferred; PostgreSQL: no
+    /// advisory lock), so it can take as long as it takes.
+    Local,
 }
 
 /// How a transaction body ends when it returns `Ok`.
@@ -385,6 +405,22 @@ impl dyn Conn + '_ {
         f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.run_tx(TxMode::Read, |c| f(c).map(|v| (v, Finish::Rollback)))
+    }
+
+    /// `f` in a [`TxMode::Rows`] transaction, committed when it succeeds.
+    pub(super) fn write_rows<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.run_tx(TxMode::Rows, |c| f(c).map(|v| (v, Finish::Commit)))
+    }
+
+    /// `f` in a [`TxMode::Local`] transaction, committed when it succeeds.
+    pub(super) fn write_local<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.run_tx(TxMode::Local, |c| f(c).map(|v| (v, Finish::Commit)))
     }
 
     fn run_tx<T>(

@@ -630,8 +630,9 @@ fn every_active_entry_once_per_cycle_in_a_fresh_order(be: &Fresh) {
 fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
     let (_d, store) = be.store();
     applied(import(&store, (0..100).map(entry).collect(), t(0)));
-    // First cycle, 30 entries in: the 70 still ahead are never probed yet,
-    // and stay where they are.
+    // First cycle (begun at t(5)), 30 entries in: the 70 still ahead are
+    // never probed yet, and stay where they are.
+    let since = t(5);
     store.start_cycle("118.dk").unwrap();
     let done = store.cycle_batch("118.dk", None, 30).unwrap();
     for (_, id, _) in &done {
@@ -645,11 +646,12 @@ fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
     }
     let at = done.last().unwrap().0;
     let ahead = rest_of_cycle(&store, "118.dk", 100, Some(at));
-    assert_eq!(store.join_cycle("118.dk", at).unwrap(), 0);
+    assert_eq!(store.join_cycle("118.dk", at, since).unwrap(), 0);
     assert_eq!(rest_of_cycle(&store, "118.dk", 100, Some(at)), ahead);
 
     // A re-import adds five entries and changes one already probed and
-    // one still ahead.
+    // one still ahead: all seven go next, the changed one ahead included
+    // (it was added or changed after the cycle began).
     let ix = |id: EntryId| -> usize {
         (0..100)
             .find(|i| id_of(&store, &format!("r{i}")) == id)
@@ -660,19 +662,25 @@ fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
     next[behind].name = Some("Renamed Behind".into());
     next[before].name = Some("Renamed Ahead".into());
     applied(import(&store, next.clone(), t(20)));
+    assert_eq!(store.roster_mark().unwrap(), t(20).unix_timestamp() * 1000);
 
-    assert_eq!(store.join_cycle("118.dk", at).unwrap(), 6);
+    assert_eq!(store.join_cycle("118.dk", at, since).unwrap(), 7);
     let rest = rest_of_cycle(&store, "118.dk", 7, Some(at));
     let joined: HashSet<EntryId> = (100..105)
         .map(|i| id_of(&store, &format!("r{i}")))
-        .chain([done[3].1])
+        .chain([done[3].1, ahead[10]])
         .collect();
     assert_eq!(
-        rest[..6].iter().copied().collect::<HashSet<_>>(),
+        rest[..7].iter().copied().collect::<HashSet<_>>(),
         joined,
         "the joined entries come first"
     );
-    assert_eq!(&rest[6..], &ahead[..], "the rest keeps its order");
+    let kept: Vec<EntryId> = ahead
+        .iter()
+        .copied()
+        .filter(|id| *id != ahead[10])
+        .collect();
+    assert_eq!(&rest[7..], &kept[..], "the rest keeps its order");
     // Probed since: nothing left to join.
     for id in &joined {
         store
@@ -683,7 +691,9 @@ fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
             )
             .unwrap();
     }
-    assert_eq!(store.join_cycle("118.dk", at).unwrap(), 0);
+    assert_eq!(store.join_cycle("118.dk", at, since).unwrap(), 0);
+    // Entries changed before the cycle began are where the cycle put them.
+    assert_eq!(store.join_cycle("118.dk", at, t(25)).unwrap(), 0);
     // The top and bottom of the key space cannot overflow.
     next.push(entry(105));
     applied(import(&store, next.clone(), t(40)));
@@ -691,16 +701,19 @@ fn a_resumed_cycle_takes_new_and_changed_entries_next(be: &Fresh) {
         shuffle_key: i64::MAX,
         entry: EntryId(i64::MAX),
     };
-    // Everything is behind the top: the 70 never probed, and the new one.
-    assert_eq!(store.join_cycle("118.dk", top).unwrap(), 71);
+    assert_eq!(store.join_cycle("118.dk", top, since).unwrap(), 1);
     next.push(entry(106));
     applied(import(&store, next, t(50)));
     let bottom = CycleCursor {
         shuffle_key: i64::MIN,
         entry: EntryId(0),
     };
-    // Nothing is behind the bottom: only the new one.
-    assert_eq!(store.join_cycle("118.dk", bottom).unwrap(), 1);
+    // The new one, and the one joined at the top (never probed since).
+    assert_eq!(store.join_cycle("118.dk", bottom, since).unwrap(), 2);
+    assert_eq!(
+        rest_of_cycle(&store, "118.dk", 100, Some(bottom)).len(),
+        107
+    );
 }
 
 fn the_last_reload_is_kept_and_forgotten(be: &Fresh) {
@@ -738,7 +751,6 @@ fn hot_queries_are_index_driven() {
     );
     println!("cycle_batch plan: {p:?}");
     assert!(p.iter().any(|d| d.contains("probe_state_cycle")), "{p:?}");
-    assert!(p.iter().any(|d| d.contains("dismissals_active")), "{p:?}");
     assert!(p.iter().all(|d| !d.contains("TEMP B-TREE")), "{p:?}");
     assert!(
         p.iter().any(|d| d.contains("e USING INTEGER PRIMARY KEY")),
@@ -1934,33 +1946,12 @@ fn dismissal_names_the_listings_and_undo_reopens_a_quiet_incident(be: &Fresh) {
     // That entry on that site only.
     assert!(store.dismissed_listings(b, "118.dk").unwrap().is_empty());
     assert!(store.dismissed_listings(a, "krak.dk").unwrap().is_empty());
-    // The cycle batch marks exactly the entries that have one on the site,
-    // so the engine looks up dismissals for those only.
-    let marked = |site: &str| {
-        store.start_cycle(site).unwrap();
-        let mut m: Vec<(EntryId, bool)> = store
-            .cycle_batch_marked(site, None, 10)
-            .unwrap()
-            .into_iter()
-            .map(|c| (c.id, c.dismissals))
-            .collect();
-        m.sort_by_key(|(id, _)| id.0);
-        m
-    };
-    let mut want = vec![(a, true), (b, false)];
-    want.sort_by_key(|(id, _)| id.0);
-    assert_eq!(marked("118.dk"), want);
-    assert!(marked("krak.dk").iter().all(|(_, d)| !d));
 
     let st = store
         .incident_action(&id, IncidentAction::Undismiss, "bob", "wrong call", t(3))
         .unwrap();
     assert_eq!(st, IncidentState::Open, "the dismissal was its only ack");
     assert!(store.dismissed_listings(a, "118.dk").unwrap().is_empty());
-    assert!(
-        marked("118.dk").iter().all(|(_, d)| !d),
-        "a revoked one is no mark"
-    );
     let acts = store.incident_actions(&id).unwrap();
     assert_eq!(
         acts.iter()
@@ -2661,34 +2652,30 @@ on_both_backends!(
     legacy_request_hashes_verify_before_and_after_erasure,
 );
 
+// What processes sharing one store share: budgets, leases, imports.
+mod shared;
 // Takedowns, the overdue alarm, list pages and the audit feed (issue 16).
 #[path = "tests_people.rs"]
 mod people_tests;
 
-#[test]
-fn entry_fields_counts_the_entry_columns() {
-    // The cycle batch reads its dismissal mark right after them.
-    assert_eq!(rows::ENTRY_COLS.split(',').count(), rows::ENTRY_FIELDS);
-}
-
 fn a_new_cycle_redraws_every_position(be: &Fresh) {
     let (_d, store) = be.store();
-    // 50 entries: the shuffle's chunks (7 in the tests) and a short last one.
-    applied(import(&store, (0..50).map(entry).collect(), t(0)));
+    // 150 entries: the shuffle's chunks (64 in the tests) and a short last one.
+    applied(import(&store, (0..150).map(entry).collect(), t(0)));
     let keys = |store: &Store| -> std::collections::HashMap<i64, i64> {
         store
-            .cycle_batch("118.dk", None, 100)
+            .cycle_batch("118.dk", None, 200)
             .unwrap()
             .into_iter()
             .map(|(at, id, _)| (id.0, at.shuffle_key))
             .collect()
     };
-    assert_eq!(store.start_cycle("118.dk").unwrap(), 50);
+    assert_eq!(store.start_cycle("118.dk").unwrap(), 150);
     let first = keys(&store);
-    assert_eq!(first.len(), 50);
-    assert_eq!(store.start_cycle("118.dk").unwrap(), 50);
+    assert_eq!(first.len(), 150);
+    assert_eq!(store.start_cycle("118.dk").unwrap(), 150);
     let second = keys(&store);
-    assert_eq!(second.len(), 50);
+    assert_eq!(second.len(), 150);
     // Random 64-bit keys: a repeat means the entry was not redrawn.
     for (id, k) in &first {
         assert_ne!(second.get(id), Some(k), "entry {id} kept its position");
@@ -2744,3 +2731,7 @@ fn a_store_with_takedowns_as_the_sixth_migration_upgrades() {
     );
     assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
 }
+
+// Risk entries first and the escalation queue (issue 14).
+#[path = "tests_detection.rs"]
+mod detection_tests;

@@ -1008,7 +1008,12 @@ async fn overview(State(d): State<Dash>, Extension(who): Extension<Viewer>) -> R
                     @let stale = s.oldest_probe_age_seconds.is_some_and(|a| a > s.max_staleness_seconds);
                     @let recent = o.coverage.iter().find(|(n, _)| *n == s.name).map(|(_, c)| c.recent.as_slice()).unwrap_or(&[]);
                     tr {
-                        td { (s.name) @if !s.enabled { " " span.muted { "(disabled)" } } }
+                        td {
+                            (s.name) @if !s.enabled { " " span.muted { "(disabled)" } }
+                            @if let (Some(by), Some(since)) = (&s.held_by, &s.held_since) {
+                                br; span.muted title={"since " (since)} { "probed by " (by) }
+                            }
+                        }
                         td {
                             span class={"badge s-" (s.state)} { (s.state) }
                             @if let Some(r) = &s.state_reason { br; span.muted { (r) } }
@@ -1120,10 +1125,13 @@ async fn overview(State(d): State<Dash>, Extension(who): Extension<Viewer>) -> R
 #[derive(Debug, Deserialize)]
 struct StateQuery {
     state: Option<String>,
+    /// `cohort`: grouped by the entries' cohort.
+    group: Option<String>,
 }
 
 #[utoipa::path(get, path = "/dashboard/incidents", tag = "dashboard",
-    params(("state" = Option<String>, Query, description = "open, or all (default)")),
+    params(("state" = Option<String>, Query, description = "open, or all (default)"),
+           ("group" = Option<String>, Query, description = "cohort: grouped by the entries' cohort")),
     responses((status = 200, description = "HTML", content_type = "text/html"), (status = 303)))]
 async fn incidents(
     State(d): State<Dash>,
@@ -1131,6 +1139,9 @@ async fn incidents(
     Query(q): Query<StateQuery>,
 ) -> Response {
     let open_only = q.state.as_deref() == Some("open");
+    if q.group.as_deref() == Some("cohort") {
+        return incidents_by_cohort(d, &who, open_only).await;
+    }
     let store = d.app.store().clone();
     let list = match blocking(move || store.incidents(open_only)).await {
         Ok(l) => l,
@@ -1141,6 +1152,8 @@ async fn incidents(
         p.noprint {
             @if open_only { a href="/dashboard/incidents" { "Show all" } }
             @else { a href="/dashboard/incidents?state=open" { "Show open only" } }
+            " · "
+            a href={ "/dashboard/incidents?group=cohort" (if open_only { "&state=open" } else { "" }) } { "By cohort" }
         }
         @if list.is_empty() {
             p.muted { "No incidents." }
@@ -1153,6 +1166,44 @@ async fn incidents(
         "Incidents",
         Some(Nav::Incidents),
         Some(&who),
+        body,
+    )
+}
+
+/// `/dashboard/incidents?group=cohort`: one table per cohort, the biggest
+/// first, each with how much of the cohort is exposed (a mass leak is
+/// usually one migration or export).
+async fn incidents_by_cohort(d: Dash, who: &Viewer, open_only: bool) -> Response {
+    let store = d.app.store().clone();
+    let groups = match blocking(move || store.incidents_by_cohort(open_only)).await {
+        Ok(g) => g,
+        Err(e) => return failed(e),
+    };
+    let body = html! {
+        h1 { @if open_only { "Open incidents by cohort" } @else { "All incidents by cohort" } }
+        p.noprint {
+            a href={ "/dashboard/incidents" (if open_only { "?state=open" } else { "" }) } { "Ungrouped" }
+            " · "
+            @if open_only { a href="/dashboard/incidents?group=cohort" { "Show all" } }
+            @else { a href="/dashboard/incidents?group=cohort&state=open" { "Show open only" } }
+        }
+        @if groups.is_empty() {
+            p.muted { "No incidents." }
+        }
+        @for g in &groups {
+            h2 {
+                @match &g.cohort { Some(c) => { "Cohort " (c) }, None => "No cohort" }
+                " — " (g.incidents.len()) " incident(s); "
+                (g.exposed_in_cohort) " of " (g.cohort_size) " entries of the cohort exposed now"
+            }
+            (incidents_table(&g.incidents))
+        }
+    };
+    page(
+        StatusCode::OK,
+        "Incidents by cohort",
+        Some(Nav::Incidents),
+        Some(who),
         body,
     )
 }

@@ -162,9 +162,14 @@ struct IncidentQuery {
     limit: Option<String>,
     /// The opaque cursor from the previous page's `Link: <…>; rel="next"`.
     after: Option<String>,
+    /// `cohort`: every incident grouped by the entries' cohort, biggest
+    /// group first (the `IncidentsByCohort` shape, not paged).
+    group: Option<String>,
 }
 
-/// Incidents, oldest first, a page at a time (`Link` names the next page).
+/// Incidents, oldest first, a page at a time (`Link` names the next page);
+/// with `group=cohort`, every incident grouped by cohort instead
+/// (`{"cohorts": [...]}`).
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "read", params(IncidentQuery),
     responses((status = 200, body = wire::Incidents,
                headers(("link" = String, description = "RFC 8288 `<…>; rel=\"next\"` when there is more"))),
@@ -184,6 +189,17 @@ async fn incidents(
         Err(m) => return error(StatusCode::BAD_REQUEST, &m),
     };
     let store = app.store().clone();
+    match q.group.as_deref() {
+        None => {}
+        Some("cohort") if q.limit.is_some() || q.after.is_some() => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "group=cohort is not paged: it takes no limit or after",
+            );
+        }
+        Some("cohort") => return incidents_by_cohort(store, open_only).await,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "group must be cohort"),
+    }
     let limit = page.limit;
     let after = page.after.clone();
     let loaded = blocking(move || {
@@ -210,6 +226,17 @@ async fn incidents(
             });
             paging::with_next(body.into_response(), link)
         }
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /api/v1/incidents?group=cohort`.
+async fn incidents_by_cohort(store: crate::store::Store, open_only: bool) -> Response {
+    match blocking(move || store.incidents_by_cohort(open_only)).await {
+        Ok(v) => Json(wire::IncidentsByCohort {
+            cohorts: v.iter().map(wire::CohortIncidents::from).collect(),
+        })
+        .into_response(),
         Err(e) => internal(e),
     }
 }

@@ -119,6 +119,14 @@ mod tests {
                 "{m} {p} is not described"
             );
         }
+        // The grouped view is a parameter of the incidents route.
+        let params = &paths["/api/v1/incidents"]["get"]["parameters"];
+        assert!(
+            params
+                .as_array()
+                .is_some_and(|a| a.iter().any(|p| p["name"] == "group")),
+            "{params}"
+        );
         let described: usize = paths.values().map(|m| m.as_object().unwrap().len()).sum();
         assert_eq!(described, want.len(), "a route is missing from this list");
     }

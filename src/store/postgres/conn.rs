@@ -222,7 +222,9 @@ impl Conn for PgConn<'_> {
                     TxMode::Read => b
                         .isolation_level(IsolationLevel::RepeatableRead)
                         .read_only(true),
-                    TxMode::Write => b.isolation_level(IsolationLevel::ReadCommitted),
+                    TxMode::Write | TxMode::Rows | TxMode::Local => {
+                        b.isolation_level(IsolationLevel::ReadCommitted)
+                    }
                 }
                 .start()
             }

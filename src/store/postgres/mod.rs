@@ -31,7 +31,10 @@ use tls::TlsChoice;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_custody.sql")),
+    (3, include_str!("migrations/0003_budget.sql")),
+    (4, include_str!("migrations/0004_detection.sql")),
     (5, include_str!("migrations/0005_takedowns.sql")),
+    (6, include_str!("migrations/0006_site_cycle.sql")),
 ];
 
 /// Held (session-scoped) while migrating, so daemons starting together do
@@ -199,21 +202,24 @@ fn apply_migrations(client: &mut Client) -> Result<(), StoreError> {
              )",
         )
         .map_err(pg)?;
-    let current: i64 = client
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations",
-            &[],
-        )
+    let applied: Vec<i64> = client
+        .query("SELECT version FROM schema_migrations", &[])
         .map_err(pg)?
-        .get(0);
-    let latest = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let current = applied.iter().copied().max().unwrap_or(0);
+    let latest = MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0);
     if current > latest {
         return Err(StoreError::Backend(format!(
             "the database's schema (version {current}) is newer than this unlistd knows \
              ({latest})"
         )));
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    // Every migration not yet applied, not only those above the highest:
+    // parallel branches land numbers out of order (a database made before
+    // 4 landed may already be at 5).
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         let mut tx = client.transaction().map_err(pg)?;
         tx.batch_execute(sql)
             .map_err(|e| StoreError::Backend(format!("migration {version} failed: {}", pg(e))))?;

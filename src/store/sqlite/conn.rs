@@ -41,7 +41,11 @@ pub(super) fn sql_msg(e: &rusqlite::Error) -> String {
 }
 
 pub(super) fn sql(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(sql_msg(&e))
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => StoreError::Busy(sql_msg(&e)),
+        _ => StoreError::Backend(sql_msg(&e)),
+    }
 }
 
 impl rusqlite::ToSql for Param<'_> {
@@ -104,8 +108,8 @@ impl Conn for SqliteConn<'_> {
 
     fn transaction(&mut self, mode: TxMode, body: &mut TxBody<'_>) -> Result<(), StoreError> {
         let behavior = match mode {
-            TxMode::Read => TransactionBehavior::Deferred,
-            TxMode::Write => TransactionBehavior::Immediate,
+            TxMode::Read | TxMode::Local => TransactionBehavior::Deferred,
+            TxMode::Write | TxMode::Rows => TransactionBehavior::Immediate,
         };
         // Dropped without commit (an error, a panic unwinding), it rolls back.
         let tx = rusqlite::Transaction::new_unchecked(self.0, behavior).map_err(sql)?;

@@ -515,20 +515,6 @@ async fn dashboard_shows_actions_silences_reload_and_overrides() {
     assert_eq!(daemon.stop(), Some(0));
 }
 
-/// Logs in with the API token; returns the `name=value` cookie to send.
-async fn log_in(http: &reqwest::Client, env: &Env) -> String {
-    let r = http
-        .post(env.api("/dashboard/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={TOKEN}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    cookie.split(';').next().unwrap().to_string()
-}
-
 /// The markup from the tag holding the first `start` (an attribute) up to
 /// the next `end` that follows it.
 fn element<'a>(html: &'a str, start: &str, end: &str) -> &'a str {

@@ -436,16 +436,7 @@ async fn a_cohort_leak_is_enumerated_within_the_bound_and_the_alert_names_the_co
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = login
-        .post(env.api("/dashboard/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={TOKEN}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_string();
+    let cookie = log_in(&login, &env).await;
     let page = login
         .get(env.api("/dashboard/incidents?group=cohort&state=open"))
         .header("cookie", &cookie)

@@ -220,6 +220,82 @@ async fn one_daemon_per_store_and_cli_writers_beside_it() {
     assert_eq!(code, Some(0));
 }
 
+/// Probes the daemon has recorded (a second connection, as any process).
+fn recorded(db: &std::path::Path) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    c.query_row("SELECT count(*) FROM probes", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Another process holds the store's write lock for 3 s, as the apply of
+/// a large re-import does: the daemon's requests go on at its rate (its
+/// turns come from the shared file, its reads do not wait for writers),
+/// what they found is committed once the lock is free, and no cycle fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_write_beside_the_daemon_does_not_pause_probing() {
+    let env = Env::new(Knobs {
+        rate: "20/s",
+        ..Knobs::default()
+    })
+    .await;
+    // 20 s of probing per cycle: no pause between cycles in the window.
+    env.import(&cohort_roster(400));
+    let daemon = env.spawn_daemon();
+    wait_api(&env, &daemon).await;
+    assert!(eventually(Duration::from_secs(10), || recorded(&env.db()) >= 10).await);
+
+    let db = env.db();
+    let hold = Duration::from_secs(3);
+    let holder = std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (from, at_start) = (Instant::now(), recorded(&db));
+        std::thread::sleep(hold);
+        // Nothing could be committed meanwhile: the lock was real.
+        let at_end = recorded(&db);
+        let to = Instant::now();
+        c.execute_batch("ROLLBACK").unwrap();
+        (from, to, at_start, at_end)
+    });
+    let (from, to, at_start, at_end) = tokio::task::spawn_blocking(move || holder.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        at_start, at_end,
+        "a probe was committed under another's write lock"
+    );
+
+    let reqs: Vec<Instant> = env
+        .sim
+        .requests()
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| *t >= from && *t <= to)
+        .collect();
+    let mut longest = Duration::ZERO;
+    let mut last = from;
+    for t in reqs.iter().copied().chain([to]) {
+        longest = longest.max(t.duration_since(last));
+        last = t;
+    }
+    assert!(
+        longest < Duration::from_millis(500),
+        "the site saw no request for {longest:?} while the store was locked"
+    );
+    assert!(reqs.len() >= 40, "{} requests in 3 s at 20/s", reqs.len());
+    // What the daemon found meanwhile is recorded once the lock is free.
+    let want = at_end + i64::try_from(reqs.len()).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || recorded(&env.db()) >= want).await,
+        "{} recorded, {want} wanted: {}",
+        recorded(&env.db()),
+        daemon.log()
+    );
+    assert!(!daemon.log().contains("Cycle failed"), "{}", daemon.log());
+    assert_eq!(daemon.stop(), Some(0));
+}
+
 /// The daemon and `scan --once` both dispatch from one outbox to a slow
 /// receiver: every message arrives once (one `webhook-id`, one request).
 #[tokio::test(flavor = "multi_thread")]

@@ -118,7 +118,11 @@ pub(super) async fn check(cli: &Cli, phone: &str, record: bool) -> Result<u8, Fa
     for site in app.engine.sites.iter().filter(|s| s.settings.enabled) {
         let (kind, status, sha, reason) = match &rostered {
             Some((id, entry)) => {
-                let kind = app.engine.probe_and_record(site, *id, entry).await?.kind;
+                let kind = app
+                    .engine
+                    .probe_and_record(site, *id, entry, engine::Slot::alone())
+                    .await?
+                    .kind;
                 (kind, None, None, None)
             }
             None => {

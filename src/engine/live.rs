@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{Entry, EntryId};
 use crate::store::{CycleCursor, Store, StoreError, Ts, blocking};
 
-use super::schedule::{self, CohortTally, Done, Driver, Resume, ScanTotals, Stop};
+use super::schedule::{self, CohortTally, Done, Driver, Resume, ScanTotals, Slot, Stop};
 use super::{Engine, Site};
 
 /// One site of the engine, as the scheduler drives it.
@@ -226,8 +226,9 @@ impl Driver for Live {
         &self,
         id: EntryId,
         entry: &Entry,
+        slot: Slot,
     ) -> impl Future<Output = Result<Done, StoreError>> + Send {
-        self.engine.probe_and_record(&self.site, id, entry)
+        self.engine.probe_and_record(&self.site, id, entry, slot)
     }
 
     fn check_canaries(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {

@@ -44,7 +44,7 @@ pub(crate) use lease::site_lease;
 pub(crate) use live::log_chain_head;
 pub(crate) use probe::{Lens, probe, probe_with};
 pub(crate) use recorder::Recorder;
-pub(crate) use schedule::{CohortTally, Done, Resume, Stop};
+pub(crate) use schedule::{CohortTally, Done, Resume, Slot, Stop};
 
 /// A configured site with its fetcher.
 #[derive(Debug)]
@@ -148,6 +148,7 @@ impl Engine {
         site: &Site,
         id: EntryId,
         entry: &Entry,
+        slot: Slot,
     ) -> Result<Done, StoreError> {
         let store = self.store.clone();
         let name = site.name().to_string();
@@ -176,7 +177,7 @@ impl Engine {
             body: r.body,
             listing_keys: r.listing_keys,
         };
-        let effect = self.recorder.record(np).await?;
+        let effect = self.recorder.record_after(np, slot).await?;
         self.progress.fetch_add(1, Ordering::Relaxed);
         let who = self.pseudo.number_short(&entry.phone);
         match (&r.outcome, &effect.step) {

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
+use super::schedule::Slot;
 use crate::domain::route::Routes;
 use crate::store::{NewProbe, ProbeEffect, Store, StoreError, blocking};
 
@@ -25,6 +28,8 @@ pub(crate) struct Recorder {
     store: Store,
     resolve_after_clean: u32,
     routes: Arc<Routes>,
+    /// KiB of page bodies waiting for their commit (see [`Recorder::record_after`]).
+    uncommitted: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -36,6 +41,11 @@ impl std::fmt::Debug for Recorder {
 /// Most probes committed in one transaction.
 const MAX_BATCH: usize = 256;
 
+/// KiB of page bodies that may wait for their commit at once: 32 MiB,
+/// several seconds of probing at hundreds a second on real pages. Past it
+/// a probe keeps its request slot until there is room, so the site waits.
+const UNCOMMITTED_KIB: usize = 32 * 1024;
+
 impl Recorder {
     pub(crate) fn new(store: Store, resolve_after_clean: u32, routes: Arc<Routes>) -> Recorder {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -45,7 +55,30 @@ impl Recorder {
             store,
             resolve_after_clean,
             routes,
+            uncommitted: Arc::new(Semaphore::new(UNCOMMITTED_KIB)),
         }
+    }
+
+    /// Records one probe whose request `slot` is still held: once there
+    /// is room for its body among those waiting for a commit, the slot is
+    /// let go (the next request need not wait for this commit), then it
+    /// is recorded as [`Recorder::record`] does. Returns once committed.
+    pub(crate) async fn record_after(
+        &self,
+        probe: NewProbe,
+        slot: Slot,
+    ) -> Result<ProbeEffect, StoreError> {
+        let kib = (probe.body.as_ref().map_or(0, Vec::len) / 1024 + 1).min(UNCOMMITTED_KIB);
+        let room = self
+            .uncommitted
+            .clone()
+            .acquire_many_owned(u32::try_from(kib).unwrap_or(u32::MAX))
+            .await
+            .map_err(|_| StoreError::Unavailable("probe recorder stopped".into()))?;
+        slot.release();
+        let recorded = self.record(probe).await;
+        drop(room);
+        recorded
     }
 
     /// Records one probe; returns once its transaction has committed.

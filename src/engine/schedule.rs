@@ -27,9 +27,10 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +48,10 @@ const ESCALATION_BATCH: usize = 50;
 const ESCALATION_POLL: Duration = Duration::from_secs(1);
 /// How often a cycle looks for an import made while it runs.
 const ROSTER_POLL: Duration = Duration::from_secs(5);
+/// Probes of a pass that have let go of the site but whose results are
+/// not committed yet, at most (the driver may bound them tighter, by the
+/// bytes they hold).
+const UNCOMMITTED: usize = 4096;
 /// Answers in a row that could not be read (unparseable, a challenge, an
 /// error status, no answer) after which the canaries are checked at once.
 pub(crate) const UNREADABLE_RUN: u32 = 5;
@@ -118,11 +123,14 @@ pub(crate) trait Driver: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(EntryId, Entry)>, StoreError>> + Send;
 
-    /// Probes one entry and records the result with its effects.
+    /// Probes one entry and records the result with its effects. `slot`
+    /// is one of the site's concurrent requests: drop it as soon as the
+    /// site's answer is read, before the record.
     fn probe(
         &self,
         id: EntryId,
         entry: &Entry,
+        slot: Slot,
     ) -> impl Future<Output = Result<Done, StoreError>> + Send;
     /// Probes the canaries and records the result; whether they pass.
     fn check_canaries(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -130,6 +138,32 @@ pub(crate) trait Driver: Clone + Send + Sync + 'static {
     fn after_cycle(&self) -> impl Future<Output = ()> + Send;
     /// An idle cycle is progress too (the watchdog).
     fn idle(&self);
+}
+
+/// A probe's hold on one of the site's `concurrency` requests. It is let
+/// go once the probe no longer talks to the site, before its result is
+/// committed: the next request waits for a free request, not for a
+/// commit, which a long write by another process (an import's apply) can
+/// hold up for seconds. What waits to be committed is bounded apart
+/// ([`UNCOMMITTED`], and the driver's own bound).
+#[derive(Debug, Clone)]
+pub(crate) struct Slot(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl Slot {
+    fn held(permit: OwnedSemaphorePermit) -> Slot {
+        Slot(Arc::new(Mutex::new(Some(permit))))
+    }
+
+    /// A probe outside any pass (`check --record`): nothing waits for it.
+    pub(crate) fn alone() -> Slot {
+        Slot(Arc::default())
+    }
+
+    /// The site is done with: the next request may go. A probe that never
+    /// says so holds its slot until it has ended, follow-ups included.
+    pub(crate) fn release(&self) {
+        drop(self.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
 }
 
 /// One recorded probe.
@@ -632,6 +666,7 @@ async fn pass<D: Driver>(
     mut done: impl FnMut(Result<Probed, JoinError>) -> Result<(), StoreError>,
 ) -> Result<Option<CycleCursor>, StoreError> {
     let concurrency = d.concurrency().max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
     let mut inflight: JoinSet<Probed> = JoinSet::new();
     let mut last_started = None;
     let mut unreadable: u32 = 0;
@@ -652,12 +687,24 @@ async fn pass<D: Driver>(
         done(r)
     };
     loop {
-        // A free slot first: what the probes in flight found decides what
-        // comes next (an exposure's cohort, unreadable answers).
-        while inflight.len() >= concurrency {
-            if let Some(r) = inflight.join_next().await {
-                ended(r, &mut source, &mut unreadable)?;
+        // A free request, and whatever ended meanwhile first: what the
+        // probes found decides what comes next (an exposure's cohort,
+        // unreadable answers).
+        let slot = loop {
+            let room = inflight.len() < concurrency + UNCOMMITTED;
+            tokio::select! {
+                biased;
+                Some(r) = inflight.join_next(), if !inflight.is_empty() => {
+                    ended(r, &mut source, &mut unreadable)?;
+                }
+                p = slots.clone().acquire_owned(), if room => {
+                    // Never closed: the pass owns the semaphore.
+                    break Slot::held(p.map_err(|_| StoreError::Unavailable("the pass ended".into()))?);
+                }
             }
+        };
+        while let Some(r) = inflight.try_join_next() {
+            ended(r, &mut source, &mut unreadable)?;
         }
         if stop.drain.is_cancelled() {
             break;
@@ -691,38 +738,42 @@ async fn pass<D: Driver>(
         if item.at.is_some() {
             last_started = item.at;
         }
-        let d = d.clone();
-        let abort = stop.abort.clone();
-        inflight.spawn(async move {
-            let Item {
-                at,
-                id,
-                entry,
-                escalated,
-            } = item;
-            let result = tokio::select! {
-                // Abandon cleanly: nothing half-recorded, the entry is
-                // probed again by the successor or next cycle.
-                _ = abort.cancelled() => Ok(None),
-                r = d.probe(id, &entry) => r.map(Some),
-            };
-            if let Ok(Some(x)) = &result {
-                follow_up(&d, id, x, escalated).await;
-            }
-            Probed {
-                at,
-                id,
-                entry,
-                escalated,
-                result,
-            }
-        });
+        inflight.spawn(probe_one(d.clone(), item, slot, stop.abort.clone()));
     }
     // Draining: what is in flight finishes and is recorded.
     while let Some(r) = inflight.join_next().await {
         ended(r, &mut source, &mut unreadable)?;
     }
     Ok(last_started)
+}
+
+/// One probe of a pass, its follow-ups, then its slot let go (if the
+/// driver has not let go of it sooner).
+async fn probe_one<D: Driver>(d: D, item: Item, slot: Slot, abort: CancellationToken) -> Probed {
+    let Item {
+        at,
+        id,
+        entry,
+        escalated,
+    } = item;
+    let held = slot.clone();
+    let result = tokio::select! {
+        // Abandon cleanly: nothing half-recorded, the entry is probed
+        // again by the successor or next cycle.
+        _ = abort.cancelled() => Ok(None),
+        r = d.probe(id, &entry, slot) => r.map(Some),
+    };
+    if let Ok(Some(x)) = &result {
+        follow_up(&d, id, x, escalated).await;
+    }
+    held.release();
+    Probed {
+        at,
+        id,
+        entry,
+        escalated,
+        result,
+    }
 }
 
 /// After a recorded probe: an escalated entry leaves the queue, and a new

@@ -34,7 +34,7 @@ use crate::domain::incident::Step;
 use crate::domain::{E164, Entry, EntryId, Listing, Outcome, OutcomeKind, matcher};
 use crate::store::{CycleCursor, StoreError, Ts};
 
-use super::schedule::{self, Done, Driver, Resume, Stop};
+use super::schedule::{self, Done, Driver, Resume, Slot, Stop};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -309,6 +309,9 @@ impl Driver for Sim {
         &self,
         id: EntryId,
         entry: &Entry,
+        // Held to the end (with the follow-ups): the simulated record
+        // takes no time.
+        _slot: Slot,
     ) -> impl Future<Output = Result<Done, StoreError>> + Send {
         let world = self.0.clone();
         let ix = u32::try_from(id.0 - 1).unwrap_or(u32::MAX);

@@ -653,8 +653,34 @@ impl Store {
         }
     }
 
+    /// Runs `f` for a read on the probe path: SQLite's read-only
+    /// connection (never queued behind a write), a pooled one on
+    /// PostgreSQL.
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &*self.db {
+            Backend::Sqlite(db) => db.with_reader(f),
+            Backend::Postgres(db) => db.with(f),
+        }
+    }
+
+    /// Runs `f` for the recorder's commits: SQLite's writer connection, a
+    /// pooled one on PostgreSQL.
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &*self.db {
+            Backend::Sqlite(db) => db.with_writer(f),
+            Backend::Postgres(db) => db.with(f),
+        }
+    }
+
     /// Runs `f` where the small shared writes go (budget turns, leases):
-    /// SQLite's side connection, a pooled one on PostgreSQL.
+    /// SQLite's shared file beside the store, a pooled connection on
+    /// PostgreSQL.
     fn with_side<T>(
         &self,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
@@ -816,7 +842,7 @@ impl Store {
         after: Option<CycleCursor>,
         limit: usize,
     ) -> Result<Vec<(CycleCursor, EntryId, Entry)>, StoreError> {
-        self.with(|c| cycle::cycle_batch(c, site, after, limit))
+        self.with_reader(|c| cycle::cycle_batch(c, site, after, limit))
     }
 
     /// The next `limit` active entries after `after`, by id (a pass over
@@ -826,7 +852,7 @@ impl Store {
         after: Option<EntryId>,
         limit: usize,
     ) -> Result<Vec<(EntryId, Entry)>, StoreError> {
-        self.with(|c| cycle::roster_batch(c, after, limit))
+        self.with_reader(|c| cycle::roster_batch(c, after, limit))
     }
 
     /// Brings entries the rest of `site`'s cycle would miss or reach late
@@ -840,7 +866,7 @@ impl Store {
     /// Changes whenever an import adds, changes or removes entries (the
     /// roster's newest `updated_at`, Unix ms).
     pub fn roster_mark(&self) -> Result<i64, StoreError> {
-        self.with(cycle::roster_mark)
+        self.with_reader(cycle::roster_mark)
     }
 
     /// After an exposure of `entry` on `exposed_on`: queues the other
@@ -860,7 +886,7 @@ impl Store {
 
     /// The next `limit` escalated entries of `site`, in queue order.
     pub fn escalated(&self, site: &str, limit: usize) -> Result<Vec<(EntryId, Entry)>, StoreError> {
-        self.with(|c| cycle::escalated(c, site, limit))
+        self.with_reader(|c| cycle::escalated(c, site, limit))
     }
 
     /// The entry was probed on `site`: it leaves that site's escalation
@@ -885,7 +911,7 @@ impl Store {
         if probes.is_empty() {
             return Ok(Vec::new());
         }
-        self.with(|c| probe::record_probes(c, probes, resolve_after_clean, routes))
+        self.with_writer(|c| probe::record_probes(c, probes, resolve_after_clean, routes))
     }
 
     /// In one transaction: the probe row, the incident step, and for an
@@ -1171,7 +1197,7 @@ impl Store {
         after: Option<EntryId>,
         limit: usize,
     ) -> Result<Vec<(EntryId, Entry)>, StoreError> {
-        self.with(|c| report::cohort_entries(c, tag, after, limit))
+        self.with_reader(|c| report::cohort_entries(c, tag, after, limit))
     }
 
     /// Active entries of a cohort.
@@ -1212,7 +1238,7 @@ impl Store {
         entry: EntryId,
         site: &str,
     ) -> Result<Vec<String>, StoreError> {
-        self.with(|c| people::dismissed_listings(c, entry.0, site))
+        self.with_reader(|c| people::dismissed_listings(c, entry.0, site))
     }
 
     pub fn add_silence(&self, silence: &NewSilence, now: Ts) -> Result<String, StoreError> {

@@ -41,6 +41,7 @@ pub(super) const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0007_budget.sql")),
     M::up(include_str!("migrations/0008_detection.sql")),
     M::up(include_str!("migrations/0010_site_cycle.sql")),
+    M::up(include_str!("migrations/0011_shared_file.sql")),
 ];
 
 /// The schema history; the version lives in `PRAGMA user_version`.
@@ -167,21 +168,105 @@ fn prepare_db_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// SQLite gives -wal/-shm the database file's mode; make sure anyway.
+fn wal_files_private(db: &Path) -> Result<(), StoreError> {
+    for suffix in ["-wal", "-shm"] {
+        let p = sidecar(db, suffix);
+        match make_private(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(open_err(&p, e.to_string())),
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
 }
 
-/// An open SQLite store: one connection behind a mutex; every call locks
-/// it for its own (synchronous) duration only. A second one, `side`,
-/// carries the small writes every process shares many times a second
-/// (budget turns, leases): they never queue behind a probe batch or a
-/// report on `conn`, and commit with `synchronous = NORMAL`.
+/// An open SQLite store: a connection per kind of work, each behind its
+/// own mutex and locked for one (synchronous) call at a time.
+///
+/// - `conn` carries everything else (the CLI, the API, the alerts).
+/// - `reader` carries the reads a probe needs (the cycle's next entries,
+///   the escalation queue, dismissed listings) and is `query_only`: in WAL
+///   mode a reader never waits for a writer, so probing reads on while
+///   another process (an import's apply) or `conn` holds the write lock.
+/// - `writer` carries the recorder's group commits only: while it waits
+///   for another process's write lock (busy timeout), no read queues
+///   behind it.
+/// - `side` is a separate small database file beside the store
+///   (`PATH-shared`) for what every process shares many times a second
+///   (budget turns, leases), committed with `synchronous = NORMAL`: a
+///   long write transaction on the store (an import of a million rows)
+///   never holds back a request's turn or lets a lease lapse.
 pub(super) struct Db {
     conn: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    writer: Mutex<Connection>,
     side: Mutex<Connection>,
     path: PathBuf,
+}
+
+/// The file beside the store that holds what every process shares (no
+/// roster data: site names, instants, lease holders), encrypted with the
+/// store's key when it has one.
+const SHARED_SUFFIX: &str = "-shared";
+
+/// The shared file's schema (Unix microseconds for turns: rates of
+/// hundreds a second need finer steps than milliseconds; leases in ms).
+const SHARED_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS site_budget (
+        site              TEXT PRIMARY KEY NOT NULL,
+        next_at           INTEGER NOT NULL DEFAULT 0,
+        gate_until        INTEGER NOT NULL DEFAULT 0,
+        crawl_delay       INTEGER NOT NULL DEFAULT 0,
+        crawl_delay_until INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS leases (
+        name    TEXT PRIMARY KEY NOT NULL,
+        holder  TEXT NOT NULL,
+        since   INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+    ) WITHOUT ROWID;";
+
+/// Opens the shared file beside the store (0600, never through a link,
+/// the store's owner), creating its tables when missing. What it holds
+/// lasts seconds (turns, gates, leases), so one a key change left under
+/// another key (`store encrypt`, `store rekey`) is started afresh.
+fn open_shared(store: &Path, key: Option<&StoreKey>) -> Result<Connection, StoreError> {
+    let path = sidecar(store, SHARED_SUFFIX);
+    check_owner(&path)?;
+    let fits = cipher::check_key_fits(&path, key).and_then(|()| {
+        prepare_db_file(&path).map_err(|e| open_err(&path, e.to_string()))?;
+        connect(&path, key)
+    });
+    let conn = match fits {
+        Ok(c) => c,
+        Err(StoreError::Key { .. }) => {
+            for suffix in ["", "-wal", "-shm"] {
+                match fs::remove_file(sidecar(&path, suffix)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(open_err(&path, e.to_string())),
+                }
+            }
+            prepare_db_file(&path).map_err(|e| open_err(&path, e.to_string()))?;
+            connect(&path, key)?
+        }
+        Err(e) => return Err(e),
+    };
+    configure(&conn).map_err(|e| open_err(&path, e.to_string()))?;
+    // What a power cut can lose here is a few budget turns and lease
+    // renewals (both expire within seconds anyway); its commits cost
+    // microseconds instead of an fsync each.
+    conn.execute_batch(&format!("PRAGMA synchronous = NORMAL; {SHARED_SCHEMA}"))
+        .map_err(|e| open_err(&path, sql_msg(&e)))?;
+    wal_files_private(&path)?;
+    Ok(conn)
 }
 
 impl Db {
@@ -202,28 +287,23 @@ impl Db {
         let mut conn = connect(path, key)?;
         configure(&conn).map_err(|e| open_err(path, e.to_string()))?;
         migrate(&mut conn).map_err(|e| open_err(path, e))?;
-        // What a power cut can lose of the side connection's commits is a
-        // few budget turns and lease renewals (both expire within seconds
-        // anyway); its commits cost microseconds instead of an fsync each.
-        // The WAL stays one sequence, so the next durable commit on `conn`
-        // makes them durable too.
-        let side = connect(path, key)?;
-        configure(&side).map_err(|e| open_err(path, e.to_string()))?;
-        side.execute_batch("PRAGMA synchronous = NORMAL;")
+        let second = || -> Result<Connection, StoreError> {
+            let c = connect(path, key)?;
+            configure(&c).map_err(|e| open_err(path, e.to_string()))?;
+            Ok(c)
+        };
+        let reader = second()?;
+        reader
+            .execute_batch("PRAGMA query_only = ON;")
             .map_err(|e| open_err(path, sql_msg(&e)))?;
-
-        // SQLite gives -wal/-shm the database file's mode; make sure anyway
-        // (they exist now: the migration check wrote through the WAL).
-        for suffix in ["-wal", "-shm"] {
-            let p = sidecar(path, suffix);
-            match make_private(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(open_err(&p, e.to_string())),
-            }
-        }
+        let writer = second()?;
+        let side = open_shared(path, key)?;
+        // (They exist now: the migration check wrote through the WAL.)
+        wal_files_private(path)?;
         Ok(Db {
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
+            writer: Mutex::new(writer),
             side: Mutex::new(side),
             path: path.to_path_buf(),
         })
@@ -244,7 +324,25 @@ impl Db {
         f(&mut SqliteConn(&conn))
     }
 
-    /// [`Db::with`] on the side connection (budget turns, leases).
+    /// [`Db::with`] on the read-only connection of the probe path.
+    pub(super) fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut SqliteConn(&conn))
+    }
+
+    /// [`Db::with`] on the recorder's connection.
+    pub(super) fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut SqliteConn(&conn))
+    }
+
+    /// [`Db::with`] on the shared file (budget turns, leases).
     pub(super) fn with_side<T>(
         &self,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,

@@ -13,7 +13,8 @@
 //! and 10 % changed while the daemon goes on. It prints the import's
 //! duration, the longest gap between two requests the site saw during the
 //! import (and before it, for comparison), the pause (that gap less the
-//! 50 ms interval), and how many cycles the daemon logged as failed.
+//! 50 ms interval), how many cycles the daemon logged as failed, and how
+//! many probes the store holds against the requests the site saw.
 //! Figures only: never a CI gate.
 
 use std::fmt::Write as _;
@@ -103,6 +104,9 @@ fn main() {
         .iter()
         .filter(|t| **t >= import_start && **t <= import_end)
         .count();
+    let recorded: i64 = rusqlite::Connection::open(dir.path().join("unlistd.db"))
+        .and_then(|c| c.query_row("SELECT count(*) FROM probes", [], |r| r.get(0)))
+        .expect("the store's probes");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let failed = text.matches("Cycle failed").count();
     let locked = text.matches("database is locked").count();
@@ -123,6 +127,12 @@ fn main() {
     let _ = writeln!(
         out,
         "daemon log: {failed} \"Cycle failed\", {locked} \"database is locked\""
+    );
+    let _ = writeln!(
+        out,
+        "probes recorded: {recorded}; requests the site saw: {} (robots.txt, and a second \
+         search for each entry whose address is protected)",
+        reqs.len()
     );
     print!("{out}");
 }

@@ -41,10 +41,10 @@ impl std::fmt::Debug for Recorder {
 /// Most probes committed in one transaction.
 const MAX_BATCH: usize = 256;
 
-/// KiB of page bodies that may wait for their commit at once: 32 MiB,
+/// KiB of page bodies that may wait for their commit at once: 8 MiB,
 /// several seconds of probing at hundreds a second on real pages. Past it
 /// a probe keeps its request slot until there is room, so the site waits.
-const UNCOMMITTED_KIB: usize = 32 * 1024;
+const UNCOMMITTED_KIB: usize = 8 * 1024;
 
 impl Recorder {
     pub(crate) fn new(store: Store, resolve_after_clean: u32, routes: Arc<Routes>) -> Recorder {

@@ -13,6 +13,7 @@
 //!     cargo bench --bench throughput   # import only
 //! UNLISTD_BENCH_SITES=3 cargo bench --bench throughput   # three sites, each the whole roster
 //! UNLISTD_BENCH_SECONDS=120 cargo bench --bench throughput   # stop each scan after 120 s
+//! UNLISTD_BENCH_PYTHON=3000 cargo bench --bench throughput   # and the Python baseline, 3000 probes
 //! ```
 //!
 //! With `UNLISTD_BENCH_SECONDS` the scan gets SIGINT (as Ctrl-C) after that
@@ -92,6 +93,12 @@ fn main() {
     let limit: Option<Duration> = std::env::var("UNLISTD_BENCH_SECONDS")
         .ok()
         .map(|s| Duration::from_secs(s.parse().expect("UNLISTD_BENCH_SECONDS: whole seconds")));
+    // The Python baseline's probes (0: none), after the unlistd rows.
+    let python: Option<usize> = match env_or("UNLISTD_BENCH_PYTHON", "0").parse() {
+        Ok(0) => None,
+        Ok(n) => Some(n),
+        Err(_) => panic!("UNLISTD_BENCH_PYTHON: a number of probes"),
+    };
     let work = tempfile::tempdir().expect("temp dir");
     let server = Server::start(work.path());
     println!(
@@ -156,7 +163,39 @@ fn main() {
             import.max_rss_kb as f64 / 1024.0,
         );
     }
+    if let Some(n) = python {
+        python_row(work.path(), &server.base_url(), &roster, n.min(entries));
+    }
     drop(server);
+}
+
+/// The Python baseline (`benches/python_baseline.py`) on the same pages
+/// from the same server: sequential, one commit per probe.
+fn python_row(work: &Path, base_url: &str, roster: &Path, count: usize) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python_baseline.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .arg(base_url)
+        .arg(roster)
+        .arg(work.join("python.db"))
+        .arg(count.to_string());
+    let r = run_child(cmd, &work.join("python.log"), None);
+    assert!(r.ok, "python baseline failed: {}", r.stderr_tail);
+    let counts: Vec<usize> = r
+        .stdout
+        .split_whitespace()
+        .map(|n| n.parse().expect("probes and clean"))
+        .collect();
+    // Every page is the no-results page: the baseline must see that too.
+    assert_eq!(counts, [count, count], "python baseline: probes, clean");
+    let probes = count as f64;
+    let secs = r.wall.as_secs_f64();
+    println!(
+        "| python baseline | 1 | {probes} | {secs:.1} | {:.0} | {:.3} | {:.1} | — | — |",
+        probes / secs,
+        r.cpu.as_secs_f64() * 1000.0 / probes,
+        r.max_rss_kb as f64 / 1024.0,
+    );
 }
 
 fn env_or(key: &str, default: &str) -> String {
@@ -230,14 +269,20 @@ struct Run {
 #[expect(clippy::zombie_processes, reason = "reaped by wait4, not Child::wait")]
 fn run(config: &Path, args: &[&str], limit: Option<Duration>) -> Run {
     let log = config.with_file_name(format!("{}.log", args.join("_").replace(['/', '.'], "")));
-    let started = Instant::now();
-    let mut child = Command::new(bin())
-        .arg("--config")
+    let mut cmd = Command::new(bin());
+    cmd.arg("--config")
         .arg(config)
         .args(args)
-        .env("UNLISTD_LOG", "warn")
+        .env("UNLISTD_LOG", "warn");
+    run_child(cmd, &log, limit)
+}
+
+/// Runs `cmd` (stdout captured, stderr to `log`) and measures it.
+fn run_child(mut cmd: Command, log: &Path, limit: Option<Duration>) -> Run {
+    let started = Instant::now();
+    let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("log file"))
+        .stderr(std::fs::File::create(log).expect("log file"))
         .spawn()
         .expect("start unlistd");
     let pid = i32::try_from(child.id()).expect("pid");
@@ -273,7 +318,7 @@ fn run(config: &Path, args: &[&str], limit: Option<Duration>) -> Run {
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
-    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    let stderr = std::fs::read_to_string(log).unwrap_or_default();
     let tail_from = stderr.len().saturating_sub(2000);
     Run {
         // Exit 0: no incident open after the pass (every page says "none").

@@ -263,10 +263,7 @@ struct Run {
     max_rss_kb: i64,
 }
 
-/// Runs the binary and reaps it with `wait4`, which gives the child's own
-/// CPU time and peak RSS (not this process's, which also runs the server).
-/// With `limit`, the child gets SIGINT after that long.
-#[expect(clippy::zombie_processes, reason = "reaped by wait4, not Child::wait")]
+/// Runs the binary under test on `config` (see [`run_child`]).
 fn run(config: &Path, args: &[&str], limit: Option<Duration>) -> Run {
     let log = config.with_file_name(format!("{}.log", args.join("_").replace(['/', '.'], "")));
     let mut cmd = Command::new(bin());
@@ -277,7 +274,11 @@ fn run(config: &Path, args: &[&str], limit: Option<Duration>) -> Run {
     run_child(cmd, &log, limit)
 }
 
-/// Runs `cmd` (stdout captured, stderr to `log`) and measures it.
+/// Runs `cmd` (stdout captured, stderr to `log`) and reaps it with
+/// `wait4`, which gives the child's own CPU time and peak RSS (not this
+/// process's, which also runs the server). With `limit`, the child gets
+/// SIGINT after that long.
+#[expect(clippy::zombie_processes, reason = "reaped by wait4, not Child::wait")]
 fn run_child(mut cmd: Command, log: &Path, limit: Option<Duration>) -> Run {
     let started = Instant::now();
     let mut child = cmd

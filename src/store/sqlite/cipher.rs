@@ -457,7 +457,11 @@ mod tests {
         assert_eq!(s.pseudonym_key().unwrap(), pseudonym);
         assert_eq!(s.audit_head().unwrap(), head);
         assert!(s.audit_verify().unwrap().verified);
+        // The shared file beside it (budget turns, leases) was plaintext:
+        // it is started afresh under the key, so nothing there is plain.
+        s.claim_turns("118.dk", 1_000_000, 2, 100_000).unwrap();
         drop(s);
+        assert!(!holds(&all_bytes(dir.path()), b"SQLite format 3"));
 
         Store::encrypt_file(&path, Some(&key(1)), &key(2), &none).unwrap();
         is_key_error(
@@ -467,6 +471,13 @@ mod tests {
         );
         let s = Store::open_with(&path, Some(&key(2))).unwrap();
         assert_eq!(s.report_key(false).unwrap().as_deref(), Some(MARKER));
+        let turns = s.claim_turns("118.dk", 1_000_000, 1, 100_000).unwrap();
+        assert_eq!(
+            turns.first_us, 1_000_000,
+            "a fresh budget under the new key"
+        );
+        drop(s);
         assert!(!holds(&all_bytes(dir.path()), MARKER));
+        assert!(!holds(&all_bytes(dir.path()), b"SQLite format 3"));
     }
 }

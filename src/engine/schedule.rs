@@ -733,7 +733,16 @@ async fn pass<D: Driver>(
             }
         }
         let Some(item) = source.next(d, last_started).await? else {
-            break;
+            // What is still in flight may queue more (an exposure's
+            // cohort, once its probe is committed): the pass ends only
+            // when nothing is.
+            match inflight.join_next().await {
+                Some(r) => {
+                    ended(r, &mut source, &mut unreadable)?;
+                    continue;
+                }
+                None => break,
+            }
         };
         if item.at.is_some() {
             last_started = item.at;

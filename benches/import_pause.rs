@@ -4,7 +4,12 @@
 //! ```text
 //! cargo bench --bench import_pause                              # 10⁶ rows
 //! UNLISTD_BENCH_ROWS=100000 cargo bench --bench import_pause
+//! UNLISTD_BENCH_STORE=postgres cargo bench --bench import_pause  # on PostgreSQL
 //! ```
+//!
+//! With `UNLISTD_BENCH_STORE=postgres` the store is a database of a
+//! throwaway PostgreSQL cluster the bench starts from Debian's packages
+//! (as the tests do), instead of the SQLite file.
 //!
 //! It imports a generated roster of `UNLISTD_BENCH_ROWS` entries (default
 //! 10⁶, spare 95… series, names and addresses), starts `unlistd run` on it
@@ -24,6 +29,9 @@ use std::time::{Duration, Instant};
 
 use unlistd::sim::SimDirectory;
 
+#[path = "../tests/common/pg.rs"]
+mod pg;
+
 const BIN: &str = env!("CARGO_BIN_EXE_unlistd");
 const RATE_PER_S: u64 = 20;
 
@@ -36,6 +44,19 @@ fn main() {
         (100..=1_000_000).contains(&rows),
         "UNLISTD_BENCH_ROWS: 100 to 1000000 (the 95… series holds 10⁶ numbers)"
     );
+    let postgres = match std::env::var("UNLISTD_BENCH_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("UNLISTD_BENCH_STORE: sqlite or postgres, not {other:?}"),
+    };
+    let store = if postgres {
+        let url = pg::cluster()
+            .expect("PostgreSQL is not installed (apt-get install postgresql)")
+            .fresh_database();
+        format!("url = \"{url}\"")
+    } else {
+        "path = \"unlistd.db\"".to_owned()
+    };
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let sim = rt
         .block_on(SimDirectory::start())
@@ -46,7 +67,7 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "[store]\npath = \"unlistd.db\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n\
+            "[store]\n{store}\n[api]\nlisten = \"127.0.0.1:{port}\"\n\
              [[sites]]\nname = \"118.dk\"\nadapter = \"dk118\"\nbase_url = \"{}\"\n\
              rate = \"{RATE_PER_S}/s\"\ntimeout = \"5s\"\n",
             sim.base_url()
@@ -104,9 +125,14 @@ fn main() {
         .iter()
         .filter(|t| **t >= import_start && **t <= import_end)
         .count();
-    let recorded: i64 = rusqlite::Connection::open(dir.path().join("unlistd.db"))
-        .and_then(|c| c.query_row("SELECT count(*) FROM probes", [], |r| r.get(0)))
-        .expect("the store's probes");
+    let recorded = if postgres {
+        "(not counted on PostgreSQL)".to_owned()
+    } else {
+        rusqlite::Connection::open(dir.path().join("unlistd.db"))
+            .and_then(|c| c.query_row("SELECT count(*) FROM probes", [], |r| r.get::<_, i64>(0)))
+            .expect("the store's probes")
+            .to_string()
+    };
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let failed = text.matches("Cycle failed").count();
     let locked = text.matches("database is locked").count();

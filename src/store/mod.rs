@@ -56,6 +56,7 @@ mod tests;
 
 pub(crate) use key::StoreKey;
 use sql::Conn;
+use sqlite::Lane;
 pub(crate) use sqlite::Progress as RekeyProgress;
 
 pub(crate) use budget::TurnClaim;
@@ -653,40 +654,15 @@ impl Store {
         }
     }
 
-    /// Runs `f` for a read on the probe path: SQLite's read-only
-    /// connection (never queued behind a write), a pooled one on
-    /// PostgreSQL.
-    fn with_reader<T>(
+    /// Runs `f` on the connection for `lane` (SQLite keeps one per
+    /// lane: see `sqlite::Db`); PostgreSQL takes any pooled connection.
+    fn on<T>(
         &self,
+        lane: Lane,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match &*self.db {
-            Backend::Sqlite(db) => db.with_reader(f),
-            Backend::Postgres(db) => db.with(f),
-        }
-    }
-
-    /// Runs `f` for the recorder's commits: SQLite's writer connection, a
-    /// pooled one on PostgreSQL.
-    fn with_writer<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        match &*self.db {
-            Backend::Sqlite(db) => db.with_writer(f),
-            Backend::Postgres(db) => db.with(f),
-        }
-    }
-
-    /// Runs `f` where the small shared writes go (budget turns, leases):
-    /// SQLite's shared file beside the store, a pooled connection on
-    /// PostgreSQL.
-    fn with_side<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        match &*self.db {
-            Backend::Sqlite(db) => db.with_side(f),
+            Backend::Sqlite(db) => db.on(lane, f),
             Backend::Postgres(db) => db.with(f),
         }
     }
@@ -842,7 +818,7 @@ impl Store {
         after: Option<CycleCursor>,
         limit: usize,
     ) -> Result<Vec<(CycleCursor, EntryId, Entry)>, StoreError> {
-        self.with_reader(|c| cycle::cycle_batch(c, site, after, limit))
+        self.on(Lane::Reader, |c| cycle::cycle_batch(c, site, after, limit))
     }
 
     /// The next `limit` active entries after `after`, by id (a pass over
@@ -852,7 +828,7 @@ impl Store {
         after: Option<EntryId>,
         limit: usize,
     ) -> Result<Vec<(EntryId, Entry)>, StoreError> {
-        self.with_reader(|c| cycle::roster_batch(c, after, limit))
+        self.on(Lane::Reader, |c| cycle::roster_batch(c, after, limit))
     }
 
     /// Brings entries the rest of `site`'s cycle would miss or reach late
@@ -866,7 +842,7 @@ impl Store {
     /// Changes whenever an import adds, changes or removes entries (the
     /// roster's newest `updated_at`, Unix ms).
     pub fn roster_mark(&self) -> Result<i64, StoreError> {
-        self.with_reader(cycle::roster_mark)
+        self.on(Lane::Reader, cycle::roster_mark)
     }
 
     /// After an exposure of `entry` on `exposed_on`: queues the other
@@ -886,7 +862,7 @@ impl Store {
 
     /// The next `limit` escalated entries of `site`, in queue order.
     pub fn escalated(&self, site: &str, limit: usize) -> Result<Vec<(EntryId, Entry)>, StoreError> {
-        self.with_reader(|c| cycle::escalated(c, site, limit))
+        self.on(Lane::Reader, |c| cycle::escalated(c, site, limit))
     }
 
     /// The entry was probed on `site`: it leaves that site's escalation
@@ -911,7 +887,9 @@ impl Store {
         if probes.is_empty() {
             return Ok(Vec::new());
         }
-        self.with_writer(|c| probe::record_probes(c, probes, resolve_after_clean, routes))
+        self.on(Lane::Writer, |c| {
+            probe::record_probes(c, probes, resolve_after_clean, routes)
+        })
     }
 
     /// In one transaction: the probe row, the incident step, and for an
@@ -1197,7 +1175,9 @@ impl Store {
         after: Option<EntryId>,
         limit: usize,
     ) -> Result<Vec<(EntryId, Entry)>, StoreError> {
-        self.with_reader(|c| report::cohort_entries(c, tag, after, limit))
+        self.on(Lane::Reader, |c| {
+            report::cohort_entries(c, tag, after, limit)
+        })
     }
 
     /// Active entries of a cohort.
@@ -1238,7 +1218,9 @@ impl Store {
         entry: EntryId,
         site: &str,
     ) -> Result<Vec<String>, StoreError> {
-        self.with_reader(|c| people::dismissed_listings(c, entry.0, site))
+        self.on(Lane::Reader, |c| {
+            people::dismissed_listings(c, entry.0, site)
+        })
     }
 
     pub fn add_silence(&self, silence: &NewSilence, now: Ts) -> Result<String, StoreError> {
@@ -1336,7 +1318,9 @@ impl Store {
         count: u32,
         interval_us: i64,
     ) -> Result<TurnClaim, StoreError> {
-        self.with_side(|c| budget::claim(c, site, now_us, count, interval_us))
+        self.on(Lane::Shared, |c| {
+            budget::claim(c, site, now_us, count, interval_us)
+        })
     }
 
     /// Hands back the unused turns `[from_us, end_us)` of this process's
@@ -1347,18 +1331,20 @@ impl Store {
         from_us: i64,
         end_us: i64,
     ) -> Result<bool, StoreError> {
-        self.with_side(|c| budget::give_back(c, site, from_us, end_us))
+        self.on(Lane::Shared, |c| {
+            budget::give_back(c, site, from_us, end_us)
+        })
     }
 
     /// Closes `site` for every process until `until_us` (a `Retry-After`);
     /// a gate that closes later stays.
     pub fn close_site(&self, site: &str, until_us: i64) -> Result<(), StoreError> {
-        self.with_side(|c| budget::close(c, site, until_us))
+        self.on(Lane::Shared, |c| budget::close(c, site, until_us))
     }
 
     /// Until when `site` is closed (0: never was).
     pub fn site_gate(&self, site: &str) -> Result<i64, StoreError> {
-        self.with_side(|c| budget::gate(c, site))
+        self.on(Lane::Shared, |c| budget::gate(c, site))
     }
 
     /// Shares the site's robots.txt Crawl-delay (`delay_us`, 0 for none)
@@ -1369,7 +1355,9 @@ impl Store {
         delay_us: i64,
         until_us: i64,
     ) -> Result<(), StoreError> {
-        self.with_side(|c| budget::crawl_delay(c, site, delay_us, until_us))
+        self.on(Lane::Shared, |c| {
+            budget::crawl_delay(c, site, delay_us, until_us)
+        })
     }
 
     // ------------------------------------------------------------ leases
@@ -1383,28 +1371,28 @@ impl Store {
         now: Ts,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        self.with_side(|c| lease::take(c, name, holder, now, ttl))
+        self.on(Lane::Shared, |c| lease::take(c, name, holder, now, ttl))
     }
 
     /// Gives up `name` if `holder` has it.
     pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.with_side(|c| lease::release(c, name, holder))
+        self.on(Lane::Shared, |c| lease::release(c, name, holder))
     }
 
     /// Drops every lease whose name starts with `prefix`, whoever holds it
     /// (a daemon that holds a SQLite store's lock knows no other can).
     pub fn clear_leases(&self, prefix: &str) -> Result<(), StoreError> {
-        self.with_side(|c| lease::clear(c, prefix))
+        self.on(Lane::Shared, |c| lease::clear(c, prefix))
     }
 
     /// Gives up every lease `holder` has (a daemon stopping).
     pub fn release_leases_of(&self, holder: &str) -> Result<(), StoreError> {
-        self.with_side(|c| lease::release_all(c, holder))
+        self.on(Lane::Shared, |c| lease::release_all(c, holder))
     }
 
     /// Unexpired leases whose name starts with `prefix`, by name.
     pub fn leases(&self, prefix: &str, now: Ts) -> Result<Vec<LeaseView>, StoreError> {
-        self.with_side(|c| lease::current(c, prefix, now))
+        self.on(Lane::Shared, |c| lease::current(c, prefix, now))
     }
 
     // ------------------------------------------------------------ takedowns, pages

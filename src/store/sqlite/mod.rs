@@ -211,6 +211,18 @@ pub(super) struct Db {
     path: PathBuf,
 }
 
+/// Which of [`Db`]'s connections a call takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lane {
+    Main,
+    /// The probe path's reads.
+    Reader,
+    /// The recorder's commits.
+    Writer,
+    /// The shared file: budget turns, leases.
+    Shared,
+}
+
 /// The file beside the store that holds what every process shares (no
 /// roster data: site names, instants, lease holders), encrypted with the
 /// store's key when it has one.
@@ -320,34 +332,22 @@ impl Db {
         &self,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut SqliteConn(&conn))
+        self.on(Lane::Main, f)
     }
 
-    /// [`Db::with`] on the read-only connection of the probe path.
-    pub(super) fn with_reader<T>(
+    /// [`Db::with`] on the connection for `lane`.
+    pub(super) fn on<T>(
         &self,
+        lane: Lane,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut SqliteConn(&conn))
-    }
-
-    /// [`Db::with`] on the recorder's connection.
-    pub(super) fn with_writer<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut SqliteConn(&conn))
-    }
-
-    /// [`Db::with`] on the shared file (budget turns, leases).
-    pub(super) fn with_side<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let conn = self.side.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = match lane {
+            Lane::Main => &self.conn,
+            Lane::Reader => &self.reader,
+            Lane::Writer => &self.writer,
+            Lane::Shared => &self.side,
+        };
+        let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut SqliteConn(&conn))
     }
 

@@ -254,7 +254,7 @@ fn open_creates_private_files_and_sets_pragmas() {
     assert_eq!(scalar(&store, "PRAGMA synchronous"), 2, "FULL");
     assert_eq!(scalar(&store, "PRAGMA foreign_keys"), 1);
     assert_eq!(scalar(&store, "PRAGMA secure_delete"), 1);
-    assert_eq!(scalar(&store, "PRAGMA busy_timeout"), 5000);
+    assert_eq!(scalar(&store, "PRAGMA busy_timeout"), 30_000);
     assert_eq!(
         scalar(&store, "PRAGMA user_version"),
         crate::store::sqlite::MIGRATION_LIST.len() as i64

@@ -47,7 +47,10 @@ pub(super) const MIGRATION_LIST: &[M<'static>] = &[
 /// The schema history; the version lives in `PRAGMA user_version`.
 pub(super) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
-const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+/// How long a call waits for another process's write lock before it fails
+/// (the recorder and the scheduler then wait on, a CLI command gives up):
+/// longer than an import's apply of a million-row roster takes.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Statements cached per connection: every statement of the store fits, so
 /// the hot path never re-prepares.

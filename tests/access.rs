@@ -198,15 +198,7 @@ async fn crawl_delay_and_overrides_in_the_api() {
     let k = &j["sites"][1];
     assert_eq!(k["robots"]["honoured"], false);
     assert_eq!(k["robots"]["reason"], REASON);
-    let st: serde_json::Value = http
-        .get(env.api("/api/v1/status"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: serde_json::Value = env.api_json("/api/v1/status").await;
     assert_eq!(st["sites"][1]["robots"]["reason"], REASON);
     // The overridden site is probed although its robots.txt says no.
     assert!(

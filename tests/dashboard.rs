@@ -262,29 +262,15 @@ async fn dashboard_login_overview_and_incident_timeline_in_chromium() {
         .unwrap();
     assert_eq!(r.status(), 403, "a silence without the CSRF token");
     assert_eq!(states(), before);
-    let silences: Value = http
-        .get(env.api("/api/v1/silences"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let silences: Value = env.api_json("/api/v1/silences").await;
     assert_eq!(
         silences["silences"],
         json!([]),
         "a forged silence was added"
     );
-    let actions: Value = http
-        .get(env.api(&format!("/api/v1/incidents/{incident_id}/actions")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let actions: Value = env
+        .api_json(&format!("/api/v1/incidents/{incident_id}/actions"))
+        .await;
     assert_eq!(
         actions["actions"].as_array().unwrap().len(),
         1,
@@ -411,15 +397,7 @@ async fn dashboard_shows_actions_silences_reload_and_overrides() {
         .unwrap();
     let deadline = Instant::now() + WAIT;
     loop {
-        let st: Value = http
-            .get(env.api("/api/v1/status"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let st: Value = env.api_json("/api/v1/status").await;
         if st["last_reload"]["result"] == "error" {
             break;
         }

@@ -402,30 +402,15 @@ async fn a_cohort_leak_is_enumerated_within_the_bound_and_the_alert_names_the_co
         "{g}"
     );
     assert_eq!(g["cohorts"].as_array().map(Vec::len), Some(1), "{g}");
-    let http = reqwest::Client::new();
-    let api: serde_json::Value = http
-        .get(env.api("/api/v1/incidents?group=cohort&state=open"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api: serde_json::Value = env
+        .api_json("/api/v1/incidents?group=cohort&state=open")
+        .await;
     assert_eq!(api["cohorts"][0]["cohort"], "migration-b2", "{api}");
     assert_eq!(
         api["cohorts"][0]["incidents"].as_array().map(Vec::len),
         Some(C as usize)
     );
-    let plain: serde_json::Value = http
-        .get(env.api("/api/v1/incidents?state=open"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let plain: serde_json::Value = env.api_json("/api/v1/incidents?state=open").await;
     assert_eq!(
         plain["incidents"].as_array().map(Vec::len),
         Some(C as usize),

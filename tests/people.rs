@@ -100,16 +100,9 @@ async fn reminders_repeat_until_acknowledged_and_ack_is_recorded() {
     assert_eq!(inc["state"], "acknowledged");
 
     // Who and when, through the API.
-    let http = reqwest::Client::new();
-    let actions: serde_json::Value = http
-        .get(env.api(&format!("/api/v1/incidents/{id}/actions")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let actions: serde_json::Value = env
+        .api_json(&format!("/api/v1/incidents/{id}/actions"))
+        .await;
     let a = &actions["actions"][0];
     assert_eq!(a["action"], "ack");
     assert_eq!(a["by"], "alice");
@@ -286,15 +279,7 @@ async fn a_silence_holds_alerts_back_until_it_ends_and_shows_in_status() {
 
     // Ending it (through the API) announces what it held back.
     let http = reqwest::Client::new();
-    let listed: serde_json::Value = http
-        .get(env.api("/api/v1/silences"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: serde_json::Value = env.api_json("/api/v1/silences").await;
     assert_eq!(listed["silences"][0]["created_by"], "dave");
     let end = http
         .delete(env.api(&format!("/api/v1/silences/{sid}")))

@@ -122,6 +122,22 @@ pub(super) fn silence_line(s: &wire::Silence) -> String {
     )
 }
 
+/// The incident views' shared start: `--json` prints `wire`, and without
+/// incidents the table is "no incidents". True when nothing is left to
+/// print.
+fn printed_json_or_none(
+    cli: &Cli,
+    wire: &impl serde::Serialize,
+    none: bool,
+) -> Result<bool, Failure> {
+    if cli.json {
+        print_json(wire)?;
+    } else if none {
+        println!("no incidents");
+    }
+    Ok(cli.json || none)
+}
+
 pub(super) async fn incidents(cli: &Cli, only_open: bool) -> Result<u8, Failure> {
     let app = open(cli).await?;
     let store = app.store().clone();
@@ -129,12 +145,7 @@ pub(super) async fn incidents(cli: &Cli, only_open: bool) -> Result<u8, Failure>
     let wire = wire::Incidents {
         incidents: v.iter().map(wire::Incident::from).collect(),
     };
-    if cli.json {
-        print_json(&wire)?;
-        return Ok(EXIT_OK);
-    }
-    if wire.incidents.is_empty() {
-        println!("no incidents");
+    if printed_json_or_none(cli, &wire, wire.incidents.is_empty())? {
         return Ok(EXIT_OK);
     }
     println!(
@@ -165,12 +176,7 @@ pub(super) async fn incidents_by_cohort(cli: &Cli, only_open: bool) -> Result<u8
     let wire = wire::IncidentsByCohort {
         cohorts: v.iter().map(wire::CohortIncidents::from).collect(),
     };
-    if cli.json {
-        print_json(&wire)?;
-        return Ok(EXIT_OK);
-    }
-    if wire.cohorts.is_empty() {
-        println!("no incidents");
+    if printed_json_or_none(cli, &wire, wire.cohorts.is_empty())? {
         return Ok(EXIT_OK);
     }
     for (n, g) in wire.cohorts.iter().enumerate() {

@@ -369,47 +369,36 @@ fn check_against_rows(
             }
             Ok(None)
         }
-        kind::INCIDENT_RESOLVE => {
-            let row = c.query_opt(
-                "SELECT state, resolved_at FROM incidents WHERE id = ?1",
-                params![r.ref_id],
-                |x| Ok((x.text(0)?, x.opt_i64(1)?)),
-            )?;
-            match row {
-                None => Ok(Some(format!("incident {} is missing", r.ref_id))),
-                Some((state, at))
-                    if state != "resolved" || recorded.get("resolved_at") != Some(&json!(at)) =>
-                {
-                    Ok(Some(format!(
-                        "incident {} was changed after it resolved (state or resolved_at differs)",
-                        r.ref_id
-                    )))
-                }
-                Some(_) => Ok(None),
-            }
-        }
-        kind::INCIDENT_WITHDRAW => {
-            let row = c.query_opt(
-                "SELECT state, withdrawn_at FROM incidents WHERE id = ?1",
-                params![r.ref_id],
-                |x| Ok((x.text(0)?, x.opt_i64(1)?)),
-            )?;
-            match row {
-                None => Ok(Some(format!("incident {} is missing", r.ref_id))),
-                Some((state, at))
-                    if state != "withdrawn" || recorded.get("withdrawn_at") != Some(&json!(at)) =>
-                {
-                    Ok(Some(format!(
-                        "incident {} was changed after it was withdrawn (state or withdrawn_at \
-                         differs)",
-                        r.ref_id
-                    )))
-                }
-                Some(_) => Ok(None),
-            }
-        }
+        kind::INCIDENT_RESOLVE => ended_as_recorded(c, r, recorded, "resolved", "resolved_at"),
+        kind::INCIDENT_WITHDRAW => ended_as_recorded(c, r, recorded, "withdrawn", "withdrawn_at"),
         _ => Ok(None),
     }
+}
+
+/// An ended incident (`state`) must still be in that state, ended at the
+/// recorded instant (`column`).
+fn ended_as_recorded(
+    c: &mut dyn Conn,
+    r: &Record,
+    recorded: &Value,
+    state: &str,
+    column: &str,
+) -> Result<Option<String>, StoreError> {
+    let row = c.query_opt(
+        &format!("SELECT state, {column} FROM incidents WHERE id = ?1"),
+        params![r.ref_id],
+        |x| Ok((x.text(0)?, x.opt_i64(1)?)),
+    )?;
+    Ok(match row {
+        None => Some(format!("incident {} is missing", r.ref_id)),
+        Some((now, at)) if now != state || recorded.get(column) != Some(&json!(at)) => {
+            Some(format!(
+                "incident {} was changed after it was {state} (state or {column} differs)",
+                r.ref_id
+            ))
+        }
+        Some(_) => None,
+    })
 }
 
 /// A kept body must still hash to what the probe's record vouches for.

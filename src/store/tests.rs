@@ -1415,6 +1415,12 @@ fn every_change_appends_a_chained_record(be: &Fresh) {
     ))
     .unwrap();
     assert_eq!(import["added"], 2);
+
+    // The resolution is vouched for: its instant cannot move unseen.
+    exec(&store, "UPDATE incidents SET resolved_at = resolved_at + 1");
+    let b = broken(&store);
+    assert_eq!(b.kind, "incident.resolve");
+    assert!(b.message.contains("resolved_at differs"), "{}", b.message);
 }
 
 fn editing_or_deleting_rows_behind_the_stores_back_is_detected(be: &Fresh) {

@@ -219,6 +219,19 @@ secret_file = "webhook-secret"
         format!("http://127.0.0.1:{}{path}", self.api_port)
     }
 
+    /// `GET path` on the daemon's API with the test token, as JSON.
+    pub async fn api_json(&self, path: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(self.api(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Whether a daemon's API answers `/healthz`.
     pub fn api_up(&self) -> bool {
         std::net::TcpStream::connect(("127.0.0.1", self.api_port)).is_ok()
